@@ -58,8 +58,7 @@ async function forward(exchange: Exchange, { client, log }: AppOptions): Promise
   const declared = Number(request.headers.get('content-length') ?? 0);
   if (site.maxBodySize > 0 && declared > site.maxBodySize) {
     finish(413, 'body over limit');
-    void request.body?.cancel().catch(() => {});
-    return tooLarge(site);
+    return unreadBody(request, tooLarge(site));
   }
 
   let upstreamResponse: UpstreamResponse;
@@ -68,7 +67,7 @@ async function forward(exchange: Exchange, { client, log }: AppOptions): Promise
   } catch (error) {
     const response = failure(site, exchange, error);
     finish(response.status, String((error as Error)?.message ?? error));
-    return response;
+    return unreadBody(request, response);
   }
 
   const response = applyIncoming(exchange, upstreamResponse);
@@ -81,6 +80,16 @@ async function forward(exchange: Exchange, { client, log }: AppOptions): Promise
     : null;
   if (!body) finish(status);
   return new Response(body, { status, headers: response.headers });
+}
+
+/**
+ * We answer before reading the whole request body: say the connection closes, so a keep-alive
+ * client does not send its next request on a socket that still carries the rest of this body.
+ */
+function unreadBody(request: Request, response: Response): Response {
+  if (request.body && !request.bodyUsed) void request.body.cancel().catch(() => {});
+  if (request.body) response.headers.set('connection', 'close');
+  return response;
 }
 
 function tooLarge(site: Site): Response {

@@ -46,7 +46,8 @@ const server = serve(
 function shutdown(signal: string): void {
   console.error(`registry-router: ${signal}, finishing transfers in flight (up to ${config.timeouts.shutdownGrace} s)`);
   server.close(() => process.exit(0));
-  server.closeIdleConnections();
+  // Keep-alive connections go idle one by one as their last response ends; close each then.
+  setInterval(() => server.closeIdleConnections(), 100).unref();
   setTimeout(() => {
     server.closeAllConnections();
     process.exit(0);

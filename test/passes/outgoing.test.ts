@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { BodyTooLargeError } from '../../src/passes/body-tally.ts';
+import { buildOutgoing, dropHopByHop, forwardedFor, forwardedHost, forwardedProto, hostHeader, targetUrl } from '../../src/passes/outgoing.ts';
+import { makeExchange } from '../support/exchange.ts';
+
+const run = (exchange: ReturnType<typeof makeExchange>, pass: typeof targetUrl) => {
+  const outgoing = { url: '', method: exchange.request.method, headers: new Headers(exchange.request.headers), body: null, signal: exchange.request.signal };
+  pass(exchange, outgoing);
+  return outgoing;
+};
+
+describe('outgoing passes', () => {
+  it('targetUrl: picks the role\'s upstream and keeps path and query as sent', () => {
+    const get = makeExchange('http://idocker.io:5000/v2/a/b/tags/list?n=10&last=a%2Fb');
+    expect(run(get, targetUrl).url).toBe('http://group.internal:8082/v2/a/b/tags/list?n=10&last=a%2Fb');
+    const post = makeExchange('http://idocker.io/v2/a/blobs/uploads/', { method: 'POST' });
+    expect(run(post, targetUrl).url).toBe('http://hosted.internal:8083/v2/a/blobs/uploads/');
+  });
+
+  it('targetUrl: joins a path prefix without double slashes', () => {
+    for (const read of ['http://nexus:8081/repository/docker-group/', 'http://nexus:8081/repository/docker-group']) {
+      const exchange = makeExchange('http://idocker.io/v2/', { site: { upstreams: { read, write: read } } });
+      expect(run(exchange, targetUrl).url).toBe('http://nexus:8081/repository/docker-group/v2/');
+    }
+  });
+
+  it('dropHopByHop: removes connection headers, the ones it lists, and Expect', () => {
+    const exchange = makeExchange('http://idocker.io/v2/', {
+      headers: { connection: 'keep-alive, x-secret-hop', 'x-secret-hop': '1', 'keep-alive': 'timeout=5', te: 'trailers', expect: '100-continue', 'x-end-to-end': 'stays' },
+    });
+    const headers = run(exchange, dropHopByHop).headers;
+    expect([...headers.keys()]).toEqual(['x-end-to-end']);
+  });
+
+  it('hostHeader: keeps the client Host with its port, or uses the upstream when asked', () => {
+    expect(run(makeExchange('http://idocker.io:5000/v2/'), hostHeader).headers.get('host')).toBe('idocker.io:5000');
+    const own = makeExchange('http://idocker.io:5000/v2/', { site: { preserveHost: false } });
+    expect(run(own, hostHeader).headers.get('host')).toBe('group.internal:8082');
+  });
+
+  it('forwardedFor / X-Real-IP: appends the peer to an existing chain', () => {
+    const exchange = makeExchange('http://idocker.io/v2/', { headers: { 'x-forwarded-for': '198.51.100.1', 'x-real-ip': 'spoofed' } });
+    const headers = run(exchange, forwardedFor).headers;
+    expect(headers.get('x-forwarded-for')).toBe('198.51.100.1, 192.0.2.7');
+    expect(headers.get('x-real-ip')).toBe('192.0.2.7');
+  });
+
+  it('forwardedProto: the scheme the client used, not a constant', () => {
+    expect(run(makeExchange('https://idocker.io/v2/'), forwardedProto).headers.get('x-forwarded-proto')).toBe('https');
+    expect(run(makeExchange('http://idocker.io/v2/', { headers: { 'x-forwarded-proto': 'https' } }), forwardedProto).headers.get('x-forwarded-proto')).toBe('http');
+  });
+
+  it('forwardedHost: one clean value even when the client sent a list', () => {
+    const exchange = makeExchange('http://idocker.io:5001/v2/', { headers: { 'x-forwarded-host': 'evil.example, idocker.io:5001' } });
+    expect(run(exchange, forwardedHost).headers.get('x-forwarded-host')).toBe('idocker.io:5001');
+  });
+
+  it('requestBodyTally: counts bytes and errors the stream past the cap', async () => {
+    const exchange = makeExchange('http://idocker.io/v2/a/blobs/uploads/x', {
+      method: 'PATCH',
+      body: new Uint8Array(3000),
+      site: { maxBodySize: 1000 },
+    });
+    const outgoing = buildOutgoing(exchange);
+    await expect(new Response(outgoing.body).arrayBuffer()).rejects.toBeInstanceOf(BodyTooLargeError);
+    expect(exchange.tally.bodyTooLarge).toBe(true);
+
+    const small = makeExchange('http://idocker.io/v2/a/blobs/uploads/x', { method: 'PATCH', body: new Uint8Array(700), site: { maxBodySize: 1000 } });
+    expect((await new Response(buildOutgoing(small).body).arrayBuffer()).byteLength).toBe(700);
+    expect(small.tally.bytesIn).toBe(700);
+  });
+
+  it('GET and HEAD send no body', () => {
+    expect(buildOutgoing(makeExchange('http://idocker.io/v2/')).body).toBeNull();
+  });
+});
