@@ -15,7 +15,7 @@ export const RUNTIMES: readonly Runtime[] = ['node', 'bun-node'];
 
 /** How each runtime starts the router on a config file, as a user would type it. */
 const COMMANDS: Record<Runtime, (configPath: string) => string[]> = {
-  node: (config) => [process.execPath, '--import', 'tsx', 'src/node.ts', '--config', config],
+  node: (config) => [process.execPath, 'dist/node.mjs', '--config', config],
   'bun-node': (config) => [join(BIN, 'bun'), 'run', 'src/node.ts', '--config', config],
 };
 
