@@ -2,11 +2,17 @@ import { Hono, type Context } from 'hono';
 import type { AccessLog } from './access-log.ts';
 import type { Config } from './config/schema.ts';
 import { errorResponse, formatForPath } from './errors.ts';
-import type { Exchange, UpstreamResponse } from './exchange.ts';
+import type { Exchange } from './exchange.ts';
 import { UpstreamError, type UpstreamClient } from './forward/client.ts';
 import { tallyBody } from './passes/body-tally.ts';
 import { applyIncoming } from './passes/incoming.ts';
-import { buildOutgoing } from './passes/outgoing.ts';
+import { createAdminApp } from './admin.ts';
+import { Metrics } from './metrics.ts';
+import { sendWithFailover } from './upstream/failover.ts';
+import { startHealthChecks, stderrHealthLog } from './upstream/health.ts';
+import type { HealthListener } from './upstream/pool.ts';
+import type { FileAccess } from './local/files.ts';
+import { compileLocal, type LocalHandler } from './local/local.ts';
 import { compileSite, siteFinder, type Site } from './site/site.ts';
 
 export interface AppOptions {
@@ -14,14 +20,28 @@ export interface AppOptions {
   log: AccessLog;
   /** The peer's address as the adapter knows it (socket, CF-Connecting-IP, …). */
   clientAddress?: (c: Context) => string | undefined;
+  /** File access for `static` folders, the CA and the bootstrap script (local/node-files.ts on Node, Bun, Deno). */
+  files?: FileAccess;
+  /** Where upstream up/down changes go, one event each (default: a JSON line on stderr). */
+  healthLog?: HealthListener;
 }
+
+/** The sites' app, plus the admin app (`/metrics`, `/healthz`, `/readyz`) for its own listener and `stop()` for the health-check timers. */
+export type RouterApp = Hono & { readonly admin: Hono; stop(): void };
 
 /**
  * The whole router as a Fetch-API app: app → site → rule → upstream → outgoing passes → client →
  * incoming passes. Adapters only start a server around `app.fetch` and inject the client.
  */
-export function createApp(config: Config, options: AppOptions): Hono {
-  const findSite = siteFinder(config.sites.map(compileSite));
+export function createApp(config: Config, appOptions: AppOptions): RouterApp {
+  const sites = config.sites.map(compileSite);
+  const metrics = new Metrics();
+  const options: AppOptions = { ...appOptions, log: metrics.counting(appOptions.log) };
+  for (const site of sites) for (const server of site.servers) server.onChange = options.healthLog ?? stderrHealthLog;
+  const checks = startHealthChecks(sites, options.client);
+  const findSite = siteFinder(sites);
+  // What a site answers itself (bootstrap script, CA, HTTPS redirect, static folders), before any rule.
+  const locals = new Map<Site, LocalHandler | undefined>(sites.map((site, i) => [site, compileLocal(config.sites[i]!, config, options.files)]));
   const app = new Hono();
 
   app.all('*', async (c) => {
@@ -34,7 +54,17 @@ export function createApp(config: Config, options: AppOptions): Hono {
       options.log(entryFor(url, request.method, started, response.status, options.clientAddress?.(c) ?? '', null));
       return response;
     }
+    const local = locals.get(site);
+    if (local) {
+      const answered = await answerLocally(local, site, request, url, started, options.clientAddress?.(c) ?? '', options.log);
+      if (answered) return answered;
+    }
     const role = site.route(request.method, url.pathname, url.searchParams);
+    if (role === 'deny') {
+      const response = errorResponse(site.errorFormat, 405, 'DENIED', `site ${site.name} does not accept ${request.method} ${url.pathname}`);
+      options.log({ ...entryFor(url, request.method, started, response.status, options.clientAddress?.(c) ?? '', null), site: site.name, role });
+      return unreadBody(request, response);
+    }
     const exchange: Exchange = {
       request,
       url,
@@ -48,12 +78,34 @@ export function createApp(config: Config, options: AppOptions): Hono {
     return forward(exchange, options);
   });
 
-  return app;
+  return Object.assign(app, { admin: createAdminApp(sites, metrics), stop: () => checks.stop() });
+}
+
+async function answerLocally(local: LocalHandler, site: Site, request: Request, url: URL, started: number, client: string, log: AccessLog): Promise<Response | undefined> {
+  let answer;
+  try {
+    answer = await local(request, url);
+  } catch (error) {
+    const response = errorResponse(site.errorFormat, 500, 'UNAVAILABLE', `site ${site.name} could not read a local file`);
+    log({ ...entryFor(url, request.method, started, 500, client, null), site: site.name, role: 'static', error: String((error as Error)?.message ?? error) });
+    return unreadBody(request, response);
+  }
+  if (!answer) return undefined;
+  const { response, role } = answer;
+  const bytesOut = response.body ? Number(response.headers.get('content-length') ?? 0) : 0;
+  log({ ...entryFor(url, request.method, started, response.status, client, null), site: site.name, role, bytesOut });
+  return unreadBody(request, response);
 }
 
 async function forward(exchange: Exchange, { client, log }: AppOptions): Promise<Response> {
   const { site, request } = exchange;
-  const finish = (status: number, error?: string) => log({ ...entryFor(exchange.url, request.method, exchange.startedAt, status, exchange.clientAddress, exchange), ...(error && { error }) });
+  // The exchange as sent: its upstream is the server that answered (see upstream/failover.ts).
+  let sent = exchange;
+  let release = () => {};
+  const finish = (status: number, error?: string) => {
+    release();
+    log({ ...entryFor(sent.url, request.method, sent.startedAt, status, sent.clientAddress, sent), ...(error && { error }) });
+  };
 
   const declared = Number(request.headers.get('content-length') ?? 0);
   if (site.maxBodySize > 0 && declared > site.maxBodySize) {
@@ -61,20 +113,24 @@ async function forward(exchange: Exchange, { client, log }: AppOptions): Promise
     return unreadBody(request, tooLarge(site));
   }
 
-  let upstreamResponse: UpstreamResponse;
-  try {
-    upstreamResponse = await client.send(buildOutgoing(exchange));
-  } catch (error) {
-    const response = failure(site, exchange, error);
-    finish(response.status, String((error as Error)?.message ?? error));
+  const outcome = await sendWithFailover(exchange, client);
+  if (outcome.kind === 'refused') {
+    finish(outcome.response.status, outcome.reason);
+    return unreadBody(request, outcome.response);
+  }
+  sent = outcome.exchange;
+  if (outcome.kind === 'failed') {
+    const response = failure(site, sent, outcome.error);
+    finish(response.status, String((outcome.error as Error)?.message ?? outcome.error));
     return unreadBody(request, response);
   }
+  release = outcome.release;
 
-  const response = applyIncoming(exchange, upstreamResponse);
+  const response = applyIncoming(sent, outcome.response);
   const status = response.status;
   // Logged when the client has the whole body (or the transfer broke), not when headers went out.
   const body = response.body
-    ? tallyBody(response.body, (total) => (exchange.tally.bytesOut = total), 0, (error) =>
+    ? tallyBody(response.body, (total) => (sent.tally.bytesOut = total), 0, (error) =>
         finish(status, error ? `response body: ${String((error as Error)?.message ?? error)}` : undefined),
       )
     : null;

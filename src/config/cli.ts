@@ -1,4 +1,5 @@
 import { ConfigError, loadDefaultConfig, parseConfigText } from './load.ts';
+import { dirnameOf, resolveConfigPaths } from './paths.ts';
 import type { Config } from './schema.ts';
 
 export interface StartOptions {
@@ -9,7 +10,7 @@ export interface StartOptions {
 
 /**
  * The process-level config: `--config FILE` or `REGISTRY_ROUTER_CONFIG=FILE`, else the built-in
- * default; `PORT` overrides the listen port; `--quiet` turns the access log off. File reading is
+ * default (file paths in it relative to its folder); `PORT` overrides the first listen port; `--quiet` turns the access log off. File reading is
  * injected so each runtime uses its own API.
  */
 export function configFromArgs(
@@ -28,14 +29,15 @@ export function configFromArgs(
     } catch (error) {
       throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
     }
-    config = parseConfigText(text, path);
+    config = resolveConfigPaths(parseConfigText(text, path), dirnameOf(path));
   } else {
     config = loadDefaultConfig();
   }
   const port = env('PORT');
   if (port !== undefined && port !== '') {
     if (!/^\d+$/.test(port) || Number(port) > 65535) throw new ConfigError(`PORT must be a port number, got "${port}"`);
-    config = { ...config, listen: { ...config.listen, port: Number(port) } };
+    // The first listener's port (platforms that set PORT give the process one listener).
+    config = { ...config, listen: config.listen.map((entry, i) => (i === 0 ? { ...entry, port: Number(port) } : entry)) };
   }
   if (argv.includes('--quiet')) config = { ...config, accessLog: false };
   return { config, source: path ?? 'built-in default config' };

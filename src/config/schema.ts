@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { parseSize } from './size.ts';
+import { bootstrapSchema, httpsRedirectSchema, listenSchema, staticMountSchema } from './serving.ts';
+import { adminSchema, healthSchema, upstreamPoolSchema } from './ha.ts';
 
 const upstreamUrl = z
   .string()
@@ -37,17 +39,21 @@ export const ruleSchema = z.strictObject({
   methods: z.array(z.string().regex(HTTP_METHOD, 'must be an upper-case HTTP method')).min(1).optional(),
   path: z.string().startsWith('/', 'must start with "/"').optional(),
   query: z.record(z.string(), z.union([z.string(), z.literal(true)])).optional(),
+  /** `read`, `write`, `deny`, or a preset alias (`ping`, `token`). */
   to: z.string().min(1),
 });
 
-export const upstreamsSchema = z.strictObject({ read: upstreamUrl, write: upstreamUrl });
+/** One URL or a pool `{ servers, backup }` (see config/ha.ts). */
+const upstreamPool = upstreamPoolSchema(upstreamUrl);
+
+export const upstreamsSchema = z.strictObject({ read: upstreamPool, write: upstreamPool });
 
 const siteSchema = z
   .strictObject({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'must be a short identifier'),
     hosts: z.array(hostPattern).min(1, 'must list at least one host'),
     preset: z.enum(['docker', 'generic']).default('generic'),
-    upstream: upstreamUrl.optional(),
+    upstream: upstreamPool.optional(),
     upstreams: upstreamsSchema.optional(),
     rules: z.array(ruleSchema).default([]),
     /** Which role answers the docker `/v2/` ping: "write" makes clients log in before a push. */
@@ -57,20 +63,35 @@ const siteSchema = z
     maxBodySize: size.default(0),
     /** Keep the client's Host (with its port) on the way out; false sends the upstream's own host. */
     preserveHost: z.boolean().default(true),
+    /** Send `X-Forwarded-Host` (one value: the Host the client used). */
+    forwardedHost: z.boolean().default(true),
+    /** Folders served by the router itself, before the proxy rules (see config/serving.ts). */
+    static: z.array(staticMountSchema).default([]),
+    /** Client bootstrap script and CA download of a docker site (on when `caCert` is set). */
+    bootstrap: bootstrapSchema.optional(),
+    /** Redirect plain-HTTP requests to HTTPS (off by default). */
+    httpsRedirect: httpsRedirectSchema,
+    /** Passive and active health checks of the site's servers (see config/ha.ts). */
+    health: healthSchema,
+    /** Let writes go to backup servers when no primary is healthy (only where backups are safe to write). */
+    writeToBackup: z.boolean().default(false),
   })
   .superRefine((site, ctx) => {
     if (!site.upstream === !site.upstreams) {
       ctx.addIssue({ code: 'custom', path: ['upstreams'], message: 'give exactly one of "upstream" (one URL) or "upstreams" ({ read, write })' });
     }
+    site.rules.forEach((rule, i) => {
+      if (!['read', 'write', 'deny', 'ping', 'token'].includes(rule.to)) {
+        ctx.addIssue({ code: 'custom', path: ['rules', i, 'to'], message: 'must be "read", "write", "deny", "ping" or "token"' });
+      }
+    });
   });
 
 export const configSchema = z.strictObject({
-  listen: z
-    .strictObject({
-      host: z.string().default('0.0.0.0'),
-      port: z.number().int().min(0).max(65535).default(8080),
-    })
-    .default({ host: '0.0.0.0', port: 8080 }),
+  /** One listener or several, each plain or TLS; an array once parsed (see config/serving.ts). */
+  listen: listenSchema,
+  /** The CA certificate (PEM) that signed the TLS certificates, as the `certs` command wrote it. */
+  caCert: z.string().min(1).optional(),
   sites: z.array(siteSchema).min(1, 'must list at least one site'),
   timeouts: z
     .strictObject({
@@ -82,6 +103,8 @@ export const configSchema = z.strictObject({
     })
     .default({ idle: 3600, connect: 10, shutdownGrace: 30 }),
   accessLog: z.boolean().default(true),
+  /** The admin listener (`/metrics`, `/healthz`, `/readyz`); none unless configured. */
+  admin: adminSchema.optional(),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

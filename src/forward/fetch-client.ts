@@ -1,5 +1,6 @@
 import type { OutgoingRequest, UpstreamResponse } from '../exchange.ts';
 import { UpstreamError, type ClientTimeouts, type UpstreamClient } from './client.ts';
+import { tapStream } from '../stream/tap.ts';
 import { IdleTimer } from './idle-timer.ts';
 
 type FetchFunction = (input: string, init: RequestInit & Record<string, unknown>) => Promise<Response>;
@@ -11,6 +12,11 @@ export interface FetchClientOptions {
   init?: Record<string, unknown>;
   /** The runtime's fetch decoded the body: drop Content-Encoding/Length so they match the bytes sent. */
   decodesBodies?: boolean;
+  /**
+   * Sent instead of the client's Accept-Encoding. Deno's fetch decodes every encoded answer unless
+   * the request says exactly "identity", and has no switch to stop it: "identity" keeps bytes as sent.
+   */
+  acceptEncoding?: string;
 }
 
 /** Forwards with the Fetch API: portable, so it serves Bun, Deno and workerd alike. */
@@ -19,20 +25,27 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
   return {
     async send(outgoing: OutgoingRequest): Promise<UpstreamResponse> {
       const idle = new IdleTimer(timeouts.idle * 1000, outgoing.signal);
+      if (options.acceptEncoding) outgoing.headers.set('accept-encoding', options.acceptEncoding);
+      // A request body that fails (client gone, over the site's cap) must cut the upstream request:
+      // workerd's fetch ends a chunked upload cleanly when its source errors, so the origin would
+      // take a truncated body for a whole one.
+      const broken = new AbortController();
+      const upload = outgoing.body && tapStream(outgoing.body, { onChunk: () => idle.touch(), onError: (error) => broken.abort(error) });
       let response: Response;
       try {
         response = await fetchFn(outgoing.url, {
           method: outgoing.method,
           headers: outgoing.headers,
-          body: outgoing.body && idle.watch(outgoing.body),
+          body: upload,
           redirect: 'manual',
           duplex: 'half',
-          signal: idle.signal,
+          signal: AbortSignal.any([idle.signal, broken.signal]),
           ...options.init,
         });
       } catch (error) {
         idle.stop();
         if (outgoing.signal.aborted) throw error;
+        if (broken.signal.aborted) throw broken.signal.reason;
         if (idle.fired) throw new UpstreamError('timeout', `no answer from ${new URL(outgoing.url).host} within ${timeouts.idle} s`);
         throw new UpstreamError('unreachable', `${new URL(outgoing.url).host} is unreachable`, { cause: error });
       }

@@ -34,7 +34,8 @@ export const forwardedProto: OutgoingPass = (exchange, outgoing) => {
 
 /** Exactly one value, replacing whatever the client sent: Nexus puts a joined list verbatim into URLs. */
 export const forwardedHost: OutgoingPass = (exchange, outgoing) => {
-  outgoing.headers.set('x-forwarded-host', exchange.url.host);
+  if (exchange.site.forwardedHost) outgoing.headers.set('x-forwarded-host', exchange.url.host);
+  else outgoing.headers.delete('x-forwarded-host');
 };
 
 /** Counts the request body and enforces the site's cap while it streams. */

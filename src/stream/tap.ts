@@ -3,6 +3,8 @@ export interface TapHooks {
   onChunk?(chunk: Uint8Array, total: number): void;
   /** Runs once: at the end, on an error, or when the reader cancels (the client went away). */
   onEnd?(error?: unknown): void;
+  /** Runs when the source fails or `onChunk` throws, not when the reader cancels; before `onEnd`. */
+  onError?(error: unknown): void;
 }
 
 /**
@@ -34,6 +36,7 @@ export function tapStream(source: ReadableStream<Uint8Array>, hooks: TapHooks): 
         } catch (error) {
           controller.error(error);
           void reader.cancel(error).catch(() => {});
+          if (!ended) hooks.onError?.(error);
           end(error);
         }
       },

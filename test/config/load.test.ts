@@ -31,9 +31,9 @@ describe('config', () => {
     const files: Record<string, string> = { 'a.json': JSON.stringify({ sites: [site], listen: { port: 1 } }) };
     const read = (path: string) => files[path] ?? (() => { throw new Error('ENOENT'); })();
     const fromFlag = configFromArgs(['--config', 'a.json'], () => undefined, read);
-    expect(fromFlag.config.listen.port).toBe(1);
+    expect(fromFlag.config.listen[0]!.port).toBe(1);
     const fromEnv = configFromArgs([], (n) => ({ REGISTRY_ROUTER_CONFIG: 'a.json', PORT: '9' })[n], read);
-    expect(fromEnv.config.listen.port).toBe(9);
+    expect(fromEnv.config.listen[0]!.port).toBe(9);
     expect(() => configFromArgs(['--config', 'missing.json'], () => undefined, read)).toThrow(/cannot read config file missing.json/);
     expect(() => configFromArgs([], (n) => (n === 'PORT' ? 'x' : undefined), read)).toThrow(/PORT must be/);
     expect(configFromArgs(['--quiet'], () => undefined, read).config.accessLog).toBe(false);

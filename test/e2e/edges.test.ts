@@ -99,7 +99,7 @@ describe.each(RUNTIMES)('router edge cases on %s', (runtime) => {
       timeouts: { idle: 2 },
       sites: [
         { name: 'docker', hosts: ['idocker.io'], preset: 'docker', upstreams: { read: read.url, write: write.url } },
-        { name: 'web', hosts: ['repo.example.com', '*.example.org'], upstream: web.url, maxBodySize: '1m' },
+        { name: 'web', hosts: ['repo.example.com', '*.example.org'], upstream: web.url, maxBodySize: '1m', rules: [{ methods: ['DELETE'], to: 'deny' }] },
         { name: 'down', hosts: ['down.example.com'], preset: 'docker', upstream: `http://127.0.0.1:${deadPort}` },
       ],
     });
@@ -151,6 +151,14 @@ describe.each(RUNTIMES)('router edge cases on %s', (runtime) => {
     });
     expect(raw).toMatch(/^HTTP\/1\.1 200/);
     expect(raw).toMatch(/x-origin: web/i);
+  });
+
+  it('answers a method a rule denies itself, in the client\'s format', async () => {
+    const before = web.seen.length;
+    const reply = await send(router, { method: 'DELETE', path: '/pkg', host: 'repo.example.com' });
+    expect(reply.status).toBe(405);
+    expect(JSON.parse(reply.body.toString())).toMatchObject({ error: 'denied', message: 'site web does not accept DELETE /pkg' });
+    expect(web.seen.length).toBe(before);
   });
 
   it('matches wildcard hosts', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compilePathPattern } from '../../src/rules/pattern.ts';
 import { presets } from '../../src/rules/presets.ts';
-import { compileRule, pickRole, type Role } from '../../src/rules/rule.ts';
+import { compileRule, pickRole, type Role, type Target } from '../../src/rules/rule.ts';
 
 const D = 'sha256:' + 'a'.repeat(64);
 
@@ -15,7 +15,7 @@ describe('path patterns', () => {
 });
 
 describe('docker preset', () => {
-  const route = (method: string, target: string, aliases: Record<string, Role> = { ping: 'read', token: 'read' }): Role => {
+  const route = (method: string, target: string, aliases: Record<string, Role> = { ping: 'read', token: 'read' }): Target => {
     const url = new URL(target, 'http://r');
     return pickRole(presets.docker.map((rule) => compileRule(rule, aliases)), method, url.pathname, url.searchParams);
   };
@@ -59,6 +59,11 @@ describe('generic preset and user rules', () => {
     expect(pickRole(r, 'GET', '/pkg', new URLSearchParams('write=false'))).toBe('read');
     const present = rules([{ query: { token: true }, to: 'write' }]);
     expect(pickRole(present, 'GET', '/', new URLSearchParams('token='))).toBe('write');
+  });
+  it('denies what a deny rule matches', () => {
+    const r = rules([{ methods: ['DELETE'], to: 'deny' }]);
+    expect(pickRole(r, 'DELETE', '/v2/a/manifests/1', new URLSearchParams())).toBe('deny');
+    expect(pickRole(r, 'PUT', '/v2/a/manifests/1', new URLSearchParams())).toBe('write');
   });
   it('refuses an unknown role name', () => {
     expect(() => compileRule({ to: 'group' }, {})).toThrow(/not a role/);

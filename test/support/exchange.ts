@@ -24,6 +24,7 @@ export function makeExchange(
   const request = new Request(target, { duplex: 'half', ...requestInit } as RequestInit);
   const url = new URL(request.url);
   const role = site.route(request.method, url.pathname, url.searchParams);
+  if (role === 'deny') throw new Error(`${target} is denied by the site's rules`);
   return {
     request,
     url,

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ConfigInput } from '../../src/config/schema.ts';
@@ -8,34 +8,55 @@ import { freePort } from './ports.ts';
 const ROOT = resolve(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'node_modules/.bin');
 
-export type Runtime = 'node' | 'bun-node';
+export type Runtime = 'node' | 'bun-node' | 'bun' | 'deno' | 'workerd';
 
 /** Every runtime the product claims; suites run once per entry. */
-export const RUNTIMES: readonly Runtime[] = ['node', 'bun-node'];
+export const RUNTIMES: readonly Runtime[] = ['node', 'bun-node', 'bun', 'deno', 'workerd'];
 
 /** How each runtime starts the router on a config file, as a user would type it. */
 const COMMANDS: Record<Runtime, (configPath: string) => string[]> = {
   node: (config) => [process.execPath, 'dist/node.mjs', '--config', config],
   'bun-node': (config) => [join(BIN, 'bun'), 'run', 'src/node.ts', '--config', config],
+  bun: (config) => [join(BIN, 'bun'), 'run', 'src/bun.ts', '--config', config],
+  deno: (config) => [join(BIN, 'deno'), 'run', '--allow-net', '--allow-read', '--allow-env', 'src/deno.ts', '--config', config],
+  // src/worker.ts bundled and run by workerd through miniflare on the config's port (`wrangler dev` does the same).
+  workerd: (config) => [process.execPath, '--import', 'tsx', 'test/support/miniflare-server.ts', '--config', config],
 };
 
+/** A listener for `startRouter`'s `listen` option: plain (`{}`) or TLS (cert/key paths). Ports are picked free. */
+export interface ListenerSpec {
+  cert?: string;
+  key?: string;
+  certs?: Array<{ cert: string; key: string }>;
+}
+
 export interface RouterProcess {
+  /** The first listener's URL and port. */
   url: string;
   port: number;
+  /** Every listener, in `listen` order (`https://` for TLS ones). */
+  urls: string[];
+  ports: number[];
+  configPath: string;
   child: ChildProcess;
   /** stdout so far: the JSON access log. */
   stdout(): string;
   stderr(): string;
-  /** Resident memory of the router process in bytes (Linux /proc). */
+  /** Resident memory of the router process and its children (workerd under miniflare) in bytes (Linux /proc). */
   rss(): number;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startRouter(runtime: Runtime, config: ConfigInput, opts: { quiet?: boolean } = {}): Promise<RouterProcess> {
-  const port = await freePort();
+export async function startRouter(runtime: Runtime, config: ConfigInput, opts: { quiet?: boolean; listen?: ListenerSpec[] } = {}): Promise<RouterProcess> {
+  const specs = opts.listen ?? [{}];
+  const ports: number[] = [];
+  for (const _spec of specs) ports.push(await freePort());
+  const port = ports[0]!;
+  const entries = specs.map((spec, i) => ({ host: '127.0.0.1', port: ports[i]!, ...spec }));
+  const urls = entries.map((entry) => `${entry.cert || entry.certs ? 'https' : 'http'}://127.0.0.1:${entry.port}`);
   const dir = mkdtempSync(join(tmpdir(), 'router-'));
   const configPath = join(dir, 'router.json');
-  writeFileSync(configPath, JSON.stringify({ ...config, listen: { host: '127.0.0.1', port } }));
+  writeFileSync(configPath, JSON.stringify({ ...config, listen: opts.listen ? entries : entries[0] }));
   const [command, ...args] = COMMANDS[runtime](configPath);
   if (opts.quiet) args.push('--quiet');
   const child = spawn(command!, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORT: '' } });
@@ -46,7 +67,7 @@ export async function startRouter(runtime: Runtime, config: ConfigInput, opts: {
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
 
   const deadline = Date.now() + 20_000;
-  while (!/listening on/.test(stderr)) {
+  while ((stderr.match(/listening on/g) ?? []).length < specs.length) {
     if (child.exitCode !== null) throw new Error(`${runtime} router exited with ${child.exitCode}:\n${stderr}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -55,15 +76,15 @@ export async function startRouter(runtime: Runtime, config: ConfigInput, opts: {
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: urls[0]!,
     port,
+    urls,
+    ports,
+    configPath,
     child,
     stdout: () => stdout,
     stderr: () => stderr,
-    rss() {
-      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-      return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
-    },
+    rss: () => treeRss(child.pid!),
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null) child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -72,4 +93,29 @@ export async function startRouter(runtime: Runtime, config: ConfigInput, opts: {
       return code;
     },
   };
+}
+
+/** VmRSS of a process plus all its descendants, in bytes. */
+function treeRss(root: number): number {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const inTree = (pid: number): boolean => pid === root || (parents.has(pid) && pid > 1 && inTree(parents.get(pid)!));
+  let total = 0;
+  for (const pid of parents.keys()) {
+    if (!inTree(pid)) continue;
+    try {
+      total += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return total;
 }

@@ -1,0 +1,427 @@
+/**
+ * `npm run bench`: the router on every runtime against nginx (the original method-split config)
+ * and the origin itself, side by side in one run, on loopback.
+ *
+ *   npm run bench -- [--blob-mib 1024] [--rss-gib 4] [--duration 10] [--warmup 2]
+ *                    [--runtimes node,bun-node,bun,deno,workerd] [--out bench/results/latest.md]
+ *
+ * Origins: a real docker-registry (blobs) and an nginx serving one manifest with registry headers
+ * (small requests). Per target: peak RSS while streaming --rss-gib GiB up and down (summed over the
+ * process tree, sampled every 100 ms), --blob-mib MiB blob GET and PUT throughput, then wrk GET and
+ * HEAD of a manifest (32 connections, 2 threads). Exits 1 if a runtime failed to start or a target
+ * answered with errors (non-2xx, socket errors, wrong bytes).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { startRegistry, type Registry } from '../test/support/registry.ts';
+import { buildHeadload, checkManifest, MiB, patternBlock, pullBlob, pushBlob, repeatedDigest, runWrk, type WrkResult } from './load.ts';
+import {
+  BUN,
+  DENO,
+  lastLines,
+  MANIFEST,
+  MANIFEST_TYPE,
+  NGINX,
+  processTree,
+  ROOT,
+  otherLoad,
+  rssOf,
+  RUNTIME_LABEL,
+  RUNTIMES,
+  sampleRss,
+  startMethodSplitNginx,
+  startRouter,
+  startStaticOrigin,
+  type Nginx,
+  type Proc,
+  type Runtime,
+} from './procs.ts';
+import { createHash } from 'node:crypto';
+
+// ---------------------------------------------------------------- flags
+
+function parseFlags(argv: string[]) {
+  const flags = {
+    blobMib: 1024,
+    rssGib: 4,
+    duration: 10,
+    warmup: 2,
+    connections: 32,
+    threads: 2,
+    runtimes: [...RUNTIMES] as Runtime[],
+    out: join(ROOT, 'bench/results/latest.md'),
+    accessLog: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [name, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
+    const value = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new Error(`${name} needs a value`);
+      return v;
+    };
+    const num = (min: number) => {
+      const n = Number(value());
+      if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number ≥ ${min}`);
+      return n;
+    };
+    switch (name) {
+      case '--blob-mib': flags.blobMib = Math.round(num(1)); break;
+      case '--rss-gib': flags.rssGib = num(0); break;
+      case '--duration': flags.duration = Math.round(num(1)); break;
+      case '--warmup': flags.warmup = Math.round(num(0)); break;
+      case '--connections': flags.connections = Math.round(num(1)); break;
+      case '--threads': flags.threads = Math.round(num(1)); break;
+      case '--out': flags.out = resolve(value()); break;
+      case '--access-log': flags.accessLog = true; break;
+      case '--runtimes': {
+        const list = value().split(',').map((s) => s.trim()).filter(Boolean);
+        const unknown = list.filter((r) => !(RUNTIMES as readonly string[]).includes(r));
+        if (unknown.length) throw new Error(`unknown runtime(s) ${unknown.join(', ')}; known: ${RUNTIMES.join(', ')}`);
+        flags.runtimes = list as Runtime[];
+        break;
+      }
+      case '--help':
+      case '-h':
+        console.log(readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]);
+        process.exit(0);
+      default:
+        throw new Error(`unknown flag ${name} (see --help)`);
+    }
+  }
+  return flags;
+}
+
+// ---------------------------------------------------------------- machine
+
+function version(cmd: string, args: string[]): string {
+  const run = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
+  if (run.error) return `unavailable (${run.error.message})`;
+  return `${run.stdout ?? ''}\n${run.stderr ?? ''}`.trim().split('\n')[0]!.trim();
+}
+
+function machine() {
+  const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? '?';
+  const pkg = (name: string) => {
+    try {
+      return (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      return '?';
+    }
+  };
+  return {
+    cpu,
+    cores: os.availableParallelism?.() ?? os.cpus().length,
+    memGiB: (os.totalmem() / 1024 ** 3).toFixed(1),
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    bun: version(BUN, ['--version']),
+    deno: version(DENO, ['--version']).replace(/^deno /, ''),
+    workerd: `${pkg('workerd')} (miniflare ${pkg('miniflare')})`,
+    nginx: version(NGINX, ['-v']).replace(/^nginx version: /, ''),
+    wrk: version('wrk', ['-v']).replace(/\s+Copyright.*/, ''),
+    registry: version('/usr/bin/docker-registry', ['--version']),
+  };
+}
+
+const loadavg = () => os.loadavg().map((n) => n.toFixed(2)).join(' ');
+
+// ---------------------------------------------------------------- measuring
+
+interface Row {
+  name: string;
+  kind: 'direct' | 'nginx' | 'router';
+  runtime?: Runtime;
+  failed?: string;
+  getMiBs?: number;
+  putMiBs?: number;
+  get?: WrkResult;
+  head?: WrkResult;
+  rssIdle?: number;
+  rssPeak?: number;
+  rssMiBs?: number;
+  /** Share of the machine's CPU used by processes outside the bench while this row ran. */
+  others?: number;
+  errors: string[];
+}
+
+const log = (line: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
+
+interface Target {
+  /** Base URL for blob requests (Host: 127.0.0.1:port). */
+  blobs: string;
+  /** Base URL for manifest requests (sent with Host: static.bench). */
+  small: string;
+  /** Process tree whose RSS is sampled; none for the direct origin. */
+  pid?: number;
+  /** The router process, checked for an early exit between phases. */
+  proc?: Proc;
+}
+
+async function measure(row: Row, target: Target, ctx: Context): Promise<void> {
+  const alive = () => {
+    if (target.proc?.exited()) throw new Error(`process exited (${target.proc.child.exitCode ?? target.proc.child.signalCode}): ${lastLines(target.proc.stderr())}`);
+  };
+  const phase = async (what: string, run: () => Promise<void>) => {
+    try {
+      await run();
+      alive();
+    } catch (error) {
+      if (target.proc?.exited()) throw error;
+      row.errors.push(`${what}: ${(error as Error).message}`);
+      log(`${row.name}: ${what} FAILED: ${(error as Error).message}`);
+    }
+  };
+
+  if (target.pid) row.rssIdle = rssOf(processTree(target.pid));
+  const meter = otherLoad();
+  try {
+    await measurePhases(row, target, ctx, phase);
+  } finally {
+    row.others = meter.stop();
+    log(`${row.name}: other processes used ${(row.others * 100).toFixed(0)}% of the CPU meanwhile`);
+  }
+}
+
+async function measurePhases(row: Row, target: Target, ctx: Context, phase: (what: string, run: () => Promise<void>) => Promise<void>): Promise<void> {
+  const { flags } = ctx;
+
+  if (target.pid && flags.rssGib > 0) {
+    await phase(`RSS ${flags.rssGib} GiB up+down`, async () => {
+      const count = Math.round(flags.rssGib * 1024);
+      const sampler = sampleRss(target.pid!);
+      let seconds = 0;
+      try {
+        seconds += await pushBlob(target.blobs, 'bench/rss', ctx.block, count, ctx.rssDigest);
+        seconds += await pullBlob(target.blobs, 'bench/blob', ctx.rssDigest, count * MiB);
+      } finally {
+        row.rssPeak = sampler.stop();
+      }
+      row.rssMiBs = (2 * count) / seconds;
+      log(`${row.name}: peak RSS ${mb(row.rssPeak)} MB over ${2 * count} MiB (${row.rssMiBs.toFixed(0)} MiB/s)`);
+    });
+  }
+
+  await phase(`blob GET ${flags.blobMib} MiB`, async () => {
+    row.getMiBs = flags.blobMib / (await pullBlob(target.blobs, 'bench/blob', ctx.blobDigest, flags.blobMib * MiB));
+    log(`${row.name}: blob GET ${row.getMiBs.toFixed(0)} MiB/s`);
+  });
+  await phase(`blob PUT ${flags.blobMib} MiB`, async () => {
+    row.putMiBs = flags.blobMib / (await pushBlob(target.blobs, 'bench/put', ctx.block, flags.blobMib, ctx.blobDigest));
+    log(`${row.name}: blob PUT ${row.putMiBs.toFixed(0)} MiB/s`);
+  });
+
+  await phase('manifest check', async () => {
+    const problems = await checkManifest(target.small, ctx.manifestPath, 'static.bench', { type: MANIFEST_TYPE, digest: ctx.manifestDigest, length: MANIFEST.length });
+    if (problems.length) throw new Error(problems.join('; '));
+  });
+  const wrk = (seconds: number, headload?: string) =>
+    runWrk({ url: target.small + ctx.manifestPath, host: 'static.bench', accept: MANIFEST_TYPE, seconds, connections: flags.connections, threads: flags.threads, headload });
+  const check = (what: string, result: WrkResult) => {
+    if (result.errors) row.errors.push(`wrk ${what}: ${result.errorText}`);
+    if (result.requests === 0) row.errors.push(`wrk ${what}: no request completed`);
+  };
+  if (flags.warmup > 0) await phase('wrk warm-up', async () => check('warm-up', await wrk(flags.warmup)));
+  await phase('wrk GET', async () => {
+    row.get = await wrk(flags.duration);
+    check('GET', row.get);
+    log(`${row.name}: GET ${row.get.rps.toFixed(0)} req/s p50 ${row.get.p50ms.toFixed(2)} ms p99 ${row.get.p99ms.toFixed(2)} ms${row.get.errors ? ` ERRORS ${row.get.errorText}` : ''}`);
+  });
+  await phase('HEAD load', async () => {
+    row.head = await wrk(flags.duration, ctx.headload);
+    check('HEAD', row.head);
+    log(`${row.name}: HEAD ${row.head.rps.toFixed(0)} req/s p50 ${row.head.p50ms.toFixed(2)} ms p99 ${row.head.p99ms.toFixed(2)} ms${row.head.errors ? ` ERRORS ${row.head.errorText}` : ''}`);
+  });
+}
+
+interface Context {
+  flags: ReturnType<typeof parseFlags>;
+  block: Buffer;
+  blobDigest: string;
+  rssDigest: string;
+  manifestDigest: string;
+  manifestPath: string;
+  headload: string;
+}
+
+// ---------------------------------------------------------------- report
+
+const mb = (bytes: number | undefined) => (bytes === undefined ? '–' : (bytes / 1e6).toFixed(0));
+const num = (n: number | undefined, digits = 0) => (n === undefined || !Number.isFinite(n) ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? '–' : `${(a / b).toFixed(2)}×`);
+
+function table(rows: Row[]): string {
+  const direct = rows.find((r) => r.kind === 'direct');
+  const nginx = rows.find((r) => r.kind === 'nginx');
+  const header = [
+    'target',
+    'blob GET MiB/s', '× nginx', '× direct',
+    'blob PUT MiB/s', '× nginx', '× direct',
+    'GET req/s', '× nginx', 'GET p50 / p99 ms', 'p50 / p99 × nginx',
+    'HEAD req/s', '× nginx', 'HEAD p50 / p99 ms', 'p50 / p99 × nginx',
+    'RSS idle → peak MB',
+    'others\' CPU',
+    'errors',
+  ];
+  const lat = (w: WrkResult | undefined) => (w ? `${num(w.p50ms, 2)} / ${num(w.p99ms, 2)}` : '–');
+  const latRatio = (w: WrkResult | undefined, n: WrkResult | undefined) => (w && n ? `${ratio(w.p50ms, n.p50ms)} / ${ratio(w.p99ms, n.p99ms)}` : '–');
+  const lines = rows.map((r) => {
+    if (r.failed) return [r.name, `**FAILED**: ${r.failed.replace(/\|/g, '\\|').slice(0, 300)}`, ...Array(header.length - 2).fill('')];
+    const self = r.kind === 'nginx';
+    return [
+      r.name,
+      num(r.getMiBs), self ? '' : ratio(r.getMiBs, nginx?.getMiBs), r.kind === 'direct' ? '' : ratio(r.getMiBs, direct?.getMiBs),
+      num(r.putMiBs), self ? '' : ratio(r.putMiBs, nginx?.putMiBs), r.kind === 'direct' ? '' : ratio(r.putMiBs, direct?.putMiBs),
+      num(r.get?.rps), self ? '' : ratio(r.get?.rps, nginx?.get?.rps), lat(r.get), self ? '' : latRatio(r.get, nginx?.get),
+      num(r.head?.rps), self ? '' : ratio(r.head?.rps, nginx?.head?.rps), lat(r.head), self ? '' : latRatio(r.head, nginx?.head),
+      r.kind === 'direct' ? 'n/a' : `${mb(r.rssIdle)} → ${mb(r.rssPeak)}`,
+      r.others === undefined ? '–' : `${(r.others * 100).toFixed(0)}%`,
+      r.errors.length ? r.errors.map((e) => e.replace(/\|/g, '\\|')).join('; ').slice(0, 400) : 'none',
+    ];
+  });
+  const fmt = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [fmt(header), fmt(header.map((_, i) => (i === 0 || i === header.length - 1 ? '---' : '---:'))), ...lines.map(fmt)].join('\n');
+}
+
+function targets(rows: Row[]): string[] {
+  const direct = rows.find((r) => r.kind === 'direct');
+  const nginx = rows.find((r) => r.kind === 'nginx');
+  const out: string[] = [];
+  const check = (label: string, value: number | undefined, goal: number, cmp: '≥' | '<', unit = '×') => {
+    const ok = value !== undefined && Number.isFinite(value) && (cmp === '≥' ? value >= goal : value < goal);
+    const shown = value === undefined || !Number.isFinite(value) ? 'not measured' : unit === '×' ? `${value.toFixed(2)}×` : `${value.toFixed(0)} ${unit}`;
+    out.push(`- ${ok ? 'met' : '**missed**'}: ${label} ${cmp} ${goal}${unit === '×' ? '×' : ` ${unit}`} → ${shown}`);
+  };
+  const of = (rt: Runtime) => rows.find((r) => r.runtime === rt && !r.failed);
+  const div = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a / b);
+  for (const rt of ['node', 'bun', 'bun-node'] as const) {
+    const r = of(rt);
+    if (!r) continue;
+    check(`${r.name}: blob GET / nginx`, div(r.getMiBs, nginx?.getMiBs), 1.2, '≥');
+    check(`${r.name}: blob GET / direct`, div(r.getMiBs, direct?.getMiBs), 0.85, '≥');
+    check(`${r.name}: blob PUT / direct`, div(r.putMiBs, direct?.putMiBs), 0.95, '≥');
+  }
+  for (const [rt, goal] of [['bun', 0.9], ['bun-node', 0.9], ['node', 0.5], ['deno', 0.5]] as const) {
+    const r = of(rt);
+    if (!r) continue;
+    check(`${r.name}: GET req/s / nginx`, div(r.get?.rps, nginx?.get?.rps), goal, '≥');
+    check(`${r.name}: HEAD req/s / nginx`, div(r.head?.rps, nginx?.head?.rps), goal, '≥');
+  }
+  for (const rt of ['node', 'bun', 'bun-node'] as const) {
+    const r = of(rt);
+    if (r?.rssPeak !== undefined) check(`${r.name}: peak RSS`, r.rssPeak / 1e6, 120, '<', 'MB');
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<number> {
+  const flags = parseFlags(process.argv.slice(2));
+  const started = Date.now();
+  const m = machine();
+  const loadBefore = loadavg();
+  log(`${m.cpu}, ${m.cores} cores; node ${m.node}, bun ${m.bun}, deno ${m.deno}, workerd ${m.workerd}; load ${loadBefore}`);
+
+  const dir = mkdtempSync(join(os.tmpdir(), 'rr-bench-'));
+  const procs: { stop(): Promise<void> }[] = [];
+  let registry: Registry | undefined;
+  const rows: Row[] = [];
+  try {
+    const headload = buildHeadload(join(ROOT, 'bench/headload.c'), dir);
+    const manifestDigest = `sha256:${createHash('sha256').update(MANIFEST).digest('hex')}`;
+
+    log('starting docker-registry, static nginx origin, method-split nginx');
+    registry = await startRegistry({ name: 'bench', logLevel: 'error' });
+    const staticOrigin: Nginx = await startStaticOrigin(join(dir, 'static'), manifestDigest);
+    procs.push(staticOrigin.proc);
+    const origins = { registry: registry.url, static: staticOrigin.url };
+    const nginx = await startMethodSplitNginx(join(dir, 'nginx'), origins);
+    procs.push(nginx.proc);
+
+    const block = await patternBlock();
+    const rssCount = Math.round(flags.rssGib * 1024);
+    const blobDigest = repeatedDigest(block, flags.blobMib);
+    const rssDigest = rssCount > 0 ? (rssCount === flags.blobMib ? blobDigest : repeatedDigest(block, rssCount)) : blobDigest;
+    log(`seeding the registry: ${flags.blobMib} MiB blob${rssCount > 0 && rssCount !== flags.blobMib ? ` and ${rssCount} MiB blob` : ''}`);
+    await pushBlob(registry.url, 'bench/blob', block, flags.blobMib, blobDigest);
+    if (rssCount > 0 && rssCount !== flags.blobMib) await pushBlob(registry.url, 'bench/blob', block, rssCount, rssDigest);
+
+    const ctx: Context = { flags, block, blobDigest, rssDigest, manifestDigest, manifestPath: '/v2/bench/static/manifests/latest', headload };
+
+    const direct: Row = { name: 'direct (origin)', kind: 'direct', errors: [] };
+    rows.push(direct);
+    log('direct: registry for blobs, static nginx for manifests');
+    await measure(direct, { blobs: registry.url, small: staticOrigin.url }, ctx);
+
+    const viaNginx: Row = { name: 'nginx (method-split)', kind: 'nginx', errors: [] };
+    rows.push(viaNginx);
+    log('nginx, original method-split config');
+    await measure(viaNginx, { blobs: nginx.url, small: nginx.url, pid: nginx.proc.pid }, ctx);
+
+    for (const runtime of flags.runtimes) {
+      const row: Row = { name: RUNTIME_LABEL[runtime], kind: 'router', runtime, errors: [] };
+      rows.push(row);
+      log(`router on ${row.name}`);
+      let router;
+      try {
+        router = await startRouter(runtime, join(dir, 'routers'), origins, { accessLog: flags.accessLog });
+        await measure(row, { blobs: router.url, small: router.url, pid: router.proc.pid, proc: router.proc }, ctx);
+      } catch (error) {
+        row.failed = (error as Error).message;
+        log(`${row.name}: FAILED: ${row.failed}`);
+      } finally {
+        await router?.proc.stop();
+      }
+    }
+  } finally {
+    for (const p of procs.reverse()) await p.stop().catch(() => {});
+    await registry?.destroy().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const loadAfter = loadavg();
+  const minutes = ((Date.now() - started) / 60_000).toFixed(1);
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const tbl = table(rows);
+  const goals = targets(rows);
+  const bad = rows.filter((r) => r.failed || r.errors.length);
+  const md = [
+    `# registry-router benchmark`,
+    '',
+    `\`${command}\` — ${new Date(started).toISOString().slice(0, 16).replace('T', ' ')} UTC, ${minutes} min.`,
+    '',
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, ${m.kernel}; node ${m.node}, bun ${m.bun}, deno ${m.deno}, workerd ${m.workerd}; ${m.nginx}, ${m.wrk}, ${m.registry}. Load average (1/5/15 min) before ${loadBefore}, after ${loadAfter}.`,
+    '',
+    `Everything on 127.0.0.1 on this machine: client, proxy and origins share the ${m.cores} cores, so numbers move with other load on the machine (see the load average).`,
+    `Blob GET/PUT: one ${flags.blobMib} MiB blob streamed by a raw-socket client that only counts bytes and repeats one 1 MiB block (as fast as curl here) (PUT = POST + one chunked PATCH + PUT ?digest, as docker pushes). ` +
+      `Small requests: wrk -t${flags.threads} -c${flags.connections} -d${flags.duration}s (after a ${flags.warmup} s warm-up) GET, and the same load from bench/headload.c for HEAD (wrk 4.1 cannot parse HEAD answers), of a ${MANIFEST.length}-byte manifest served by nginx with registry headers. ` +
+      `RSS: summed VmRSS of the process tree (miniflare: node + workerd; nginx: master + workers), idle after start and peak while streaming ${flags.rssGib} GiB up then ${flags.rssGib} GiB down, sampled every 100 ms. ` +
+      `nginx runs the original recipe (GET → group, else → hosted; proxy_request_buffering off; proxy_buffering off; client_max_body_size 0; no upstream keep-alive; worker_processes auto); access logs off on nginx and the router. "others' CPU": share of both cores used by processes outside the bench while that row ran — rows with a high share are noisy.`,
+    '',
+    tbl,
+    '',
+    '**Targets** (issue 7):',
+    '',
+    ...goals,
+    '',
+  ].join('\n');
+  console.log(`\n${md}`);
+  mkdirSync(dirname(flags.out), { recursive: true });
+  writeFileSync(flags.out, md);
+  log(`wrote ${relative(process.cwd(), flags.out) || flags.out}`);
+  if (bad.length) {
+    log(`errors in: ${bad.map((r) => r.name).join(', ')}`);
+    return 1;
+  }
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
