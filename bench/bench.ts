@@ -26,6 +26,7 @@ import {
   NGINX,
   processTree,
   ROOT,
+  cpuSeconds,
   otherLoad,
   rssOf,
   RUNTIME_LABEL,
@@ -143,7 +144,11 @@ interface Row {
   rssMiBs?: number;
   /** Share of the machine's CPU used by processes outside the bench while this row ran. */
   others?: number;
+  /** Router (or nginx) CPU time per request during the wrk GET and HEAD runs, in µs. */
+  cpuGetUs?: number;
+  cpuHeadUs?: number;
   errors: string[];
+  notes: string[];
 }
 
 const log = (line: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -157,6 +162,8 @@ interface Target {
   pid?: number;
   /** The router process, checked for an early exit between phases. */
   proc?: Proc;
+  /** Process tree whose CPU time per small request is reported (the origin's for the direct row). */
+  cpuPid?: number;
 }
 
 async function measure(row: Row, target: Target, ctx: Context): Promise<void> {
@@ -213,8 +220,9 @@ async function measurePhases(row: Row, target: Target, ctx: Context, phase: (wha
   });
 
   await phase('manifest check', async () => {
-    const problems = await checkManifest(target.small, ctx.manifestPath, 'static.bench', { type: MANIFEST_TYPE, digest: ctx.manifestDigest, length: MANIFEST.length });
-    if (problems.length) throw new Error(problems.join('; '));
+    const { errors, notes } = await checkManifest(target.small, ctx.manifestPath, 'static.bench', { type: MANIFEST_TYPE, digest: ctx.manifestDigest, length: MANIFEST.length });
+    row.notes.push(...notes);
+    if (errors.length) throw new Error(errors.join('; '));
   });
   const wrk = (seconds: number, headload?: string) =>
     runWrk({ url: target.small + ctx.manifestPath, host: 'static.bench', accept: MANIFEST_TYPE, seconds, connections: flags.connections, threads: flags.threads, headload });
@@ -223,13 +231,19 @@ async function measurePhases(row: Row, target: Target, ctx: Context, phase: (wha
     if (result.requests === 0) row.errors.push(`wrk ${what}: no request completed`);
   };
   if (flags.warmup > 0) await phase('wrk warm-up', async () => check('warm-up', await wrk(flags.warmup)));
+  const cpu = () => (target.cpuPid ? cpuSeconds(target.cpuPid) : NaN);
+  const perRequest = (before: number, result: WrkResult) => ((cpu() - before) * 1e6) / result.requests;
   await phase('wrk GET', async () => {
+    const before = cpu();
     row.get = await wrk(flags.duration);
+    row.cpuGetUs = perRequest(before, row.get);
     check('GET', row.get);
     log(`${row.name}: GET ${row.get.rps.toFixed(0)} req/s p50 ${row.get.p50ms.toFixed(2)} ms p99 ${row.get.p99ms.toFixed(2)} ms${row.get.errors ? ` ERRORS ${row.get.errorText}` : ''}`);
   });
   await phase('HEAD load', async () => {
+    const before = cpu();
     row.head = await wrk(flags.duration, ctx.headload);
+    row.cpuHeadUs = perRequest(before, row.head);
     check('HEAD', row.head);
     log(`${row.name}: HEAD ${row.head.rps.toFixed(0)} req/s p50 ${row.head.p50ms.toFixed(2)} ms p99 ${row.head.p99ms.toFixed(2)} ms${row.head.errors ? ` ERRORS ${row.head.errorText}` : ''}`);
   });
@@ -260,6 +274,7 @@ function table(rows: Row[]): string {
     'blob PUT MiB/s', '× nginx', '× direct',
     'GET req/s', '× nginx', 'GET p50 / p99 ms', 'p50 / p99 × nginx',
     'HEAD req/s', '× nginx', 'HEAD p50 / p99 ms', 'p50 / p99 × nginx',
+    'CPU µs/req GET / HEAD',
     'RSS idle → peak MB',
     'others\' CPU',
     'errors',
@@ -275,6 +290,7 @@ function table(rows: Row[]): string {
       num(r.putMiBs), self ? '' : ratio(r.putMiBs, nginx?.putMiBs), r.kind === 'direct' ? '' : ratio(r.putMiBs, direct?.putMiBs),
       num(r.get?.rps), self ? '' : ratio(r.get?.rps, nginx?.get?.rps), lat(r.get), self ? '' : latRatio(r.get, nginx?.get),
       num(r.head?.rps), self ? '' : ratio(r.head?.rps, nginx?.head?.rps), lat(r.head), self ? '' : latRatio(r.head, nginx?.head),
+      `${num(r.cpuGetUs)} / ${num(r.cpuHeadUs)}`,
       r.kind === 'direct' ? 'n/a' : `${mb(r.rssIdle)} → ${mb(r.rssPeak)}`,
       r.others === undefined ? '–' : `${(r.others * 100).toFixed(0)}%`,
       r.errors.length ? r.errors.map((e) => e.replace(/\|/g, '\\|')).join('; ').slice(0, 400) : 'none',
@@ -350,24 +366,24 @@ async function main(): Promise<number> {
 
     const ctx: Context = { flags, block, blobDigest, rssDigest, manifestDigest, manifestPath: '/v2/bench/static/manifests/latest', headload };
 
-    const direct: Row = { name: 'direct (origin)', kind: 'direct', errors: [] };
+    const direct: Row = { name: 'direct (origin)', kind: 'direct', errors: [], notes: [] };
     rows.push(direct);
     log('direct: registry for blobs, static nginx for manifests');
-    await measure(direct, { blobs: registry.url, small: staticOrigin.url }, ctx);
+    await measure(direct, { blobs: registry.url, small: staticOrigin.url, cpuPid: staticOrigin.proc.pid }, ctx);
 
-    const viaNginx: Row = { name: 'nginx (method-split)', kind: 'nginx', errors: [] };
+    const viaNginx: Row = { name: 'nginx (method-split)', kind: 'nginx', errors: [], notes: [] };
     rows.push(viaNginx);
     log('nginx, original method-split config');
-    await measure(viaNginx, { blobs: nginx.url, small: nginx.url, pid: nginx.proc.pid }, ctx);
+    await measure(viaNginx, { blobs: nginx.url, small: nginx.url, pid: nginx.proc.pid, cpuPid: nginx.proc.pid }, ctx);
 
     for (const runtime of flags.runtimes) {
-      const row: Row = { name: RUNTIME_LABEL[runtime], kind: 'router', runtime, errors: [] };
+      const row: Row = { name: RUNTIME_LABEL[runtime], kind: 'router', runtime, errors: [], notes: [] };
       rows.push(row);
       log(`router on ${row.name}`);
       let router;
       try {
         router = await startRouter(runtime, join(dir, 'routers'), origins, { accessLog: flags.accessLog });
-        await measure(row, { blobs: router.url, small: router.url, pid: router.proc.pid, proc: router.proc }, ctx);
+        await measure(row, { blobs: router.url, small: router.url, pid: router.proc.pid, proc: router.proc, cpuPid: router.proc.pid }, ctx);
       } catch (error) {
         row.failed = (error as Error).message;
         log(`${row.name}: FAILED: ${row.failed}`);
@@ -398,10 +414,11 @@ async function main(): Promise<number> {
     `Blob GET/PUT: one ${flags.blobMib} MiB blob streamed by a raw-socket client that only counts bytes and repeats one 1 MiB block (as fast as curl here) (PUT = POST + one chunked PATCH + PUT ?digest, as docker pushes). ` +
       `Small requests: wrk -t${flags.threads} -c${flags.connections} -d${flags.duration}s (after a ${flags.warmup} s warm-up) GET, and the same load from bench/headload.c for HEAD (wrk 4.1 cannot parse HEAD answers), of a ${MANIFEST.length}-byte manifest served by nginx with registry headers. ` +
       `RSS: summed VmRSS of the process tree (miniflare: node + workerd; nginx: master + workers), idle after start and peak while streaming ${flags.rssGib} GiB up then ${flags.rssGib} GiB down, sampled every 100 ms. ` +
-      `nginx runs the original recipe (GET → group, else → hosted; proxy_request_buffering off; proxy_buffering off; client_max_body_size 0; no upstream keep-alive; worker_processes auto); access logs off on nginx and the router. "others' CPU": share of both cores used by processes outside the bench while that row ran — rows with a high share are noisy.`,
+      `nginx runs the original recipe (GET → group, else → hosted; proxy_request_buffering off; proxy_buffering off; client_max_body_size 0; no upstream keep-alive; worker_processes auto); access logs off on nginx and the router. "CPU µs/req": CPU time the router (nginx: master + workers; direct: the origin nginx) spent per small request, which moves less with other load than req/s does. "others' CPU": share of both cores used by processes outside the bench while that row ran — rows with a high share are noisy.`,
     '',
     tbl,
     '',
+    ...(rows.some((r) => r.notes.length) ? ['Notes:', '', ...rows.flatMap((r) => r.notes.map((n) => `- ${r.name}: ${n}`)), ''] : []),
     '**Targets** (issue 7):',
     '',
     ...goals,

@@ -208,8 +208,14 @@ export async function pullBlob(base: string, repo: string, digest: string, size:
 }
 
 /** GET and HEAD of a manifest through a target: status, media type, digest and length as the origin sent them. */
-export async function checkManifest(base: string, path: string, host: string, expected: { type: string; digest: string; length: number }): Promise<string[]> {
+/**
+ * `errors`: what a registry client would trip over (status, media type, digest, body, a wrong or — on
+ * HEAD — missing length). `notes`: a GET answered without Content-Length (chunked): valid HTTP, worth
+ * knowing.
+ */
+export async function checkManifest(base: string, path: string, host: string, expected: { type: string; digest: string; length: number }): Promise<{ errors: string[]; notes: string[] }> {
   const problems: string[] = [];
+  const notes: string[] = [];
   for (const method of ['GET', 'HEAD']) {
     const seen = await new Promise<{ status: number; headers: IncomingMessage['headers']; bytes: number }>((resolve, reject) => {
       const req = request(new URL(path, base), { method, agent, headers: { host, accept: expected.type } }, (res) => {
@@ -225,10 +231,12 @@ export async function checkManifest(base: string, path: string, host: string, ex
     if (seen.status !== 200) bad(`HTTP ${seen.status}`);
     if (seen.headers['content-type'] !== expected.type) bad(`content-type ${seen.headers['content-type']}`);
     if (seen.headers['docker-content-digest'] !== expected.digest) bad(`docker-content-digest ${seen.headers['docker-content-digest']}`);
-    if (Number(seen.headers['content-length']) !== expected.length) bad(`content-length ${seen.headers['content-length']}`);
+    const length = seen.headers['content-length'];
+    if (length === undefined && method === 'GET') notes.push(`manifest GET answered without Content-Length (${seen.headers['transfer-encoding'] ?? 'no transfer-encoding'})`);
+    else if (Number(length) !== expected.length) bad(`content-length ${length}`);
     if (seen.bytes !== (method === 'GET' ? expected.length : 0)) bad(`${seen.bytes} body bytes`);
   }
-  return problems;
+  return { errors: problems, notes };
 }
 
 // ---------------------------------------------------------------- wrk

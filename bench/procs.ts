@@ -217,7 +217,8 @@ export const RUNTIME_LABEL: Record<Runtime, string> = {
 
 /** How each runtime starts the router on a config file (as test/support/router.ts does). */
 const COMMANDS: Record<Runtime, { needs: string[]; argv: (config: string, extra: string[]) => string[] }> = {
-  node: { needs: ['dist/node.mjs'], argv: (c, extra) => [process.execPath, ...extra, 'dist/node.mjs', '--config', c] },
+  // BENCH_NODE_BUNDLE: another bundle of src/node.ts, to compare a change against dist/node.mjs.
+  node: { needs: [nodeBundle()], argv: (c, extra) => [process.execPath, ...extra, nodeBundle(), '--config', c] },
   'bun-node': { needs: ['src/node.ts', BUN], argv: (c) => [BUN, 'run', 'src/node.ts', '--config', c] },
   bun: { needs: ['src/bun.ts', BUN], argv: (c) => [BUN, 'run', 'src/bun.ts', '--config', c] },
   deno: { needs: ['src/deno.ts', DENO], argv: (c) => [DENO, 'run', '--allow-net', '--allow-read', '--allow-env', 'src/deno.ts', '--config', c] },
@@ -226,6 +227,10 @@ const COMMANDS: Record<Runtime, { needs: string[]; argv: (config: string, extra:
     argv: (c) => [process.execPath, '--import', 'tsx', 'test/support/miniflare-server.ts', '--config', c],
   },
 };
+
+function nodeBundle(): string {
+  return process.env.BENCH_NODE_BUNDLE || 'dist/node.mjs';
+}
 
 export interface Router {
   runtime: Runtime;
@@ -359,4 +364,19 @@ export function otherLoad(): { stop(): number } {
       return capacity > 0 ? Math.min(1, Math.max(0, foreign / capacity)) : 0;
     },
   };
+}
+
+/** CPU time (user + system) of a process tree so far, in seconds (children it reaped included). */
+export function cpuSeconds(root: number): number {
+  let ticks = 0;
+  for (const pid of processTree(root)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return ticks / CLK_TCK;
 }

@@ -115,7 +115,8 @@ async function forward(exchange: Exchange, { client, log }: AppOptions): Promise
 
   const outcome = await sendWithFailover(exchange, client);
   if (outcome.kind === 'refused') {
-    finish(outcome.response.status, outcome.reason);
+    // Answered by the router: no upstream saw it.
+    log({ ...entryFor(exchange.url, request.method, exchange.startedAt, outcome.response.status, exchange.clientAddress, exchange), upstream: null, error: outcome.reason });
     return unreadBody(request, outcome.response);
   }
   sent = outcome.exchange;
@@ -128,6 +129,23 @@ async function forward(exchange: Exchange, { client, log }: AppOptions): Promise
 
   const response = applyIncoming(sent, outcome.response);
   const status = response.status;
+  const small = response.body ? smallBodyLength(response.headers) : undefined;
+  if (response.body && small !== undefined) {
+    // Manifests, tag lists, tokens, errors: read whole, answered in one piece (one write instead
+    // of headers, then a stream pumped chunk by chunk). Bounded by the declared length.
+    let bytes: Uint8Array;
+    try {
+      bytes = await readSmallBody(response.body, small);
+    } catch (error) {
+      // The upstream broke off mid-body; nothing has reached the client yet.
+      const failed = failure(site, sent, error);
+      finish(failed.status, `response body: ${String((error as Error)?.message ?? error)}`);
+      return failed;
+    }
+    sent.tally.bytesOut = bytes.byteLength;
+    finish(status);
+    return new Response(bytes as Uint8Array<ArrayBuffer>, { status, headers: response.headers });
+  }
   // Logged when the client has the whole body (or the transfer broke), not when headers went out.
   const body = response.body
     ? tallyBody(response.body, (total) => (sent.tally.bytesOut = total), 0, (error) =>
@@ -136,6 +154,41 @@ async function forward(exchange: Exchange, { client, log }: AppOptions): Promise
     : null;
   if (!body) finish(status);
   return new Response(body, { status, headers: response.headers });
+}
+
+/** Bodies declared at most this long are read whole before answering (see forward). */
+const SMALL_BODY = 64 * 1024;
+
+function smallBodyLength(headers: Headers): number | undefined {
+  const declared = headers.get('content-length');
+  if (declared === null || !/^\d+$/.test(declared)) return undefined;
+  const length = Number(declared);
+  return length <= SMALL_BODY ? length : undefined;
+}
+
+/** The whole body, refusing to hold more than the `length` the upstream declared. */
+async function readSmallBody(body: ReadableStream<Uint8Array>, length: number): Promise<Uint8Array> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > length) {
+      void reader.cancel().catch(() => {});
+      throw new Error(`upstream sent more than its Content-Length of ${length} bytes`);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return bytes;
 }
 
 /**

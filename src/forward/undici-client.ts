@@ -26,17 +26,24 @@ export function undiciClient(timeouts: ClientTimeouts): UpstreamClient {
           body: outgoing.body ? Readable.fromWeb(outgoing.body as import('node:stream/web').ReadableStream) : null,
           signal: outgoing.signal,
           dispatcher: agent,
+          // undici closes the connection after every HEAD (in case a broken server sends a body
+          // anyway): one new upstream connection per manifest/blob check. Registries answer HEAD
+          // correctly; keep the connection.
+          ...(outgoing.method === 'HEAD' && { reset: false }),
         });
         const responseHeaders = new Headers();
         for (const [name, value] of Object.entries(response.headers)) {
           if (Array.isArray(value)) for (const item of value) responseHeaders.append(name, item);
           else if (value !== undefined) responseHeaders.set(name, value);
         }
-        return {
-          status: response.statusCode,
-          headers: responseHeaders,
-          body: Readable.toWeb(response.body) as ReadableStream<Uint8Array>,
-        };
+        const status = response.statusCode;
+        if (outgoing.method === 'HEAD' || status === 204 || status === 304) {
+          // Nothing follows these headers: no web stream to build and cancel (cancelling makes
+          // undici destroy the socket when the answer has not been read to its end).
+          response.body.dump().catch(() => {});
+          return { status, headers: responseHeaders, body: null };
+        }
+        return { status, headers: responseHeaders, body: Readable.toWeb(response.body) as ReadableStream<Uint8Array> };
       } catch (error) {
         if (outgoing.signal.aborted) throw error;
         const host = new URL(outgoing.url).host;

@@ -132,7 +132,12 @@ describe('TLS and plain HTTP in one Node process', () => {
     const moved = spawnSync('sh', [scriptPath, '--hosts', '127.0.0.2', '--no-check'], { env, encoding: 'utf8' });
     expect(moved.status).toBe(0);
     expect(readFileSync(join(installRoot, 'etc/hosts'), 'utf8')).toBe('127.0.0.1 localhost\n127.0.0.2 registry.test # registry-router: registry.test\n');
-    expect(readdirSync(join(installRoot, 'etc')).filter((name) => name.startsWith('hosts.registry-router.'))).toHaveLength(1);
+    // Each change kept the file as it was: the original, then the one with the first IP.
+    const backups = readdirSync(join(installRoot, 'etc'))
+      .filter((name) => name.startsWith('hosts.registry-router.'))
+      .map((name) => readFileSync(join(installRoot, 'etc', name), 'utf8'))
+      .sort();
+    expect(backups).toEqual(['127.0.0.1 localhost\n', '127.0.0.1 localhost\n127.0.0.1 registry.test # registry-router: registry.test\n']);
 
     // The check fails loudly when TLS does not verify: a CA that is not the router's.
     const stranger = join(work, 'stranger');
@@ -159,6 +164,7 @@ describe('TLS and plain HTTP in one Node process', () => {
       tag: 'v1',
       layers: [{ randomBytes: 2 * MiB, seed: 'tls-base' }, { files: { 'etc/motd': 'over TLS\n' } }],
     });
+    expect(certDir, 'the bootstrap test installs the CA used here').toBeDefined();
     // TLS verified against the CA the script installed (containers' certs.d layout).
     await copy(image.ref(), dockerRef(httpsUrl, 'team/tls', 'v1'), { destTlsVerify: true, destCertDir: certDir });
     expect(await inspectDigest(dockerRef(hosted.url, 'team/tls', 'v1'))).toBe(image.manifestDigest);
@@ -257,5 +263,29 @@ describe('TLS and plain HTTP in one Node process', () => {
     expect(finished).toEqual({ digest: blob.digest, serial: oldSerial, bytes: 8 * MiB });
     agent.destroy();
     expect(router.child.exitCode).toBeNull();
+  });
+});
+
+describe('TLS on the Node adapter run by Bun (bun run src/node.ts)', () => {
+  it('serves one certificate per listener, and refuses several at start with the reason', async () => {
+    const pair = { cert: join(certsDir, 'docker.crt'), key: join(certsDir, 'docker.key') };
+    const site = { name: 'docker', hosts: ['127.0.0.1', 'registry.test'], preset: 'docker' as const, upstream: hosted.url };
+    const bun = await startRouter('bun-node', { sites: [site] }, { quiet: true, listen: [pair] });
+    try {
+      const status = await new Promise<number>((done, fail) => {
+        const req = httpsRequest({ host: '127.0.0.1', port: bun.port, path: '/v2/', ca: readFileSync(join(certsDir, 'ca.crt')), servername: 'registry.test', headers: { host: 'registry.test' } }, (res) => {
+          res.resume();
+          done(res.statusCode!);
+        });
+        req.on('error', fail);
+        req.end();
+      });
+      expect(status).toBe(200);
+    } finally {
+      await bun.stop();
+    }
+    await expect(startRouter('bun-node', { sites: [site] }, { quiet: true, listen: [{ certs: [pair, pair] }] })).rejects.toThrow(
+      /exited with 2:[\s\S]*listen\[0\]\.certs: bun-node serves one certificate per listener.*src\/bun\.ts/,
+    );
   });
 });

@@ -118,7 +118,7 @@ describe('compilePools and the site', () => {
     const { pools, servers } = compilePools(
       'docker',
       { read: { servers: ['http://a:8082', 'http://b:8082/'], backup: ['http://c:8082'] }, write: 'http://a:8082/' },
-      { backoffMs: 1000, checked: () => true },
+      { backoffMs: 1000, checked: true },
     );
     expect(servers.map((s) => s.href)).toEqual(['http://a:8082', 'http://b:8082/', 'http://c:8082']);
     expect(pools.write.primaries[0]).toBe(pools.read.primaries[0]);
@@ -152,6 +152,9 @@ describe('compilePools and the site', () => {
     expect(web.health).toMatchObject({ checks: false, path: '/service/rest/v1/status' });
     expect(web.health.healthy(302)).toBe(true);
     expect(web.health.healthy(500)).toBe(false);
+    // One server per role, even if two in all: nothing to fail over to, so no checks by default.
+    const split = parseConfig({ sites: [{ name: 'd', hosts: ['x'], preset: 'docker', upstreams: { read: 'http://a', write: 'http://b' } }] });
+    expect(compileSite(split.sites[0]!).health.checks).toBe(false);
   });
 
   it('refuses a server listed twice in one pool and an empty pool', () => {

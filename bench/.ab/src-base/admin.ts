@@ -1,0 +1,38 @@
+import { Hono } from 'hono';
+import type { Metrics } from './metrics.ts';
+import type { Site } from './site/site.ts';
+
+/**
+ * The admin app: `/metrics` (Prometheus text), `/healthz` (the process answers), `/readyz` (every
+ * site has a healthy server for reads and one it may write to). Served on its own listener
+ * (`admin` in the config, loopback by default), never by the sites' app: no Host can reach it
+ * through the proxy port.
+ */
+export function createAdminApp(sites: readonly Site[], metrics: Metrics): Hono {
+  const admin = new Hono();
+  admin.get('/metrics', () =>
+    new Response(metrics.render(sites), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' } }),
+  );
+  admin.get('/healthz', () => json(200, { status: 'live' }));
+  admin.get('/readyz', () => {
+    const problems = readiness(sites);
+    return json(problems.length ? 503 : 200, { status: problems.length ? 'not ready' : 'ready', problems });
+  });
+  admin.all('*', () => json(404, { status: 'not found', endpoints: ['/metrics', '/healthz', '/readyz'] }));
+  return admin;
+}
+
+/** Why the router is not ready, one line per site and role; empty when it is. */
+export function readiness(sites: readonly Site[], now = Date.now()): string[] {
+  const problems: string[] = [];
+  for (const site of sites) {
+    if (!site.pools.read.ready(true, now)) problems.push(`site ${site.name}: no healthy read upstream`);
+    if (!site.pools.write.ready(site.writeToBackup, now)) {
+      problems.push(`site ${site.name}: no healthy write upstream${site.pools.write.backups.length && !site.writeToBackup ? ' (writes are paused; backups take reads only)' : ''}`);
+    }
+  }
+  return problems;
+}
+
+const json = (status: number, body: unknown): Response =>
+  new Response(`${JSON.stringify(body)}\n`, { status, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' } });

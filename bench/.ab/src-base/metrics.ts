@@ -1,0 +1,132 @@
+import type { AccessEntry, AccessLog } from './access-log.ts';
+import type { Site } from './site/site.ts';
+
+/** Request duration buckets in seconds: manifest HEADs take milliseconds, layer transfers minutes. */
+export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600] as const;
+
+interface Series {
+  /** The rendered label set, e.g. `site="docker",role="read",upstream="http://a:8082"`. */
+  readonly labels: string;
+  readonly byStatus: Map<number, number>;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+interface Histogram {
+  readonly labels: string;
+  readonly buckets: number[];
+  count: number;
+  sum: number;
+}
+
+type Nested<T> = Map<string, Map<string, Map<string, T>>>;
+
+/**
+ * Request counters fed by the access log: every request is logged exactly once, when its body has
+ * ended, with everything the counters need (site, role, upstream, status, bytes, duration). The hot
+ * path does a few map lookups keyed by the label values it already has and bumps numbers: the label
+ * strings are built once per new combination. Upstream health and transfers in flight are read from
+ * the pools when scraped.
+ */
+export class Metrics {
+  readonly #series: Nested<Series> = new Map();
+  readonly #durations = new Map<string, Map<string, Histogram>>();
+
+  /** Wraps an access log so that each entry is counted before it is written. */
+  counting(log: AccessLog): AccessLog {
+    return (entry) => {
+      this.record(entry);
+      log(entry);
+    };
+  }
+
+  record(entry: AccessEntry): void {
+    const site = entry.site ?? '';
+    const role = entry.role ?? '';
+    const series = this.#seriesFor(site, role, entry.upstream ?? '');
+    series.byStatus.set(entry.status, (series.byStatus.get(entry.status) ?? 0) + 1);
+    series.bytesIn += entry.bytesIn;
+    series.bytesOut += entry.bytesOut;
+    const histogram = this.#histogramFor(site, role);
+    const seconds = entry.durationMs / 1000;
+    histogram.count++;
+    histogram.sum += seconds;
+    for (let i = 0; i < DURATION_BUCKETS.length; i++) if (seconds <= DURATION_BUCKETS[i]!) histogram.buckets[i]!++;
+  }
+
+  #seriesFor(site: string, role: string, upstream: string): Series {
+    let byRole = this.#series.get(site);
+    if (!byRole) this.#series.set(site, (byRole = new Map()));
+    let byUpstream = byRole.get(role);
+    if (!byUpstream) byRole.set(role, (byUpstream = new Map()));
+    let series = byUpstream.get(upstream);
+    if (!series) {
+      series = { labels: labelSet({ site, role, upstream }), byStatus: new Map(), bytesIn: 0, bytesOut: 0 };
+      byUpstream.set(upstream, series);
+    }
+    return series;
+  }
+
+  #histogramFor(site: string, role: string): Histogram {
+    let byRole = this.#durations.get(site);
+    if (!byRole) this.#durations.set(site, (byRole = new Map()));
+    let histogram = byRole.get(role);
+    if (!histogram) {
+      histogram = { labels: labelSet({ site, role }), buckets: DURATION_BUCKETS.map(() => 0), count: 0, sum: 0 };
+      byRole.set(role, histogram);
+    }
+    return histogram;
+  }
+
+  /** Prometheus text exposition format 0.0.4. */
+  render(sites: readonly Site[]): string {
+    const out: string[] = [];
+    const family = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    const all: Series[] = [];
+    for (const byRole of this.#series.values()) for (const byUpstream of byRole.values()) all.push(...byUpstream.values());
+
+    family('registry_router_requests_total', 'counter', 'Requests answered, by site, role, upstream (empty when the router answered itself) and status.');
+    for (const series of all) {
+      for (const [status, count] of series.byStatus) out.push(`registry_router_requests_total{${series.labels},status="${status}"} ${count}`);
+    }
+    family('registry_router_received_bytes_total', 'counter', 'Request body bytes received from clients.');
+    for (const series of all) out.push(`registry_router_received_bytes_total{${series.labels}} ${series.bytesIn}`);
+    family('registry_router_sent_bytes_total', 'counter', 'Response body bytes sent to clients.');
+    for (const series of all) out.push(`registry_router_sent_bytes_total{${series.labels}} ${series.bytesOut}`);
+
+    family('registry_router_request_duration_seconds', 'histogram', 'Time from request to the end of the response body, by site and role.');
+    for (const byRole of this.#durations.values()) {
+      for (const h of byRole.values()) {
+        DURATION_BUCKETS.forEach((le, i) => out.push(`registry_router_request_duration_seconds_bucket{${h.labels},le="${le}"} ${h.buckets[i]}`));
+        out.push(`registry_router_request_duration_seconds_bucket{${h.labels},le="+Inf"} ${h.count}`);
+        out.push(`registry_router_request_duration_seconds_sum{${h.labels}} ${h.sum}`);
+        out.push(`registry_router_request_duration_seconds_count{${h.labels}} ${h.count}`);
+      }
+    }
+
+    family('registry_router_upstream_up', 'gauge', 'Whether a server is healthy (1) or down (0), per site, role and tier (primary or backup).');
+    for (const site of sites) {
+      for (const pool of [site.pools.read, site.pools.write]) {
+        for (const [tier, servers] of [['primary', pool.primaries], ['backup', pool.backups]] as const) {
+          for (const server of servers) out.push(`registry_router_upstream_up{${labelSet({ site: site.name, role: pool.role, upstream: server.href, tier })}} ${server.up ? 1 : 0}`);
+        }
+      }
+    }
+    family('registry_router_upstream_transfers_in_flight', 'gauge', 'Requests sent to a server whose response has not ended yet.');
+    for (const site of sites) for (const server of site.servers) out.push(`registry_router_upstream_transfers_in_flight{${labelSet({ site: site.name, upstream: server.href })}} ${server.active}`);
+    family('registry_router_upstream_failures_total', 'counter', 'Requests that failed on a server (connect errors, resets, fail statuses).');
+    for (const site of sites) for (const server of site.servers) out.push(`registry_router_upstream_failures_total{${labelSet({ site: site.name, upstream: server.href })}} ${server.failures}`);
+    family('registry_router_retries_total', 'counter', 'GET/HEAD requests sent again to another server after a failure.');
+    for (const site of sites) for (const pool of [site.pools.read, site.pools.write]) out.push(`registry_router_retries_total{${labelSet({ site: site.name, role: pool.role })}} ${pool.retries}`);
+    return `${out.join('\n')}\n`;
+  }
+}
+
+function labelSet(labels: Record<string, string>): string {
+  return Object.entries(labels)
+    .map(([name, value]) => `${name}="${escapeLabel(value)}"`)
+    .join(',');
+}
+
+/** Label values escape backslash, double quote and line feed. */
+export const escapeLabel = (value: string): string => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');

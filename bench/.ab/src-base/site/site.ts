@@ -1,0 +1,63 @@
+import type { SiteConfig } from '../config/schema.ts';
+import { presets } from '../rules/presets.ts';
+import { compileRule, pickRole, type Role, type Rule, type Target } from '../rules/rule.ts';
+import { healthSettings, type HealthSettings } from '../upstream/health.ts';
+import { compilePools, type Pool, type Server } from '../upstream/pool.ts';
+import type { Upstream } from '../upstream/upstream.ts';
+import { compileHostPattern, type HostMatcher } from './host.ts';
+
+/** How a site's router-made errors are written: docker clients print `errors[0].message`. */
+export type ErrorFormat = 'registry' | 'plain';
+
+export interface Site {
+  readonly name: string;
+  readonly errorFormat: ErrorFormat;
+  readonly maxBodySize: number;
+  readonly preserveHost: boolean;
+  readonly forwardedHost: boolean;
+  /** Each role's first primary (the upstream when the role has one server; failover picks per request). */
+  readonly upstreams: Readonly<Record<Role, Upstream>>;
+  /** Every server of every pool once, longest path prefix first (for mapping URLs back). */
+  readonly upstreamsByPrefix: readonly Upstream[];
+  /** Each role's servers: primaries and backups, with their health (see upstream/pool.ts). */
+  readonly pools: Readonly<Record<Role, Pool>>;
+  /** Every distinct server of the site once (health checks, metrics). */
+  readonly servers: readonly Server[];
+  readonly health: HealthSettings;
+  /** Writes may go to backups when no primary is healthy. */
+  readonly writeToBackup: boolean;
+  servesHost(host: string): boolean;
+  route(method: string, path: string, query: URLSearchParams): Target;
+}
+
+export function compileSite(config: SiteConfig): Site {
+  const aliases: Record<string, Role> = { ping: config.ping, token: config.token };
+  const rules: Rule[] = [...config.rules, ...presets[config.preset]].map((rule) => compileRule(rule, aliases));
+  const hostMatchers: HostMatcher[] = config.hosts.map(compileHostPattern);
+  const urls = config.upstreams ?? { read: config.upstream!, write: config.upstream! };
+  const { pools, servers } = compilePools(config.name, urls, {
+    backoffMs: config.health.backoff * 1000,
+    checked: (count) => healthSettings(config.health, config.preset, count).checks,
+  });
+  const health = healthSettings(config.health, config.preset, servers.length);
+  return {
+    name: config.name,
+    errorFormat: config.preset === 'docker' ? 'registry' : 'plain',
+    maxBodySize: config.maxBodySize,
+    preserveHost: config.preserveHost,
+    forwardedHost: config.forwardedHost,
+    upstreams: { read: pools.read.primaries[0]!.upstream, write: pools.write.primaries[0]!.upstream },
+    upstreamsByPrefix: servers.map((server) => server.upstream).sort((a, b) => b.prefix.length - a.prefix.length),
+    pools,
+    servers,
+    health,
+    writeToBackup: config.writeToBackup,
+    servesHost: (host) => hostMatchers.some((matches) => matches(host)),
+    route: (method, path, query) => pickRole(rules, method, path, query),
+  };
+}
+
+/** Virtual hosting: the first site (in config order) whose hosts match. */
+export function siteFinder(sites: readonly Site[]): (host: string) => Site | undefined {
+  return (host) => sites.find((site) => site.servesHost(host));
+}

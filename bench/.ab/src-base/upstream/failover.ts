@@ -1,0 +1,109 @@
+import { errorResponse } from '../errors.ts';
+import type { Exchange, UpstreamResponse } from '../exchange.ts';
+import { UpstreamError, type UpstreamClient } from '../forward/client.ts';
+import { buildOutgoing } from '../passes/outgoing.ts';
+import type { Site } from '../site/site.ts';
+import type { Server } from './pool.ts';
+
+export type Outcome =
+  /** A server answered. `exchange.upstream` is that server; `release()` once its response has ended. */
+  | { kind: 'response'; exchange: Exchange; response: UpstreamResponse; release: () => void }
+  /** No server could answer; `error` is the last server's. */
+  | { kind: 'failed'; exchange: Exchange; error: unknown }
+  /** The router refuses by itself (a write with no healthy primary): send `response` as is. */
+  | { kind: 'refused'; response: Response; reason: string };
+
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
+
+/**
+ * Sends the exchange to a server of its role's pool, following the safety rules:
+ *
+ * - Only GET/HEAD without a body are tried again on another server, and only while nothing has
+ *   reached the client: this runs before the response is returned, so a retry never follows bytes
+ *   already sent. A request with a body (whose body may have started to stream) is never replayed.
+ * - Writes (other methods on the write role) go to primaries only, unless the site sets
+ *   `writeToBackup`: a backup synced on a timer is stale, and what is written there would be
+ *   overwritten by the next sync. With backups configured but no healthy primary, a write is
+ *   refused with 503 ("pushes are paused"), before any byte goes anywhere.
+ * - GET/HEAD on the write role (blob checks during a push) may use backups: they change nothing.
+ */
+export async function sendWithFailover(exchange: Exchange, client: UpstreamClient): Promise<Outcome> {
+  const { site, role, request } = exchange;
+  const pool = site.pools[role];
+  const safe = SAFE_METHODS.has(request.method);
+  const isWrite = role === 'write' && !safe;
+  const backups = !isWrite || site.writeToBackup;
+  const retriable = safe && !hasBody(request);
+  const tried = new Set<Server>();
+
+  const next = (): Server | undefined => pool.pick(backups, tried) ?? pool.lastResort(backups, tried);
+  let server = pool.pick(backups, tried);
+  if (!server && isWrite && !site.writeToBackup && pool.backups.length > 0) {
+    return { kind: 'refused', response: pausedResponse(site), reason: 'no healthy primary for writes' };
+  }
+  server ??= pool.lastResort(backups, tried);
+  let attempt: Exchange = exchange;
+  let lastError: unknown = new UpstreamError('unreachable', `site ${site.name} has no ${role} server`);
+
+  while (server) {
+    tried.add(server);
+    attempt = { ...exchange, upstream: server.upstream };
+    const current = server;
+    current.active++;
+    let response: UpstreamResponse;
+    try {
+      response = await client.send(buildOutgoing(attempt));
+    } catch (error) {
+      current.active--;
+      lastError = error;
+      // The client going away, or a body cut at the site's cap, says nothing about the server. Once
+      // a request body has started to stream, a reset may be the client's doing: only a failure
+      // before the first body byte (connect refused, DNS, connect timeout) counts against the server.
+      const blamesServer = error instanceof UpstreamError && !request.signal.aborted && !exchange.tally.bodyTooLarge && exchange.tally.bytesIn === 0;
+      if (blamesServer) current.failed('passive', `${request.method} ${exchange.url.pathname}: ${error.message}`);
+      if (!retriable || !blamesServer) break;
+      server = next();
+      if (server) pool.retries++;
+      continue;
+    }
+    if (site.health.failStatuses.has(response.status)) {
+      current.failed('passive', `${request.method} ${exchange.url.pathname} answered ${response.status}`);
+      const alternative = retriable ? next() : undefined;
+      if (alternative) {
+        void response.body?.cancel().catch(() => {});
+        current.active--;
+        pool.retries++;
+        server = alternative;
+        continue;
+      }
+    }
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      current.active--;
+    };
+    return { kind: 'response', exchange: attempt, response, release };
+  }
+  return { kind: 'failed', exchange: attempt, error: lastError };
+}
+
+/** GET/HEAD normally have none; one that declares a body is not replayed either. */
+function hasBody(request: Request): boolean {
+  const length = request.headers.get('content-length');
+  return (length !== null && length !== '0') || request.headers.has('transfer-encoding');
+}
+
+/** The 503 a write gets while no primary is healthy: docker clients print `errors[0].message`. */
+export function pausedResponse(site: Site): Response {
+  const what = site.errorFormat === 'registry' ? 'pushes' : 'writes';
+  const response = errorResponse(
+    site.errorFormat,
+    503,
+    'UNAVAILABLE',
+    `${what} to ${site.name} are paused: no primary write upstream is healthy, and backups are read-only copies; reads still work, retry later`,
+  );
+  const seconds = Math.ceil(Math.max(site.health.backoffMs, site.health.checks ? site.health.intervalMs : 0) / 1000);
+  response.headers.set('retry-after', String(Math.max(1, seconds)));
+  return response;
+}

@@ -1,0 +1,87 @@
+/**
+ * Bun adapter: `bun run src/bun.ts --config router.json`. One Bun.serve per `listen` entry (TLS
+ * ones with their certificates, picked by SNI), Bun's fetch as the upstream client, graceful stop
+ * on SIGTERM/SIGINT. Certificates are read at start only (SIGHUP reload: Node adapter).
+ */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { configFromArgs } from './config/cli.ts';
+import { checkFeaturesFor } from './config/features.ts';
+import { fetchClient } from './forward/fetch-client.ts';
+import { nodeFiles } from './local/node-files.ts';
+import { adminLine, appFor, listeningLine, stoppingLine, type SocketEnv } from './start.ts';
+
+/** The little of Bun's API used here (the project does not pull in bun-types for one file). */
+type Tls = { cert: string; key: string; serverName?: string };
+interface BunServer {
+  readonly hostname: string;
+  readonly port: number;
+  requestIP(request: Request): { address: string } | null;
+  timeout(request: Request, seconds: number): void;
+  stop(closeActiveConnections?: boolean): Promise<void>;
+}
+declare const Bun: {
+  serve(options: { hostname: string; port: number; idleTimeout: number; maxRequestBodySize: number; tls?: Tls[]; fetch(request: Request, server: BunServer): Promise<Response> }): BunServer;
+};
+
+let start;
+try {
+  start = configFromArgs(process.argv.slice(2), (name) => process.env[name], (path) => readFileSync(path, 'utf8'));
+  checkFeaturesFor('bun', start.config);
+} catch (error) {
+  console.error(String((error as Error).message));
+  process.exit(2);
+}
+const { config, source } = start;
+
+// Bun's fetch decodes gzip/br but keeps Content-Encoding/Length; `decompress: false` passes bytes as sent.
+const app = appFor(config, { client: fetchClient(config.timeouts, { init: { decompress: false } }), files: nodeFiles });
+
+/** Every certificate once per DNS name it covers (Bun matches `serverName` to SNI); the first is the default. */
+const tlsOf = (pairs: { cert: string; key: string }[]): Tls[] =>
+  pairs.flatMap(({ cert, key }, i) => {
+    const pem = { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
+    const names = (new X509Certificate(pem.cert).subjectAltName ?? '').split(', ').filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4));
+    return [...(i === 0 ? [pem] : []), ...names.map((serverName) => ({ ...pem, serverName }))];
+  });
+
+// Bun's idle timer (max 255 s, default 10 s) also runs while a handler waits, and would cut a push
+// whose last PUT makes the registry hash a large layer. It is off while the upstream works (the
+// core's idle timer enforces timeouts.idle there, both ways) and guards keep-alive sockets again
+// once the answer starts.
+const keepAlive = Math.min(config.timeouts.idle, 255);
+const servers = config.listen.map((entry) => {
+  const server = Bun.serve({
+    hostname: entry.host,
+    port: entry.port,
+    idleTimeout: keepAlive,
+    // Bun's 128 MiB default would refuse docker layers; sites set their own caps (413 in registry JSON).
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    ...(entry.certs.length && { tls: tlsOf(entry.certs) }),
+    async fetch(request, server) {
+      server.timeout(request, 0);
+      const response = await app.fetch(request, { clientAddress: server.requestIP(request)?.address } satisfies SocketEnv);
+      server.timeout(request, keepAlive);
+      return response;
+    },
+  });
+  console.error(listeningLine(entry.certs.length ? 'https' : 'http', server.hostname, server.port, source));
+  return server;
+});
+
+// /metrics, /healthz, /readyz on their own listener (loopback unless configured), never behind a site's Host.
+const admin = config.admin
+  ? Bun.serve({ hostname: config.admin.host, port: config.admin.port, idleTimeout: 10, maxRequestBodySize: 64 * 1024, fetch: async (request) => app.admin.fetch(request) })
+  : undefined;
+if (admin) console.error(adminLine(admin.hostname, admin.port));
+
+function shutdown(signal: string): void {
+  console.error(stoppingLine(signal, config));
+  app.stop();
+  void admin?.stop(true);
+  // Without `true`, stop() lets requests in flight finish and resolves when they have.
+  void Promise.all(servers.map((server) => server.stop())).then(() => process.exit(0));
+  setTimeout(() => process.exit(0), config.timeouts.shutdownGrace * 1000).unref();
+}
+process.once('SIGTERM', () => shutdown('SIGTERM'));
+process.once('SIGINT', () => shutdown('SIGINT'));

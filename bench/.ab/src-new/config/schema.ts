@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { parseSize } from './size.ts';
+import { bootstrapSchema, httpsRedirectSchema, listenSchema, staticMountSchema } from './serving.ts';
+import { adminSchema, healthSchema, upstreamPoolSchema } from './ha.ts';
+
+const upstreamUrl = z
+  .string()
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash;
+    } catch {
+      return false;
+    }
+  }, 'must be an absolute http(s) URL without query or fragment, e.g. "http://nexus:8081/repository/docker-group/"');
+
+const size = z
+  .union([z.number(), z.string()])
+  .transform((value, ctx) => {
+    const bytes = parseSize(value);
+    if (bytes === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'must be 0 (no cap), a byte count or a size like "512m"' });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
+const seconds = z.number().positive('must be a positive number of seconds');
+
+const hostPattern = z
+  .string()
+  .min(1)
+  .regex(/^(\*\.)?[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/i, 'must be a host name, "*.domain", or host:port');
+
+export const HTTP_METHOD = /^[A-Z]+$/;
+
+/** A rule sends matching requests to a role. Roles resolve to upstreams per site (see site/site.ts). */
+export const ruleSchema = z.strictObject({
+  methods: z.array(z.string().regex(HTTP_METHOD, 'must be an upper-case HTTP method')).min(1).optional(),
+  path: z.string().startsWith('/', 'must start with "/"').optional(),
+  query: z.record(z.string(), z.union([z.string(), z.literal(true)])).optional(),
+  /** `read`, `write`, `deny`, or a preset alias (`ping`, `token`). */
+  to: z.string().min(1),
+});
+
+/** One URL or a pool `{ servers, backup }` (see config/ha.ts). */
+const upstreamPool = upstreamPoolSchema(upstreamUrl);
+
+export const upstreamsSchema = z.strictObject({ read: upstreamPool, write: upstreamPool });
+
+const siteSchema = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'must be a short identifier'),
+    hosts: z.array(hostPattern).min(1, 'must list at least one host'),
+    preset: z.enum(['docker', 'generic']).default('generic'),
+    upstream: upstreamPool.optional(),
+    upstreams: upstreamsSchema.optional(),
+    rules: z.array(ruleSchema).default([]),
+    /** Which role answers the docker `/v2/` ping: "write" makes clients log in before a push. */
+    ping: z.enum(['read', 'write']).default('read'),
+    /** Which role issues bearer tokens (the realm path is routed there). */
+    token: z.enum(['read', 'write']).default('read'),
+    maxBodySize: size.default(0),
+    /** Keep the client's Host (with its port) on the way out; false sends the upstream's own host. */
+    preserveHost: z.boolean().default(true),
+    /** Send `X-Forwarded-Host` (one value: the Host the client used). */
+    forwardedHost: z.boolean().default(true),
+    /** Folders served by the router itself, before the proxy rules (see config/serving.ts). */
+    static: z.array(staticMountSchema).default([]),
+    /** Client bootstrap script and CA download of a docker site (on when `caCert` is set). */
+    bootstrap: bootstrapSchema.optional(),
+    /** Redirect plain-HTTP requests to HTTPS (off by default). */
+    httpsRedirect: httpsRedirectSchema,
+    /** Passive and active health checks of the site's servers (see config/ha.ts). */
+    health: healthSchema,
+    /** Let writes go to backup servers when no primary is healthy (only where backups are safe to write). */
+    writeToBackup: z.boolean().default(false),
+  })
+  .superRefine((site, ctx) => {
+    if (!site.upstream === !site.upstreams) {
+      ctx.addIssue({ code: 'custom', path: ['upstreams'], message: 'give exactly one of "upstream" (one URL) or "upstreams" ({ read, write })' });
+    }
+    site.rules.forEach((rule, i) => {
+      if (!['read', 'write', 'deny', 'ping', 'token'].includes(rule.to)) {
+        ctx.addIssue({ code: 'custom', path: ['rules', i, 'to'], message: 'must be "read", "write", "deny", "ping" or "token"' });
+      }
+    });
+  });
+
+export const configSchema = z.strictObject({
+  /** One listener or several, each plain or TLS; an array once parsed (see config/serving.ts). */
+  listen: listenSchema,
+  /** The CA certificate (PEM) that signed the TLS certificates, as the `certs` command wrote it. */
+  caCert: z.string().min(1).optional(),
+  sites: z.array(siteSchema).min(1, 'must list at least one site'),
+  timeouts: z
+    .strictObject({
+      /** Idle time without a byte moving, not a cap on the whole transfer (docker layers take long). */
+      idle: seconds.default(3600),
+      connect: seconds.default(10),
+      /** How long a stopping server lets transfers in flight finish. */
+      shutdownGrace: seconds.default(30),
+    })
+    .default({ idle: 3600, connect: 10, shutdownGrace: 30 }),
+  accessLog: z.boolean().default(true),
+  /** The admin listener (`/metrics`, `/healthz`, `/readyz`); none unless configured. */
+  admin: adminSchema.optional(),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type SiteConfig = Config['sites'][number];
+export type RuleConfig = z.output<typeof ruleSchema>;

@@ -1,0 +1,91 @@
+import { z } from 'zod';
+
+/**
+ * Config pieces for what the router serves itself: listeners (plain or TLS), static folders, the
+ * generated client bootstrap script and the CA certificate. Kept apart from schema.ts, which
+ * composes them.
+ */
+
+/** A certificate chain and its private key, as PEM file paths (relative to the config file). */
+export const certPairSchema = z.strictObject({
+  cert: z.string().min(1, 'must be the path of a PEM certificate (chain) file'),
+  key: z.string().min(1, 'must be the path of a PEM private key file'),
+});
+export type CertPair = z.output<typeof certPairSchema>;
+
+const listenEntryInput = z
+  .strictObject({
+    host: z.string().min(1).default('0.0.0.0'),
+    /** Default 8080, or 8443 for a TLS entry. */
+    port: z.number().int().min(0).max(65535).optional(),
+    /** TLS with one certificate: PEM file paths. */
+    cert: z.string().min(1).optional(),
+    key: z.string().min(1).optional(),
+    /** TLS with one certificate per site, chosen by the name the client asks for (SNI); the first is the default. */
+    certs: z.array(certPairSchema).min(1).optional(),
+  })
+  .superRefine((entry, ctx) => {
+    if (!entry.cert !== !entry.key) {
+      ctx.addIssue({ code: 'custom', path: [entry.cert ? 'key' : 'cert'], message: 'a TLS listener needs both "cert" and "key"' });
+    }
+    if (entry.cert && entry.certs) {
+      ctx.addIssue({ code: 'custom', path: ['certs'], message: 'give either "cert"/"key" or "certs", not both' });
+    }
+  })
+  .transform(({ cert, key, certs, port, ...rest }) => {
+    const pairs = certs ?? (cert && key ? [{ cert, key }] : []);
+    return { ...rest, port: port ?? (pairs.length ? 8443 : 8080), certs: pairs };
+  });
+
+/**
+ * `listen`: one entry (the old form) or several; always an array once parsed. An entry with
+ * `cert`/`key` (or `certs`) is TLS, one without is plain HTTP. Adapters: see `isTls`.
+ */
+export const listenSchema = z
+  .union([listenEntryInput, z.array(listenEntryInput).min(1, 'must list at least one listener')])
+  .prefault({})
+  .transform((value) => (Array.isArray(value) ? value : [value]))
+  .superRefine((entries, ctx) => {
+    const seen = new Set<string>();
+    entries.forEach((entry, i) => {
+      const address = `${entry.host}:${entry.port}`;
+      if (entry.port !== 0 && seen.has(address)) ctx.addIssue({ code: 'custom', path: [i, 'port'], message: `${address} is listed twice` });
+      seen.add(address);
+    });
+  });
+export type ListenEntry = z.output<typeof listenSchema>[number];
+
+export const isTls = (entry: ListenEntry): boolean => entry.certs.length > 0;
+
+const urlPath = z
+  .string()
+  .regex(/^\/[^?#\\\s]*$/, 'must be a URL path starting with "/" (no query, no backslash, no spaces)')
+  .refine((path) => !path.split('/').some((segment) => segment === '.' || segment === '..'), 'must not contain "." or ".." segments');
+
+/** `static`: URL prefix → folder, served before the proxy rules (GET/HEAD only). */
+export const staticMountSchema = z.strictObject({
+  prefix: urlPath.transform((path) => path.replace(/\/+$/, '')),
+  /** The folder (relative to the config file). Nothing outside it is ever served, symlinks included. */
+  dir: z.string().min(1),
+  /** An HTML index for folders; off by default. */
+  listing: z.boolean().default(false),
+});
+export type StaticMount = z.output<typeof staticMountSchema>;
+
+/**
+ * The generated client bootstrap script of a docker site, and where the CA certificate is served.
+ * On by default for docker sites when the top-level `caCert` is set; `false` turns it off.
+ */
+export const bootstrapSchema = z.union([
+  z.literal(false),
+  z.strictObject({
+    path: urlPath.default('/download/scripts/docker-init.sh'),
+    caPath: urlPath.default('/download/ca.crt'),
+  }),
+]);
+
+/**
+ * Plain HTTP → HTTPS redirect for a site: false (default: docker clients on a trusted LAN may use
+ * http), true (to the first TLS listener's port, 443 if none), or the public HTTPS port to name.
+ */
+export const httpsRedirectSchema = z.union([z.boolean(), z.number().int().min(1).max(65535)]).default(false);

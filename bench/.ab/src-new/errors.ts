@@ -1,0 +1,27 @@
+import type { ErrorFormat } from './site/site.ts';
+
+/** Codes from the distribution spec's error list, plus the statuses the router itself answers with. */
+export type RouterErrorCode = 'UNAVAILABLE' | 'SIZE_INVALID' | 'DENIED' | 'UNSUPPORTED' | 'NAME_UNKNOWN';
+
+/**
+ * An error the router makes itself, written the way the client reads errors: registry JSON for
+ * docker sites (clients print `message`), a small JSON body otherwise.
+ */
+export function errorResponse(format: ErrorFormat, status: number, code: RouterErrorCode, message: string): Response {
+  if (format === 'registry') {
+    return new Response(JSON.stringify({ errors: [{ code, message, detail: null }] }), {
+      status,
+      headers: {
+        'content-type': 'application/json; charset=utf-8',
+        'docker-distribution-api-version': 'registry/2.0',
+      },
+    });
+  }
+  return new Response(JSON.stringify({ error: code.toLowerCase(), message }), {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+  });
+}
+
+/** Docker clients only understand registry errors, so `/v2/` paths get them even without a site. */
+export const formatForPath = (path: string): ErrorFormat => (path === '/v2' || path.startsWith('/v2/') ? 'registry' : 'plain');

@@ -1,0 +1,61 @@
+import type { OutgoingRequest, UpstreamResponse } from '../exchange.ts';
+import { UpstreamError, type ClientTimeouts, type UpstreamClient } from './client.ts';
+import { tapStream } from '../stream/tap.ts';
+import { IdleTimer } from './idle-timer.ts';
+
+type FetchFunction = (input: string, init: RequestInit & Record<string, unknown>) => Promise<Response>;
+
+/** Runtime-specific knobs for the Fetch API client (see src/bun.ts, src/deno.ts, src/worker.ts). */
+export interface FetchClientOptions {
+  fetch?: FetchFunction;
+  /** Merged into every fetch init, e.g. Bun's `{ decompress: false }` or Deno's `{ client }`. */
+  init?: Record<string, unknown>;
+  /** The runtime's fetch decoded the body: drop Content-Encoding/Length so they match the bytes sent. */
+  decodesBodies?: boolean;
+  /**
+   * Sent instead of the client's Accept-Encoding. Deno's fetch decodes every encoded answer unless
+   * the request says exactly "identity", and has no switch to stop it: "identity" keeps bytes as sent.
+   */
+  acceptEncoding?: string;
+}
+
+/** Forwards with the Fetch API: portable, so it serves Bun, Deno and workerd alike. */
+export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOptions = {}): UpstreamClient {
+  const fetchFn: FetchFunction = options.fetch ?? ((input, init) => fetch(input, init));
+  return {
+    async send(outgoing: OutgoingRequest): Promise<UpstreamResponse> {
+      const idle = new IdleTimer(timeouts.idle * 1000, outgoing.signal);
+      if (options.acceptEncoding) outgoing.headers.set('accept-encoding', options.acceptEncoding);
+      // A request body that fails (client gone, over the site's cap) must cut the upstream request:
+      // workerd's fetch ends a chunked upload cleanly when its source errors, so the origin would
+      // take a truncated body for a whole one.
+      const broken = new AbortController();
+      const upload = outgoing.body && tapStream(outgoing.body, { onChunk: () => idle.touch(), onError: (error) => broken.abort(error) });
+      let response: Response;
+      try {
+        response = await fetchFn(outgoing.url, {
+          method: outgoing.method,
+          headers: outgoing.headers,
+          body: upload,
+          redirect: 'manual',
+          duplex: 'half',
+          signal: AbortSignal.any([idle.signal, broken.signal]),
+          ...options.init,
+        });
+      } catch (error) {
+        idle.stop();
+        if (outgoing.signal.aborted) throw error;
+        if (broken.signal.aborted) throw broken.signal.reason;
+        if (idle.fired) throw new UpstreamError('timeout', `no answer from ${new URL(outgoing.url).host} within ${timeouts.idle} s`);
+        throw new UpstreamError('unreachable', `${new URL(outgoing.url).host} is unreachable`, { cause: error });
+      }
+      const headers = new Headers(response.headers);
+      if (options.decodesBodies && headers.has('content-encoding')) {
+        headers.delete('content-encoding');
+        headers.delete('content-length');
+      }
+      const body = response.body ? idle.watch(response.body, () => idle.stop()) : (idle.stop(), null);
+      return { status: response.status, headers, body };
+    },
+  };
+}

@@ -1,0 +1,45 @@
+/** Content types by file extension, for the files a registry's download folder holds. */
+const TYPES: Record<string, string> = {
+  txt: 'text/plain; charset=utf-8',
+  md: 'text/markdown; charset=utf-8',
+  html: 'text/html; charset=utf-8',
+  htm: 'text/html; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  mjs: 'text/javascript; charset=utf-8',
+  json: 'application/json',
+  xml: 'application/xml',
+  yaml: 'application/yaml',
+  yml: 'application/yaml',
+  toml: 'application/toml',
+  csv: 'text/csv; charset=utf-8',
+  sh: 'text/x-shellscript; charset=utf-8',
+  ps1: 'text/plain; charset=utf-8',
+  crt: 'application/x-x509-ca-cert',
+  cer: 'application/x-x509-ca-cert',
+  der: 'application/x-x509-ca-cert',
+  pem: 'application/x-pem-file',
+  svg: 'image/svg+xml',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  ico: 'image/vnd.microsoft.icon',
+  pdf: 'application/pdf',
+  zip: 'application/zip',
+  gz: 'application/gzip',
+  tgz: 'application/gzip',
+  tar: 'application/x-tar',
+  xz: 'application/x-xz',
+  zst: 'application/zstd',
+  deb: 'application/vnd.debian.binary-package',
+  rpm: 'application/x-rpm',
+  jar: 'application/java-archive',
+  wasm: 'application/wasm',
+};
+
+export function contentTypeFor(name: string): string {
+  const dot = name.lastIndexOf('.');
+  return (dot > 0 && TYPES[name.slice(dot + 1).toLowerCase()]) || 'application/octet-stream';
+}

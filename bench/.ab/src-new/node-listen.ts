@@ -1,0 +1,104 @@
+/**
+ * The Node adapter's listeners: one @hono/node-server per `listen` entry, node:https for TLS
+ * entries. Certificates are read at start and again on `reload()` (SIGHUP): `setSecureContext`
+ * swaps them for new connections while connections in flight keep theirs.
+ */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { serve } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { isTls, type CertPair, type ListenEntry } from './config/serving.ts';
+
+type FetchHandler = Parameters<typeof serve>[0]['fetch'];
+
+export interface Listener {
+  readonly entry: ListenEntry;
+  readonly server: Server;
+  readonly scheme: 'http' | 'https';
+  /** Re-reads the certificate files (TLS only); throws, keeping the old ones, when they do not load. */
+  reload(): void;
+}
+
+interface LoadedPair {
+  cert: Buffer;
+  key: Buffer;
+  context: SecureContext;
+  x509: X509Certificate;
+}
+
+// Node's 300 s request timeout would cut long layer uploads; idle timeouts guard instead.
+const SERVER_OPTIONS = { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 };
+
+/** Reads and checks each pair: a key that does not match its certificate fails here, with the file names. */
+export function loadCertPairs(pairs: readonly CertPair[], warn: (line: string) => void = () => {}): LoadedPair[] {
+  return pairs.map(({ cert, key }) => {
+    try {
+      const certPem = readFileSync(cert);
+      const keyPem = readFileSync(key);
+      const context = createSecureContext({ cert: certPem, key: keyPem });
+      const x509 = new X509Certificate(certPem);
+      const expires = Date.parse(x509.validTo);
+      if (expires < Date.now()) warn(`registry-router: certificate ${cert} expired on ${x509.validTo}`);
+      else if (expires < Date.now() + 14 * 86_400_000) warn(`registry-router: certificate ${cert} expires on ${x509.validTo}`);
+      return { cert: certPem, key: keyPem, context, x509 };
+    } catch (error) {
+      throw new Error(`cannot use TLS certificate ${cert} with key ${key}: ${(error as Error).message}`);
+    }
+  });
+}
+
+/** The pair whose certificate names `servername` (wildcards included), else the first. */
+function pick(pairs: readonly LoadedPair[], servername: string): LoadedPair {
+  return pairs.find((pair) => pair.x509.checkHost(servername) !== undefined) ?? pairs[0]!;
+}
+
+export function listen(
+  entry: ListenEntry,
+  fetch: FetchHandler,
+  onListening: (listener: Listener, address: AddressInfo) => void,
+  warn: (line: string) => void,
+): Listener {
+  if (!isTls(entry)) {
+    let listener: Listener;
+    const server = serve({ fetch, hostname: entry.host, port: entry.port, serverOptions: SERVER_OPTIONS }, (info) => onListening(listener, info)) as Server;
+    listener = { entry, server, scheme: 'http', reload() {} };
+    return listener;
+  }
+
+  let pairs = loadCertPairs(entry.certs, warn);
+  const first = pairs[0]!;
+  let listener: Listener;
+  const server = serve(
+    {
+      fetch,
+      hostname: entry.host,
+      port: entry.port,
+      createServer: createHttpsServer,
+      serverOptions: {
+        ...SERVER_OPTIONS,
+        cert: first.cert,
+        key: first.key,
+        // Several certificates: choose by the name the client asks for; no SNI (an IP) gets the first.
+        ...(entry.certs.length > 1 && {
+          SNICallback: (servername: string, done: (error: Error | null, context?: SecureContext) => void) => done(null, pick(pairs, servername).context),
+        }),
+      },
+    },
+    (info) => onListening(listener, info),
+  ) as HttpsServer;
+  listener = {
+    entry,
+    server: server as unknown as Server,
+    scheme: 'https',
+    reload() {
+      if (typeof server.setSecureContext !== 'function') throw new Error('this runtime cannot swap certificates in place (Bun: use src/bun.ts); restart the router');
+      const next = loadCertPairs(entry.certs, warn);
+      server.setSecureContext({ cert: next[0]!.cert, key: next[0]!.key });
+      pairs = next;
+    },
+  };
+  return listener;
+}

@@ -1,0 +1,75 @@
+import type { Exchange, OutgoingPass, OutgoingRequest } from '../exchange.ts';
+import { tallyBody } from './body-tally.ts';
+import { dropHopByHopHeaders } from './hop-by-hop.ts';
+
+/** The upstream URL: its prefix, then the client's path and query exactly as they came. */
+export const targetUrl: OutgoingPass = (exchange, outgoing) => {
+  outgoing.url = exchange.upstream.target(exchange.url.pathname + exchange.url.search);
+};
+
+export const dropHopByHop: OutgoingPass = (_exchange, outgoing) => {
+  dropHopByHopHeaders(outgoing.headers);
+  // `Expect: 100-continue` was already answered by our server; fetch clients refuse to send it.
+  outgoing.headers.delete('expect');
+};
+
+/**
+ * The client's Host, port included (nginx's `$host` drops the port, and upload `Location`s then
+ * point at the wrong one); or the upstream's own when the site opts out.
+ */
+export const hostHeader: OutgoingPass = (exchange, outgoing) => {
+  outgoing.headers.set('host', exchange.site.preserveHost ? exchange.url.host : exchange.upstream.host);
+};
+
+export const forwardedFor: OutgoingPass = (exchange, outgoing) => {
+  const prior = outgoing.headers.get('x-forwarded-for');
+  outgoing.headers.set('x-forwarded-for', prior ? `${prior}, ${exchange.clientAddress}` : exchange.clientAddress);
+  outgoing.headers.set('x-real-ip', exchange.clientAddress);
+};
+
+/** The scheme the client really used, so the origin builds URLs the client can follow. */
+export const forwardedProto: OutgoingPass = (exchange, outgoing) => {
+  outgoing.headers.set('x-forwarded-proto', exchange.url.protocol.slice(0, -1));
+};
+
+/** Exactly one value, replacing whatever the client sent: Nexus puts a joined list verbatim into URLs. */
+export const forwardedHost: OutgoingPass = (exchange, outgoing) => {
+  if (exchange.site.forwardedHost) outgoing.headers.set('x-forwarded-host', exchange.url.host);
+  else outgoing.headers.delete('x-forwarded-host');
+};
+
+/** Counts the request body and enforces the site's cap while it streams. */
+export const requestBodyTally: OutgoingPass = (exchange, outgoing) => {
+  if (!outgoing.body) return;
+  outgoing.body = tallyBody(
+    outgoing.body,
+    (total) => {
+      exchange.tally.bytesIn = total;
+      if (exchange.site.maxBodySize > 0 && total > exchange.site.maxBodySize) exchange.tally.bodyTooLarge = true;
+    },
+    exchange.site.maxBodySize,
+  );
+};
+
+export const outgoingPasses: readonly OutgoingPass[] = [
+  targetUrl,
+  dropHopByHop,
+  hostHeader,
+  forwardedFor,
+  forwardedProto,
+  forwardedHost,
+  requestBodyTally,
+];
+
+export function buildOutgoing(exchange: Exchange, passes: readonly OutgoingPass[] = outgoingPasses): OutgoingRequest {
+  const { request } = exchange;
+  const outgoing: OutgoingRequest = {
+    url: '',
+    method: request.method,
+    headers: new Headers(request.headers),
+    body: request.method === 'GET' || request.method === 'HEAD' ? null : request.body,
+    signal: request.signal,
+  };
+  for (const pass of passes) pass(exchange, outgoing);
+  return outgoing;
+}
