@@ -38,7 +38,6 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
   const metrics = new Metrics();
   const options: AppOptions = { ...appOptions, log: metrics.counting(appOptions.log) };
   for (const site of sites) for (const server of site.servers) server.onChange = options.healthLog ?? stderrHealthLog;
-  const checks = startHealthChecks(sites, options.client);
   const findSite = siteFinder(sites);
   // What a site answers itself (bootstrap script, CA, HTTPS redirect, static folders), before any rule.
   const locals = new Map<Site, LocalHandler | undefined>(sites.map((site, i) => [site, compileLocal(config.sites[i]!, config, options.files)]));
@@ -78,6 +77,8 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
     return forward(exchange, options);
   });
 
+  // Started last, so that nothing above can throw and leave timers running.
+  const checks = startHealthChecks(sites, options.client);
   return Object.assign(app, { admin: createAdminApp(sites, metrics), stop: () => checks.stop() });
 }
 
