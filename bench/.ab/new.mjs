@@ -424,10 +424,10 @@ function pausedResponse(site) {
 }
 
 // bench/.ab/src-new/upstream/health.ts
-function healthSettings(config2, preset, serverCount) {
+function healthSettings(config2, preset, failover) {
   const statuses = config2.statuses ?? (preset === "docker" ? [200, 401] : void 0);
   return {
-    checks: config2.checks ?? serverCount > 1,
+    checks: config2.checks ?? failover,
     intervalMs: config2.interval * 1e3,
     timeoutMs: config2.timeout * 1e3,
     path: config2.path ?? (preset === "docker" ? "/v2/" : "/"),
@@ -714,6 +714,7 @@ if [ -n "$HOSTS_IP" ]; then
     mkdir -p "$(dirname "$HOSTS_FILE")"
     if [ -f "$HOSTS_FILE" ]; then
       BACKUP="$HOSTS_FILE.registry-router.$(date +%Y%m%d%H%M%S)"
+      [ ! -e "$BACKUP" ] || BACKUP="$BACKUP.$$"
       cp -p "$HOSTS_FILE" "$BACKUP"
       say "backup     $BACKUP"
       # Drop our earlier line for this host (it ends with the marker), keep everything else.
@@ -1131,7 +1132,7 @@ function normalized(href) {
   }
 }
 var healthSchema = z2.strictObject({
-  /** Active checks; default: on when the site has more than one server (something to fail over to). */
+  /** Active checks; default: on when a role of the site has more than one server (something to fail over to). */
   checks: z2.boolean().optional(),
   interval: seconds.default(5),
   timeout: seconds.default(3),
@@ -1288,9 +1289,8 @@ function compilePools(site, roles, options) {
   const hrefs = [...read.servers, ...read.backup, ...write.servers, ...write.backup];
   const distinct = /* @__PURE__ */ new Map();
   for (const href of hrefs) if (!distinct.has(key(href))) distinct.set(key(href), href);
-  const checked = options.checked(distinct.size);
   const servers = /* @__PURE__ */ new Map();
-  for (const [k, href] of distinct) servers.set(k, new Server(site, href, options.backoffMs, checked));
+  for (const [k, href] of distinct) servers.set(k, new Server(site, href, options.backoffMs, options.checked));
   const resolve = (hrefList) => hrefList.map((href) => servers.get(key(href)));
   return {
     pools: {
@@ -1299,6 +1299,12 @@ function compilePools(site, roles, options) {
     },
     servers: [...servers.values()]
   };
+}
+function hasFailover(roles) {
+  return [roles.read, roles.write].some((pool) => {
+    const { servers, backup } = poolServers(pool);
+    return servers.length + backup.length > 1;
+  });
 }
 function key(href) {
   return new URL(href).href.replace(/\/+$/, "");
@@ -1328,11 +1334,8 @@ function compileSite(config2) {
   const rules = [...config2.rules, ...presets[config2.preset]].map((rule) => compileRule(rule, aliases));
   const hostMatchers = config2.hosts.map(compileHostPattern);
   const urls = config2.upstreams ?? { read: config2.upstream, write: config2.upstream };
-  const { pools, servers } = compilePools(config2.name, urls, {
-    backoffMs: config2.health.backoff * 1e3,
-    checked: (count) => healthSettings(config2.health, config2.preset, count).checks
-  });
-  const health = healthSettings(config2.health, config2.preset, servers.length);
+  const health = healthSettings(config2.health, config2.preset, hasFailover(urls));
+  const { pools, servers } = compilePools(config2.name, urls, { backoffMs: health.backoffMs, checked: health.checks });
   return {
     name: config2.name,
     errorFormat: config2.preset === "docker" ? "registry" : "plain",
@@ -1359,7 +1362,6 @@ function createApp(config2, appOptions) {
   const metrics = new Metrics();
   const options = { ...appOptions, log: metrics.counting(appOptions.log) };
   for (const site of sites) for (const server of site.servers) server.onChange = options.healthLog ?? stderrHealthLog;
-  const checks = startHealthChecks(sites, options.client);
   const findSite = siteFinder(sites);
   const locals = new Map(sites.map((site, i) => [site, compileLocal(config2.sites[i], config2, options.files)]));
   const app2 = new Hono2();
@@ -1396,6 +1398,7 @@ function createApp(config2, appOptions) {
     };
     return forward(exchange, options);
   });
+  const checks = startHealthChecks(sites, options.client);
   return Object.assign(app2, { admin: createAdminApp(sites, metrics), stop: () => checks.stop() });
 }
 async function answerLocally(local, site, request2, url, started, client2, log) {
@@ -1429,7 +1432,7 @@ async function forward(exchange, { client: client2, log }) {
   }
   const outcome = await sendWithFailover(exchange, client2);
   if (outcome.kind === "refused") {
-    finish(outcome.response.status, outcome.reason);
+    log({ ...entryFor(exchange.url, request2.method, exchange.startedAt, outcome.response.status, exchange.clientAddress, exchange), upstream: null, error: outcome.reason });
     return unreadBody(request2, outcome.response);
   }
   sent = outcome.exchange;
@@ -1601,7 +1604,7 @@ var siteSchema = z3.strictObject({
   writeToBackup: z3.boolean().default(false)
 }).superRefine((site, ctx) => {
   if (!site.upstream === !site.upstreams) {
-    ctx.addIssue({ code: "custom", path: ["upstreams"], message: 'give exactly one of "upstream" (one URL) or "upstreams" ({ read, write })' });
+    ctx.addIssue({ code: "custom", path: ["upstreams"], message: 'give exactly one of "upstream" (one URL or pool) or "upstreams" ({ read, write })' });
   }
   site.rules.forEach((rule, i) => {
     if (!["read", "write", "deny", "ping", "token"].includes(rule.to)) {

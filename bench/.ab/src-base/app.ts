@@ -115,7 +115,8 @@ async function forward(exchange: Exchange, { client, log }: AppOptions): Promise
 
   const outcome = await sendWithFailover(exchange, client);
   if (outcome.kind === 'refused') {
-    finish(outcome.response.status, outcome.reason);
+    // Answered by the router: no upstream saw it.
+    log({ ...entryFor(exchange.url, request.method, exchange.startedAt, outcome.response.status, exchange.clientAddress, exchange), upstream: null, error: outcome.reason });
     return unreadBody(request, outcome.response);
   }
   sent = outcome.exchange;

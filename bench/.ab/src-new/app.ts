@@ -38,7 +38,6 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
   const metrics = new Metrics();
   const options: AppOptions = { ...appOptions, log: metrics.counting(appOptions.log) };
   for (const site of sites) for (const server of site.servers) server.onChange = options.healthLog ?? stderrHealthLog;
-  const checks = startHealthChecks(sites, options.client);
   const findSite = siteFinder(sites);
   // What a site answers itself (bootstrap script, CA, HTTPS redirect, static folders), before any rule.
   const locals = new Map<Site, LocalHandler | undefined>(sites.map((site, i) => [site, compileLocal(config.sites[i]!, config, options.files)]));
@@ -78,6 +77,8 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
     return forward(exchange, options);
   });
 
+  // Started last, so that nothing above can throw and leave timers running.
+  const checks = startHealthChecks(sites, options.client);
   return Object.assign(app, { admin: createAdminApp(sites, metrics), stop: () => checks.stop() });
 }
 
@@ -115,7 +116,8 @@ async function forward(exchange: Exchange, { client, log }: AppOptions): Promise
 
   const outcome = await sendWithFailover(exchange, client);
   if (outcome.kind === 'refused') {
-    finish(outcome.response.status, outcome.reason);
+    // Answered by the router: no upstream saw it.
+    log({ ...entryFor(exchange.url, request.method, exchange.startedAt, outcome.response.status, exchange.clientAddress, exchange), upstream: null, error: outcome.reason });
     return unreadBody(request, outcome.response);
   }
   sent = outcome.exchange;
@@ -143,7 +145,7 @@ async function forward(exchange: Exchange, { client, log }: AppOptions): Promise
     }
     sent.tally.bytesOut = bytes.byteLength;
     finish(status);
-    return new Response(bytes, { status, headers: response.headers });
+    return new Response(bytes as Uint8Array<ArrayBuffer>, { status, headers: response.headers });
   }
   // Logged when the client has the whole body (or the transfer broke), not when headers went out.
   const body = response.body

@@ -42,11 +42,13 @@ export function parseArgs(argv: readonly string[], env: (name: string) => string
     if (arg.startsWith('--') && !['--config', '--out', '--key', '--renew', '--help'].includes(arg)) throw new Error(`unknown option ${arg}\n${USAGE}`);
   }
   if (argv.includes('--help')) throw new Error(USAGE);
-  const configPath = value('--config') ?? env('REGISTRY_ROUTER_CONFIG');
-  if (!configPath) throw new Error(`which config? --config FILE is needed (its sites' hosts go into the certificates)\n${USAGE}`);
+  const configArg = value('--config') ?? env('REGISTRY_ROUTER_CONFIG');
+  if (!configArg) throw new Error(`which config? --config FILE is needed (its sites' hosts go into the certificates)\n${USAGE}`);
+  // `npm run` starts scripts in the package folder; paths typed by the user are relative to where they typed them.
+  const base = env('INIT_CWD') ?? process.cwd();
   const keyType = value('--key') ?? 'ec';
   if (keyType !== 'ec' && keyType !== 'rsa') throw new Error(`--key is "ec" (ECDSA P-256, the default) or "rsa" (RSA 2048)`);
-  return { configPath, outDir: value('--out') ?? 'certs', keyType, renew: argv.includes('--renew') };
+  return { configPath: resolve(base, configArg), outDir: resolve(base, value('--out') ?? 'certs'), keyType, renew: argv.includes('--renew') };
 }
 
 function readPem(certPath: string, keyPath: string): Pem | undefined {

@@ -55,7 +55,7 @@ function normalized(href: string): string {
  */
 export const healthSchema = z
   .strictObject({
-    /** Active checks; default: on when the site has more than one server (something to fail over to). */
+    /** Active checks; default: on when a role of the site has more than one server (something to fail over to). */
     checks: z.boolean().optional(),
     interval: seconds.default(5),
     timeout: seconds.default(3),

@@ -2,7 +2,7 @@ import type { SiteConfig } from '../config/schema.ts';
 import { presets } from '../rules/presets.ts';
 import { compileRule, pickRole, type Role, type Rule, type Target } from '../rules/rule.ts';
 import { healthSettings, type HealthSettings } from '../upstream/health.ts';
-import { compilePools, type Pool, type Server } from '../upstream/pool.ts';
+import { compilePools, hasFailover, type Pool, type Server } from '../upstream/pool.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import { compileHostPattern, type HostMatcher } from './host.ts';
 
@@ -35,11 +35,8 @@ export function compileSite(config: SiteConfig): Site {
   const rules: Rule[] = [...config.rules, ...presets[config.preset]].map((rule) => compileRule(rule, aliases));
   const hostMatchers: HostMatcher[] = config.hosts.map(compileHostPattern);
   const urls = config.upstreams ?? { read: config.upstream!, write: config.upstream! };
-  const { pools, servers } = compilePools(config.name, urls, {
-    backoffMs: config.health.backoff * 1000,
-    checked: (count) => healthSettings(config.health, config.preset, count).checks,
-  });
-  const health = healthSettings(config.health, config.preset, servers.length);
+  const health = healthSettings(config.health, config.preset, hasFailover(urls));
+  const { pools, servers } = compilePools(config.name, urls, { backoffMs: health.backoffMs, checked: health.checks });
   return {
     name: config.name,
     errorFormat: config.preset === 'docker' ? 'registry' : 'plain',

@@ -15,10 +15,11 @@ export interface HealthSettings {
   readonly backoffMs: number;
 }
 
-export function healthSettings(config: HealthConfig, preset: 'docker' | 'generic', serverCount: number): HealthSettings {
+/** `failover`: some role of the site has more than one server, so health decides where requests go. */
+export function healthSettings(config: HealthConfig, preset: 'docker' | 'generic', failover: boolean): HealthSettings {
   const statuses = config.statuses ?? (preset === 'docker' ? [200, 401] : undefined);
   return {
-    checks: config.checks ?? serverCount > 1,
+    checks: config.checks ?? failover,
     intervalMs: config.interval * 1000,
     timeoutMs: config.timeout * 1000,
     path: config.path ?? (preset === 'docker' ? '/v2/' : '/'),

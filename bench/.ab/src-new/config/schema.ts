@@ -78,7 +78,7 @@ const siteSchema = z
   })
   .superRefine((site, ctx) => {
     if (!site.upstream === !site.upstreams) {
-      ctx.addIssue({ code: 'custom', path: ['upstreams'], message: 'give exactly one of "upstream" (one URL) or "upstreams" ({ read, write })' });
+      ctx.addIssue({ code: 'custom', path: ['upstreams'], message: 'give exactly one of "upstream" (one URL or pool) or "upstreams" ({ read, write })' });
     }
     site.rules.forEach((rule, i) => {
       if (!['read', 'write', 'deny', 'ping', 'token'].includes(rule.to)) {

@@ -172,6 +172,7 @@ if [ -n "$HOSTS_IP" ]; then
     mkdir -p "$(dirname "$HOSTS_FILE")"
     if [ -f "$HOSTS_FILE" ]; then
       BACKUP="$HOSTS_FILE.registry-router.$(date +%Y%m%d%H%M%S)"
+      [ ! -e "$BACKUP" ] || BACKUP="$BACKUP.$$"
       cp -p "$HOSTS_FILE" "$BACKUP"
       say "backup     $BACKUP"
       # Drop our earlier line for this host (it ends with the marker), keep everything else.

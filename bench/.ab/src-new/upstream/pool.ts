@@ -163,16 +163,16 @@ export interface SitePools {
 export function compilePools(
   site: string,
   roles: Readonly<Record<Role, UpstreamPoolConfig>>,
-  options: { backoffMs: number; checked: (serverCount: number) => boolean },
+  /** `checked`: active checks run for these servers (then only a passed check brings one back). */
+  options: { backoffMs: number; checked: boolean },
 ): SitePools {
   const read = poolServers(roles.read);
   const write = poolServers(roles.write);
   const hrefs = [...read.servers, ...read.backup, ...write.servers, ...write.backup];
   const distinct = new Map<string, string>();
   for (const href of hrefs) if (!distinct.has(key(href))) distinct.set(key(href), href);
-  const checked = options.checked(distinct.size);
   const servers = new Map<string, Server>();
-  for (const [k, href] of distinct) servers.set(k, new Server(site, href, options.backoffMs, checked));
+  for (const [k, href] of distinct) servers.set(k, new Server(site, href, options.backoffMs, options.checked));
   const resolve = (hrefList: readonly string[]) => hrefList.map((href) => servers.get(key(href))!);
   return {
     pools: {
@@ -181,6 +181,14 @@ export function compilePools(
     },
     servers: [...servers.values()],
   };
+}
+
+/** Does some role have more than one server, i.e. something to fail over to? */
+export function hasFailover(roles: Readonly<Record<Role, UpstreamPoolConfig>>): boolean {
+  return [roles.read, roles.write].some((pool) => {
+    const { servers, backup } = poolServers(pool);
+    return servers.length + backup.length > 1;
+  });
 }
 
 /** `http://a:80/x/` and `http://a/x` are one server. */
