@@ -377,7 +377,8 @@ async function main(): Promise<number> {
     await measure(viaNginx, { blobs: nginx.url, small: nginx.url, pid: nginx.proc.pid, cpuPid: nginx.proc.pid }, ctx);
 
     for (const runtime of flags.runtimes) {
-      const row: Row = { name: RUNTIME_LABEL[runtime], kind: 'router', runtime, errors: [], notes: [] };
+      const label = runtime === 'node' && process.env.BENCH_NODE_BUNDLE ? `node (${process.env.BENCH_NODE_BUNDLE})` : RUNTIME_LABEL[runtime];
+      const row: Row = { name: label, kind: 'router', runtime, errors: [], notes: [] };
       rows.push(row);
       log(`router on ${row.name}`);
       let router;
