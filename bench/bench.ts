@@ -2,7 +2,7 @@
  * `npm run bench`: the router on every runtime against nginx (the original method-split config)
  * and the origin itself, side by side in one run, on loopback.
  *
- *   npm run bench -- [--blob-mib 1024] [--rss-gib 4] [--duration 10] [--warmup 2]
+ *   npm run bench -- [--blob-mib 1024] [--rss-gib 4] [--duration 10] [--warmup 2] [--min-mibs 20]
  *                    [--runtimes node,bun-node,bun,deno,workerd] [--out bench/results/latest.md]
  *
  * Origins: a real docker-registry (blobs) and an nginx serving one manifest with registry headers
@@ -49,6 +49,7 @@ function parseFlags(argv: string[]) {
     rssGib: 4,
     duration: 10,
     warmup: 2,
+    minMiBs: 20,
     connections: 32,
     threads: 2,
     runtimes: [...RUNTIMES] as Runtime[],
@@ -72,6 +73,7 @@ function parseFlags(argv: string[]) {
       case '--rss-gib': flags.rssGib = num(0); break;
       case '--duration': flags.duration = Math.round(num(1)); break;
       case '--warmup': flags.warmup = Math.round(num(0)); break;
+      case '--min-mibs': flags.minMiBs = num(0); break;
       case '--connections': flags.connections = Math.round(num(1)); break;
       case '--threads': flags.threads = Math.round(num(1)); break;
       case '--out': flags.out = resolve(value()); break;
@@ -193,29 +195,40 @@ async function measure(row: Row, target: Target, ctx: Context): Promise<void> {
 
 async function measurePhases(row: Row, target: Target, ctx: Context, phase: (what: string, run: () => Promise<void>) => Promise<void>): Promise<void> {
   const { flags } = ctx;
+  // A transfer slower than --min-mibs on average is cut (and counted as an error) to bound the run time.
+  const limit = (mib: number) => (flags.minMiBs > 0 ? Math.max(30, mib / flags.minMiBs) : Infinity);
 
   if (target.pid && flags.rssGib > 0) {
     await phase(`RSS ${flags.rssGib} GiB up+down`, async () => {
       const count = Math.round(flags.rssGib * 1024);
       const sampler = sampleRss(target.pid!);
       let seconds = 0;
-      try {
-        seconds += await pushBlob(target.blobs, 'bench/rss', ctx.block, count, ctx.rssDigest);
-        seconds += await pullBlob(target.blobs, 'bench/blob', ctx.rssDigest, count * MiB);
-      } finally {
-        row.rssPeak = sampler.stop();
+      const failures: string[] = [];
+      // Down even when up failed: the peak of each direction counts.
+      for (const [what, run] of [
+        ['up', () => pushBlob(target.blobs, 'bench/rss', ctx.block, count, ctx.rssDigest, limit(count))],
+        ['down', () => pullBlob(target.blobs, 'bench/blob', ctx.rssDigest, count * MiB, limit(count))],
+      ] as const) {
+        try {
+          seconds += await run();
+        } catch (error) {
+          failures.push(`${what}: ${(error as Error).message}`);
+          if (target.proc?.exited()) break;
+        }
       }
+      row.rssPeak = sampler.stop();
+      log(`${row.name}: peak RSS ${mb(row.rssPeak)} MB over ${2 * count} MiB${failures.length ? '' : ` (${((2 * count) / seconds).toFixed(0)} MiB/s)`}`);
+      if (failures.length) throw new Error(failures.join('; '));
       row.rssMiBs = (2 * count) / seconds;
-      log(`${row.name}: peak RSS ${mb(row.rssPeak)} MB over ${2 * count} MiB (${row.rssMiBs.toFixed(0)} MiB/s)`);
     });
   }
 
   await phase(`blob GET ${flags.blobMib} MiB`, async () => {
-    row.getMiBs = flags.blobMib / (await pullBlob(target.blobs, 'bench/blob', ctx.blobDigest, flags.blobMib * MiB));
+    row.getMiBs = flags.blobMib / (await pullBlob(target.blobs, 'bench/blob', ctx.blobDigest, flags.blobMib * MiB, limit(flags.blobMib)));
     log(`${row.name}: blob GET ${row.getMiBs.toFixed(0)} MiB/s`);
   });
   await phase(`blob PUT ${flags.blobMib} MiB`, async () => {
-    row.putMiBs = flags.blobMib / (await pushBlob(target.blobs, 'bench/put', ctx.block, flags.blobMib, ctx.blobDigest));
+    row.putMiBs = flags.blobMib / (await pushBlob(target.blobs, 'bench/put', ctx.block, flags.blobMib, ctx.blobDigest, limit(flags.blobMib)));
     log(`${row.name}: blob PUT ${row.putMiBs.toFixed(0)} MiB/s`);
   });
 
@@ -344,6 +357,18 @@ async function main(): Promise<number> {
   const procs: { stop(): Promise<void> }[] = [];
   let registry: Registry | undefined;
   const rows: Row[] = [];
+  const cleanup = async () => {
+    for (const p of procs.reverse()) await p.stop().catch(() => {});
+    await registry?.destroy().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  };
+  // Ctrl-C: stop what runs and remove the temp dirs (the registry's holds GiBs of blobs).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: cleaning up`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
   try {
     const headload = buildHeadload(join(ROOT, 'bench/headload.c'), dir);
     const manifestDigest = `sha256:${createHash('sha256').update(MANIFEST).digest('hex')}`;
@@ -393,9 +418,7 @@ async function main(): Promise<number> {
       }
     }
   } finally {
-    for (const p of procs.reverse()) await p.stop().catch(() => {});
-    await registry?.destroy().catch(() => {});
-    rmSync(dir, { recursive: true, force: true });
+    await cleanup();
   }
 
   const loadAfter = loadavg();
@@ -412,7 +435,7 @@ async function main(): Promise<number> {
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, ${m.kernel}; node ${m.node}, bun ${m.bun}, deno ${m.deno}, workerd ${m.workerd}; ${m.nginx}, ${m.wrk}, ${m.registry}. Load average (1/5/15 min) before ${loadBefore}, after ${loadAfter}.`,
     '',
     `Everything on 127.0.0.1 on this machine: client, proxy and origins share the ${m.cores} cores, so numbers move with other load on the machine (see the load average).`,
-    `Blob GET/PUT: one ${flags.blobMib} MiB blob streamed by a raw-socket client that only counts bytes and repeats one 1 MiB block (as fast as curl here) (PUT = POST + one chunked PATCH + PUT ?digest, as docker pushes). ` +
+    `Blob GET/PUT: one ${flags.blobMib} MiB blob streamed by a raw-socket client that only counts bytes and repeats one 1 MiB block (as fast as curl here); a transfer averaging under ${flags.minMiBs} MiB/s is cut and counted as an error (PUT = POST + one chunked PATCH + PUT ?digest, as docker pushes). ` +
       `Small requests: wrk -t${flags.threads} -c${flags.connections} -d${flags.duration}s (after a ${flags.warmup} s warm-up) GET, and the same load from bench/headload.c for HEAD (wrk 4.1 cannot parse HEAD answers), of a ${MANIFEST.length}-byte manifest served by nginx with registry headers. ` +
       `RSS: summed VmRSS of the process tree (miniflare: node + workerd; nginx: master + workers), idle after start and peak while streaming ${flags.rssGib} GiB up then ${flags.rssGib} GiB down, sampled every 100 ms. ` +
       `nginx runs the original recipe (GET → group, else → hosted; proxy_request_buffering off; proxy_buffering off; client_max_body_size 0; no upstream keep-alive; worker_processes auto); access logs off on nginx and the router. "CPU µs/req": CPU time the router (nginx: master + workers; direct: the origin nginx) spent per small request, which moves less with other load than req/s does. "others' CPU": share of both cores used by processes outside the bench while that row ran — rows with a high share are noisy.`,

@@ -44,7 +44,7 @@ const RECEIVE = Buffer.allocUnsafe(1 << 20);
  * backpressure. The answer's body is counted (Content-Length, chunked or until close), and kept
  * as text only when small.
  */
-function exchange(url: URL, method: string, headers: Record<string, string>, upload?: { block: Buffer; count: number }): Promise<Answer> {
+function exchange(url: URL, method: string, headers: Record<string, string>, upload?: { block: Buffer; count: number }, deadline = Infinity): Promise<Answer> {
   return new Promise((resolve, reject) => {
     let head = Buffer.alloc(0);
     let status = 0;
@@ -55,9 +55,20 @@ function exchange(url: URL, method: string, headers: Record<string, string>, upl
     let chunkLine = ''; // chunked: the size line being read, or '\n' while skipping a chunk's CRLF
     let bytes = 0;
     let settled = false;
+    let sent = 0; // upload blocks handed to the socket
+    const started = performance.now();
+    const watchdog =
+      deadline === Infinity
+        ? undefined
+        : setTimeout(() => {
+            const seconds = (performance.now() - started) / 1000;
+            const moved = upload ? sent * upload.block.length : bytes;
+            finish(new TransferError(`gave up after ${seconds.toFixed(0)} s (--min-mibs): ${(moved / MiB).toFixed(0)} MiB ${upload ? 'sent' : 'received'}, ${(moved / MiB / seconds).toFixed(1)} MiB/s`));
+          }, Math.max(0, deadline - performance.now()));
     const finish = (error?: Error) => {
       if (settled) return;
       settled = true;
+      clearTimeout(watchdog);
       socket.destroy();
       if (error) reject(error);
       else resolve({ status, location, bytes, text: text.slice(0, 300) });
@@ -157,7 +168,6 @@ function exchange(url: URL, method: string, headers: Record<string, string>, upl
       if (!upload) return;
       const frame = Buffer.from(`${upload.block.length.toString(16)}\r\n`, 'latin1');
       const crlf = Buffer.from('\r\n', 'latin1');
-      let sent = 0;
       const pump = () => {
         while (sent < upload.count) {
           sent++;
@@ -184,24 +194,28 @@ function follow(base: string, location: string | undefined, step: string): URL {
   return new URL(target.pathname + target.search, base);
 }
 
-/** POST → one chunked PATCH of the whole blob → PUT ?digest=; returns seconds from POST to the final 201. */
-export async function pushBlob(base: string, repo: string, block: Buffer, count: number, digest: string): Promise<number> {
+/**
+ * POST → one chunked PATCH of the whole blob → PUT ?digest=; returns seconds from POST to the final
+ * 201. Gives up (TransferError) after `limitSeconds`.
+ */
+export async function pushBlob(base: string, repo: string, block: Buffer, count: number, digest: string, limitSeconds = Infinity): Promise<number> {
   const started = performance.now();
-  const post = await exchange(new URL(`/v2/${repo}/blobs/uploads/`, base), 'POST', { 'content-length': '0' });
+  const deadline = started + limitSeconds * 1000;
+  const post = await exchange(new URL(`/v2/${repo}/blobs/uploads/`, base), 'POST', { 'content-length': '0' }, undefined, deadline);
   if (post.status !== 202) throw new TransferError(`upload POST: HTTP ${post.status} ${post.text}`);
-  const patch = await exchange(follow(base, post.location, 'upload POST'), 'PATCH', { 'content-type': 'application/octet-stream' }, { block, count });
+  const patch = await exchange(follow(base, post.location, 'upload POST'), 'PATCH', { 'content-type': 'application/octet-stream' }, { block, count }, deadline);
   if (patch.status !== 202) throw new TransferError(`upload PATCH: HTTP ${patch.status} ${patch.text}`);
   const put = follow(base, patch.location, 'upload PATCH');
   put.searchParams.set('digest', digest);
-  const done = await exchange(put, 'PUT', { 'content-length': '0' });
+  const done = await exchange(put, 'PUT', { 'content-length': '0' }, undefined, deadline);
   if (done.status !== 201) throw new TransferError(`upload PUT: HTTP ${done.status} ${done.text}`);
   return (performance.now() - started) / 1000;
 }
 
 /** GET of a blob, counting bytes; returns seconds from request to the last byte. */
-export async function pullBlob(base: string, repo: string, digest: string, size: number): Promise<number> {
+export async function pullBlob(base: string, repo: string, digest: string, size: number, limitSeconds = Infinity): Promise<number> {
   const started = performance.now();
-  const res = await exchange(new URL(`/v2/${repo}/blobs/${digest}`, base), 'GET', {});
+  const res = await exchange(new URL(`/v2/${repo}/blobs/${digest}`, base), 'GET', {}, undefined, started + limitSeconds * 1000);
   if (res.status !== 200) throw new TransferError(`blob GET: HTTP ${res.status} ${res.text}`);
   if (res.bytes !== size) throw new TransferError(`blob GET: ${res.bytes} bytes instead of ${size}`);
   return (performance.now() - started) / 1000;

@@ -14,7 +14,7 @@
 import { readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { build } from 'esbuild';
+import { build, stop as stopEsbuild } from 'esbuild';
 import { Miniflare } from 'miniflare';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -46,6 +46,7 @@ await build({
   conditions: ['workerd', 'worker', 'browser'],
   logLevel: 'error',
 });
+await stopEsbuild();
 
 const mf = new Miniflare({
   modules: true,
@@ -63,7 +64,7 @@ const url = await mf.ready;
 process.removeAllListeners('SIGTERM');
 process.removeAllListeners('SIGINT');
 
-const probe = await fetch(new URL('/', url), { headers: { host: 'registry-router.config-check.invalid' } });
+const probe = await fetch(new URL('/.registry-router-config-check', url));
 if (probe.status === 500) {
   console.error(await probe.text());
   await mf.dispose();

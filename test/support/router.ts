@@ -42,7 +42,7 @@ export interface RouterProcess {
   /** stdout so far: the JSON access log. */
   stdout(): string;
   stderr(): string;
-  /** Resident memory of the router process and its children (workerd under miniflare) in bytes (Linux /proc). */
+  /** Resident memory of the router in bytes (Linux /proc): the process tree; for workerd, workerd alone. */
   rss(): number;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -84,7 +84,7 @@ export async function startRouter(runtime: Runtime, config: ConfigInput, opts: {
     child,
     stdout: () => stdout,
     stderr: () => stderr,
-    rss: () => treeRss(child.pid!),
+    rss: () => treeRss(child.pid!, runtime === 'workerd' ? 'workerd' : undefined),
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null) child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -95,22 +95,27 @@ export async function startRouter(runtime: Runtime, config: ConfigInput, opts: {
   };
 }
 
-/** VmRSS of a process plus all its descendants, in bytes. */
-function treeRss(root: number): number {
-  const parents = new Map<number, number>();
+/**
+ * VmRSS in bytes of the processes that serve the router: the child and its descendants, or only
+ * those named `only` (workerd: miniflare's node wrapper and esbuild are test scaffolding that
+ * `wrangler deploy` does not ship).
+ */
+function treeRss(root: number, only?: string): number {
+  const procs = new Map<number, { parent: number; name: string }>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      procs.set(Number(entry), { parent: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]), name });
     } catch {
       // exited meanwhile
     }
   }
-  const inTree = (pid: number): boolean => pid === root || (parents.has(pid) && pid > 1 && inTree(parents.get(pid)!));
+  const inTree = (pid: number): boolean => pid === root || (pid > 1 && procs.has(pid) && inTree(procs.get(pid)!.parent));
   let total = 0;
-  for (const pid of parents.keys()) {
-    if (!inTree(pid)) continue;
+  for (const [pid, { name }] of procs) {
+    if (!inTree(pid) || (only && name !== only)) continue;
     try {
       total += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
     } catch {
