@@ -1,3 +1,4 @@
+import { compileSite } from '../site/site.ts';
 import { checkFeaturesFor } from './features.ts';
 import { ConfigError, parseConfigText } from './load.ts';
 import type { Config } from './schema.ts';
@@ -6,8 +7,9 @@ import type { Config } from './schema.ts';
  * Config for the Cloudflare Worker: the same JSON as the config file, given as the ROUTER_CONFIG
  * var or secret. Plain `listen` entries are accepted and ignored (Cloudflare picks the ports; one
  * file serves every runtime), as is `timeouts.shutdownGrace` (the platform drains deployments).
- * What a worker cannot offer (TLS listeners, static folders, the CA file) is refused here, naming
- * each field, before any request is forwarded.
+ * What a worker cannot offer is refused here, naming each field, before any request is forwarded:
+ * TLS listeners, static folders and the CA file (config/features.ts), the admin listener, and
+ * active health checks (a worker runs only while it answers a request: no timers in between).
  */
 export function workerConfig(text: string | undefined): Config {
   if (text === undefined || text.trim() === '') {
@@ -17,5 +19,15 @@ export function workerConfig(text: string | undefined): Config {
   }
   const config = parseConfigText(text, 'ROUTER_CONFIG');
   checkFeaturesFor('worker', config);
+  const problems: string[] = [];
+  if (config.admin) problems.push('admin: a worker cannot open a listener of its own; remove admin (Cloudflare shows the worker\'s metrics)');
+  config.sites.forEach((site, i) => {
+    if (compileSite(site).health.checks) {
+      problems.push(
+        `sites[${i}].health: active checks need a process that runs between requests, which a worker is not; set "health": { "checks": false } (failed servers are still skipped for "backoff" seconds)`,
+      );
+    }
+  });
+  if (problems.length) throw new ConfigError(`this config asks for what worker cannot do:\n${problems.map((line) => `  ${line}`).join('\n')}`);
   return config;
 }

@@ -25,7 +25,7 @@ if (!configPath) {
   console.error('usage: miniflare-server.ts --config router.json');
   process.exit(2);
 }
-const config = JSON.parse(readFileSync(configPath, 'utf8')) as { listen?: unknown; accessLog?: boolean };
+const config = JSON.parse(readFileSync(configPath, 'utf8')) as { listen?: unknown; accessLog?: boolean; timeouts?: { shutdownGrace?: number } };
 // The worker ignores `listen`; here its first entry is where workerd listens (wrangler dev: --port).
 const listen = { host: '127.0.0.1', port: 8787, ...([config.listen].flat()[0] as { host?: string; port?: number } | undefined) };
 // As the other adapters do with --quiet (configFromArgs).
@@ -106,7 +106,7 @@ function shutdown(signal: NodeJS.Signals): void {
     process.exit(code);
   };
   const timer = setInterval(() => gone() && (clearInterval(timer), void finish(0)), 50);
-  setTimeout(() => void finish(0), 30_000).unref();
+  setTimeout(() => void finish(0), (config.timeouts?.shutdownGrace ?? 30) * 1000).unref();
 }
 process.once('SIGTERM', () => shutdown('SIGTERM'));
 process.once('SIGINT', () => shutdown('SIGINT'));

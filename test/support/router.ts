@@ -8,7 +8,8 @@ import { freePort } from './ports.ts';
 const ROOT = resolve(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'node_modules/.bin');
 
-export type Runtime = 'node' | 'bun-node' | 'bun' | 'deno' | 'workerd';
+/** `deno-node` (the Node adapter on Deno's node:http) is startable but not in RUNTIMES: see src/deno.ts. */
+export type Runtime = 'node' | 'bun-node' | 'bun' | 'deno' | 'deno-node' | 'workerd';
 
 /** Every runtime the product claims; suites run once per entry. */
 export const RUNTIMES: readonly Runtime[] = ['node', 'bun-node', 'bun', 'deno', 'workerd'];
@@ -19,6 +20,7 @@ const COMMANDS: Record<Runtime, (configPath: string) => string[]> = {
   'bun-node': (config) => [join(BIN, 'bun'), 'run', 'src/node.ts', '--config', config],
   bun: (config) => [join(BIN, 'bun'), 'run', 'src/bun.ts', '--config', config],
   deno: (config) => [join(BIN, 'deno'), 'run', '--allow-net', '--allow-read', '--allow-env', 'src/deno.ts', '--config', config],
+  'deno-node': (config) => [join(BIN, 'deno'), 'run', '--allow-net', '--allow-read', '--allow-env', '--allow-sys', 'src/node.ts', '--config', config],
   // src/worker.ts bundled and run by workerd through miniflare on the config's port (`wrangler dev` does the same).
   workerd: (config) => [process.execPath, '--import', 'tsx', 'test/support/miniflare-server.ts', '--config', config],
 };
@@ -70,7 +72,7 @@ export async function startRouter(runtime: Runtime, config: ConfigInput, opts: {
   while ((stderr.match(/listening on/g) ?? []).length < specs.length) {
     if (child.exitCode !== null) throw new Error(`${runtime} router exited with ${child.exitCode}:\n${stderr}`);
     if (Date.now() > deadline) {
-      child.kill('SIGKILL');
+      killTree(child.pid!);
       throw new Error(`${runtime} router did not start within 20 s:\n${stderr}`);
     }
     await new Promise((r) => setTimeout(r, 50));
@@ -87,7 +89,8 @@ export async function startRouter(runtime: Runtime, config: ConfigInput, opts: {
     rss: () => treeRss(child.pid!, runtime === 'workerd' ? 'workerd' : undefined),
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null) child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      // The whole tree: workerd outlives a SIGKILLed miniflare wrapper otherwise.
+      const timer = setTimeout(() => killTree(child.pid!), 10_000);
       const code = await exited;
       clearTimeout(timer);
       return code;
@@ -95,12 +98,8 @@ export async function startRouter(runtime: Runtime, config: ConfigInput, opts: {
   };
 }
 
-/**
- * VmRSS in bytes of the processes that serve the router: the child and its descendants, or only
- * those named `only` (workerd: miniflare's node wrapper and esbuild are test scaffolding that
- * `wrangler deploy` does not ship).
- */
-function treeRss(root: number, only?: string): number {
+/** The process `root` and its descendants, with their command names (Linux /proc). */
+function processTree(root: number): Array<{ pid: number; name: string }> {
   const procs = new Map<number, { parent: number; name: string }>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -113,9 +112,28 @@ function treeRss(root: number, only?: string): number {
     }
   }
   const inTree = (pid: number): boolean => pid === root || (pid > 1 && procs.has(pid) && inTree(procs.get(pid)!.parent));
+  return [...procs].filter(([pid]) => inTree(pid)).map(([pid, { name }]) => ({ pid, name }));
+}
+
+function killTree(root: number): void {
+  for (const { pid } of processTree(root)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+}
+
+/**
+ * VmRSS in bytes of the processes that serve the router: the child and its descendants, or only
+ * those named `only` (workerd: miniflare's node wrapper and esbuild are test scaffolding that
+ * `wrangler deploy` does not ship).
+ */
+function treeRss(root: number, only?: string): number {
   let total = 0;
-  for (const [pid, { name }] of procs) {
-    if (!inTree(pid) || (only && name !== only)) continue;
+  for (const { pid, name } of processTree(root)) {
+    if (only && name !== only) continue;
     try {
       total += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
     } catch {
