@@ -3,7 +3,7 @@
  * run their adapter: `node --import tsx test/support/miniflare-server.ts --config router.json`.
  *
  * - bundles the worker with esbuild (as wrangler does) into a temp dir;
- * - takes compatibility_date/flags from wrangler.toml, so tests run what `wrangler deploy` ships;
+ * - takes compatibility_date/flags and minify from wrangler.toml, so tests run what `wrangler deploy` ships;
  * - passes the config file's text as the ROUTER_CONFIG binding and listens on its `listen` address
  *   (the worker itself ignores `listen`);
  * - sends one warm-up request so a config the worker refuses fails here, not on the first test;
@@ -44,6 +44,7 @@ await build({
   platform: 'neutral',
   target: 'es2022',
   conditions: ['workerd', 'worker', 'browser'],
+  minify: /^minify\s*=\s*true/m.test(toml),
   logLevel: 'error',
 });
 await stopEsbuild();
@@ -72,7 +73,7 @@ if (probe.status === 500) {
 }
 await probe.arrayBuffer();
 
-console.error(`registry-router listening on ${listen.host}:${url.port} (workerd via miniflare, ${configPath})`);
+console.error(`registry-router listening on http://${listen.host}:${url.port} (workerd via miniflare, ${configPath})`);
 
 /** workerd runs as miniflare's child process. */
 function workerdPids(): number[] {
