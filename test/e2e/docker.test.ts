@@ -11,7 +11,7 @@ import { downloadBlob, headManifest, uploadBlob } from '../support/blob.ts';
 import { seedGroupOnlyImage, type GroupOnlyImage } from '../support/group.ts';
 import { buildImage } from '../support/image.ts';
 import { startRegistry, type Registry } from '../support/registry.ts';
-import { RUNTIMES, startRouter, type RouterProcess } from '../support/router.ts';
+import { LIMITS, RUNTIMES, startRouter, type RouterProcess } from '../support/router.ts';
 import { copy, dockerRef, inspectDigest } from '../support/skopeo.ts';
 
 const MiB = 1024 * 1024;
@@ -91,7 +91,8 @@ describe.each(RUNTIMES)('docker through the router on %s', (runtime) => {
     expect(await inspectDigest(dockerRef(hosted.url, 'team/base', '2.0'))).toBe(derived.manifestDigest);
   });
 
-  it(`streams a ${BIG / MiB} MiB blob up and down with flat memory`, async () => {
+  const { rssBudgetMiB, rssWhy } = LIMITS[runtime];
+  it(`streams a ${BIG / MiB} MiB blob up and down within ${rssBudgetMiB} MiB RSS${rssWhy ? ` (${rssWhy})` : ''}`, async () => {
     let peak = 0;
     const sampler = setInterval(() => (peak = Math.max(peak, router.rss())), 100);
     try {
@@ -109,6 +110,6 @@ describe.each(RUNTIMES)('docker through the router on %s', (runtime) => {
       clearInterval(sampler);
     }
     expect(peak).toBeGreaterThan(0);
-    expect(peak).toBeLessThan(150 * MiB);
+    expect(peak).toBeLessThan(rssBudgetMiB * MiB);
   }, 300_000);
 });

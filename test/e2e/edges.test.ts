@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin } from '../support/origin.ts';
 import { freePort } from '../support/ports.ts';
-import { RUNTIMES, startRouter, type RouterProcess } from '../support/router.ts';
+import { LIMITS, RUNTIMES, startRouter, type RouterProcess } from '../support/router.ts';
 
 const GZIPPED = gzipSync(Buffer.from('{"hello":"registry"}'.repeat(100)));
 
@@ -123,7 +123,7 @@ describe.each(RUNTIMES)('router edge cases on %s', (runtime) => {
     expect((await send(router, { method: 'HEAD', path: `/v2/team/app/blobs/sha256:${'0'.repeat(64)}`, host: DOCKER })).headers['x-origin']).toBe('write');
   });
 
-  it('sends the client Host with its port and clean forwarding headers', async () => {
+  it(`sends ${LIMITS[runtime].sendsHost ? 'the client Host with its port' : 'the upstream Host (a worker cannot choose it)'} and clean forwarding headers`, async () => {
     const reply = await send(router, {
       path: '/v2/x/tags/list?n=1&last=a%2Fb',
       host: DOCKER,
@@ -131,7 +131,7 @@ describe.each(RUNTIMES)('router edge cases on %s', (runtime) => {
     });
     const seen = JSON.parse(reply.body.toString());
     expect(seen.url).toBe('/v2/x/tags/list?n=1&last=a%2Fb');
-    expect(seen.headers.host).toBe(DOCKER);
+    expect(seen.headers.host).toBe(LIMITS[runtime].sendsHost ? DOCKER : new URL(read.url).host);
     expect(seen.headers['x-forwarded-host']).toBe(DOCKER);
     expect(seen.headers['x-forwarded-proto']).toBe('http');
     expect(seen.headers['x-forwarded-for']).toMatch(/^198\.51\.100\.9, (::ffff:)?127\.0\.0\.1$/);
@@ -139,18 +139,34 @@ describe.each(RUNTIMES)('router edge cases on %s', (runtime) => {
     expect(seen.headers['x-private']).toBeUndefined();
   });
 
-  it('routes an absolute-form request target by its authority', async () => {
-    const raw = await new Promise<string>((resolve, reject) => {
-      const socket = connect(router.port, '127.0.0.1', () => {
-        socket.write(`GET http://repo.example.com/abs?q=1 HTTP/1.1\r\nHost: unknown.invalid\r\nConnection: close\r\n\r\n`);
+  it(`routes an absolute-form request target ${{ authority: 'by its authority', 'host-header': 'by Host (the runtime drops the authority)', refused: 'nowhere (the runtime refuses it)' }[LIMITS[runtime].absoluteForm]}`, async () => {
+    const absolute = (host: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(router.port, '127.0.0.1', () => {
+          socket.write(`GET http://repo.example.com/abs?q=1 HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+        });
+        let data = '';
+        socket.on('data', (c) => (data += c));
+        socket.on('end', () => resolve(data));
+        socket.on('error', reject);
       });
-      let data = '';
-      socket.on('data', (c) => (data += c));
-      socket.on('end', () => resolve(data));
-      socket.on('error', reject);
-    });
-    expect(raw).toMatch(/^HTTP\/1\.1 200/);
-    expect(raw).toMatch(/x-origin: web/i);
+    const before = web.seen.length;
+    const raw = await absolute('unknown.invalid');
+    switch (LIMITS[runtime].absoluteForm) {
+      case 'authority':
+        expect(raw).toMatch(/^HTTP\/1\.1 200/);
+        expect(raw).toMatch(/x-origin: web/i);
+        break;
+      case 'host-header':
+        // Routed by the Host header: an unknown one is refused, a known one is served.
+        expect(raw).toMatch(/^HTTP\/1\.1 421/);
+        expect(await absolute('repo.example.com')).toMatch(/x-origin: web/i);
+        break;
+      case 'refused':
+        expect(raw).toMatch(/^HTTP\/1\.1 [45]\d\d/);
+        expect(web.seen.length).toBe(before);
+        break;
+    }
   });
 
   it('answers a method a rule denies itself, in the client\'s format', async () => {

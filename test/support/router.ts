@@ -14,6 +14,31 @@ export type Runtime = 'node' | 'bun-node' | 'bun' | 'deno' | 'deno-node' | 'work
 /** Every runtime the product claims; suites run once per entry. */
 export const RUNTIMES: readonly Runtime[] = ['node', 'bun-node', 'bun', 'deno', 'workerd'];
 
+/**
+ * What a runtime cannot do, as documented in the README's "Run it on…" table. Suites assert this
+ * documented behaviour instead of skipping: if a runtime starts doing better (or worse), they fail.
+ */
+export interface RuntimeLimits {
+  /** How an absolute-form target (`GET http://host/path`) is routed. */
+  absoluteForm: 'authority' | 'host-header' | 'refused';
+  /** Whether the upstream request can carry the client's Host (workers' Host follows the URL). */
+  sendsHost: boolean;
+  /** Router RSS budget while streaming 1 GiB each way, and why it is above 150 MiB where it is. */
+  rssBudgetMiB: number;
+  rssWhy?: string;
+}
+
+export const LIMITS: Record<Runtime, RuntimeLimits> = {
+  node: { absoluteForm: 'authority', sendsHost: true, rssBudgetMiB: 150 },
+  'bun-node': { absoluteForm: 'authority', sendsHost: true, rssBudgetMiB: 150 },
+  // Bun.serve builds request.url from Host and drops the request line's authority.
+  bun: { absoluteForm: 'host-header', sendsHost: true, rssBudgetMiB: 150 },
+  deno: { absoluteForm: 'authority', sendsHost: true, rssBudgetMiB: 256, rssWhy: 'Deno.serve reads chunked uploads ahead of the consumer' },
+  'deno-node': { absoluteForm: 'authority', sendsHost: true, rssBudgetMiB: 256, rssWhy: 'Deno node:http' },
+  // workerd answers 500 ("invalid URL") before the worker runs.
+  workerd: { absoluteForm: 'refused', sendsHost: false, rssBudgetMiB: 320, rssWhy: 'local workerd grows with the stream work' },
+};
+
 /** How each runtime starts the router on a config file, as a user would type it. */
 const COMMANDS: Record<Runtime, (configPath: string) => string[]> = {
   node: (config) => [process.execPath, 'dist/node.mjs', '--config', config],
