@@ -1,3 +1,5 @@
+import type { Exchange } from './exchange.ts';
+
 export interface AccessEntry {
   time: string;
   site: string | null;
@@ -19,3 +21,21 @@ export type AccessLog = (entry: AccessEntry) => void;
 /** One JSON object per line on stdout, the shape log shippers expect. */
 export const jsonLinesLog: AccessLog = (entry) => console.log(JSON.stringify(entry));
 export const quietLog: AccessLog = () => {};
+
+/** The access-log line for a request, before the body-dependent counts are final. */
+export function entryFor(url: URL, method: string, started: number, status: number, client: string, exchange: Exchange | null): AccessEntry {
+  return {
+    time: new Date(started).toISOString(),
+    site: exchange?.site.name ?? null,
+    host: url.host,
+    method,
+    path: url.pathname,
+    status,
+    bytesIn: exchange?.tally.bytesIn ?? 0,
+    bytesOut: exchange?.tally.bytesOut ?? 0,
+    durationMs: Date.now() - started,
+    role: exchange?.role ?? null,
+    upstream: exchange?.upstream.href ?? null,
+    client,
+  };
+}

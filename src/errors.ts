@@ -25,3 +25,13 @@ export function errorResponse(format: ErrorFormat, status: number, code: RouterE
 
 /** Docker clients only understand registry errors, so `/v2/` paths get them even without a site. */
 export const formatForPath = (path: string): ErrorFormat => (path === '/v2' || path.startsWith('/v2/') ? 'registry' : 'plain');
+
+/**
+ * We answer before reading the whole request body: say the connection closes, so a keep-alive
+ * client does not send its next request on a socket that still carries the rest of this body.
+ */
+export function answerEarly(request: Request, response: Response): Response {
+  if (request.body && !request.bodyUsed) void request.body.cancel().catch(() => {});
+  if (request.body) response.headers.set('connection', 'close');
+  return response;
+}

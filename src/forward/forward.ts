@@ -1,0 +1,123 @@
+import { entryFor, type AccessLog } from '../access-log.ts';
+import { answerEarly, errorResponse } from '../errors.ts';
+import type { Exchange } from '../exchange.ts';
+import { tallyBody } from '../passes/body-tally.ts';
+import { applyIncoming } from '../passes/incoming.ts';
+import type { Site } from '../site/site.ts';
+import { sendWithFailover } from '../upstream/failover.ts';
+import { UpstreamError, type UpstreamClient } from './client.ts';
+
+/**
+ * One decided exchange through its upstream: body cap, outgoing passes and the client (with
+ * failover), incoming passes, then the answer, logged once its body has been delivered.
+ */
+export async function forward(exchange: Exchange, { client, log }: { client: UpstreamClient; log: AccessLog }): Promise<Response> {
+  const { site, request } = exchange;
+  // The exchange as sent: its upstream is the server that answered (see upstream/failover.ts).
+  let sent = exchange;
+  let release = () => {};
+  const finish = (status: number, error?: string) => {
+    release();
+    log({ ...entryFor(sent.url, request.method, sent.startedAt, status, sent.clientAddress, sent), ...(error && { error }) });
+  };
+
+  const declared = Number(request.headers.get('content-length') ?? 0);
+  if (site.maxBodySize > 0 && declared > site.maxBodySize) {
+    finish(413, 'body over limit');
+    return answerEarly(request, tooLarge(site));
+  }
+
+  const outcome = await sendWithFailover(exchange, client);
+  if (outcome.kind === 'refused') {
+    // Answered by the router: no upstream saw it.
+    log({ ...entryFor(exchange.url, request.method, exchange.startedAt, outcome.response.status, exchange.clientAddress, exchange), upstream: null, error: outcome.reason });
+    return answerEarly(request, outcome.response);
+  }
+  sent = outcome.exchange;
+  if (outcome.kind === 'failed') {
+    const response = failure(site, sent, outcome.error);
+    finish(response.status, String((outcome.error as Error)?.message ?? outcome.error));
+    return answerEarly(request, response);
+  }
+  release = outcome.release;
+
+  const response = applyIncoming(sent, outcome.response);
+  const status = response.status;
+  const small = response.body ? smallBodyLength(response.headers) : undefined;
+  if (response.body && small !== undefined) {
+    // Manifests, tag lists, tokens, errors: read whole, answered in one piece (one write instead
+    // of headers, then a stream pumped chunk by chunk). Bounded by the declared length.
+    let bytes: Uint8Array;
+    try {
+      bytes = await readSmallBody(response.body, small);
+    } catch (error) {
+      // The upstream broke off mid-body; nothing has reached the client yet.
+      const failed = failure(site, sent, error);
+      finish(failed.status, `response body: ${String((error as Error)?.message ?? error)}`);
+      return failed;
+    }
+    sent.tally.bytesOut = bytes.byteLength;
+    finish(status);
+    return new Response(bytes as Uint8Array<ArrayBuffer>, { status, headers: response.headers });
+  }
+  // Logged when the client has the whole body (or the transfer broke), not when headers went out.
+  const body = response.body
+    ? tallyBody(response.body, (total) => (sent.tally.bytesOut = total), 0, (error) =>
+        finish(status, error ? `response body: ${String((error as Error)?.message ?? error)}` : undefined),
+      )
+    : null;
+  if (!body) finish(status);
+  return new Response(body, { status, headers: response.headers });
+}
+
+/** Bodies declared at most this long are read whole before answering (see forward). */
+const SMALL_BODY = 64 * 1024;
+
+function smallBodyLength(headers: Headers): number | undefined {
+  const declared = headers.get('content-length');
+  if (declared === null || !/^\d+$/.test(declared)) return undefined;
+  const length = Number(declared);
+  return length <= SMALL_BODY ? length : undefined;
+}
+
+/** The whole body, refusing to hold more than the `length` the upstream declared. */
+async function readSmallBody(body: ReadableStream<Uint8Array>, length: number): Promise<Uint8Array> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > length) {
+      void reader.cancel().catch(() => {});
+      throw new Error(`upstream sent more than its Content-Length of ${length} bytes`);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return bytes;
+}
+
+function tooLarge(site: Site): Response {
+  return errorResponse(site.errorFormat, 413, 'SIZE_INVALID', `request body is larger than this site accepts (${site.maxBodySize} bytes)`);
+}
+
+function failure(site: Site, exchange: Exchange, error: unknown): Response {
+  if (exchange.tally.bodyTooLarge) return tooLarge(site);
+  if (error instanceof UpstreamError) {
+    const status = error.kind === 'timeout' ? 504 : 502;
+    return errorResponse(site.errorFormat, status, 'UNAVAILABLE', `${exchange.role} upstream of site ${site.name}: ${error.message}`);
+  }
+  if (exchange.request.signal.aborted) {
+    // The client is gone; nobody reads this answer.
+    return errorResponse(site.errorFormat, 499 as number, 'UNAVAILABLE', 'client closed the request');
+  }
+  return errorResponse(site.errorFormat, 502, 'UNAVAILABLE', `forwarding to the ${exchange.role} upstream of site ${site.name} failed`);
+}
