@@ -1,12 +1,15 @@
 /**
  * Bun adapter: `bun run src/bun.ts --config router.json`. One Bun.serve per `listen` entry (TLS
  * ones with their certificates, picked by SNI), Bun's fetch as the upstream client, graceful stop
- * on SIGTERM/SIGINT. Certificates are read at start only (SIGHUP reload: Node adapter).
+ * on SIGTERM/SIGINT. On SIGHUP each TLS listener re-reads its files and is replaced: a new
+ * Bun.serve on the same address (reusePort) with the new certificates, then the old one stops
+ * accepting and finishes its requests in flight (`server.reload({ tls })` does not swap them).
  */
-import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { ListenEntry } from './config/serving.ts';
 import { configFromArgs } from './config/cli.ts';
 import { checkFeaturesFor } from './config/features.ts';
+import { readPemPairs, reloadTls, type PemPair } from './config/tls-files.ts';
 import { fetchClient } from './forward/fetch-client.ts';
 import { nodeFiles } from './local/node-files.ts';
 import { adminLine, appFor, listeningLine, stoppingLine, type SocketEnv } from './start.ts';
@@ -21,7 +24,7 @@ interface BunServer {
   stop(closeActiveConnections?: boolean): Promise<void>;
 }
 declare const Bun: {
-  serve(options: { hostname: string; port: number; idleTimeout: number; maxRequestBodySize: number; tls?: Tls[]; fetch(request: Request, server: BunServer): Promise<Response> }): BunServer;
+  serve(options: { hostname: string; port: number; reusePort?: boolean; idleTimeout: number; maxRequestBodySize: number; tls?: Tls[]; fetch(request: Request, server: BunServer): Promise<Response> }): BunServer;
 };
 
 let start;
@@ -37,27 +40,26 @@ const { config, source } = start;
 // Bun's fetch decodes gzip/br but keeps Content-Encoding/Length; `decompress: false` passes bytes as sent.
 const app = appFor(config, { client: fetchClient(config.timeouts, { init: { decompress: false } }), files: nodeFiles });
 
+const readText = (path: string) => readFileSync(path, 'utf8');
+
 /** Every certificate once per DNS name it covers (Bun matches `serverName` to SNI); the first is the default. */
-const tlsOf = (pairs: { cert: string; key: string }[]): Tls[] =>
-  pairs.flatMap(({ cert, key }, i) => {
-    const pem = { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
-    const names = (new X509Certificate(pem.cert).subjectAltName ?? '').split(', ').filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4));
-    return [...(i === 0 ? [pem] : []), ...names.map((serverName) => ({ ...pem, serverName }))];
-  });
+const tlsOf = (pairs: PemPair[]): Tls[] =>
+  pairs.flatMap(({ cert, key, dnsNames }, i) => [...(i === 0 ? [{ cert, key }] : []), ...dnsNames.map((serverName) => ({ cert, key, serverName }))]);
 
 // Bun's idle timer (max 255 s, default 10 s) also runs while a handler waits, and would cut a push
 // whose last PUT makes the registry hash a large layer. It is off while the upstream works (the
 // core's idle timer enforces timeouts.idle there, both ways) and guards keep-alive sockets again
 // once the answer starts.
 const keepAlive = Math.min(config.timeouts.idle, 255);
-const servers = config.listen.map((entry) => {
-  const server = Bun.serve({
+const serve = (entry: ListenEntry, port: number, pairs: PemPair[]): BunServer =>
+  Bun.serve({
     hostname: entry.host,
-    port: entry.port,
+    port,
+    // TLS listeners share their address with their SIGHUP replacement while the old one drains.
+    ...(pairs.length && { reusePort: true, tls: tlsOf(pairs) }),
     idleTimeout: keepAlive,
     // Bun's 128 MiB default would refuse docker layers; sites set their own caps (413 in registry JSON).
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-    ...(entry.certs.length && { tls: tlsOf(entry.certs) }),
     async fetch(request, server) {
       server.timeout(request, 0);
       const response = await app.fetch(request, { clientAddress: server.requestIP(request)?.address } satisfies SocketEnv);
@@ -65,9 +67,20 @@ const servers = config.listen.map((entry) => {
       return response;
     },
   });
-  console.error(listeningLine(entry.certs.length ? 'https' : 'http', server.hostname, server.port, source));
-  return server;
-});
+
+let servers: BunServer[];
+try {
+  servers = config.listen.map((entry) => {
+    const server = serve(entry, entry.port, readPemPairs(entry, readText));
+    console.error(listeningLine(entry.certs.length ? 'https' : 'http', server.hostname, server.port, source));
+    return server;
+  });
+} catch (error) {
+  console.error(String((error as Error).message));
+  process.exit(2);
+}
+/** Replaced servers finishing their requests in flight (SIGTERM waits for them too). */
+const draining = new Set<Promise<void>>();
 
 // /metrics, /healthz, /readyz on their own listener (loopback unless configured), never behind a site's Host.
 const admin = config.admin
@@ -75,12 +88,30 @@ const admin = config.admin
   : undefined;
 if (admin) console.error(adminLine(admin.hostname, admin.port));
 
+// New certificates (e.g. after `npm run certs`) for new connections; connections in flight keep theirs.
+let stopping = false;
+process.on('SIGHUP', () => {
+  if (stopping) return;
+  servers = servers.map((old, i) => {
+    const entry = config.listen[i]!;
+    if (!entry.certs.length) return old;
+    const next = reloadTls({ ...entry, port: old.port }, readText, (pairs) => serve(entry, old.port, pairs), (line) => console.error(line));
+    if (!next) return old;
+    // Without `true`, stop() closes the listening socket at once and resolves when requests in flight have finished.
+    const done = old.stop().catch(() => {});
+    draining.add(done);
+    void done.then(() => draining.delete(done));
+    return next;
+  });
+});
+
 function shutdown(signal: string): void {
+  stopping = true;
   console.error(stoppingLine(signal, config));
   app.stop();
   void admin?.stop(true);
   // Without `true`, stop() lets requests in flight finish and resolves when they have.
-  void Promise.all(servers.map((server) => server.stop())).then(() => process.exit(0));
+  void Promise.all([...servers.map((server) => server.stop()), ...draining]).then(() => process.exit(0));
   setTimeout(() => process.exit(0), config.timeouts.shutdownGrace * 1000).unref();
 }
 process.once('SIGTERM', () => shutdown('SIGTERM'));

@@ -1,10 +1,16 @@
 /**
  * Deno adapter: `deno run --allow-net --allow-read --allow-env src/deno.ts --config router.json`.
- * One Deno.serve per `listen` entry (TLS ones with their one certificate, read at start only),
- * Deno's fetch as the upstream client, graceful shutdown on SIGTERM/SIGINT.
+ * One Deno.serve per `listen` entry (TLS ones with their one certificate), Deno's fetch as the
+ * upstream client, graceful shutdown on SIGTERM/SIGINT. On SIGHUP each TLS listener re-reads its
+ * files and is replaced: a new Deno.serve on the same address (reusePort, Linux) with the new
+ * certificate, then the old one's shutdown() stops accepting and lets requests in flight finish.
+ * reusePort on a TLS listener is unstable in Deno 2: the repo's deno.json turns on `unstable: ["net"]`
+ * (Deno finds it from the script's folder); without it Deno exits at start asking for `--unstable-net`.
  */
 import { configFromArgs } from './config/cli.ts';
 import { checkFeaturesFor } from './config/features.ts';
+import type { ListenEntry } from './config/serving.ts';
+import { readPemPairs, reloadTls, type PemPair } from './config/tls-files.ts';
 import { fetchClient } from './forward/fetch-client.ts';
 import { nodeFiles } from './local/node-files.ts';
 import { adminLine, appFor, listeningLine, stoppingLine, type SocketEnv } from './start.ts';
@@ -14,16 +20,20 @@ interface NetAddr {
   hostname: string;
   port: number;
 }
+interface DenoServer {
+  readonly addr: NetAddr;
+  shutdown(): Promise<void>;
+}
 declare const Deno: {
   args: string[];
   env: { get(name: string): string | undefined };
   readTextFileSync(path: string): string;
   createHttpClient(options: { allowHost?: boolean }): object;
   serve(
-    options: { hostname: string; port: number; cert?: string; key?: string; onListen(addr: NetAddr): void },
+    options: { hostname: string; port: number; reusePort?: boolean; cert?: string; key?: string; onListen(addr: NetAddr): void },
     handler: (request: Request, info: { remoteAddr: NetAddr }) => Response | Promise<Response>,
-  ): { shutdown(): Promise<void> };
-  addSignalListener(signal: 'SIGTERM' | 'SIGINT', handler: () => void): void;
+  ): DenoServer;
+  addSignalListener(signal: 'SIGTERM' | 'SIGINT' | 'SIGHUP', handler: () => void): void;
   exit(code: number): never;
 };
 
@@ -45,18 +55,32 @@ const client = fetchClient(config.timeouts, {
 });
 const app = appFor(config, { client, files: nodeFiles });
 
-const servers = config.listen.map((entry) => {
-  const pair = entry.certs[0];
-  return Deno.serve(
+const readText = (path: string) => Deno.readTextFileSync(path);
+
+/** `pairs` holds at most one certificate (features.ts refuses more for Deno). `onListen` prints the startup line; replacements stay quiet. */
+const serve = (entry: ListenEntry, port: number, pairs: PemPair[], onListen: (addr: NetAddr) => void): DenoServer =>
+  Deno.serve(
     {
       hostname: entry.host,
-      port: entry.port,
-      ...(pair && { cert: Deno.readTextFileSync(pair.cert), key: Deno.readTextFileSync(pair.key) }),
-      onListen: (addr) => console.error(listeningLine(pair ? 'https' : 'http', addr.hostname, addr.port, source)),
+      port,
+      // TLS listeners share their address with their SIGHUP replacement while the old one drains.
+      ...(pairs[0] && { reusePort: true, cert: pairs[0].cert, key: pairs[0].key }),
+      onListen,
     },
     (request, info) => app.fetch(request, { clientAddress: info.remoteAddr.hostname } satisfies SocketEnv),
   );
-});
+
+let servers: DenoServer[];
+try {
+  servers = config.listen.map((entry) =>
+    serve(entry, entry.port, readPemPairs(entry, readText), (addr) => console.error(listeningLine(entry.certs.length ? 'https' : 'http', addr.hostname, addr.port, source))),
+  );
+} catch (error) {
+  console.error(String((error as Error).message));
+  Deno.exit(2);
+}
+/** Replaced servers finishing their requests in flight (SIGTERM waits for them too). */
+const draining = new Set<Promise<void>>();
 
 // /metrics, /healthz, /readyz on their own listener (loopback unless configured), never behind a site's Host.
 const admin = config.admin
@@ -64,6 +88,23 @@ const admin = config.admin
   : undefined;
 
 let stopping = false;
+
+// New certificates (e.g. after `npm run certs`) for new connections; connections in flight keep theirs.
+Deno.addSignalListener('SIGHUP', () => {
+  if (stopping) return;
+  servers = servers.map((old, i) => {
+    const entry = config.listen[i]!;
+    if (!entry.certs.length) return old;
+    const port = old.addr.port;
+    const next = reloadTls({ ...entry, port }, readText, (pairs) => serve(entry, port, pairs, () => {}), (line) => console.error(line));
+    if (!next) return old;
+    const done = old.shutdown().catch(() => {});
+    draining.add(done);
+    void done.then(() => draining.delete(done));
+    return next;
+  });
+});
+
 function shutdown(signal: string): void {
   if (stopping) return;
   stopping = true;
@@ -71,7 +112,7 @@ function shutdown(signal: string): void {
   app.stop();
   void admin?.shutdown();
   // shutdown() stops accepting and resolves once the requests in flight have been answered.
-  void Promise.all(servers.map((server) => server.shutdown())).then(() => Deno.exit(0));
+  void Promise.all([...servers.map((server) => server.shutdown()), ...draining]).then(() => Deno.exit(0));
   setTimeout(() => Deno.exit(0), config.timeouts.shutdownGrace * 1000);
 }
 Deno.addSignalListener('SIGTERM', () => shutdown('SIGTERM'));

@@ -2,12 +2,14 @@
  * One router process on Node with a plain and a TLS listener, certificates from `npm run certs`,
  * a real docker-registry behind it, and real clients: skopeo over https:// with the CA and over
  * http:// on the other listener, the generated bootstrap script run under ROOT=<tmp> with curl,
- * and a SIGHUP that swaps certificates while a download is in flight.
+ * and a SIGHUP that swaps certificates while a download is in flight (on Node, then on the Bun
+ * and Deno adapters).
  */
 import { spawnSync } from 'node:child_process';
 import { X509Certificate, createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -64,6 +66,86 @@ function snapshot(dir: string): Record<string, string> {
   };
   walk(dir);
   return files;
+}
+
+const fingerprintOf = (pem: Buffer | string) => new X509Certificate(pem).fingerprint256;
+
+/** The certificate a new TLS connection to the router's TLS listener (the second) is served. */
+function freshFingerprint(tlsPort: number, ca: Buffer): Promise<string> {
+  return new Promise<string>((done, fail) => {
+    const req = httpsRequest({ host: '127.0.0.1', port: tlsPort, path: '/v2/', ca, servername: 'registry.test', agent: false, headers: { host: `registry.test:${tlsPort}` } }, (res) => {
+      res.resume();
+      done((res.socket as TLSSocket).getPeerX509Certificate()!.fingerprint256);
+    });
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+/** Waits for `pattern` in what the router wrote to stderr after `from`. */
+async function stderrAfter(router: RouterProcess, from: number, pattern: RegExp): Promise<string> {
+  const deadline = Date.now() + 5000;
+  while (!pattern.test(router.stderr().slice(from))) {
+    if (Date.now() > deadline) throw new Error(`no ${pattern} on stderr: ${router.stderr()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return router.stderr().slice(from);
+}
+
+/**
+ * SIGHUP after `renew` rewrote the listener's files: a new connection gets the new certificate
+ * while a download paused halfway on the old connection (old certificate) completes intact.
+ */
+async function sighupSwap(router: RouterProcess, pair: { cert: string; key: string }, renew: () => void): Promise<void> {
+  const tlsPort = router.ports[1]!;
+  const ca = readFileSync(join(certsDir, 'ca.crt'));
+  const blob = await uploadBlob(hosted.url, 'team/big', 8 * MiB, { seed: 'sighup' });
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca });
+  const oldFingerprint = fingerprintOf(readFileSync(pair.cert));
+  expect(await freshFingerprint(tlsPort, ca)).toBe(oldFingerprint);
+
+  let paused = false;
+  let resume: () => void = () => {};
+  const resumed = new Promise<void>((r) => (resume = r));
+  // Start a download and stop reading it halfway.
+  const download = new Promise<{ digest: string; fingerprint: string; bytes: number }>((done, fail) => {
+    const req = httpsRequest({ agent, host: '127.0.0.1', port: tlsPort, path: `/v2/team/big/blobs/${blob.digest}`, servername: 'registry.test', headers: { host: `registry.test:${tlsPort}` } }, (res) => {
+      const hash = createHash('sha256');
+      let bytes = 0;
+      const fingerprint = (res.socket as TLSSocket).getPeerX509Certificate()!.fingerprint256;
+      res.on('data', (chunk: Buffer) => {
+        hash.update(chunk);
+        bytes += chunk.length;
+        if (bytes >= MiB && !paused) {
+          paused = true;
+          res.pause();
+          void resumed.then(() => res.resume());
+        }
+      });
+      res.on('end', () => done({ digest: `sha256:${hash.digest('hex')}`, fingerprint, bytes }));
+      res.on('error', fail);
+    });
+    req.on('error', fail);
+    req.end();
+  });
+
+  const pausedBy = Date.now() + 5000;
+  while (!paused && Date.now() < pausedBy) await new Promise((r) => setTimeout(r, 20));
+  expect(paused).toBe(true);
+  renew();
+  const newFingerprint = fingerprintOf(readFileSync(pair.cert));
+  expect(newFingerprint).not.toBe(oldFingerprint);
+  const before = router.stderr().length;
+  router.child.kill('SIGHUP');
+  await stderrAfter(router, before, /SIGHUP, reloaded the certificates of 127\.0\.0\.1:\d+/);
+
+  // A new connection gets the new certificate while the old one is still mid-transfer.
+  expect(await freshFingerprint(tlsPort, ca)).toBe(newFingerprint);
+
+  resume();
+  expect(await download).toEqual({ digest: blob.digest, fingerprint: oldFingerprint, bytes: 8 * MiB });
+  agent.destroy();
+  expect(router.child.exitCode).toBeNull();
 }
 
 beforeAll(async () => {
@@ -202,67 +284,7 @@ describe('TLS and plain HTTP in one Node process', () => {
   });
 
   it('swaps certificates on SIGHUP for new connections, without dropping a download in flight', async () => {
-    const ca = readFileSync(join(certsDir, 'ca.crt'));
-    const blob = await uploadBlob(hosted.url, 'team/big', 8 * MiB, { seed: 'sighup' });
-    const agent = new Agent({ keepAlive: true, maxSockets: 1, ca });
-    const serialOf = (socket: import('node:tls').TLSSocket) => new X509Certificate(socket.getPeerX509Certificate()!.raw).serialNumber;
-    const oldSerial = new X509Certificate(readFileSync(join(certsDir, 'docker.crt'))).serialNumber;
-
-    // Start a download and stop reading it halfway.
-    const download = new Promise<{ digest: string; serial: string; bytes: number }>((done, fail) => {
-      const req = httpsRequest({ agent, host: '127.0.0.1', port: tlsPort, path: `/v2/team/big/blobs/${blob.digest}`, servername: 'registry.test', headers: { host: `registry.test:${tlsPort}` } }, (res) => {
-        const hash = createHash('sha256');
-        let bytes = 0;
-        const serial = serialOf(res.socket as import('node:tls').TLSSocket);
-        res.on('data', (chunk: Buffer) => {
-          hash.update(chunk);
-          bytes += chunk.length;
-          if (bytes >= MiB && !paused) {
-            paused = true;
-            res.pause();
-            resumeLater(() => res.resume());
-          }
-        });
-        res.on('end', () => done({ digest: `sha256:${hash.digest('hex')}`, serial, bytes }));
-        res.on('error', fail);
-      });
-      req.on('error', fail);
-      req.end();
-    });
-    let paused = false;
-    let resume: () => void = () => {};
-    const resumed = new Promise<void>((r) => (resume = r));
-    const resumeLater = (go: () => void) => void resumed.then(go);
-
-    await new Promise((r) => setTimeout(r, 300));
-    expect(paused).toBe(true);
-    runCerts('--renew');
-    const newSerial = new X509Certificate(readFileSync(join(certsDir, 'docker.crt'))).serialNumber;
-    expect(newSerial).not.toBe(oldSerial);
-    const reloaded = router.stderr().length;
-    router.child.kill('SIGHUP');
-    const deadline = Date.now() + 5000;
-    while (!/SIGHUP, reloaded/.test(router.stderr().slice(reloaded))) {
-      if (Date.now() > deadline) throw new Error(`no reload: ${router.stderr()}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-
-    // A new connection gets the new certificate while the old one is still mid-transfer.
-    const fresh = await new Promise<string>((done, fail) => {
-      const req = httpsRequest({ host: '127.0.0.1', port: tlsPort, path: '/v2/', ca, servername: 'registry.test', agent: false, headers: { host: `registry.test:${tlsPort}` } }, (res) => {
-        res.resume();
-        done(serialOf(res.socket as import('node:tls').TLSSocket));
-      });
-      req.on('error', fail);
-      req.end();
-    });
-    expect(fresh).toBe(newSerial);
-
-    resume();
-    const finished = await download;
-    expect(finished).toEqual({ digest: blob.digest, serial: oldSerial, bytes: 8 * MiB });
-    agent.destroy();
-    expect(router.child.exitCode).toBeNull();
+    await sighupSwap(router, { cert: join(certsDir, 'docker.crt'), key: join(certsDir, 'docker.key') }, () => runCerts('--renew'));
   });
 });
 
@@ -287,5 +309,45 @@ describe('TLS on the Node adapter run by Bun (bun run src/node.ts)', () => {
     await expect(startRouter('bun-node', { sites: [site] }, { quiet: true, listen: [{ certs: [pair, pair] }] })).rejects.toThrow(
       /exited with 2:[\s\S]*listen\[0\]\.certs: bun-node serves one certificate per listener.*src\/bun\.ts/,
     );
+  });
+});
+
+describe.each(['bun', 'deno'] as const)('TLS certificates reloaded on SIGHUP by the %s adapter', (runtime) => {
+  let own: RouterProcess | undefined;
+  afterAll(async () => {
+    await own?.stop();
+  });
+
+  it('swaps certificates for new connections without dropping a download in flight, keeps them when the files are bad, and stops on SIGTERM', async () => {
+    // Its own copies of the files: the bad ones written below must not reach the other routers.
+    const dir = join(work, `${runtime}-certs`);
+    mkdirSync(dir);
+    const pair = { cert: join(dir, 'docker.crt'), key: join(dir, 'docker.key') };
+    const copyIn = () => {
+      copyFileSync(join(certsDir, 'docker.crt'), pair.cert);
+      copyFileSync(join(certsDir, 'docker.key'), pair.key);
+    };
+    copyIn();
+    const site = { name: 'docker', hosts: ['127.0.0.1', 'registry.test'], preset: 'docker' as const, upstream: hosted.url };
+    own = await startRouter(runtime, { sites: [site] }, { quiet: true, listen: [{}, pair] });
+    await sighupSwap(own, pair, () => {
+      runCerts('--renew');
+      copyIn();
+    });
+
+    // Unusable files: the listener keeps serving the certificates it has, and says why in one line.
+    const current = fingerprintOf(readFileSync(pair.cert));
+    writeFileSync(pair.cert, 'not a certificate\n');
+    const before = own.stderr().length;
+    own.child.kill('SIGHUP');
+    const said = await stderrAfter(own, before, /SIGHUP, kept the old certificates/);
+    expect(said.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^registry-router: SIGHUP, kept the old certificates of 127\\.0\\.0\\.1:${own.ports[1]}: cannot use TLS certificate ${pair.cert.replace(/[.]/g, '\\.')} with key `))]);
+    expect(await freshFingerprint(own.ports[1]!, readFileSync(join(certsDir, 'ca.crt')))).toBe(current);
+
+    // SIGTERM stops the listeners in use (the replacements) and exits.
+    const stopped = Date.now();
+    expect(await own.stop()).toBe(0);
+    expect(Date.now() - stopped).toBeLessThan(5000);
+    own = undefined;
   });
 });

@@ -1,0 +1,51 @@
+/**
+ * The certificate files of a TLS `listen` entry, for adapters that hand PEM text to their runtime
+ * (Bun.serve, Deno.serve) and reload on SIGHUP by starting a replacement server. Runtime-agnostic:
+ * the adapter passes its own file reader; node:crypto (present on Node, Bun and Deno) checks the
+ * files before they replace certificates that work.
+ */
+import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
+import type { ListenEntry } from './serving.ts';
+
+/** One certificate (chain) and its key as PEM text, with the DNS names the certificate covers. */
+export interface PemPair {
+  cert: string;
+  key: string;
+  dnsNames: string[];
+}
+
+/**
+ * Reads and checks every pair of `entry`: the certificate parses, the key parses and matches it.
+ * Throws one line naming the files when they do not.
+ */
+export function readPemPairs(entry: ListenEntry, read: (path: string) => string): PemPair[] {
+  return entry.certs.map(({ cert, key }) => {
+    try {
+      const pem = { cert: read(cert), key: read(key) };
+      const x509 = new X509Certificate(pem.cert);
+      const spki = (k: ReturnType<typeof createPublicKey>) => k.export({ type: 'spki', format: 'der' }).toString('base64');
+      if (spki(x509.publicKey) !== spki(createPublicKey(createPrivateKey(pem.key)))) throw new Error('the key does not match the certificate');
+      const dnsNames = (x509.subjectAltName ?? '').split(', ').filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4));
+      return { ...pem, dnsNames };
+    } catch (error) {
+      throw new Error(`cannot use TLS certificate ${cert} with key ${key}: ${(error as Error).message.split('\n')[0]}`);
+    }
+  });
+}
+
+/**
+ * SIGHUP for one TLS listener: re-read its files and let `replace` start a server with them. When
+ * the files or the replacement fail, the old server keeps its certificates; either way one line
+ * goes to `log` (worded as the Node adapter's). Returns what `replace` returned, or undefined.
+ */
+export function reloadTls<S>(entry: ListenEntry, read: (path: string) => string, replace: (pairs: PemPair[]) => S, log: (line: string) => void): S | undefined {
+  const where = `${entry.host.includes(':') ? `[${entry.host}]` : entry.host}:${entry.port}`;
+  try {
+    const next = replace(readPemPairs(entry, read));
+    log(`registry-router: SIGHUP, reloaded the certificates of ${where}`);
+    return next;
+  } catch (error) {
+    log(`registry-router: SIGHUP, kept the old certificates of ${where}: ${(error as Error).message.split('\n')[0]}`);
+    return undefined;
+  }
+}
