@@ -10,6 +10,9 @@ import { startOrigin } from '../support/origin.ts';
 import { freePort } from '../support/ports.ts';
 import { LIMITS, RUNTIMES, startRouter, type RouterProcess } from '../support/router.ts';
 
+/** MiB the firehose origin has handed to its socket so far. */
+let firehoseSent = 0;
+
 const GZIPPED = gzipSync(Buffer.from('{"hello":"registry"}'.repeat(100)));
 
 function handler(role: string) {
@@ -20,6 +23,21 @@ function handler(role: string) {
     if (path.endsWith('/gzip')) {
       res.writeHead(200, { 'content-encoding': 'gzip', 'content-type': 'application/json', 'content-length': GZIPPED.length });
       return res.end(GZIPPED);
+    }
+    if (path.endsWith('/firehose')) {
+      // Writes 256 MiB as fast as the socket takes it; `firehoseSent` shows how far backpressure let it get.
+      const chunk = Buffer.alloc(1024 * 1024, 3);
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 256 * chunk.length });
+      firehoseSent = 0;
+      const pump = () => {
+        while (firehoseSent < 256) {
+          firehoseSent++;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      res.on('close', () => res.removeAllListeners('drain'));
+      return pump();
     }
     if (path.endsWith('/redirect')) {
       res.writeHead(307, { location: 'http://cdn.example/blob' });
@@ -194,6 +212,30 @@ describe.each(RUNTIMES)('router edge cases on %s', (runtime) => {
     expect(reply.headers['content-encoding']).toBe('gzip');
     expect(Number(reply.headers['content-length'] ?? reply.body.length)).toBe(GZIPPED.length);
     expect(reply.body.equals(GZIPPED)).toBe(true);
+  });
+
+  it('holds a fast origin back while the client reads slowly (no response buffering)', async () => {
+    const paused = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: router.port, path: '/firehose', headers: { host: 'repo.example.com' } }, (res) => {
+        let got = 0;
+        res.on('data', (chunk: Buffer) => {
+          got += chunk.length;
+          if (got < 16 * 1024 * 1024) return;
+          // Stop reading after 16 MiB; whatever the origin writes meanwhile sits in buffers.
+          res.pause();
+          setTimeout(() => {
+            resolve(firehoseSent);
+            req.destroy();
+          }, 2000);
+          res.removeAllListeners('data');
+        });
+      });
+      req.on('error', (error) => (error.message.includes('socket hang up') ? undefined : reject(error)));
+      req.end();
+    });
+    // Socket buffers on both hops and a few stream chunks fit in far less than the 256 MiB on offer.
+    console.info(`${runtime}: origin wrote ${paused} MiB while the client held 16`);
+    expect(paused).toBeLessThan(64);
   });
 
   it('hands redirects to the client instead of following them', async () => {
