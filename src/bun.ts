@@ -9,8 +9,9 @@ import { readFileSync } from 'node:fs';
 import type { ListenEntry } from './config/serving.ts';
 import { configFromArgs } from './config/cli.ts';
 import { checkFeaturesFor } from './config/features.ts';
-import { readPemPairs, reloadTls, type PemPair } from './config/tls-files.ts';
+import type { PemPair } from './config/tls-files.ts';
 import { fetchClient } from './forward/fetch-client.ts';
+import { Listeners } from './listeners.ts';
 import { nodeFiles } from './local/node-files.ts';
 import { adminLine, appFor, listeningLine, stoppingLine, type SocketEnv } from './start.ts';
 
@@ -68,19 +69,21 @@ const serve = (entry: ListenEntry, port: number, pairs: PemPair[]): BunServer =>
     },
   });
 
-let servers: BunServer[];
+let listeners: Listeners<BunServer>;
 try {
-  servers = config.listen.map((entry) => {
-    const server = serve(entry, entry.port, readPemPairs(entry, readText));
-    console.error(listeningLine(entry.certs.length ? 'https' : 'http', server.hostname, server.port, source));
-    return server;
+  listeners = new Listeners(config.listen, {
+    start: serve,
+    port: (server) => server.port,
+    // Without `true`, stop() closes the listening socket at once and resolves when requests in flight have finished.
+    drain: (server) => server.stop(),
+    readText,
+    log: (line) => console.error(line),
   });
 } catch (error) {
   console.error(String((error as Error).message));
   process.exit(2);
 }
-/** Replaced servers finishing their requests in flight (SIGTERM waits for them too). */
-const draining = new Set<Promise<void>>();
+listeners.servers.forEach((server, i) => console.error(listeningLine(config.listen[i]!.certs.length ? 'https' : 'http', server.hostname, server.port, source)));
 
 // /metrics, /healthz, /readyz on their own listener (loopback unless configured), never behind a site's Host.
 const admin = config.admin
@@ -89,29 +92,13 @@ const admin = config.admin
 if (admin) console.error(adminLine(admin.hostname, admin.port));
 
 // New certificates (e.g. after `npm run certs`) for new connections; connections in flight keep theirs.
-let stopping = false;
-process.on('SIGHUP', () => {
-  if (stopping) return;
-  servers = servers.map((old, i) => {
-    const entry = config.listen[i]!;
-    if (!entry.certs.length) return old;
-    const next = reloadTls({ ...entry, port: old.port }, readText, (pairs) => serve(entry, old.port, pairs), (line) => console.error(line));
-    if (!next) return old;
-    // Without `true`, stop() closes the listening socket at once and resolves when requests in flight have finished.
-    const done = old.stop().catch(() => {});
-    draining.add(done);
-    void done.then(() => draining.delete(done));
-    return next;
-  });
-});
+process.on('SIGHUP', () => listeners.reload());
 
 function shutdown(signal: string): void {
-  stopping = true;
   console.error(stoppingLine(signal, config));
   app.stop();
   void admin?.stop(true);
-  // Without `true`, stop() lets requests in flight finish and resolves when they have.
-  void Promise.all([...servers.map((server) => server.stop()), ...draining]).then(() => process.exit(0));
+  void listeners.stop().then(() => process.exit(0));
   setTimeout(() => process.exit(0), config.timeouts.shutdownGrace * 1000).unref();
 }
 process.once('SIGTERM', () => shutdown('SIGTERM'));

@@ -10,8 +10,9 @@
 import { configFromArgs } from './config/cli.ts';
 import { checkFeaturesFor } from './config/features.ts';
 import type { ListenEntry } from './config/serving.ts';
-import { readPemPairs, reloadTls, type PemPair } from './config/tls-files.ts';
+import type { PemPair } from './config/tls-files.ts';
 import { fetchClient } from './forward/fetch-client.ts';
+import { Listeners } from './listeners.ts';
 import { nodeFiles } from './local/node-files.ts';
 import { adminLine, appFor, listeningLine, stoppingLine, type SocketEnv } from './start.ts';
 
@@ -56,6 +57,7 @@ const client = fetchClient(config.timeouts, {
 const app = appFor(config, { client, files: nodeFiles });
 
 const readText = (path: string) => Deno.readTextFileSync(path);
+let starting = true;
 
 /** `pairs` holds at most one certificate (features.ts refuses more for Deno). `onListen` prints the startup line; replacements stay quiet. */
 const serve = (entry: ListenEntry, port: number, pairs: PemPair[], onListen: (addr: NetAddr) => void): DenoServer =>
@@ -70,49 +72,39 @@ const serve = (entry: ListenEntry, port: number, pairs: PemPair[], onListen: (ad
     (request, info) => app.fetch(request, { clientAddress: info.remoteAddr.hostname } satisfies SocketEnv),
   );
 
-let servers: DenoServer[];
+let listeners: Listeners<DenoServer>;
 try {
-  servers = config.listen.map((entry) =>
-    serve(entry, entry.port, readPemPairs(entry, readText), (addr) => console.error(listeningLine(entry.certs.length ? 'https' : 'http', addr.hostname, addr.port, source))),
-  );
+  listeners = new Listeners(config.listen, {
+    // Only the first start of each entry prints the startup line; SIGHUP replacements stay quiet.
+    start: (entry, port, pairs) =>
+      serve(entry, port, pairs, starting ? (addr) => console.error(listeningLine(entry.certs.length ? 'https' : 'http', addr.hostname, addr.port, source)) : () => {}),
+    port: (server) => server.addr.port,
+    drain: (server) => server.shutdown(),
+    readText,
+    log: (line) => console.error(line),
+  });
 } catch (error) {
   console.error(String((error as Error).message));
   Deno.exit(2);
 }
-/** Replaced servers finishing their requests in flight (SIGTERM waits for them too). */
-const draining = new Set<Promise<void>>();
+starting = false;
 
 // /metrics, /healthz, /readyz on their own listener (loopback unless configured), never behind a site's Host.
 const admin = config.admin
   ? Deno.serve({ hostname: config.admin.host, port: config.admin.port, onListen: (addr) => console.error(adminLine(addr.hostname, addr.port)) }, (request) => app.admin.fetch(request))
   : undefined;
 
-let stopping = false;
-
 // New certificates (e.g. after `npm run certs`) for new connections; connections in flight keep theirs.
-Deno.addSignalListener('SIGHUP', () => {
-  if (stopping) return;
-  servers = servers.map((old, i) => {
-    const entry = config.listen[i]!;
-    if (!entry.certs.length) return old;
-    const port = old.addr.port;
-    const next = reloadTls({ ...entry, port }, readText, (pairs) => serve(entry, port, pairs, () => {}), (line) => console.error(line));
-    if (!next) return old;
-    const done = old.shutdown().catch(() => {});
-    draining.add(done);
-    void done.then(() => draining.delete(done));
-    return next;
-  });
-});
+Deno.addSignalListener('SIGHUP', () => listeners.reload());
 
+let stopping = false;
 function shutdown(signal: string): void {
   if (stopping) return;
   stopping = true;
   console.error(stoppingLine(signal, config));
   app.stop();
   void admin?.shutdown();
-  // shutdown() stops accepting and resolves once the requests in flight have been answered.
-  void Promise.all([...servers.map((server) => server.shutdown()), ...draining]).then(() => Deno.exit(0));
+  void listeners.stop().then(() => Deno.exit(0));
   setTimeout(() => Deno.exit(0), config.timeouts.shutdownGrace * 1000);
 }
 Deno.addSignalListener('SIGTERM', () => shutdown('SIGTERM'));
