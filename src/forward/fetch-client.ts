@@ -10,8 +10,6 @@ export interface FetchClientOptions {
   fetch?: FetchFunction;
   /** Merged into every fetch init, e.g. Bun's `{ decompress: false }` or Deno's `{ client }`. */
   init?: Record<string, unknown>;
-  /** The runtime's fetch decoded the body: drop Content-Encoding/Length so they match the bytes sent. */
-  decodesBodies?: boolean;
   /**
    * Sent instead of the client's Accept-Encoding. Deno's fetch decodes every encoded answer unless
    * the request says exactly "identity", and has no switch to stop it: "identity" keeps bytes as sent.
@@ -50,10 +48,6 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
         throw new UpstreamError('unreachable', `${new URL(outgoing.url).host} is unreachable`, { cause: error });
       }
       const headers = new Headers(response.headers);
-      if (options.decodesBodies && headers.has('content-encoding')) {
-        headers.delete('content-encoding');
-        headers.delete('content-length');
-      }
       const body = response.body ? idle.watch(response.body, () => idle.stop()) : (idle.stop(), null);
       return { status: response.status, headers, body };
     },
