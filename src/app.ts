@@ -11,6 +11,7 @@ import { startHealthChecks, stderrHealthLog } from './upstream/health.ts';
 import type { HealthListener } from './upstream/pool.ts';
 import type { FileAccess } from './local/files.ts';
 import { compileLocal, type LocalHandler } from './local/local.ts';
+import { guardRequest } from './request/guard.ts';
 import { compileSite, siteFinder, type Site } from './site/site.ts';
 
 export interface AppOptions {
@@ -46,6 +47,12 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
     const url = new URL(request.url);
     const started = Date.now();
     const client = options.clientAddress?.(c) ?? '';
+    const refusal = guardRequest(request, url);
+    if (refusal) {
+      const response = errorResponse(formatForPath(url.pathname), refusal.status, 'UNSUPPORTED', refusal.message);
+      options.log({ ...entryFor(url, request.method, started, response.status, client, null), error: refusal.message });
+      return answerEarly(request, response);
+    }
     const site = findSite(url.host);
     if (!site) {
       const response = errorResponse(formatForPath(url.pathname), 421, 'UNSUPPORTED', `this router serves no site named ${url.host}`);
