@@ -12,6 +12,7 @@ import type { HealthListener } from './upstream/pool.ts';
 import type { FileAccess } from './local/files.ts';
 import { compileLocal, type LocalHandler } from './local/local.ts';
 import { guardRequest } from './request/guard.ts';
+import { unsafePath } from './request/target.ts';
 import { compileSite, siteFinder, type Site } from './site/site.ts';
 
 export interface AppOptions {
@@ -58,6 +59,13 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
       const response = errorResponse(formatForPath(url.pathname), 421, 'UNSUPPORTED', `this router serves no site named ${url.host}`);
       options.log(entryFor(url, request.method, started, response.status, client, null));
       return response;
+    }
+    // Before static folders and rules: a hidden dot segment is refused whatever would serve it.
+    const unsafe = unsafePath(url.pathname);
+    if (unsafe) {
+      const response = errorResponse(site.errorFormat, 400, 'NAME_INVALID', `${unsafe}: refused, it could reach outside the upstream's path prefix`);
+      options.log({ ...entryFor(url, request.method, started, response.status, client, null), site: site.name, error: unsafe });
+      return answerEarly(request, response);
     }
     const local = locals.get(site);
     if (local) {

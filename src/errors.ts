@@ -1,7 +1,7 @@
 import type { ErrorFormat } from './site/site.ts';
 
 /** Codes from the distribution spec's error list, plus the statuses the router itself answers with. */
-export type RouterErrorCode = 'UNAVAILABLE' | 'SIZE_INVALID' | 'DENIED' | 'UNSUPPORTED' | 'NAME_UNKNOWN';
+export type RouterErrorCode = 'UNAVAILABLE' | 'SIZE_INVALID' | 'DENIED' | 'UNSUPPORTED' | 'NAME_UNKNOWN' | 'NAME_INVALID';
 
 /**
  * An error the router makes itself, written the way the client reads errors: registry JSON for

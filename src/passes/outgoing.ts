@@ -32,10 +32,22 @@ export const forwardedProto: OutgoingPass = (exchange, outgoing) => {
   outgoing.headers.set('x-forwarded-proto', exchange.url.protocol.slice(0, -1));
 };
 
-/** Exactly one value, replacing whatever the client sent: Nexus puts a joined list verbatim into URLs. */
+/**
+ * The public name in `X-Forwarded-Host` without its port, and the port in `X-Forwarded-Port`: one
+ * value each, replacing whatever the client sent (Nexus puts a joined list verbatim into URLs).
+ * Nexus 3.78+ appends the port to an `X-Forwarded-Host` that already carries one and builds
+ * `realm="https://host:5001:5001/v2/token"` (sonatype/nexus-public #611, #651); Distribution and
+ * Jetty join the two headers back into `host:port`. The port is always sent, 80/443 included.
+ */
 export const forwardedHost: OutgoingPass = (exchange, outgoing) => {
-  if (exchange.site.forwardedHost) outgoing.headers.set('x-forwarded-host', exchange.url.host);
-  else outgoing.headers.delete('x-forwarded-host');
+  if (exchange.site.forwardedHost) {
+    const { url } = exchange;
+    outgoing.headers.set('x-forwarded-host', url.hostname);
+    outgoing.headers.set('x-forwarded-port', url.port || (url.protocol === 'https:' ? '443' : '80'));
+  } else {
+    outgoing.headers.delete('x-forwarded-host');
+    outgoing.headers.delete('x-forwarded-port');
+  }
 };
 
 /** Counts the request body and enforces the site's cap while it streams. */

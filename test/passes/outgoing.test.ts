@@ -52,7 +52,18 @@ describe('outgoing passes', () => {
 
   it('forwardedHost: one clean value even when the client sent a list', () => {
     const exchange = makeExchange('http://idocker.io:5001/v2/', { headers: { 'x-forwarded-host': 'evil.example, idocker.io:5001' } });
-    expect(run(exchange, forwardedHost).headers.get('x-forwarded-host')).toBe('idocker.io:5001');
+    const headers = run(exchange, forwardedHost).headers;
+    expect(headers.get('x-forwarded-host')).toBe('idocker.io');
+    expect(headers.get('x-forwarded-port')).toBe('5001');
+  });
+
+  it('forwardedHost: the port a Nexus cannot double, default ports said out loud', () => {
+    const https = run(makeExchange('https://idocker.io/v2/', { headers: { 'x-forwarded-port': '1' } }), forwardedHost).headers;
+    expect([https.get('x-forwarded-host'), https.get('x-forwarded-port')]).toEqual(['idocker.io', '443']);
+    const v6 = run(makeExchange('http://[2001:db8::1]:8080/v2/'), forwardedHost).headers;
+    expect([v6.get('x-forwarded-host'), v6.get('x-forwarded-port')]).toEqual(['[2001:db8::1]', '8080']);
+    const off = run(makeExchange('http://idocker.io:5001/v2/', { headers: { 'x-forwarded-port': '1', 'x-forwarded-host': 'x' }, site: { forwardedHost: false } }), forwardedHost).headers;
+    expect([off.get('x-forwarded-host'), off.get('x-forwarded-port')]).toEqual([null, null]);
   });
 
   it('requestBodyTally: counts bytes and errors the stream past the cap', async () => {

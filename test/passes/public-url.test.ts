@@ -40,6 +40,24 @@ describe('toPublicUrl', () => {
     expect(toPublicUrl(defaults, 'http://hosted/v2/a/blobs/uploads/u5')).toBe('https://idocker.io/v2/a/blobs/uploads/u5');
   });
 
+  it('repairs the host:port:port authority of Nexus 3.78+ when it names the public host', () => {
+    const exchange = post('http://registry.example.com:5001/v2/a/blobs/uploads/');
+    expect(toPublicUrl(exchange, 'http://registry.example.com:5001:5001/v2/token')).toBe('http://registry.example.com:5001/v2/token');
+    expect(toPublicUrl(exchange, 'http://registry.example.com:5001:5001/repository/docker-hosted/v2/a/blobs/uploads/u6')).toBe(
+      'http://registry.example.com:5001/v2/a/blobs/uploads/u6',
+    );
+    // Not a repetition, or another host: not ours to touch.
+    expect(toPublicUrl(exchange, 'http://registry.example.com:5001:5002/v2/token')).toBeUndefined();
+    expect(toPublicUrl(exchange, 'http://other.example:5001:5001/v2/token')).toBeUndefined();
+  });
+
+  it('maps URLs built from the bare forwarded name (origins that ignore X-Forwarded-Port)', () => {
+    const exchange = post('https://registry.example.com:5001/v2/a/blobs/uploads/');
+    expect(toPublicUrl(exchange, 'http://registry.example.com/repository/docker-hosted/v2/a/blobs/uploads/u7')).toBe(
+      'https://registry.example.com:5001/v2/a/blobs/uploads/u7',
+    );
+  });
+
   it('leaves URLs that are not ours alone', () => {
     expect(toPublicUrl(post(), 'https://cdn.example/blobs/sha256:abc?sig=1')).toBeUndefined();
     expect(toPublicUrl(post(), 'http://nexus:8081/service/rest/v1/status')).toBeUndefined();
@@ -77,5 +95,12 @@ describe('rewrite passes', () => {
     const thirdParty = new Headers({ 'www-authenticate': 'Bearer realm="https://auth.docker.io/token",service="registry.docker.io"' });
     rewriteAuthenticate(exchange, { status: 401, headers: thirdParty, body: null });
     expect(thirdParty.get('www-authenticate')).toBe('Bearer realm="https://auth.docker.io/token",service="registry.docker.io"');
+  });
+
+  it('rewriteAuthenticate: the doubled-port realm and service of Nexus 3.78+ become the public URL', () => {
+    const exchange = makeExchange('http://registry.example.com:5001/v2/', { site: nexus() });
+    const headers = new Headers({ 'www-authenticate': 'Bearer realm="http://registry.example.com:5001:5001/v2/token",service="http://registry.example.com:5001:5001/v2/token"' });
+    rewriteAuthenticate(exchange, { status: 401, headers, body: null });
+    expect(headers.get('www-authenticate')).toBe('Bearer realm="http://registry.example.com:5001/v2/token",service="http://registry.example.com:5001/v2/token"');
   });
 });

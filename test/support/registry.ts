@@ -68,10 +68,17 @@ export interface RegistryOptions {
   port?: number;
   /** How long to wait for GET /v2/ to answer. Default 15000 ms. */
   startTimeoutMs?: number;
+  /**
+   * storage.filesystem.rootdirectory; default `<dir>/data`. Several registries may share one
+   * (a folder given here is never removed by destroy()).
+   */
+  storageDir?: string;
+  /** http.secret (signs upload state); default `test-secret-<name>`. */
+  httpSecret?: string;
 }
 
 /** Options that may change on restart (same dir, same port). */
-export type RestartOptions = Partial<Omit<RegistryOptions, "name" | "port">>;
+export type RestartOptions = Partial<Omit<RegistryOptions, "name" | "port" | "storageDir">>;
 
 export interface Registry {
   /** http://127.0.0.1:PORT (no trailing slash). */
@@ -189,14 +196,14 @@ function buildConfig(o: RegistryOptions, dir: string, port: number, instance: st
       fields: { service: `registry-${o.name}` },
     },
     storage: {
-      filesystem: { rootdirectory: path.join(dir, "data") },
+      filesystem: { rootdirectory: o.storageDir ?? path.join(dir, "data") },
       delete: { enabled: o.deleteEnabled === true },
       maintenance: { uploadpurging: { enabled: false }, readonly: { enabled: false } },
       redirect: { disable: true },
     },
     http: {
       addr: `127.0.0.1:${port}`,
-      secret: `test-secret-${o.name}`,
+      secret: o.httpSecret ?? `test-secret-${o.name}`,
       relativeurls: o.relativeUrls === true,
       // The instance header lets waitReady tell *this* process from another
       // server that already listens on the port.
@@ -254,9 +261,10 @@ export async function startRegistry(opts: RegistryOptions): Promise<Registry> {
   installExitHook();
   const safeName = opts.name.replace(/[^A-Za-z0-9_.-]/g, "_");
   const dir = await mkdtemp(path.join(os.tmpdir(), `rr-registry-${safeName}-`));
-  const dataDir = path.join(dir, "data");
+  const dataDir = opts.storageDir ?? path.join(dir, "data");
   const logFile = path.join(dir, "registry.log");
   const configFile = path.join(dir, "config.yml");
+  await mkdir(path.join(dir, "data"), { recursive: true });
   await mkdir(dataDir, { recursive: true });
 
   let current: RegistryOptions = { ...opts };
