@@ -16,5 +16,6 @@ try {
   }
 } finally {
   await router.stop();
+  if (process.env.STDERR) console.log(router.stderr());
   await origin.close();
 }

@@ -214,8 +214,13 @@ export interface NexusRequest {
 }
 
 export interface NexusOptions {
-  /** 'self' (default): URLs name this server's 127.0.0.1:PORT. 'request': X-Forwarded-Proto/-Host or Host, like Nexus. */
-  urlBase?: 'self' | 'request';
+  /**
+   * 'self' (default): URLs name this server's 127.0.0.1:PORT. 'request': X-Forwarded-Proto/-Host or Host, like Nexus.
+   * 'nexus-3.78': like Nexus 3.78+ (sonatype/nexus-public #611, #651): the forwarded host (or Host) as
+   * given, then ':' and the port again (X-Forwarded-Port, else the port the host already carries),
+   * so a forwarded `host:5001` becomes `host:5001:5001`.
+   */
+  urlBase?: 'self' | 'request' | 'nexus-3.78';
   tokens?: TokenIssuer;
   /** A URL to 307 blob GETs of that repository/name/digest to; undefined forwards as usual. */
   blobRedirect?: (repo: string, name: string, digest: string) => string | undefined;
@@ -337,10 +342,12 @@ export async function startNexus(initial: NexusOptions = {}): Promise<Nexus> {
 
   /** Where this request's absolute URLs point: our own host:port, or what the client says it used. */
   function baseFor(req: IncomingMessage): string {
-    if (nexus.options.urlBase !== 'request') return nexus.url;
+    if (nexus.options.urlBase === 'self' || !nexus.options.urlBase) return nexus.url;
     const proto = firstHeader(req.headers['x-forwarded-proto'])?.split(',')[0]?.trim() || 'http';
     const host = firstHeader(req.headers['x-forwarded-host'])?.split(',')[0]?.trim() || req.headers.host || nexus.host;
-    return `${proto}://${host}`;
+    if (nexus.options.urlBase === 'request') return `${proto}://${host}`;
+    const port = firstHeader(req.headers['x-forwarded-port'])?.split(',')[0]?.trim() || /:(\d+)$/.exec(host)?.[1];
+    return `${proto}://${host}${port && port !== (proto === 'https' ? '443' : '80') ? `:${port}` : ''}`;
   }
 
   async function answerToken(req: IncomingMessage, res: ServerResponse, query: string): Promise<void> {
