@@ -34,7 +34,7 @@ export function entryFor(url: URL, method: string, started: number, status: numb
     bytesIn: exchange?.tally.bytesIn ?? 0,
     bytesOut: exchange?.tally.bytesOut ?? 0,
     durationMs: Date.now() - started,
-    role: exchange?.role ?? null,
+    role: exchange?.steered ?? exchange?.role ?? null,
     upstream: exchange?.upstream.href ?? null,
     client,
   };

@@ -13,6 +13,8 @@ import type { FileAccess } from './local/files.ts';
 import { compileLocal, type LocalHandler } from './local/local.ts';
 import { guardRequest } from './request/guard.ts';
 import { unsafePath } from './request/target.ts';
+import type { Role, Rule } from './rules/rule.ts';
+import { PushSessions, type PushSession } from './site/push-sessions.ts';
 import { compileSite, siteFinder, type Site } from './site/site.ts';
 
 export interface AppOptions {
@@ -72,21 +74,27 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
       const answered = await answerLocally(local, site, request, url, started, client, options.log);
       if (answered) return answered;
     }
-    const role = site.route(request.method, url.pathname, url.searchParams);
-    if (role === 'deny') {
+    const rule = site.rule(request.method, url.pathname, url.searchParams);
+    const target = rule?.target ?? 'write';
+    if (target === 'deny') {
       const response = errorResponse(site.errorFormat, 405, 'DENIED', `site ${site.name} does not accept ${request.method} ${url.pathname}`);
-      options.log({ ...entryFor(url, request.method, started, response.status, client, null), site: site.name, role });
+      options.log({ ...entryFor(url, request.method, started, response.status, client, null), site: site.name, role: target });
       return answerEarly(request, response);
     }
+    const way = pushSessionWay(site, rule, target, request, url, client, started);
     const exchange: Exchange = {
       request,
       url,
       clientAddress: client,
       site,
-      role,
-      upstream: site.upstreams[role],
+      role: way.role,
+      upstream: site.upstreams[way.role],
       startedAt: started,
       tally: { bytesIn: 0, bytesOut: 0, bodyTooLarge: false },
+      subject: way.subject,
+      pinned: way.pinned,
+      session: way.session,
+      steered: way.steered,
     };
     return forward(exchange, options);
   });
@@ -94,6 +102,25 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
   // Started last, so that nothing above can throw and leave timers running.
   const checks = startHealthChecks(sites, options.client);
   return Object.assign(app, { admin: createAdminApp(sites, metrics), stop: () => checks.stop() });
+}
+
+/**
+ * The role, subject, pinning and push session of a request, from its rule and the client's open
+ * sessions: a rule with `session: "open"` opens or renews the session of (client, credentials,
+ * repository); one with `session: "follow"` goes where that session writes, pinned like it.
+ */
+function pushSessionWay(site: Site, rule: Rule | undefined, role: Role, request: Request, url: URL, client: string, now: number) {
+  const subject = rule?.subject(url.pathname);
+  const way: { role: Role; subject?: string; pinned: boolean; session?: PushSession; steered?: 'session' } = { role, subject, pinned: rule?.pin ?? false };
+  if (!site.sessions || !subject || !rule?.session) return way;
+  const key = PushSessions.key(client, request.headers.get('authorization'), subject);
+  if (rule.session === 'open') {
+    way.session = site.sessions.open(key, now);
+  } else {
+    const session = site.sessions.find(key, now);
+    if (session) Object.assign(way, { role: 'write', pinned: true, session, steered: 'session' });
+  }
+  return way;
 }
 
 async function answerLocally(local: LocalHandler, site: Site, request: Request, url: URL, started: number, client: string, log: AccessLog): Promise<Response | undefined> {

@@ -1,4 +1,6 @@
+import type { OutgoingRequest, UpstreamResponse } from './forward/client.ts';
 import type { Role } from './rules/rule.ts';
+import type { PushSession } from './site/push-sessions.ts';
 import type { Site } from './site/site.ts';
 import type { Upstream } from './upstream/upstream.ts';
 
@@ -13,25 +15,19 @@ export interface Exchange {
   readonly role: Role;
   readonly upstream: Upstream;
   readonly startedAt: number;
+  /** What the rule's `**` matched: the repository a push session and pinning are about. */
+  readonly subject?: string;
+  /** Goes to the server of its role's pool that the subject hashes to (or its session's), and nowhere else. */
+  readonly pinned?: boolean;
+  /** The client's push session for the subject, when the rule opened or followed one. */
+  readonly session?: PushSession;
+  /** Set when the role came from a push session rather than the rule: the access log says `session`. */
+  readonly steered?: 'session';
   /** Filled in while bodies stream; read by the access log and by error mapping. */
   readonly tally: { bytesIn: number; bytesOut: number; bodyTooLarge: boolean };
 }
 
-/** What goes to the upstream; outgoing passes build it step by step. */
-export interface OutgoingRequest {
-  url: string;
-  method: string;
-  headers: Headers;
-  body: ReadableStream<Uint8Array> | null;
-  signal: AbortSignal;
-}
-
-/** What came back; incoming passes adjust it before it becomes the client's response. */
-export interface UpstreamResponse {
-  status: number;
-  headers: Headers;
-  body: ReadableStream<Uint8Array> | null;
-}
-
 export type OutgoingPass = (exchange: Exchange, outgoing: OutgoingRequest) => void;
 export type IncomingPass = (exchange: Exchange, response: UpstreamResponse) => void;
+
+export type { OutgoingRequest, UpstreamResponse };

@@ -41,7 +41,21 @@ export const ruleSchema = z.strictObject({
   query: z.record(z.string(), z.union([z.string(), z.literal(true)])).optional(),
   /** `read`, `write`, `deny`, or a preset alias (`ping`, `token`). */
   to: z.string().min(1),
+  /** Requests of one subject (the path's first `**`, e.g. the repository) go to one server of the pool. */
+  pin: z.boolean().optional(),
+  /** `open` starts or renews the client's push session for the subject; `follow` goes where that session writes. */
+  session: z.enum(['open', 'follow']).optional(),
 });
+
+/** Push sessions (see site/push-sessions.ts): how long one lasts without a request, and how many are kept. */
+const pushSessionsSchema = z
+  .strictObject({
+    /** Seconds after the last request of a push that the session ends; 0 turns push sessions off. */
+    idle: z.number().min(0, 'must be 0 (off) or a number of seconds').default(60),
+    /** Sessions kept at most; the least recently used one is dropped beyond that. */
+    max: z.number().int().positive().default(10_000),
+  })
+  .prefault({});
 
 /** One URL or a pool `{ servers, backup }` (see config/ha.ts). */
 const upstreamPool = upstreamPoolSchema(upstreamUrl);
@@ -75,6 +89,8 @@ const siteSchema = z
     health: healthSchema,
     /** Let writes go to backup servers when no primary is healthy (only where backups are safe to write). */
     writeToBackup: z.boolean().default(false),
+    /** Reads of a repository a client is pushing go where the push writes (containerd's manifest HEAD). */
+    pushSessions: pushSessionsSchema,
   })
   .superRefine((site, ctx) => {
     if (!site.upstream === !site.upstreams) {
@@ -100,8 +116,10 @@ export const configSchema = z.strictObject({
       connect: seconds.default(10),
       /** How long a stopping server lets transfers in flight finish. */
       shutdownGrace: seconds.default(30),
+      /** How long a client may take to send its request headers before its connection is closed (slow clients). */
+      header: seconds.default(30),
     })
-    .default({ idle: 3600, connect: 10, shutdownGrace: 30 }),
+    .default({ idle: 3600, connect: 10, shutdownGrace: 30, header: 30 }),
   accessLog: z.boolean().default(true),
   /** The admin listener (`/metrics`, `/healthz`, `/readyz`); none unless configured. */
   admin: adminSchema.optional(),

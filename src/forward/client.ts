@@ -1,4 +1,18 @@
-import type { OutgoingRequest, UpstreamResponse } from '../exchange.ts';
+/** What goes to the upstream; outgoing passes (passes/outgoing.ts) build it step by step. */
+export interface OutgoingRequest {
+  url: string;
+  method: string;
+  headers: Headers;
+  body: ReadableStream<Uint8Array> | null;
+  signal: AbortSignal;
+}
+
+/** What came back; incoming passes (passes/incoming.ts) adjust it before it becomes the client's response. */
+export interface UpstreamResponse {
+  status: number;
+  headers: Headers;
+  body: ReadableStream<Uint8Array> | null;
+}
 
 /**
  * Sends one request to an upstream. Each runtime injects the client that streams best there;

@@ -1,5 +1,4 @@
-import type { OutgoingRequest, UpstreamResponse } from '../exchange.ts';
-import { UpstreamError, type ClientTimeouts, type UpstreamClient } from './client.ts';
+import { UpstreamError, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
 import { tapStream } from '../stream/tap.ts';
 import { IdleTimer } from './idle-timer.ts';
 

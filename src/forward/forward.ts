@@ -4,7 +4,7 @@ import type { Exchange } from '../exchange.ts';
 import { tallyBody } from '../passes/body-tally.ts';
 import { applyIncoming } from '../passes/incoming.ts';
 import type { Site } from '../site/site.ts';
-import { sendWithFailover } from '../upstream/failover.ts';
+import { sendWithFailover } from './send.ts';
 import { UpstreamError, type UpstreamClient } from './client.ts';
 
 /**
@@ -13,11 +13,13 @@ import { UpstreamError, type UpstreamClient } from './client.ts';
  */
 export async function forward(exchange: Exchange, { client, log }: { client: UpstreamClient; log: AccessLog }): Promise<Response> {
   const { site, request } = exchange;
-  // The exchange as sent: its upstream is the server that answered (see upstream/failover.ts).
+  // The exchange as sent: its upstream is the server that answered (see forward/send.ts).
   let sent = exchange;
   let release = () => {};
   const finish = (status: number, error?: string) => {
     release();
+    // A long layer upload keeps its push session alive until it ends, not only from its start.
+    if (exchange.session) exchange.session.seenAt = Date.now();
     log({ ...entryFor(sent.url, request.method, sent.startedAt, status, sent.clientAddress, sent), ...(error && { error }) });
   };
 

@@ -1,7 +1,6 @@
 import { Readable } from 'node:stream';
 import { Agent, errors, request } from 'undici';
-import type { OutgoingRequest, UpstreamResponse } from '../exchange.ts';
-import { UpstreamError, type ClientTimeouts, type UpstreamClient } from './client.ts';
+import { UpstreamError, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
 
 /**
  * Node's upstream client. undici's `request` never decodes bodies (global fetch would gunzip

@@ -10,18 +10,25 @@ export const presets: Record<'docker' | 'generic', readonly RuleConfig[]> = {
     { to: 'write' },
   ],
   docker: [
-    // A push in progress: POST/PATCH/PUT, and GET of its progress, must all reach the same registry.
-    { path: '/v2/**/blobs/uploads/**', to: 'write' },
+    // A push in progress: POST/PATCH/PUT, and GET of its progress, must all reach the same registry,
+    // and the same server of a pool (upload state is per node); it opens the client's push session.
+    { path: '/v2/**/blobs/uploads/**', to: 'write', pin: true, session: 'open' },
     // "Do you already have this layer?" asked during a push: the group may hold the blob while
-    // hosted does not, and the push would then fail on the manifest ("blob unknown").
-    { methods: ['HEAD'], path: '/v2/**/blobs/*', to: 'write' },
+    // hosted does not, and the push would then fail on the manifest ("blob unknown"). Pulls fetch
+    // blobs with GET, so a HEAD here means a push has begun.
+    { methods: ['HEAD'], path: '/v2/**/blobs/*', to: 'write', pin: true, session: 'open' },
     { methods: ['GET', 'HEAD'], path: '/v2/', to: 'ping' },
     { methods: ['GET', 'HEAD'], path: '/v2/token', to: 'token' },
-    { methods: ['GET', 'HEAD'], path: '/v2/**/manifests/*', to: 'read' },
+    // containerd asks "is this tag already there?" before the manifest PUT and skips the PUT when
+    // the answer carries its digest: inside a push session that question goes to the write side.
+    { methods: ['GET', 'HEAD'], path: '/v2/**/manifests/*', to: 'read', session: 'follow' },
     { methods: ['GET'], path: '/v2/**/blobs/*', to: 'read' },
     { methods: ['GET'], path: '/v2/**/tags/list', to: 'read' },
     { methods: ['GET'], path: '/v2/_catalog', to: 'read' },
     { methods: ['GET', 'HEAD'], to: 'read' },
+    // The manifest PUT ends a push: on the server that holds its blobs.
+    { path: '/v2/**/manifests/*', to: 'write', pin: true },
+    { path: '/v2/**/blobs/*', to: 'write', pin: true },
     { to: 'write' },
   ],
 };

@@ -1,5 +1,5 @@
 import type { RuleConfig } from '../config/schema.ts';
-import { compilePathPattern } from './pattern.ts';
+import { compilePathPattern, subjectOf } from './pattern.ts';
 
 export type Role = 'read' | 'write';
 /** Where a rule sends a request: an upstream role, or `deny` (answered by the router, never forwarded). */
@@ -8,7 +8,13 @@ export type Target = Role | 'deny';
 export interface Rule {
   readonly source: RuleConfig;
   readonly target: Target;
+  /** Requests of one subject go to one server of the role's pool (rendezvous hashing), never retried elsewhere. */
+  readonly pin: boolean;
+  /** `open`: the request opens or renews the client's push session for its subject; `follow`: inside one, it goes where the session writes. */
+  readonly session: 'open' | 'follow' | undefined;
   matches(method: string, path: string, query: URLSearchParams): boolean;
+  /** What the path's first `**` matched (the docker repository name), if the rule has one. */
+  subject(path: string): string | undefined;
 }
 
 /** Builds a matcher; `aliases` resolve preset roles such as `ping` to the site's choice. */
@@ -21,6 +27,8 @@ export function compileRule(source: RuleConfig, aliases: Readonly<Record<string,
   return {
     source,
     target,
+    pin: source.pin ?? false,
+    session: source.session,
     matches(method, requestPath, params) {
       if (methods && !methods.has(method)) return false;
       if (path && !path.test(requestPath)) return false;
@@ -32,11 +40,17 @@ export function compileRule(source: RuleConfig, aliases: Readonly<Record<string,
       }
       return true;
     },
+    subject: (requestPath) => (path ? subjectOf(path, requestPath) : undefined),
   };
 }
 
+/** The first rule that matches, or undefined (a preset ends in a catch-all, so only bare rule lists get here). */
+export function pickRule(rules: readonly Rule[], method: string, path: string, query: URLSearchParams): Rule | undefined {
+  for (const rule of rules) if (rule.matches(method, path, query)) return rule;
+  return undefined;
+}
+
 export function pickRole(rules: readonly Rule[], method: string, path: string, query: URLSearchParams): Target {
-  for (const rule of rules) if (rule.matches(method, path, query)) return rule.target;
-  // Unreachable with a preset (each ends in a catch-all); writes are the safe default.
-  return 'write';
+  // Writes are the safe default when nothing matches.
+  return pickRule(rules, method, path, query)?.target ?? 'write';
 }

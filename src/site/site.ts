@@ -1,10 +1,11 @@
 import type { SiteConfig } from '../config/schema.ts';
 import { presets } from '../rules/presets.ts';
-import { compileRule, pickRole, type Role, type Rule, type Target } from '../rules/rule.ts';
+import { compileRule, pickRole, pickRule, type Role, type Rule, type Target } from '../rules/rule.ts';
 import { healthSettings, type HealthSettings } from '../upstream/health.ts';
 import { compilePools, hasFailover, type Pool, type Server } from '../upstream/pool.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import { compileHostPattern, type HostMatcher } from './host.ts';
+import { PushSessions } from './push-sessions.ts';
 
 /** How a site's router-made errors are written: docker clients print `errors[0].message`. */
 export type ErrorFormat = 'registry' | 'plain';
@@ -26,8 +27,13 @@ export interface Site {
   readonly health: HealthSettings;
   /** Writes may go to backups when no primary is healthy. */
   readonly writeToBackup: boolean;
+  /** Push sessions of this site's clients; undefined when `pushSessions.idle` is 0. */
+  readonly sessions: PushSessions | undefined;
   servesHost(host: string): boolean;
+  /** The target of the first matching rule (`write` when none matches). */
   route(method: string, path: string, query: URLSearchParams): Target;
+  /** The first matching rule itself (its subject, pinning and session part), or undefined. */
+  rule(method: string, path: string, query: URLSearchParams): Rule | undefined;
 }
 
 export function compileSite(config: SiteConfig): Site {
@@ -49,8 +55,10 @@ export function compileSite(config: SiteConfig): Site {
     servers,
     health,
     writeToBackup: config.writeToBackup,
+    sessions: config.pushSessions.idle > 0 ? new PushSessions(config.pushSessions.idle * 1000, config.pushSessions.max) : undefined,
     servesHost: (host) => hostMatchers.some((matches) => matches(host)),
     route: (method, path, query) => pickRole(rules, method, path, query),
+    rule: (method, path, query) => pickRule(rules, method, path, query),
   };
 }
 

@@ -134,6 +134,26 @@ export class Pool {
     return this.primaries.find((s) => !skip.has(s)) ?? (backups ? this.backups.find((s) => !skip.has(s)) : undefined);
   }
 
+  /**
+   * The primary that `subject` (a repository name) hashes to among the available ones: rendezvous
+   * (highest random weight) hashing, so every router instance with the same config and the same
+   * view of health picks the same server, and a server going down moves only its own subjects.
+   * With `all`, health is ignored (the server the subject belongs to when every primary is up).
+   */
+  pinned(subject: string, all = false, now = Date.now()): Server | undefined {
+    let best: Server | undefined;
+    let bestWeight = -1;
+    for (const server of this.primaries) {
+      if (!all && !server.available(now)) continue;
+      const weight = rendezvousWeight(server.href, subject);
+      if (weight > bestWeight) {
+        best = server;
+        bestWeight = weight;
+      }
+    }
+    return best;
+  }
+
   /** Is there a healthy server for reads (any), or for writes (a primary, or a backup when allowed)? */
   ready(backups: boolean, now = Date.now()): boolean {
     return this.primaries.some((s) => s.available(now)) || (backups && this.backups.some((s) => s.available(now)));
@@ -141,6 +161,25 @@ export class Pool {
 }
 
 const NONE: ReadonlySet<Server> = new Set();
+
+/**
+ * The weight of `server` for `subject`: a 32-bit FNV-1a of both, then a murmur3 finalizer so that
+ * similar names spread evenly. Stable across processes and runtimes (no seed, no Math.random).
+ */
+export function rendezvousWeight(server: string, subject: string): number {
+  let hash = 0x811c9dc5;
+  const text = `${server}\n${subject}`;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
+  return hash >>> 0;
+}
 
 function leastConnections(servers: readonly Server[], skip: ReadonlySet<Server>, now: number, turn: number): Server | undefined {
   let best: Server | undefined;

@@ -4,7 +4,7 @@ import type { Exchange, OutgoingRequest, UpstreamResponse } from '../../src/exch
 import { UpstreamError, type UpstreamClient } from '../../src/forward/client.ts';
 import { toPublicUrl } from '../../src/passes/public-url.ts';
 import { compileSite, type Site } from '../../src/site/site.ts';
-import { sendWithFailover } from '../../src/upstream/failover.ts';
+import { sendWithFailover } from '../../src/forward/send.ts';
 
 const A = 'http://group-a:8082';
 const B = 'http://group-b:8082';

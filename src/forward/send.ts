@@ -1,9 +1,9 @@
 import { errorResponse } from '../errors.ts';
 import type { Exchange, UpstreamResponse } from '../exchange.ts';
-import { UpstreamError, type UpstreamClient } from '../forward/client.ts';
 import { buildOutgoing } from '../passes/outgoing.ts';
 import type { Site } from '../site/site.ts';
-import type { Server } from './pool.ts';
+import type { Pool, Server } from '../upstream/pool.ts';
+import { UpstreamError, type UpstreamClient } from './client.ts';
 
 export type Outcome =
   /** A server answered. `exchange.upstream` is that server; `release()` once its response has ended. */
@@ -26,6 +26,11 @@ const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
  *   overwritten by the next sync. With backups configured but no healthy primary, a write is
  *   refused with 503 ("pushes are paused"), before any byte goes anywhere.
  * - GET/HEAD on the write role (blob checks during a push) may use backups: they change nothing.
+ * - A pinned exchange (one repository's push: uploads, blob HEADs, manifest PUT) goes to the primary
+ *   its repository hashes to (Pool.pinned), or to the server its push session went to first, and is
+ *   never tried on another: upload state lives on one node (distribution #1981). When that server
+ *   is down, the push fails at once with 503 and a message saying so; its session ends, so the
+ *   client's next push starts afresh on a healthy server.
  */
 export async function sendWithFailover(exchange: Exchange, client: UpstreamClient): Promise<Outcome> {
   const { site, role, request } = exchange;
@@ -33,15 +38,19 @@ export async function sendWithFailover(exchange: Exchange, client: UpstreamClien
   const safe = SAFE_METHODS.has(request.method);
   const isWrite = role === 'write' && !safe;
   const backups = !isWrite || site.writeToBackup;
-  const retriable = safe && !hasBody(request);
+  const pin = exchange.pinned && exchange.subject !== undefined ? pinnedServer(exchange, pool) : undefined;
+  if (pin && 'refused' in pin) return { kind: 'refused', response: pin.refused, reason: pin.reason };
+  const retriable = !pin && safe && !hasBody(request);
   const tried = new Set<Server>();
 
   const next = (): Server | undefined => pool.pick(backups, tried) ?? pool.lastResort(backups, tried);
-  let server = pool.pick(backups, tried);
+  let server = pin?.server ?? pool.pick(backups, tried);
   if (!server && isWrite && !site.writeToBackup && pool.backups.length > 0) {
     return { kind: 'refused', response: pausedResponse(site), reason: 'no healthy primary for writes' };
   }
-  server ??= pool.lastResort(backups, tried);
+  // When every server looks down, a pinned exchange still tries only its own.
+  server ??= pin ? pool.pinned(exchange.subject!, true) : pool.lastResort(backups, tried);
+  if (pin && exchange.session && server) exchange.session.server ??= server;
   let attempt: Exchange = exchange;
   // Made only when needed: an Error captures a stack, a measurable cost on every request.
   let lastError: unknown;
@@ -87,6 +96,34 @@ export async function sendWithFailover(exchange: Exchange, client: UpstreamClien
     return { kind: 'response', exchange: attempt, response, release };
   }
   return { kind: 'failed', exchange: attempt, error: lastError ?? new UpstreamError('unreachable', `site ${site.name} has no ${role} server`) };
+}
+
+/**
+ * The one server a pinned exchange may use: its session's, or the healthy primary its subject
+ * hashes to. `undefined` server: no primary is available (the caller pauses writes or uses backups).
+ */
+function pinnedServer(exchange: Exchange, pool: Pool): { server: Server | undefined } | { refused: Response; reason: string } {
+  const { site, session, subject } = exchange;
+  const held = session?.server;
+  if (held && pool.primaries.includes(held)) {
+    if (held.available()) return { server: held };
+    site.sessions?.end(session!);
+    return { refused: pinnedDownResponse(site, subject!, held), reason: `push session server ${held.href} is down` };
+  }
+  return { server: pool.pinned(subject!) };
+}
+
+/** The 503 of a push whose server went down mid-way: it cannot go on elsewhere (upload state is per server). */
+function pinnedDownResponse(site: Site, subject: string, server: Server): Response {
+  const what = site.errorFormat === 'registry' ? 'push' : 'write';
+  const response = errorResponse(
+    site.errorFormat,
+    503,
+    'UNAVAILABLE',
+    `the ${what} of ${subject} on site ${site.name} was in progress on ${server.upstream.host}, which is now down; its uploads cannot continue on another server: ${what} again`,
+  );
+  response.headers.set('retry-after', '1');
+  return response;
 }
 
 /** GET/HEAD normally have none; one that declares a body is not replayed either. */

@@ -1,0 +1,85 @@
+import type { Server } from '../upstream/pool.ts';
+
+/**
+ * One client's push of one repository, as the router sees it: opened by the first push request
+ * (a blob HEAD or an upload), renewed by each of them, over once no request came for `idle`.
+ */
+export interface PushSession {
+  readonly key: string;
+  /** The write server the push went to first; its later requests go there or fail (never to another). */
+  server: Server | undefined;
+  /** Time (ms since epoch) of the last request's start or end. */
+  seenAt: number;
+}
+
+/**
+ * The push sessions of a site, in bounded memory: a Map in least-recently-used order, at most `max`
+ * entries (the oldest is dropped first), expired entries removed when met. A client is its address
+ * plus a short hash of its Authorization value, so users behind one NAT or load balancer do not
+ * share sessions; bearer tokens that change in the middle of a push start a new one.
+ */
+export class PushSessions {
+  readonly #sessions = new Map<string, PushSession>();
+
+  /**
+   * @param idleMs how long a session lasts after its last request, in ms (0: sessions are off)
+   * @param max how many sessions are kept at most
+   */
+  constructor(
+    readonly idleMs: number,
+    readonly max: number,
+  ) {}
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** The key of `client` (address) with `authorization` (header value or null) and `subject` (repository). */
+  static key(client: string, authorization: string | null, subject: string): string {
+    return `${client} ${authorization === null ? '-' : fnv1a(authorization).toString(36)} ${subject}`;
+  }
+
+  /** The open session under `key`, renewed; or undefined (none, or expired and now removed). */
+  find(key: string, now = Date.now()): PushSession | undefined {
+    const session = this.#sessions.get(key);
+    if (!session) return undefined;
+    if (now - session.seenAt > this.idleMs) {
+      this.#sessions.delete(key);
+      return undefined;
+    }
+    return this.#touch(session, now);
+  }
+
+  /** The session under `key`, opened when there is none. */
+  open(key: string, now = Date.now()): PushSession {
+    const found = this.find(key, now);
+    if (found) return found;
+    const session: PushSession = { key, server: undefined, seenAt: now };
+    this.#sessions.set(key, session);
+    if (this.#sessions.size > this.max) this.#sessions.delete(this.#sessions.keys().next().value!);
+    return session;
+  }
+
+  /** Ends a session (its server went down: the next push starts afresh). */
+  end(session: PushSession): void {
+    if (this.#sessions.get(session.key) === session) this.#sessions.delete(session.key);
+  }
+
+  #touch(session: PushSession, now: number): PushSession {
+    session.seenAt = now;
+    // Re-inserting moves it to the end: the Map's first entry is then the least recently used.
+    this.#sessions.delete(session.key);
+    this.#sessions.set(session.key, session);
+    return session;
+  }
+}
+
+/** FNV-1a, 32 bits: a short, stable digest of a string (not a secret: only keeps keys small). */
+export function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
