@@ -118,7 +118,9 @@ function pushSessionWay(site: Site, rule: Rule | undefined, role: Role, request:
     way.session = site.sessions.open(key, now);
   } else {
     const session = site.sessions.find(key, now);
-    if (session) Object.assign(way, { role: 'write', pinned: true, session, steered: 'session' });
+    // A read whose push lost its server is an ordinary read again (the pull may fail over).
+    if (session && session.server && !session.server.available(now)) site.sessions.end(session);
+    else if (session) Object.assign(way, { role: 'write', pinned: true, session, steered: 'session' });
   }
   return way;
 }

@@ -50,7 +50,8 @@ export async function sendWithFailover(exchange: Exchange, client: UpstreamClien
   }
   // When every server looks down, a pinned exchange still tries only its own.
   server ??= pin ? pool.pinned(exchange.subject!, true) : pool.lastResort(backups, tried);
-  if (pin && exchange.session && server) exchange.session.server ??= server;
+  // A session remembers the primary its push began on (a backup only ever answers its HEADs).
+  if (pin && exchange.session && server && pool.primaries.includes(server)) exchange.session.server ??= server;
   let attempt: Exchange = exchange;
   // Made only when needed: an Error captures a stack, a measurable cost on every request.
   let lastError: unknown;

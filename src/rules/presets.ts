@@ -19,9 +19,11 @@ export const presets: Record<'docker' | 'generic', readonly RuleConfig[]> = {
     { methods: ['HEAD'], path: '/v2/**/blobs/*', to: 'write', pin: true, session: 'open' },
     { methods: ['GET', 'HEAD'], path: '/v2/', to: 'ping' },
     { methods: ['GET', 'HEAD'], path: '/v2/token', to: 'token' },
-    // containerd asks "is this tag already there?" before the manifest PUT and skips the PUT when
-    // the answer carries its digest: inside a push session that question goes to the write side.
-    { methods: ['GET', 'HEAD'], path: '/v2/**/manifests/*', to: 'read', session: 'follow' },
+    // containerd asks "is this tag already there?" (HEAD) before the manifest PUT and skips the PUT
+    // when the answer carries its digest: inside a push session that question goes to the write
+    // side. Only HEAD: a GET is a pull, and stays on the group.
+    { methods: ['HEAD'], path: '/v2/**/manifests/*', to: 'read', session: 'follow' },
+    { methods: ['GET'], path: '/v2/**/manifests/*', to: 'read' },
     { methods: ['GET'], path: '/v2/**/blobs/*', to: 'read' },
     { methods: ['GET'], path: '/v2/**/tags/list', to: 'read' },
     { methods: ['GET'], path: '/v2/_catalog', to: 'read' },

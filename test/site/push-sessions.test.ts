@@ -14,7 +14,7 @@ describe('rule subjects', () => {
       ['PATCH', '/v2/team/app/blobs/uploads/6f0e-1?_state=x', 'team/app', true, 'open'],
       ['HEAD', `/v2/app/blobs/sha256:${'a'.repeat(64)}`, 'app', true, 'open'],
       ['HEAD', '/v2/team/app/manifests/1', 'team/app', false, 'follow'],
-      ['GET', '/v2/team/app/manifests/1', 'team/app', false, 'follow'],
+      ['GET', '/v2/team/app/manifests/1', 'team/app', false, undefined],
       ['PUT', '/v2/team/app/manifests/1', 'team/app', true, undefined],
       ['GET', `/v2/team/app/blobs/sha256:${'a'.repeat(64)}`, 'team/app', false, undefined],
     ];
