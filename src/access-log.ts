@@ -14,6 +14,8 @@ export interface AccessEntry {
   upstream: string | null;
   client: string;
   error?: string;
+  /** Something the router chose not to do, e.g. a packument over the mapping cap passed unmapped. */
+  note?: string;
 }
 
 export type AccessLog = (entry: AccessEntry) => void;
@@ -37,5 +39,6 @@ export function entryFor(url: URL, method: string, started: number, status: numb
     role: exchange?.steered ?? exchange?.role ?? null,
     upstream: exchange?.upstream.href ?? null,
     client,
+    ...(exchange?.tally.note && { note: exchange.tally.note }),
   };
 }

@@ -26,9 +26,13 @@ export function createAdminApp(sites: readonly Site[], metrics: Metrics): Hono {
 export function readiness(sites: readonly Site[], now = Date.now()): string[] {
   const problems: string[] = [];
   for (const site of sites) {
-    if (!site.pools.read.ready(true, now)) problems.push(`site ${site.name}: no healthy read upstream`);
-    if (!site.pools.write.ready(site.writeToBackup, now)) {
-      problems.push(`site ${site.name}: no healthy write upstream${site.pools.write.backups.length && !site.writeToBackup ? ' (writes are paused; backups take reads only)' : ''}`);
+    for (const pool of Object.values(site.pools)) {
+      // Every role but read takes writes: backups count for it only when writes may go there.
+      if (pool.role === 'read') {
+        if (!pool.ready(true, now)) problems.push(`site ${site.name}: no healthy read upstream`);
+      } else if (!pool.ready(site.writeToBackup, now)) {
+        problems.push(`site ${site.name}: no healthy ${pool.role} upstream${pool.backups.length && !site.writeToBackup ? ' (writes are paused; backups take reads only)' : ''}`);
+      }
     }
   }
   return problems;

@@ -88,13 +88,14 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
       clientAddress: client,
       site,
       role: way.role,
-      upstream: site.upstreams[way.role],
+      upstream: site.upstreams[way.role]!,
       startedAt: started,
       tally: { bytesIn: 0, bytesOut: 0, bodyTooLarge: false },
       subject: way.subject,
       pinned: way.pinned,
       session: way.session,
       steered: way.steered,
+      mapUrls: rule?.mapUrls,
     };
     return forward(exchange, options);
   });

@@ -1,4 +1,5 @@
-import type { ErrorFormat } from './site/site.ts';
+/** How router-made errors are written: registry JSON (docker prints `errors[0].message`), npm's `{"error"}`, or a small JSON body. */
+export type ErrorFormat = 'registry' | 'npm' | 'plain';
 
 /** Codes from the distribution spec's error list, plus the statuses the router itself answers with. */
 export type RouterErrorCode = 'UNAVAILABLE' | 'SIZE_INVALID' | 'DENIED' | 'UNSUPPORTED' | 'NAME_UNKNOWN' | 'NAME_INVALID';
@@ -17,7 +18,9 @@ export function errorResponse(format: ErrorFormat, status: number, code: RouterE
       },
     });
   }
-  return new Response(JSON.stringify({ error: code.toLowerCase(), message }), {
+  // npm prints the `error` string of a JSON error body (npm-registry-fetch), nothing else.
+  const body = format === 'npm' ? { error: message, code } : { error: code.toLowerCase(), message };
+  return new Response(JSON.stringify(body), {
     status,
     headers: { 'content-type': 'application/json; charset=utf-8' },
   });

@@ -21,10 +21,12 @@ export interface Exchange {
   readonly pinned?: boolean;
   /** The client's push session for the subject, when the rule opened or followed one. */
   readonly session?: PushSession;
+  /** URLs in the JSON answer that point into an upstream are mapped to the public name (passes/body-urls.ts). */
+  readonly mapUrls?: boolean;
   /** Set when the role came from a push session rather than the rule: the access log says `session`. */
   readonly steered?: 'session';
   /** Filled in while bodies stream; read by the access log and by error mapping. */
-  readonly tally: { bytesIn: number; bytesOut: number; bodyTooLarge: boolean };
+  readonly tally: { bytesIn: number; bytesOut: number; bodyTooLarge: boolean; note?: string };
 }
 
 export type OutgoingPass = (exchange: Exchange, outgoing: OutgoingRequest) => void;

@@ -106,7 +106,7 @@ export class Metrics {
 
     family('registry_router_upstream_up', 'gauge', 'Whether a server is healthy (1) or down (0), per site, role and tier (primary or backup).');
     for (const site of sites) {
-      for (const pool of [site.pools.read, site.pools.write]) {
+      for (const pool of Object.values(site.pools)) {
         for (const [tier, servers] of [['primary', pool.primaries], ['backup', pool.backups]] as const) {
           for (const server of servers) out.push(`registry_router_upstream_up{${labelSet({ site: site.name, role: pool.role, upstream: server.href, tier })}} ${server.up ? 1 : 0}`);
         }
@@ -117,7 +117,7 @@ export class Metrics {
     family('registry_router_upstream_failures_total', 'counter', 'Requests that failed on a server (connect errors, resets, fail statuses).');
     for (const site of sites) for (const server of site.servers) out.push(`registry_router_upstream_failures_total{${labelSet({ site: site.name, upstream: server.href })}} ${server.failures}`);
     family('registry_router_retries_total', 'counter', 'GET/HEAD requests sent again to another server after a failure.');
-    for (const site of sites) for (const pool of [site.pools.read, site.pools.write]) out.push(`registry_router_retries_total{${labelSet({ site: site.name, role: pool.role })}} ${pool.retries}`);
+    for (const site of sites) for (const pool of Object.values(site.pools)) out.push(`registry_router_retries_total{${labelSet({ site: site.name, role: pool.role })}} ${pool.retries}`);
     return `${out.join('\n')}\n`;
   }
 }

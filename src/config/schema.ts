@@ -45,6 +45,8 @@ export const ruleSchema = z.strictObject({
   pin: z.boolean().optional(),
   /** `open` starts or renews the client's push session for the subject; `follow` goes where that session writes. */
   session: z.enum(['open', 'follow']).optional(),
+  /** Map URLs in the JSON answer that point into an upstream to the public name (npm packuments). */
+  mapUrls: z.boolean().optional(),
 });
 
 /** Push sessions (see site/push-sessions.ts): how long one lasts without a request, and how many are kept. */
@@ -60,13 +62,20 @@ const pushSessionsSchema = z
 /** One URL or a pool `{ servers, backup }` (see config/ha.ts). */
 const upstreamPool = upstreamPoolSchema(upstreamUrl);
 
-export const upstreamsSchema = z.strictObject({ read: upstreamPool, write: upstreamPool });
+/** `read` and `write`, plus any named roles a preset or the site's rules route to (Maven's `snapshots`). */
+export const upstreamsSchema = z.object({ read: upstreamPool, write: upstreamPool }).catchall(upstreamPool).superRefine((roles, ctx) => {
+  for (const role of Object.keys(roles)) {
+    if (!/^[a-z][a-z0-9_-]*$/i.test(role) || ['deny', 'ping', 'token'].includes(role)) {
+      ctx.addIssue({ code: 'custom', path: [role], message: 'a role name is a short identifier other than deny, ping or token' });
+    }
+  }
+});
 
 const siteSchema = z
   .strictObject({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'must be a short identifier'),
     hosts: z.array(hostPattern).min(1, 'must list at least one host'),
-    preset: z.enum(['docker', 'generic']).default('generic'),
+    preset: z.enum(['docker', 'npm', 'generic']).default('generic'),
     upstream: upstreamPool.optional(),
     upstreams: upstreamsSchema.optional(),
     rules: z.array(ruleSchema).default([]),
@@ -96,9 +105,10 @@ const siteSchema = z
     if (!site.upstream === !site.upstreams) {
       ctx.addIssue({ code: 'custom', path: ['upstreams'], message: 'give exactly one of "upstream" (one URL or pool) or "upstreams" ({ read, write })' });
     }
+    const known = ['read', 'write', 'deny', 'ping', 'token', ...Object.keys(site.upstreams ?? {})];
     site.rules.forEach((rule, i) => {
-      if (!['read', 'write', 'deny', 'ping', 'token'].includes(rule.to)) {
-        ctx.addIssue({ code: 'custom', path: ['rules', i, 'to'], message: 'must be "read", "write", "deny", "ping" or "token"' });
+      if (!known.includes(rule.to)) {
+        ctx.addIssue({ code: 'custom', path: ['rules', i, 'to'], message: `must be one of ${[...new Set(known)].map((name) => `"${name}"`).join(', ')} (a role the site's upstreams name)` });
       }
     });
   });

@@ -2,6 +2,7 @@ import { entryFor, type AccessLog } from '../access-log.ts';
 import { answerEarly, errorResponse } from '../errors.ts';
 import type { Exchange } from '../exchange.ts';
 import { tallyBody } from '../passes/body-tally.ts';
+import { mapBodyUrls } from '../passes/body-urls.ts';
 import { applyIncoming } from '../passes/incoming.ts';
 import type { Site } from '../site/site.ts';
 import { sendWithFailover } from './send.ts';
@@ -44,6 +45,15 @@ export async function forward(exchange: Exchange, { client, log }: { client: Ups
   release = outcome.release;
 
   const response = applyIncoming(sent, outcome.response);
+  if (sent.mapUrls) {
+    try {
+      await mapBodyUrls(sent, response);
+    } catch (error) {
+      const failed = failure(site, sent, error);
+      finish(failed.status, `response body: ${String((error as Error)?.message ?? error)}`);
+      return failed;
+    }
+  }
   const status = response.status;
   const small = response.body ? smallBodyLength(response.headers) : undefined;
   if (response.body && small !== undefined) {

@@ -34,9 +34,11 @@ const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
  */
 export async function sendWithFailover(exchange: Exchange, client: UpstreamClient): Promise<Outcome> {
   const { site, role, request } = exchange;
-  const pool = site.pools[role];
+  // compileSite only lets rules name roles the site has.
+  const pool = site.pools[role]!;
   const safe = SAFE_METHODS.has(request.method);
-  const isWrite = role === 'write' && !safe;
+  // Every role but read is a write target (write, and named ones such as Maven's snapshots).
+  const isWrite = role !== 'read' && !safe;
   const backups = !isWrite || site.writeToBackup;
   const pin = exchange.pinned && exchange.subject !== undefined ? pinnedServer(exchange, pool) : undefined;
   if (pin && 'refused' in pin) return { kind: 'refused', response: pin.refused, reason: pin.reason };

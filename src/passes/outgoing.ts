@@ -1,5 +1,6 @@
 import type { Exchange, OutgoingPass, OutgoingRequest } from '../exchange.ts';
 import { tallyBody } from './body-tally.ts';
+import { etagSuffix } from './body-urls.ts';
 import { dropHopByHopHeaders } from './hop-by-hop.ts';
 
 /** The upstream URL: its prefix, then the client's path and query exactly as they came. */
@@ -50,6 +51,18 @@ export const forwardedHost: OutgoingPass = (exchange, outgoing) => {
   }
 };
 
+/**
+ * For answers whose URLs get mapped (passes/body-urls.ts): ask for identity encoding, so the
+ * router need not decode, and take the router's ETag suffix off `If-None-Match`, so the upstream
+ * can still answer 304.
+ */
+export const mappedConditionals: OutgoingPass = (exchange, outgoing) => {
+  if (!exchange.mapUrls) return;
+  outgoing.headers.set('accept-encoding', 'identity');
+  const tags = outgoing.headers.get('if-none-match');
+  if (tags) outgoing.headers.set('if-none-match', tags.replaceAll(`${etagSuffix(exchange)}"`, '"'));
+};
+
 /** Counts the request body and enforces the site's cap while it streams. */
 export const requestBodyTally: OutgoingPass = (exchange, outgoing) => {
   if (!outgoing.body) return;
@@ -70,6 +83,7 @@ export const outgoingPasses: readonly OutgoingPass[] = [
   forwardedFor,
   forwardedProto,
   forwardedHost,
+  mappedConditionals,
   requestBodyTally,
 ];
 

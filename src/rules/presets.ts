@@ -1,36 +1,87 @@
 import type { RuleConfig } from '../config/schema.ts';
+import type { ErrorFormat } from '../errors.ts';
+import type { Role } from './rule.ts';
+
+export type PresetName = 'docker' | 'npm' | 'generic';
 
 /**
- * Routing presets are data: ordered rules, first match wins. `to` names a role; besides `read` and
- * `write`, a preset may name `ping` and `token`, which each site maps to read or write.
+ * A routing preset is data: ordered rules (first match wins, after the site's own), the format of
+ * the errors the router writes for that client, and roles the rules may name that a site need not
+ * configure (each with the role it falls back to). Besides roles, `to` may name `ping` and `token`,
+ * which each docker site maps to read or write.
  */
-export const presets: Record<'docker' | 'generic', readonly RuleConfig[]> = {
-  generic: [
-    { methods: ['GET', 'HEAD'], to: 'read' },
-    { to: 'write' },
-  ],
-  docker: [
-    // A push in progress: POST/PATCH/PUT, and GET of its progress, must all reach the same registry,
-    // and the same server of a pool (upload state is per node); it opens the client's push session.
-    { path: '/v2/**/blobs/uploads/**', to: 'write', pin: true, session: 'open' },
-    // "Do you already have this layer?" asked during a push: the group may hold the blob while
-    // hosted does not, and the push would then fail on the manifest ("blob unknown"). Pulls fetch
-    // blobs with GET, so a HEAD here means a push has begun.
-    { methods: ['HEAD'], path: '/v2/**/blobs/*', to: 'write', pin: true, session: 'open' },
-    { methods: ['GET', 'HEAD'], path: '/v2/', to: 'ping' },
-    { methods: ['GET', 'HEAD'], path: '/v2/token', to: 'token' },
-    // containerd asks "is this tag already there?" (HEAD) before the manifest PUT and skips the PUT
-    // when the answer carries its digest: inside a push session that question goes to the write
-    // side. Only HEAD: a GET is a pull, and stays on the group.
-    { methods: ['HEAD'], path: '/v2/**/manifests/*', to: 'read', session: 'follow' },
-    { methods: ['GET'], path: '/v2/**/manifests/*', to: 'read' },
-    { methods: ['GET'], path: '/v2/**/blobs/*', to: 'read' },
-    { methods: ['GET'], path: '/v2/**/tags/list', to: 'read' },
-    { methods: ['GET'], path: '/v2/_catalog', to: 'read' },
-    { methods: ['GET', 'HEAD'], to: 'read' },
-    // The manifest PUT ends a push: on the server that holds its blobs.
-    { path: '/v2/**/manifests/*', to: 'write', pin: true },
-    { path: '/v2/**/blobs/*', to: 'write', pin: true },
-    { to: 'write' },
-  ],
+export interface Preset {
+  readonly rules: readonly RuleConfig[];
+  readonly errorFormat: ErrorFormat;
+  readonly optionalRoles: Readonly<Record<string, Role>>;
+}
+
+export const presets: Record<PresetName, Preset> = {
+  generic: {
+    errorFormat: 'plain',
+    optionalRoles: {},
+    rules: [
+      { methods: ['GET', 'HEAD'], to: 'read' },
+      { to: 'write' },
+    ],
+  },
+  docker: {
+    errorFormat: 'registry',
+    optionalRoles: {},
+    rules: [
+      // A push in progress: POST/PATCH/PUT, and GET of its progress, must all reach the same registry,
+      // and the same server of a pool (upload state is per node); it opens the client's push session.
+      { path: '/v2/**/blobs/uploads/**', to: 'write', pin: true, session: 'open' },
+      // "Do you already have this layer?" asked during a push: the group may hold the blob while
+      // hosted does not, and the push would then fail on the manifest ("blob unknown"). Pulls fetch
+      // blobs with GET, so a HEAD here means a push has begun.
+      { methods: ['HEAD'], path: '/v2/**/blobs/*', to: 'write', pin: true, session: 'open' },
+      { methods: ['GET', 'HEAD'], path: '/v2/', to: 'ping' },
+      { methods: ['GET', 'HEAD'], path: '/v2/token', to: 'token' },
+      // containerd asks "is this tag already there?" (HEAD) before the manifest PUT and skips the PUT
+      // when the answer carries its digest: inside a push session that question goes to the write
+      // side. Only HEAD: a GET is a pull, and stays on the group.
+      { methods: ['HEAD'], path: '/v2/**/manifests/*', to: 'read', session: 'follow' },
+      { methods: ['GET'], path: '/v2/**/manifests/*', to: 'read' },
+      { methods: ['GET'], path: '/v2/**/blobs/*', to: 'read' },
+      { methods: ['GET'], path: '/v2/**/tags/list', to: 'read' },
+      { methods: ['GET'], path: '/v2/_catalog', to: 'read' },
+      { methods: ['GET', 'HEAD'], to: 'read' },
+      // The manifest PUT ends a push: on the server that holds its blobs.
+      { path: '/v2/**/manifests/*', to: 'write', pin: true },
+      { path: '/v2/**/blobs/*', to: 'write', pin: true },
+      { to: 'write' },
+    ],
+  },
+  npm: {
+    // npm prints `error` of a JSON error body.
+    errorFormat: 'npm',
+    optionalRoles: {},
+    rules: [
+      // Audit is a POST but a read: Nexus answers it on proxy and group repositories only, and
+      // `npm install` sends it by itself.
+      { methods: ['POST'], path: '/-/npm/v1/security/**', to: 'read' },
+      // `?write=true` says "I am about to write": the GET before unpublish, deprecate and owner
+      // changes (its `_rev` must be hosted's), and `npm ping`'s write check.
+      { query: { write: true }, to: 'write' },
+      // The account lives where tokens are issued and checked for writes.
+      { path: '/-/whoami', to: 'write' },
+      { path: '/-/v1/login**', to: 'write' },
+      { path: '/-/user/**', to: 'write' },
+      { path: '/-/npm/v1/user**', to: 'write' },
+      { path: '/-/npm/v1/tokens**', to: 'write' },
+      { path: '/-/org/**', to: 'write' },
+      { path: '/-/team/**', to: 'write' },
+      // dist-tags are set on hosted; `dist-tag ls` asks the same place, so it sees what was set.
+      { path: '/-/package/**', to: 'write' },
+      // Packuments (`/<pkg>`, `/@scope%2fname`, `/@scope/name`): their tarball URLs name wherever the
+      // registry thought it was (Nexus: its own /repository/<repo>/ path): mapped back.
+      { methods: ['GET', 'HEAD'], path: '/*', to: 'read', mapUrls: true },
+      { methods: ['GET', 'HEAD'], path: '/@*/*', to: 'read', mapUrls: true },
+      // Tarballs, search, ping without ?write=true.
+      { methods: ['GET', 'HEAD'], to: 'read' },
+      // publish (PUT /<pkg>), unpublish and deprecate (PUT /<pkg>/-rev/<rev>, DELETE), owner changes.
+      { to: 'write' },
+    ],
+  },
 };

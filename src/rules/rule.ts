@@ -1,7 +1,12 @@
 import type { RuleConfig } from '../config/schema.ts';
 import { compilePathPattern, subjectOf } from './pattern.ts';
 
-export type Role = 'read' | 'write';
+/**
+ * A name for one of a site's upstreams (or pools). Every site has `read` (the group) and `write`
+ * (the hosted repository); a preset may route to more (Maven's `snapshots`), each mapped by the
+ * site's `upstreams` or, when the site leaves it out, by the preset to a role it has.
+ */
+export type Role = string;
 /** Where a rule sends a request: an upstream role, or `deny` (answered by the router, never forwarded). */
 export type Target = Role | 'deny';
 
@@ -12,12 +17,18 @@ export interface Rule {
   readonly pin: boolean;
   /** `open`: the request opens or renews the client's push session for its subject; `follow`: inside one, it goes where the session writes. */
   readonly session: 'open' | 'follow' | undefined;
+  /** URLs in the JSON answer that point into an upstream are mapped to the public name (npm packuments). */
+  readonly mapUrls: boolean;
   matches(method: string, path: string, query: URLSearchParams): boolean;
   /** What the path's first `**` matched (the docker repository name), if the rule has one. */
   subject(path: string): string | undefined;
 }
 
-/** Builds a matcher; `aliases` resolve preset roles such as `ping` to the site's choice. */
+/**
+ * Builds a matcher. `aliases` resolve every other name a rule may use to a role of the site: the
+ * preset's `ping` and `token`, the site's extra roles (to themselves), optional preset roles the
+ * site did not configure (to their fallback). `read`, `write` and `deny` are always known.
+ */
 export function compileRule(source: RuleConfig, aliases: Readonly<Record<string, Role>>): Rule {
   const target: Target | undefined = source.to === 'read' || source.to === 'write' || source.to === 'deny' ? source.to : aliases[source.to];
   if (!target) throw new Error(`rule target "${source.to}" is not a role (read, write, deny, ${Object.keys(aliases).join(', ')})`);
@@ -29,6 +40,7 @@ export function compileRule(source: RuleConfig, aliases: Readonly<Record<string,
     target,
     pin: source.pin ?? false,
     session: source.session,
+    mapUrls: source.mapUrls ?? false,
     matches(method, requestPath, params) {
       if (methods && !methods.has(method)) return false;
       if (path && !path.test(requestPath)) return false;

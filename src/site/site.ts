@@ -2,13 +2,12 @@ import type { SiteConfig } from '../config/schema.ts';
 import { presets } from '../rules/presets.ts';
 import { compileRule, pickRole, pickRule, type Role, type Rule, type Target } from '../rules/rule.ts';
 import { healthSettings, type HealthSettings } from '../upstream/health.ts';
-import { compilePools, hasFailover, type Pool, type Server } from '../upstream/pool.ts';
+import { compilePools, hasFailover, type RolePools, type Server } from '../upstream/pool.ts';
 import type { Upstream } from '../upstream/upstream.ts';
+import type { ErrorFormat } from '../errors.ts';
 import { compileHostPattern, type HostMatcher } from './host.ts';
 import { PushSessions } from './push-sessions.ts';
 
-/** How a site's router-made errors are written: docker clients print `errors[0].message`. */
-export type ErrorFormat = 'registry' | 'plain';
 
 export interface Site {
   readonly name: string;
@@ -17,11 +16,11 @@ export interface Site {
   readonly preserveHost: boolean;
   readonly forwardedHost: boolean;
   /** Each role's first primary (the upstream when the role has one server; failover picks per request). */
-  readonly upstreams: Readonly<Record<Role, Upstream>>;
+  readonly upstreams: { readonly read: Upstream; readonly write: Upstream; readonly [role: string]: Upstream };
   /** Every server of every pool once, longest path prefix first (for mapping URLs back). */
   readonly upstreamsByPrefix: readonly Upstream[];
   /** Each role's servers: primaries and backups, with their health (see upstream/pool.ts). */
-  readonly pools: Readonly<Record<Role, Pool>>;
+  readonly pools: RolePools;
   /** Every distinct server of the site once (health checks, metrics). */
   readonly servers: readonly Server[];
   readonly health: HealthSettings;
@@ -37,19 +36,27 @@ export interface Site {
 }
 
 export function compileSite(config: SiteConfig): Site {
-  const aliases: Record<string, Role> = { ping: config.ping, token: config.token };
-  const rules: Rule[] = [...config.rules, ...presets[config.preset]].map((rule) => compileRule(rule, aliases));
-  const hostMatchers: HostMatcher[] = config.hosts.map(compileHostPattern);
   const urls = config.upstreams ?? { read: config.upstream!, write: config.upstream! };
+  const preset = presets[config.preset];
+  // What rules may name besides read/write/deny: the site's own roles, the preset's optional roles
+  // (their fallback when the site leaves them out), and the docker `ping`/`token` choices.
+  const aliases: Record<string, Role> = {
+    ...preset.optionalRoles,
+    ...Object.fromEntries(Object.keys(urls).map((role) => [role, role])),
+    ping: config.ping,
+    token: config.token,
+  };
+  const rules: Rule[] = [...config.rules, ...preset.rules].map((rule) => compileRule(rule, aliases));
+  const hostMatchers: HostMatcher[] = config.hosts.map(compileHostPattern);
   const health = healthSettings(config.health, config.preset, hasFailover(urls));
   const { pools, servers } = compilePools(config.name, urls, { backoffMs: health.backoffMs, checked: health.checks });
   return {
     name: config.name,
-    errorFormat: config.preset === 'docker' ? 'registry' : 'plain',
+    errorFormat: preset.errorFormat,
     maxBodySize: config.maxBodySize,
     preserveHost: config.preserveHost,
     forwardedHost: config.forwardedHost,
-    upstreams: { read: pools.read.primaries[0]!.upstream, write: pools.write.primaries[0]!.upstream },
+    upstreams: Object.fromEntries(Object.entries(pools).map(([role, pool]) => [role, pool.primaries[0]!.upstream])) as Site['upstreams'],
     upstreamsByPrefix: servers.map((server) => server.upstream).sort((a, b) => b.prefix.length - a.prefix.length),
     pools,
     servers,

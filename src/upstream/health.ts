@@ -1,4 +1,5 @@
 import type { HealthConfig } from '../config/ha.ts';
+import type { PresetName } from '../rules/presets.ts';
 import type { UpstreamClient } from '../forward/client.ts';
 import type { HealthEvent, Server } from './pool.ts';
 
@@ -16,7 +17,7 @@ export interface HealthSettings {
 }
 
 /** `failover`: some role of the site has more than one server, so health decides where requests go. */
-export function healthSettings(config: HealthConfig, preset: 'docker' | 'generic', failover: boolean): HealthSettings {
+export function healthSettings(config: HealthConfig, preset: PresetName, failover: boolean): HealthSettings {
   const statuses = config.statuses ?? (preset === 'docker' ? [200, 401] : undefined);
   return {
     checks: config.checks ?? failover,

@@ -192,39 +192,37 @@ function leastConnections(servers: readonly Server[], skip: ReadonlySet<Server>,
   return best;
 }
 
+/** A site's pools by role: `read` and `write` always, named roles (Maven's `snapshots`) when configured. */
+export type RolePools = { readonly read: Pool; readonly write: Pool; readonly [role: string]: Pool };
+
 export interface SitePools {
-  readonly pools: Readonly<Record<Role, Pool>>;
+  readonly pools: RolePools;
   /** Every distinct server of the site, primaries of `read` first. */
   readonly servers: readonly Server[];
 }
 
-/** The site's pools from its `upstream`/`upstreams` config; one Server per distinct URL. */
+/** The site's pools from its `upstream`/`upstreams` config (`read`, `write`, and any named roles); one Server per distinct URL. */
 export function compilePools(
   site: string,
   roles: Readonly<Record<Role, UpstreamPoolConfig>>,
   /** `checked`: active checks run for these servers (then only a passed check brings one back). */
   options: { backoffMs: number; checked: boolean },
 ): SitePools {
-  const read = poolServers(roles.read);
-  const write = poolServers(roles.write);
-  const hrefs = [...read.servers, ...read.backup, ...write.servers, ...write.backup];
+  const configs = Object.entries(roles).map(([role, pool]) => [role, poolServers(pool)] as const);
   const distinct = new Map<string, string>();
-  for (const href of hrefs) if (!distinct.has(key(href))) distinct.set(key(href), href);
+  for (const [, { servers, backup }] of configs) for (const href of [...servers, ...backup]) if (!distinct.has(key(href))) distinct.set(key(href), href);
   const servers = new Map<string, Server>();
   for (const [k, href] of distinct) servers.set(k, new Server(site, href, options.backoffMs, options.checked));
   const resolve = (hrefList: readonly string[]) => hrefList.map((href) => servers.get(key(href))!);
   return {
-    pools: {
-      read: new Pool('read', resolve(read.servers), resolve(read.backup)),
-      write: new Pool('write', resolve(write.servers), resolve(write.backup)),
-    },
+    pools: Object.fromEntries(configs.map(([role, config]) => [role, new Pool(role, resolve(config.servers), resolve(config.backup))])) as RolePools,
     servers: [...servers.values()],
   };
 }
 
 /** Does some role have more than one server, i.e. something to fail over to? */
 export function hasFailover(roles: Readonly<Record<Role, UpstreamPoolConfig>>): boolean {
-  return [roles.read, roles.write].some((pool) => {
+  return Object.values(roles).some((pool) => {
     const { servers, backup } = poolServers(pool);
     return servers.length + backup.length > 1;
   });

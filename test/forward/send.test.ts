@@ -34,7 +34,7 @@ function exchangeFor(site: Site, target: string, init: RequestInit = {}): Exchan
   const url = new URL(request.url);
   const role = site.route(request.method, url.pathname, url.searchParams);
   if (role === 'deny') throw new Error('denied');
-  return { request, url, clientAddress: '192.0.2.1', site, role, upstream: site.upstreams[role], startedAt: Date.now(), tally: { bytesIn: 0, bytesOut: 0, bodyTooLarge: false } };
+  return { request, url, clientAddress: '192.0.2.1', site, role, upstream: site.upstreams[role]!, startedAt: Date.now(), tally: { bytesIn: 0, bytesOut: 0, bodyTooLarge: false } };
 }
 
 /** A client that answers per upstream origin: a status, or 'down' (connection refused). */

@@ -5,7 +5,7 @@ import { PushSessions } from '../../src/site/push-sessions.ts';
 import { Pool, Server, rendezvousWeight } from '../../src/upstream/pool.ts';
 
 describe('rule subjects', () => {
-  const rules = presets.docker.map((rule) => compileRule(rule, { ping: 'read', token: 'read' }));
+  const rules = presets.docker.rules.map((rule) => compileRule(rule, { ping: 'read', token: 'read' }));
   const first = (method: string, path: string) => rules.find((rule) => rule.matches(method, path, new URLSearchParams()))!;
 
   it('the repository name is the subject of every push request, however many segments it has', () => {

@@ -23,7 +23,8 @@ export function makeExchange(
   const site = compileSite(config.sites[0]!);
   const request = new Request(target, { duplex: 'half', ...requestInit } as RequestInit);
   const url = new URL(request.url);
-  const role = site.route(request.method, url.pathname, url.searchParams);
+  const rule = site.rule(request.method, url.pathname, url.searchParams);
+  const role = rule?.target ?? 'write';
   if (role === 'deny') throw new Error(`${target} is denied by the site's rules`);
   return {
     request,
@@ -31,8 +32,11 @@ export function makeExchange(
     clientAddress,
     site,
     role,
-    upstream: site.upstreams[role],
+    upstream: site.upstreams[role]!,
     startedAt: Date.now(),
     tally: { bytesIn: 0, bytesOut: 0, bodyTooLarge: false },
+    subject: rule?.subject(url.pathname),
+    pinned: rule?.pin,
+    mapUrls: rule?.mapUrls,
   };
 }

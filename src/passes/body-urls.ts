@@ -1,0 +1,118 @@
+import type { Exchange, UpstreamResponse } from '../exchange.ts';
+import { fnv1a } from '../site/push-sessions.ts';
+import { toPublicUrl } from './public-url.ts';
+
+/** JSON answers larger than this pass unmapped, and the access log says so (bytes). */
+export const MAP_URLS_CAP = 32 * 1024 * 1024;
+
+/**
+ * The URL-mapping body pass of npm packuments: every JSON string that is an absolute URL pointing
+ * into an upstream (`dist.tarball` as a path-based Nexus builds it:
+ * `https://npm.example.com/repository/npm-group/<pkg>/-/<pkg>-1.0.0.tgz`) becomes the public URL,
+ * the way `Location` is mapped. Everything else stays byte for byte (no JSON re-serialisation).
+ * pnpm and yarn do not cope with tarball URLs that name another path (pnpm #5549, verdaccio #234).
+ *
+ * Runs on 200 answers to GET of exchanges whose rule says `mapUrls`, with a JSON content type.
+ * The body is read whole, up to `cap` bytes: a larger one passes unmapped (with `tally.note` set
+ * for the access log). A gzip/deflate body (the upstream ignored `Accept-Encoding: identity`) is
+ * decoded and sent identity. `Content-Length` is set to the mapped length; a changed body gets the
+ * upstream's ETag with a suffix naming the public origin (`etagSuffix`), which the outgoing pass
+ * `mappedConditionals` strips again from `If-None-Match`, so 304s keep working.
+ */
+export async function mapBodyUrls(exchange: Exchange, response: UpstreamResponse, cap = MAP_URLS_CAP): Promise<void> {
+  if (exchange.request.method === 'HEAD') {
+    // The length of the mapped GET answer is not known without reading it.
+    response.headers.delete('content-length');
+    return;
+  }
+  if (exchange.request.method !== 'GET' || response.status !== 200 || !response.body) return;
+  if (!/json/i.test(response.headers.get('content-type') ?? '')) return;
+  const encoding = (response.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
+  if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'deflate') {
+    exchange.tally.note = `JSON answer in ${encoding} encoding: passed unmapped`;
+    return;
+  }
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  if (encoding === 'identity' && declared > cap) {
+    exchange.tally.note = `JSON answer of ${declared} bytes is over the ${cap}-byte mapping cap: passed unmapped`;
+    return;
+  }
+  const source = encoding === 'identity' ? response.body : response.body.pipeThrough(new DecompressionStream(encoding) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>);
+  const read = await readUpTo(source, cap);
+  if (!read.whole) {
+    exchange.tally.note = `JSON answer over the ${cap}-byte mapping cap: passed unmapped`;
+    response.body = read.rest;
+    if (encoding !== 'identity') dropEncoding(response);
+    return;
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(read.bytes);
+  } catch {
+    exchange.tally.note = 'JSON answer is not UTF-8: passed unmapped';
+    setBody(response, read.bytes, encoding !== 'identity');
+    return;
+  }
+  let changed = false;
+  const mapped = text.replace(/"(https?:\/\/[^"\\]*)"/g, (whole, url: string) => {
+    const publicUrl = toPublicUrl(exchange, url);
+    if (publicUrl === undefined || publicUrl === url) return whole;
+    changed = true;
+    return JSON.stringify(publicUrl);
+  });
+  setBody(response, changed ? new TextEncoder().encode(mapped) : read.bytes, encoding !== 'identity');
+  const etag = response.headers.get('etag');
+  if (changed && etag) response.headers.set('etag', etag.replace(/"$/, `${etagSuffix(exchange)}"`));
+}
+
+/** `-rr<hash of the public origin>`: the mapped body is a function of the upstream's and that origin. */
+export function etagSuffix(exchange: Exchange): string {
+  return `-rr${fnv1a(`${exchange.url.protocol}//${exchange.url.host}`).toString(36)}`;
+}
+
+function setBody(response: UpstreamResponse, bytes: Uint8Array, decoded: boolean): void {
+  response.body = new Response(bytes as Uint8Array<ArrayBuffer>).body;
+  response.headers.set('content-length', String(bytes.byteLength));
+  if (decoded) dropEncoding(response);
+}
+
+function dropEncoding(response: UpstreamResponse): void {
+  response.headers.delete('content-encoding');
+  response.headers.delete('content-length');
+  const etag = response.headers.get('etag');
+  // The decoded body is another representation: its ETag can only be weak.
+  if (etag && !etag.startsWith('W/')) response.headers.set('etag', `W/${etag}`);
+}
+
+/** Reads `body` whole if it holds at most `cap` bytes; else a stream that replays what was read, then the rest. */
+async function readUpTo(body: ReadableStream<Uint8Array>, cap: number): Promise<{ whole: true; bytes: Uint8Array } | { whole: false; rest: ReadableStream<Uint8Array> }> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    total += value.byteLength;
+    if (total > cap) {
+      const rest = new ReadableStream<Uint8Array>({
+        pull: async (controller) => {
+          const chunk = chunks.shift();
+          if (chunk) return controller.enqueue(chunk);
+          const next = await reader.read();
+          if (next.done) controller.close();
+          else controller.enqueue(next.value);
+        },
+        cancel: (reason) => reader.cancel(reason),
+      });
+      return { whole: false, rest };
+    }
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return { whole: true, bytes };
+}
