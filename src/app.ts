@@ -116,12 +116,12 @@ function pushSessionWay(site: Site, rule: Rule | undefined, role: Role, request:
   if (!site.sessions || !subject || !rule?.session) return way;
   const key = PushSessions.key(client, request.headers.get('authorization'), subject);
   if (rule.session === 'open') {
-    way.session = site.sessions.open(key, now);
+    way.session = site.sessions.open(key, role, now);
   } else {
     const session = site.sessions.find(key, now);
     // A read whose push lost its server is an ordinary read again (the pull may fail over).
     if (session && session.server && !session.server.available(now)) site.sessions.end(session);
-    else if (session) Object.assign(way, { role: 'write', pinned: true, session, steered: 'session' });
+    else if (session) Object.assign(way, { role: session.role, pinned: true, session, steered: 'session' });
   }
   return way;
 }

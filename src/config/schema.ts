@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseSize } from './size.ts';
 import { bootstrapSchema, httpsRedirectSchema, listenSchema, staticMountSchema } from './serving.ts';
 import { adminSchema, healthSchema, upstreamPoolSchema } from './ha.ts';
+import { presets } from '../rules/presets.ts';
 
 const upstreamUrl = z
   .string()
@@ -75,7 +76,7 @@ const siteSchema = z
   .strictObject({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'must be a short identifier'),
     hosts: z.array(hostPattern).min(1, 'must list at least one host'),
-    preset: z.enum(['docker', 'npm', 'generic']).default('generic'),
+    preset: z.enum(['docker', 'npm', 'maven', 'pypi', 'generic']).default('generic'),
     upstream: upstreamPool.optional(),
     upstreams: upstreamsSchema.optional(),
     rules: z.array(ruleSchema).default([]),
@@ -105,7 +106,7 @@ const siteSchema = z
     if (!site.upstream === !site.upstreams) {
       ctx.addIssue({ code: 'custom', path: ['upstreams'], message: 'give exactly one of "upstream" (one URL or pool) or "upstreams" ({ read, write })' });
     }
-    const known = ['read', 'write', 'deny', 'ping', 'token', ...Object.keys(site.upstreams ?? {})];
+    const known = ['read', 'write', 'deny', 'ping', 'token', ...Object.keys(site.upstreams ?? {}), ...Object.keys(presets[site.preset].optionalRoles)];
     site.rules.forEach((rule, i) => {
       if (!known.includes(rule.to)) {
         ctx.addIssue({ code: 'custom', path: ['rules', i, 'to'], message: `must be one of ${[...new Set(known)].map((name) => `"${name}"`).join(', ')} (a role the site's upstreams name)` });

@@ -74,6 +74,12 @@ export async function sendWithFailover(exchange: Exchange, client: UpstreamClien
       // before the first body byte (connect refused, DNS, connect timeout) counts against the server.
       const blamesServer = error instanceof UpstreamError && !request.signal.aborted && !exchange.tally.bodyTooLarge && exchange.tally.bytesIn === 0;
       if (blamesServer) current.failed('passive', `${request.method} ${exchange.url.pathname}: ${error.message}`);
+      if (pin && error instanceof UpstreamError && !request.signal.aborted && !exchange.tally.bodyTooLarge) {
+        // A pinned upload that broke on the server's side cannot go on there: mark it down and end
+        // the session, so the client's next try starts afresh on a healthy server.
+        if (!blamesServer) current.failed('passive', `${request.method} ${exchange.url.pathname} broke off: ${error.message}`);
+        if (exchange.session) site.sessions?.end(exchange.session);
+      }
       if (!retriable || !blamesServer) break;
       server = next();
       if (server) pool.retries++;
@@ -109,7 +115,8 @@ function pinnedServer(exchange: Exchange, pool: Pool): { server: Server | undefi
   const { site, session, subject } = exchange;
   const held = session?.server;
   if (held && pool.primaries.includes(held)) {
-    if (held.available()) return { server: held };
+    // Down, but nothing else is up either: its own server is still the only one worth a try.
+    if (held.available() || !pool.pinned(subject!)) return { server: held };
     site.sessions?.end(session!);
     return { refused: pinnedDownResponse(site, subject!, held), reason: `push session server ${held.href} is down` };
   }

@@ -2,7 +2,7 @@ import type { RuleConfig } from '../config/schema.ts';
 import type { ErrorFormat } from '../errors.ts';
 import type { Role } from './rule.ts';
 
-export type PresetName = 'docker' | 'npm' | 'generic';
+export type PresetName = 'docker' | 'npm' | 'maven' | 'pypi' | 'generic';
 
 /**
  * A routing preset is data: ordered rules (first match wins, after the site's own), the format of
@@ -81,6 +81,43 @@ export const presets: Record<PresetName, Preset> = {
       // Tarballs, search, ping without ?write=true.
       { methods: ['GET', 'HEAD'], to: 'read' },
       // publish (PUT /<pkg>), unpublish and deprecate (PUT /<pkg>/-rev/<rev>, DELETE), owner changes.
+      { to: 'write' },
+    ],
+  },
+  maven: {
+    errorFormat: 'plain',
+    // Snapshots hosted is optional: without it, snapshot deploys go to the releases repository.
+    optionalRoles: { snapshots: 'write' },
+    rules: [
+      // Anything written under a `<version>-SNAPSHOT/` folder is a snapshot (Nexus's releases
+      // repository refuses it with 400, and the other way round): it opens the client's deploy
+      // session for `<g>/<a>`, which the artifact-level metadata below follows.
+      { methods: ['PUT', 'POST', 'DELETE'], path: '/**/*-SNAPSHOT/*', to: 'snapshots', session: 'open' },
+      // A deploy reads `<g>/<a>/maven-metadata.xml`, merges its version in and writes it back: read
+      // from the group, it carries other members' versions into hosted (apache/maven MNG-3441).
+      // Inside the client's deploy session both go to the deploy's target.
+      { methods: ['GET', 'HEAD'], path: '/**/*-SNAPSHOT/maven-metadata.xml**', to: 'read', session: 'follow' },
+      { methods: ['GET', 'HEAD'], path: '/**/maven-metadata.xml**', to: 'read', session: 'follow' },
+      { methods: ['PUT'], path: '/**/maven-metadata.xml**', to: 'write', session: 'follow' },
+      // Resolution: jars, poms, metadata, checksums.
+      { methods: ['GET', 'HEAD'], to: 'read' },
+      // A release artifact under `<g>/<a>/<version>/` opens the deploy session for `<g>/<a>`.
+      { methods: ['PUT', 'POST', 'DELETE'], path: '/**/*/*', to: 'write', session: 'open' },
+      { to: 'write' },
+    ],
+  },
+  pypi: {
+    errorFormat: 'plain',
+    optionalRoles: {},
+    rules: [
+      // Index pages (PEP 503 HTML, PEP 691 JSON) and the JSON API: absolute file links that point
+      // into an upstream are mapped to the public name; relative ones (`../../packages/…`) resolve
+      // against the public URL by themselves.
+      { methods: ['GET', 'HEAD'], path: '/simple/**', to: 'read', mapUrls: true },
+      { methods: ['GET', 'HEAD'], path: '/pypi/**', to: 'read', mapUrls: true },
+      // Files (`/packages/…`) and anything else read.
+      { methods: ['GET', 'HEAD'], to: 'read' },
+      // `twine upload`: a multipart POST to the repository root (`:action=file_upload`).
       { to: 'write' },
     ],
   },

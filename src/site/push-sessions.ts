@@ -1,3 +1,4 @@
+import type { Role } from '../rules/rule.ts';
 import type { Server } from '../upstream/pool.ts';
 
 /**
@@ -6,6 +7,8 @@ import type { Server } from '../upstream/pool.ts';
  */
 export interface PushSession {
   readonly key: string;
+  /** Where the push writes (docker: `write`; Maven: `write` for releases, `snapshots`); follow rules go there. */
+  role: Role;
   /** The write server the push went to first; its later requests go there or fail (never to another). */
   server: Server | undefined;
   /** Time (ms since epoch) of the last request's start or end. */
@@ -50,11 +53,14 @@ export class PushSessions {
     return this.#touch(session, now);
   }
 
-  /** The session under `key`, opened when there is none. */
-  open(key: string, now = Date.now()): PushSession {
+  /**
+   * The session under `key`, opened when there is none, writing to `role`. A push that turns to
+   * another role (a release after a snapshot of the same artifact) starts afresh.
+   */
+  open(key: string, role: Role, now = Date.now()): PushSession {
     const found = this.find(key, now);
-    if (found) return found;
-    const session: PushSession = { key, server: undefined, seenAt: now };
+    if (found && found.role === role) return found;
+    const session: PushSession = { key, role, server: undefined, seenAt: now };
     this.#sessions.set(key, session);
     if (this.#sessions.size > this.max) this.#sessions.delete(this.#sessions.keys().next().value!);
     return session;

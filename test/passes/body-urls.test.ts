@@ -14,7 +14,7 @@ function packument(base: string): string {
 
 function answer(body: string | Uint8Array, headers: Record<string, string> = {}): UpstreamResponse {
   const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : body;
-  return { status: 200, headers: new Headers({ 'content-type': 'application/json', 'content-length': String(bytes.byteLength), ...headers }), body: new Response(bytes).body };
+  return { status: 200, headers: new Headers({ 'content-type': 'application/json', 'content-length': String(bytes.byteLength), ...headers }), body: new Response(bytes as Uint8Array<ArrayBuffer>).body };
 }
 
 describe('packument URL mapping', () => {

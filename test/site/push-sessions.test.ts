@@ -31,7 +31,7 @@ describe('PushSessions', () => {
     const alice = PushSessions.key('10.0.0.1', 'Basic YWxpY2U6eA==', 'team/app');
     const bob = PushSessions.key('10.0.0.1', 'Basic Ym9iOng=', 'team/app');
     expect(alice).not.toBe(bob);
-    const opened = sessions.open(alice, 1_000);
+    const opened = sessions.open(alice, 'write', 1_000);
     expect(sessions.find(alice, 30_000)).toBe(opened);
     expect(sessions.find(bob, 30_000)).toBeUndefined();
     // Renewed at 30 s, so still open at 89 s, gone after 90 s of silence.
@@ -42,9 +42,9 @@ describe('PushSessions', () => {
 
   it('keeps at most `max` sessions, dropping the least recently used', () => {
     const sessions = new PushSessions(60_000, 3);
-    for (const name of ['a', 'b', 'c']) sessions.open(name, 0);
+    for (const name of ['a', 'b', 'c']) sessions.open(name, 'write', 0);
     sessions.find('a', 1);
-    sessions.open('d', 2);
+    sessions.open('d', 'write', 2);
     expect(sessions.size).toBe(3);
     expect(sessions.find('b', 3)).toBeUndefined();
     expect(['a', 'c', 'd'].map((name) => sessions.find(name, 3) !== undefined)).toEqual([true, true, true]);
