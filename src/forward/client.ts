@@ -10,6 +10,8 @@ export interface OutgoingRequest {
 /** What came back; incoming passes (passes/incoming.ts) adjust it before it becomes the client's response. */
 export interface UpstreamResponse {
   status: number;
+  /** The reason phrase of the status line (`File already exists.`): clients such as twine print it. */
+  statusText?: string;
   headers: Headers;
   body: ReadableStream<Uint8Array> | null;
 }

@@ -48,7 +48,7 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
       }
       const headers = new Headers(response.headers);
       const body = response.body ? idle.watch(response.body, () => idle.stop()) : (idle.stop(), null);
-      return { status: response.status, headers, body };
+      return { status: response.status, statusText: response.statusText, headers, body };
     },
   };
 }

@@ -54,7 +54,9 @@ export async function forward(exchange: Exchange, { client, log }: { client: Ups
       return failed;
     }
   }
-  const status = response.status;
+  const { status } = response;
+  // The upstream's reason phrase (twine prints `400 File already exists.`); adapters send it where the runtime can.
+  const statusText = /^[\t\x20-\x7e\x80-\xff]*$/.test(response.statusText ?? '') ? response.statusText ?? '' : '';
   const small = response.body ? smallBodyLength(response.headers) : undefined;
   if (response.body && small !== undefined) {
     // Manifests, tag lists, tokens, errors: read whole, answered in one piece (one write instead
@@ -70,7 +72,7 @@ export async function forward(exchange: Exchange, { client, log }: { client: Ups
     }
     sent.tally.bytesOut = bytes.byteLength;
     finish(status);
-    return new Response(bytes as Uint8Array<ArrayBuffer>, { status, headers: response.headers });
+    return new Response(bytes as Uint8Array<ArrayBuffer>, { status, statusText, headers: response.headers });
   }
   // Logged when the client has the whole body (or the transfer broke), not when headers went out.
   const body = response.body
@@ -79,7 +81,7 @@ export async function forward(exchange: Exchange, { client, log }: { client: Ups
       )
     : null;
   if (!body) finish(status);
-  return new Response(body, { status, headers: response.headers });
+  return new Response(body, { status, statusText, headers: response.headers });
 }
 
 /** Bodies declared at most this long are read whole before answering (see forward). */

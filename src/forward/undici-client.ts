@@ -40,9 +40,9 @@ export function undiciClient(timeouts: ClientTimeouts): UpstreamClient {
           // Nothing follows these headers: no web stream to build and cancel (cancelling makes
           // undici destroy the socket when the answer has not been read to its end).
           response.body.dump().catch(() => {});
-          return { status, headers: responseHeaders, body: null };
+          return { status, statusText: response.statusText, headers: responseHeaders, body: null };
         }
-        return { status, headers: responseHeaders, body: Readable.toWeb(response.body) as ReadableStream<Uint8Array> };
+        return { status, statusText: response.statusText, headers: responseHeaders, body: Readable.toWeb(response.body) as ReadableStream<Uint8Array> };
       } catch (error) {
         if (outgoing.signal.aborted) throw error;
         const host = new URL(outgoing.url).host;

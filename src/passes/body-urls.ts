@@ -6,13 +6,14 @@ import { toPublicUrl } from './public-url.ts';
 export const MAP_URLS_CAP = 32 * 1024 * 1024;
 
 /**
- * The URL-mapping body pass of npm packuments: every JSON string that is an absolute URL pointing
+ * The URL-mapping body pass of npm packuments and PyPI index pages: every JSON string (or, in an
+ * HTML page, every `href`) that is an absolute URL pointing
  * into an upstream (`dist.tarball` as a path-based Nexus builds it:
  * `https://npm.example.com/repository/npm-group/<pkg>/-/<pkg>-1.0.0.tgz`) becomes the public URL,
  * the way `Location` is mapped. Everything else stays byte for byte (no JSON re-serialisation).
  * pnpm and yarn do not cope with tarball URLs that name another path (pnpm #5549, verdaccio #234).
  *
- * Runs on 200 answers to GET of exchanges whose rule says `mapUrls`, with a JSON content type.
+ * Runs on 200 answers to GET of exchanges whose rule says `mapUrls`, with a JSON or HTML content type.
  * The body is read whole, up to `cap` bytes: a larger one passes unmapped (with `tally.note` set
  * for the access log). A gzip/deflate body (the upstream ignored `Accept-Encoding: identity`) is
  * decoded and sent identity. `Content-Length` is set to the mapped length; a changed body gets the
@@ -26,7 +27,9 @@ export async function mapBodyUrls(exchange: Exchange, response: UpstreamResponse
     return;
   }
   if (exchange.request.method !== 'GET' || response.status !== 200 || !response.body) return;
-  if (!/json/i.test(response.headers.get('content-type') ?? '')) return;
+  const type = response.headers.get('content-type') ?? '';
+  const html = /html/i.test(type);
+  if (!html && !/json/i.test(type)) return;
   const encoding = (response.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
   if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'deflate') {
     exchange.tally.note = `JSON answer in ${encoding} encoding: passed unmapped`;
@@ -54,12 +57,22 @@ export async function mapBodyUrls(exchange: Exchange, response: UpstreamResponse
     return;
   }
   let changed = false;
-  const mapped = text.replace(/"(https?:\/\/[^"\\]*)"/g, (whole, url: string) => {
+  const map = (url: string): string | undefined => {
     const publicUrl = toPublicUrl(exchange, url);
-    if (publicUrl === undefined || publicUrl === url) return whole;
+    if (publicUrl === undefined || publicUrl === url) return undefined;
     changed = true;
-    return JSON.stringify(publicUrl);
-  });
+    return publicUrl;
+  };
+  const mapped = html
+    ? // PEP 503 pages: absolute links in href attributes (relative ones resolve against the public URL).
+      text.replace(/(\shref\s*=\s*)(["'])(https?:\/\/[^"'<>\s]*)\2/gi, (whole, attr: string, quote: string, url: string) => {
+        const publicUrl = map(url.replaceAll('&amp;', '&'));
+        return publicUrl === undefined ? whole : `${attr}${quote}${publicUrl.replaceAll('&', '&amp;')}${quote}`;
+      })
+    : text.replace(/"(https?:\/\/[^"\\]*)"/g, (whole, url: string) => {
+        const publicUrl = map(url);
+        return publicUrl === undefined ? whole : JSON.stringify(publicUrl);
+      });
   setBody(response, changed ? new TextEncoder().encode(mapped) : read.bytes, encoding !== 'identity');
   const etag = response.headers.get('etag');
   if (changed && etag) response.headers.set('etag', etag.replace(/"$/, `${etagSuffix(exchange)}"`));

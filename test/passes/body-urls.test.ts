@@ -63,3 +63,29 @@ describe('packument URL mapping', () => {
     expect(await new Response(notFound.body).text()).toBe('{"error":"not found"}');
   });
 });
+
+describe('PyPI index page mapping', () => {
+  const PYPI = { preset: 'pypi', upstreams: { read: 'http://nexus:8081/repository/pypi-group/', write: 'http://nexus:8081/repository/pypi-hosted/' } } as const;
+
+  it('maps absolute href links into an upstream, keeps relative ones and third-party ones', async () => {
+    const exchange = makeExchange('http://pypi.example.com/simple/demo/', { site: PYPI });
+    const page = [
+      '<!DOCTYPE html><html><body>',
+      '<a href="http://pypi.example.com/repository/pypi-group/packages/demo-1.0-py3-none-any.whl#sha256=ab">demo-1.0-py3-none-any.whl</a>',
+      "<a href='http://nexus:8081/repository/pypi-group/packages/demo-1.0.tar.gz?a=1&amp;b=2#sha256=cd' data-requires-python=\"&gt;=3.8\">demo-1.0.tar.gz</a>",
+      '<a href="../../packages/demo-0.9.tar.gz#sha256=ef">demo-0.9.tar.gz</a>',
+      '<a href="https://files.example.org/demo-0.8.tar.gz">demo-0.8.tar.gz</a>',
+      '</body></html>',
+    ].join('\n');
+    const response = answer(page, { 'content-type': 'text/html; charset=utf-8' });
+    await mapBodyUrls(exchange, response);
+    const text = await new Response(response.body).text();
+    expect(text.split('\n').slice(1, 5)).toEqual([
+      '<a href="http://pypi.example.com/packages/demo-1.0-py3-none-any.whl#sha256=ab">demo-1.0-py3-none-any.whl</a>',
+      "<a href='http://pypi.example.com/packages/demo-1.0.tar.gz?a=1&amp;b=2#sha256=cd' data-requires-python=\"&gt;=3.8\">demo-1.0.tar.gz</a>",
+      '<a href="../../packages/demo-0.9.tar.gz#sha256=ef">demo-0.9.tar.gz</a>',
+      '<a href="https://files.example.org/demo-0.8.tar.gz">demo-0.8.tar.gz</a>',
+    ]);
+    expect(response.headers.get('content-length')).toBe(String(new TextEncoder().encode(text).byteLength));
+  });
+});
