@@ -121,7 +121,7 @@ function pushSessionWay(site: Site, rule: Rule | undefined, role: Role, request:
     const session = site.sessions.find(key, now);
     // A read whose push lost its server is an ordinary read again (the pull may fail over).
     if (session && session.server && !session.server.available(now)) site.sessions.end(session);
-    else if (session) Object.assign(way, { role: session.role, pinned: true, session, steered: 'session' });
+    else if (session) Object.assign(way, { role: rule.followTo ?? session.role, pinned: true, session, steered: 'session' });
   }
   return way;
 }

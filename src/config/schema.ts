@@ -46,6 +46,8 @@ export const ruleSchema = z.strictObject({
   pin: z.boolean().optional(),
   /** `open` starts or renews the client's push session for the subject; `follow` goes where that session writes. */
   session: z.enum(['open', 'follow']).optional(),
+  /** With `session: "follow"`: the role to use inside a session instead of the session's own. */
+  followTo: z.string().min(1).optional(),
   /** Map URLs in the JSON answer that point into an upstream to the public name (npm packuments). */
   mapUrls: z.boolean().optional(),
 });

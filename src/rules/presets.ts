@@ -96,7 +96,10 @@ export const presets: Record<PresetName, Preset> = {
       // A deploy reads `<g>/<a>/maven-metadata.xml`, merges its version in and writes it back: read
       // from the group, it carries other members' versions into hosted (apache/maven MNG-3441).
       // Inside the client's deploy session both go to the deploy's target.
-      { methods: ['GET', 'HEAD'], path: '/**/*-SNAPSHOT/maven-metadata.xml**', to: 'read', session: 'follow' },
+      // A snapshot deploy starts by reading the version's metadata (for its next build number):
+      // inside the client's deploy session of `<g>/<a>` from snapshots, whatever the session's kind.
+      // The very first deploy has no session yet and reads the group, as a resolver would.
+      { methods: ['GET', 'HEAD'], path: '/**/*-SNAPSHOT/maven-metadata.xml**', to: 'read', session: 'follow', followTo: 'snapshots' },
       { methods: ['GET', 'HEAD'], path: '/**/maven-metadata.xml**', to: 'read', session: 'follow' },
       { methods: ['PUT'], path: '/**/maven-metadata.xml**', to: 'write', session: 'follow' },
       // Resolution: jars, poms, metadata, checksums.

@@ -17,6 +17,8 @@ export interface Rule {
   readonly pin: boolean;
   /** `open`: the request opens or renews the client's push session for its subject; `follow`: inside one, it goes where the session writes. */
   readonly session: 'open' | 'follow' | undefined;
+  /** With `session: "follow"`: where to go inside a session, when not where the session writes. */
+  readonly followTo: Role | undefined;
   /** URLs in the JSON answer that point into an upstream are mapped to the public name (npm packuments). */
   readonly mapUrls: boolean;
   matches(method: string, path: string, query: URLSearchParams): boolean;
@@ -41,6 +43,7 @@ export function compileRule(source: RuleConfig, aliases: Readonly<Record<string,
     pin: source.pin ?? false,
     session: source.session,
     mapUrls: source.mapUrls ?? false,
+    followTo: source.followTo === undefined ? undefined : (aliases[source.followTo] ?? (source.followTo === 'read' || source.followTo === 'write' ? source.followTo : undefined)),
     matches(method, requestPath, params) {
       if (methods && !methods.has(method)) return false;
       if (path && !path.test(requestPath)) return false;
