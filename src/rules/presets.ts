@@ -63,7 +63,8 @@ export const presets: Record<PresetName, Preset> = {
       { methods: ['POST'], path: '/-/npm/v1/security/**', to: 'read' },
       // `?write=true` says "I am about to write": the GET before unpublish, deprecate and owner
       // changes (its `_rev` must be hosted's), and `npm ping`'s write check.
-      { query: { write: true }, to: 'write' },
+      // Its packument's tarball URLs are mapped too: unpublish deletes the tarball at that URL.
+      { query: { write: true }, to: 'write', mapUrls: true },
       // The account lives where tokens are issued and checked for writes.
       { path: '/-/whoami', to: 'write' },
       { path: '/-/v1/login**', to: 'write' },
