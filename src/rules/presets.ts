@@ -61,8 +61,8 @@ export const presets: Record<PresetName, Preset> = {
       // Audit is a POST but a read: Nexus answers it on proxy and group repositories only, and
       // `npm install` sends it by itself.
       { methods: ['POST'], path: '/-/npm/v1/security/**', to: 'read' },
-      // `?write=true` says "I am about to write": the GET before unpublish, deprecate and owner
-      // changes (its `_rev` must be hosted's), and `npm ping`'s write check.
+      // `?write=true` says "I am about to write": the GET before unpublish and deprecate (its `_rev`
+      // must be hosted's; older npm also sends it before owner changes and on `npm ping`).
       // Its packument's tarball URLs are mapped too: unpublish deletes the tarball at that URL.
       { query: { write: true }, to: 'write', mapUrls: true },
       // The account lives where tokens are issued and checked for writes.
