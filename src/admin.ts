@@ -1,15 +1,38 @@
 import { Hono } from 'hono';
 import type { Metrics } from './metrics.ts';
 import type { Site } from './site/site.ts';
+import { STATUS_PAGE, statusPagePolicy } from './status/page.ts';
+import { statusSnapshot } from './status/snapshot.ts';
+
+/** What the admin listener serves (listed in its 404 answer). */
+export const ADMIN_ENDPOINTS = ['/', '/status.json', '/metrics', '/healthz', '/readyz'] as const;
 
 /**
- * The admin app: `/metrics` (Prometheus text), `/healthz` (the process answers), `/readyz` (every
- * site has a healthy server for reads and one it may write to). Served on its own listener
- * (`admin` in the config, loopback by default), never by the sites' app: no Host can reach it
- * through the proxy port.
+ * The admin app: `/` (a status page that polls `/status.json`: sites, upstream health, transfers in
+ * flight, recent requests), `/metrics` (Prometheus text), `/healthz` (the process answers),
+ * `/readyz` (every site has a healthy server for reads and one it may write to). Served on its own
+ * listener (`admin` in the config, loopback by default), never by the sites' app: no Host can reach
+ * it through the proxy port. Read-only: nothing here changes the router's state.
  */
 export function createAdminApp(sites: readonly Site[], metrics: Metrics): Hono {
   const admin = new Hono();
+  // The status page's health history: chained in front of whatever logs the changes (the app set
+  // `onChange` before creating this app, and the first checks run on a later tick).
+  metrics.health.attach(sites.flatMap((site) => site.servers));
+  let policy: Promise<string> | undefined;
+  admin.get('/', async () =>
+    new Response(STATUS_PAGE, {
+      headers: {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-store',
+        'content-security-policy': await (policy ??= statusPagePolicy()),
+        'x-content-type-options': 'nosniff',
+        'x-frame-options': 'DENY',
+        'referrer-policy': 'no-referrer',
+      },
+    }),
+  );
+  admin.get('/status.json', () => json(200, statusSnapshot(sites, metrics, readiness(sites))));
   admin.get('/metrics', () =>
     new Response(metrics.render(sites), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' } }),
   );
@@ -18,7 +41,7 @@ export function createAdminApp(sites: readonly Site[], metrics: Metrics): Hono {
     const problems = readiness(sites);
     return json(problems.length ? 503 : 200, { status: problems.length ? 'not ready' : 'ready', problems });
   });
-  admin.all('*', () => json(404, { status: 'not found', endpoints: ['/metrics', '/healthz', '/readyz'] }));
+  admin.all('*', () => json(404, { status: 'not found', endpoints: ADMIN_ENDPOINTS }));
   return admin;
 }
 
@@ -39,4 +62,7 @@ export function readiness(sites: readonly Site[], now = Date.now()): string[] {
 }
 
 const json = (status: number, body: unknown): Response =>
-  new Response(`${JSON.stringify(body)}\n`, { status, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' } });
+  new Response(`${JSON.stringify(body)}\n`, {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' },
+  });

@@ -12,6 +12,7 @@ import type { HealthListener } from './upstream/pool.ts';
 import type { FileAccess } from './local/files.ts';
 import { compileLocal, type LocalHandler } from './local/local.ts';
 import { guardRequest } from './request/guard.ts';
+import { openUploadRequest, uploadSealFor } from './edge/uploads.ts';
 import { unsafePath } from './request/target.ts';
 import type { Role, Rule } from './rules/rule.ts';
 import { PushSessions, type PushSession } from './site/push-sessions.ts';
@@ -26,6 +27,8 @@ export interface AppOptions {
   files?: FileAccess;
   /** Where upstream up/down changes go, one event each (default: a JSON line on stderr). */
   healthLog?: HealthListener;
+  /** Reads a secret from the environment (worker bindings, process env): the direct-uploads key. */
+  secret?: (name: string) => string | undefined;
 }
 
 /** The sites' app, plus the admin app (`/metrics`, `/healthz`, `/readyz`) for its own listener and `stop()` for the health-check timers. */
@@ -36,7 +39,11 @@ export type RouterApp = Hono & { readonly admin: Hono; stop(): void };
  * incoming passes. Adapters only start a server around `app.fetch` and inject the client.
  */
 export function createApp(config: Config, appOptions: AppOptions): RouterApp {
-  const sites = config.sites.map(compileSite);
+  const sites: Site[] = config.sites.map((siteConfig) => {
+    const site = compileSite(siteConfig);
+    const uploads = uploadSealFor(siteConfig, appOptions.secret ?? (() => undefined));
+    return uploads ? { ...site, uploads } : site;
+  });
   const metrics = new Metrics();
   const options: AppOptions = { ...appOptions, log: metrics.counting(appOptions.log) };
   for (const site of sites) for (const server of site.servers) server.onChange = options.healthLog ?? stderrHealthLog;
@@ -47,7 +54,7 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
 
   app.all('*', async (c) => {
     const request = c.req.raw;
-    const url = new URL(request.url);
+    let url = new URL(request.url);
     const started = Date.now();
     const client = options.clientAddress?.(c) ?? '';
     const refusal = guardRequest(request, url);
@@ -69,6 +76,23 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
       options.log({ ...entryFor(url, request.method, started, response.status, client, null), site: site.name, error: unsafe });
       return answerEarly(request, response);
     }
+    // The origin side of direct uploads answers nothing but uploads the edge sealed.
+    let restoredAuthorization: string | null | undefined;
+    if (site.uploads?.side === 'origin') {
+      let opened;
+      try {
+        opened = await openUploadRequest(site.uploads, request.method, url);
+      } catch (error) {
+        opened = { status: 500 as const, message: String((error as Error).message) };
+      }
+      if ('status' in opened) {
+        const response = errorResponse(site.errorFormat, opened.status, opened.status === 401 ? 'UNAUTHORIZED' : 'DENIED', opened.message);
+        options.log({ ...entryFor(url, request.method, started, response.status, client, null), site: site.name, error: opened.message });
+        return answerEarly(request, response);
+      }
+      url = opened.url;
+      restoredAuthorization = opened.authorization;
+    }
     const local = locals.get(site);
     if (local) {
       const answered = await answerLocally(local, site, request, url, started, client, options.log);
@@ -81,7 +105,7 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
       options.log({ ...entryFor(url, request.method, started, response.status, client, null), site: site.name, role: target });
       return answerEarly(request, response);
     }
-    const way = pushSessionWay(site, rule, target, request, url, client, started);
+    const way = pushSessionWay(site, rule, target, restoredAuthorization !== undefined ? restoredAuthorization : request.headers.get('authorization'), url, client, started);
     const exchange: Exchange = {
       request,
       url,
@@ -96,8 +120,18 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
       session: way.session,
       steered: way.steered,
       mapUrls: rule?.mapUrls,
+      restoredAuthorization,
     };
-    return forward(exchange, options);
+    // In flight for the status page from here until the access log line is written.
+    const transfer = metrics.transfers.begin(exchange);
+    const log: AccessLog = (entry) => {
+      transfer.end();
+      options.log(entry);
+    };
+    return forward(exchange, { ...options, log }).catch((error: unknown) => {
+      transfer.end();
+      throw error;
+    });
   });
 
   // Started last, so that nothing above can throw and leave timers running.
@@ -110,11 +144,11 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
  * sessions: a rule with `session: "open"` opens or renews the session of (client, credentials,
  * repository); one with `session: "follow"` goes where that session writes, pinned like it.
  */
-function pushSessionWay(site: Site, rule: Rule | undefined, role: Role, request: Request, url: URL, client: string, now: number) {
+function pushSessionWay(site: Site, rule: Rule | undefined, role: Role, authorization: string | null, url: URL, client: string, now: number) {
   const subject = rule?.subject(url.pathname);
   const way: { role: Role; subject?: string; pinned: boolean; session?: PushSession; steered?: 'session' } = { role, subject, pinned: rule?.pin ?? false };
   if (!site.sessions || !subject || !rule?.session) return way;
-  const key = PushSessions.key(client, request.headers.get('authorization'), subject);
+  const key = PushSessions.key(client, authorization, subject);
   if (rule.session === 'open') {
     way.session = site.sessions.open(key, role, now);
   } else {

@@ -13,6 +13,7 @@ import type { PemPair } from './config/tls-files.ts';
 import { fetchClient } from './forward/fetch-client.ts';
 import { Listeners } from './listeners.ts';
 import { nodeFiles } from './local/node-files.ts';
+import { refuseEarly } from './request/guard.ts';
 import { adminLine, appFor, listeningLine, stoppingLine, type SocketEnv } from './start.ts';
 
 /** The little of Bun's API used here (the project does not pull in bun-types for one file). */
@@ -39,7 +40,7 @@ try {
 const { config, source } = start;
 
 // Bun's fetch decodes gzip/br but keeps Content-Encoding/Length; `decompress: false` passes bytes as sent.
-const app = appFor(config, { client: fetchClient(config.timeouts, { init: { decompress: false } }), files: nodeFiles });
+const app = appFor(config, { client: fetchClient(config.timeouts, { init: { decompress: false } }), files: nodeFiles, secret: (name) => process.env[name] });
 
 const readText = (path: string) => readFileSync(path, 'utf8');
 
@@ -62,6 +63,9 @@ const serve = (entry: ListenEntry, port: number, pairs: PemPair[]): BunServer =>
     // Bun's 128 MiB default would refuse docker layers; sites set their own caps (413 in registry JSON).
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     async fetch(request, server) {
+      // A Host list (two Host fields) leaves Bun's request.url relative: 400 before the app parses it.
+      const refused = refuseEarly(request);
+      if (refused) return refused;
       server.timeout(request, 0);
       const response = await app.fetch(request, { clientAddress: server.requestIP(request)?.address } satisfies SocketEnv);
       server.timeout(request, keepAlive);

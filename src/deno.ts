@@ -14,6 +14,7 @@ import type { PemPair } from './config/tls-files.ts';
 import { fetchClient } from './forward/fetch-client.ts';
 import { Listeners } from './listeners.ts';
 import { nodeFiles } from './local/node-files.ts';
+import { refuseEarly } from './request/guard.ts';
 import { adminLine, appFor, listeningLine, stoppingLine, type SocketEnv } from './start.ts';
 
 /** The little of Deno's API used here (tsc runs with Node's types; `deno check` knows the real ones). */
@@ -54,7 +55,7 @@ const client = fetchClient(config.timeouts, {
   // It also decodes gzip/br (keeping Content-Encoding/Length) unless the request asks for identity.
   acceptEncoding: 'identity',
 });
-const app = appFor(config, { client, files: nodeFiles });
+const app = appFor(config, { client, files: nodeFiles, secret: (name) => Deno.env.get(name) });
 
 const readText = (path: string) => Deno.readTextFileSync(path);
 let starting = true;
@@ -69,7 +70,8 @@ const serve = (entry: ListenEntry, port: number, pairs: PemPair[], onListen: (ad
       ...(pairs[0] && { reusePort: true, cert: pairs[0].cert, key: pairs[0].key }),
       onListen,
     },
-    (request, info) => app.fetch(request, { clientAddress: info.remoteAddr.hostname } satisfies SocketEnv),
+    // A Host list (`a, b`, which hyper lets through) makes request.url unparsable: 400 before the app parses it.
+    (request, info) => refuseEarly(request) ?? app.fetch(request, { clientAddress: info.remoteAddr.hostname } satisfies SocketEnv),
   );
 
 let listeners: Listeners<DenoServer>;

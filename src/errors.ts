@@ -2,7 +2,7 @@
 export type ErrorFormat = 'registry' | 'npm' | 'plain';
 
 /** Codes from the distribution spec's error list, plus the statuses the router itself answers with. */
-export type RouterErrorCode = 'UNAVAILABLE' | 'SIZE_INVALID' | 'DENIED' | 'UNSUPPORTED' | 'NAME_UNKNOWN' | 'NAME_INVALID';
+export type RouterErrorCode = 'UNAVAILABLE' | 'SIZE_INVALID' | 'DENIED' | 'UNSUPPORTED' | 'NAME_UNKNOWN' | 'NAME_INVALID' | 'UNAUTHORIZED';
 
 /**
  * An error the router makes itself, written the way the client reads errors: registry JSON for

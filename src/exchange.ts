@@ -21,6 +21,8 @@ export interface Exchange {
   readonly pinned?: boolean;
   /** The client's push session for the subject, when the rule opened or followed one. */
   readonly session?: PushSession;
+  /** The client's `Authorization` as an upload capability restored it (edge uploads, origin side): replaces the header. */
+  readonly restoredAuthorization?: string | null;
   /** URLs in the JSON answer that point into an upstream are mapped to the public name (passes/body-urls.ts). */
   readonly mapUrls?: boolean;
   /** Set when the role came from a push session rather than the rule: the access log says `session`. */

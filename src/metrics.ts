@@ -1,5 +1,8 @@
 import type { AccessEntry, AccessLog } from './access-log.ts';
 import type { Site } from './site/site.ts';
+import { HealthBook } from './status/health-book.ts';
+import { Transfers } from './status/transfers.ts';
+import { MinuteWindow, type MinuteCounts } from './status/window.ts';
 
 /** Request duration buckets in seconds: manifest HEADs take milliseconds, layer transfers minutes. */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600] as const;
@@ -21,16 +24,39 @@ interface Histogram {
 
 type Nested<T> = Map<string, Map<string, Map<string, T>>>;
 
+/** Totals of one site since the router started, for the status page. */
+export interface RequestTotals {
+  requests: number;
+  clientErrors: number;
+  serverErrors: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
 /**
  * Request counters fed by the access log: every request is logged exactly once, when its body has
  * ended, with everything the counters need (site, role, upstream, status, bytes, duration). The hot
  * path does a few map lookups keyed by the label values it already has and bumps numbers: the label
  * strings are built once per new combination. Upstream health and transfers in flight are read from
  * the pools when scraped.
+ *
+ * For the status page (status/): per-site per-minute buckets of the last minutes (O(1) per request,
+ * see status/window.ts), the servers' health changes (`health`), and the exchanges in flight
+ * (`transfers`, fed by whoever calls `transfers.begin`).
  */
 export class Metrics {
   readonly #series: Nested<Series> = new Map();
   readonly #durations = new Map<string, Map<string, Histogram>>();
+  readonly #windows = new Map<string, MinuteWindow>();
+  readonly startedAt: number;
+  readonly health: HealthBook;
+  readonly transfers: Transfers;
+
+  constructor(readonly now: () => number = Date.now) {
+    this.startedAt = now();
+    this.health = new HealthBook(this.startedAt);
+    this.transfers = new Transfers(now);
+  }
 
   /** Wraps an access log so that each entry is counted before it is written. */
   counting(log: AccessLog): AccessLog {
@@ -52,6 +78,36 @@ export class Metrics {
     histogram.count++;
     histogram.sum += seconds;
     for (let i = 0; i < DURATION_BUCKETS.length; i++) if (seconds <= DURATION_BUCKETS[i]!) histogram.buckets[i]!++;
+    let recent = this.#windows.get(site);
+    if (!recent) this.#windows.set(site, (recent = new MinuteWindow(WINDOW_MINUTES)));
+    recent.record(this.now(), entry.status, entry.bytesIn, entry.bytesOut);
+  }
+
+  /** The last minutes of `site` (`''`: requests no site took), oldest first; the last one is the current minute. */
+  minutes(site: string): MinuteCounts[] {
+    return (this.#windows.get(site) ?? EMPTY_WINDOW).minutes(this.now());
+  }
+
+  /** Has a request of `site` been counted (`''`: one no site took, e.g. 421)? */
+  hasSite(site: string): boolean {
+    return this.#series.has(site);
+  }
+
+  /** Totals of `site` since the start, summed from the counters (read when asked, not per request). */
+  totals(site: string): RequestTotals {
+    const totals: RequestTotals = { requests: 0, clientErrors: 0, serverErrors: 0, bytesIn: 0, bytesOut: 0 };
+    for (const byUpstream of this.#series.get(site)?.values() ?? []) {
+      for (const series of byUpstream.values()) {
+        for (const [status, count] of series.byStatus) {
+          totals.requests += count;
+          if (status >= 500) totals.serverErrors += count;
+          else if (status >= 400) totals.clientErrors += count;
+        }
+        totals.bytesIn += series.bytesIn;
+        totals.bytesOut += series.bytesOut;
+      }
+    }
+    return totals;
   }
 
   #seriesFor(site: string, role: string, upstream: string): Series {
@@ -121,6 +177,10 @@ export class Metrics {
     return `${out.join('\n')}\n`;
   }
 }
+
+/** Minutes of history per site on the status page. */
+export const WINDOW_MINUTES = 5;
+const EMPTY_WINDOW = new MinuteWindow(WINDOW_MINUTES);
 
 function labelSet(labels: Record<string, string>): string {
   return Object.entries(labels)

@@ -10,6 +10,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { isTls, type CertPair, type ListenEntry } from './config/serving.ts';
 
 type FetchHandler = Parameters<typeof serve>[0]['fetch'];
@@ -29,8 +30,31 @@ interface LoadedPair {
   x509: X509Certificate;
 }
 
-// Node's 300 s request timeout would cut long layer uploads; idle timeouts guard instead.
-const SERVER_OPTIONS = { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 };
+/**
+ * Node's 300 s request timeout would cut long layer uploads; idle timeouts guard instead. The
+ * header timeout (`timeouts.header`) still closes clients that trickle their headers, with
+ * requestTimeout 0 too; Node checks it every connectionsCheckingInterval (30 s by default, which
+ * would let a 2 s timeout run 32 s), so check at a quarter of it, at least once a second.
+ */
+const serverOptions = (headerSeconds: number) => ({
+  requestTimeout: 0,
+  headersTimeout: headerSeconds * 1000,
+  connectionsCheckingInterval: Math.min(1000, (headerSeconds * 1000) / 4),
+  keepAliveTimeout: 65_000,
+});
+
+/**
+ * node:http hands CONNECT to a 'connect' listener and, without one, drops the connection without
+ * a word. Answer it as the guard does on other runtimes (src/request/guard.ts): 405, then close.
+ */
+function refuseConnect(_request: unknown, socket: Duplex): void {
+  const body = JSON.stringify({ error: 'unsupported', message: 'CONNECT is not supported: this router is not a forward proxy' });
+  socket.on('error', () => {});
+  socket.end(
+    `HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
 
 /** Reads and checks each pair: a key that does not match its certificate fails here, with the file names. */
 export function loadCertPairs(pairs: readonly CertPair[], warn: (line: string) => void = () => {}): LoadedPair[] {
@@ -60,10 +84,13 @@ export function listen(
   fetch: FetchHandler,
   onListening: (listener: Listener, address: AddressInfo) => void,
   warn: (line: string) => void,
+  headerSeconds = 30,
 ): Listener {
+  const options = serverOptions(headerSeconds);
   if (!isTls(entry)) {
     let listener: Listener;
-    const server = serve({ fetch, hostname: entry.host, port: entry.port, serverOptions: SERVER_OPTIONS }, (info) => onListening(listener, info)) as Server;
+    const server = serve({ fetch, hostname: entry.host, port: entry.port, serverOptions: options }, (info) => onListening(listener, info)) as Server;
+    server.on('connect', refuseConnect);
     listener = { entry, server, scheme: 'http', reload() {} };
     return listener;
   }
@@ -78,7 +105,7 @@ export function listen(
       port: entry.port,
       createServer: createHttpsServer,
       serverOptions: {
-        ...SERVER_OPTIONS,
+        ...options,
         cert: first.cert,
         key: first.key,
         // Several certificates: choose by the name the client asks for; no SNI (an IP) gets the first.
@@ -89,6 +116,7 @@ export function listen(
     },
     (info) => onListening(listener, info),
   ) as HttpsServer;
+  server.on('connect', refuseConnect);
   listener = {
     entry,
     server: server as unknown as Server,

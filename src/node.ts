@@ -36,16 +36,24 @@ const app = createApp(config, {
   log: config.accessLog ? jsonLinesLog : quietLog,
   clientAddress: (c) => getConnInfo(c).remote.address,
   files: nodeFiles,
+  secret: (name) => process.env[name],
 });
 
 const warn = (line: string) => console.error(line);
+
+/** @hono/node-server writes only the status code; Node then keeps a `statusMessage` set before that. */
+const withReasonPhrase = async (request: Request, env: { outgoing?: { statusMessage: string } }): Promise<Response> => {
+  const response = await app.fetch(request, env);
+  if (response.statusText && env.outgoing) env.outgoing.statusMessage = response.statusText;
+  return response;
+};
 let listeners: Listener[];
 try {
   listeners = config.listen.map((entry) =>
-    listen(entry, app.fetch, (listener, info) => {
+    listen(entry, withReasonPhrase, (listener, info) => {
       const host = info.address.includes(':') ? `[${info.address}]` : info.address;
       console.error(`registry-router listening on ${listener.scheme}://${host}:${info.port} (${source})`);
-    }, warn),
+    }, warn, config.timeouts.header),
   );
 } catch (error) {
   console.error(String((error as Error).message));

@@ -20,13 +20,14 @@ export interface SocketEnv {
  */
 export function appFor(
   config: Config,
-  options: { client: UpstreamClient; files?: FileAccess; clientAddress?: (c: Context) => string | undefined },
+  options: { client: UpstreamClient; files?: FileAccess; clientAddress?: (c: Context) => string | undefined; secret?: (name: string) => string | undefined },
 ): RouterApp {
   return createApp(config, {
     client: options.client,
     log: config.accessLog ? jsonLinesLog : quietLog,
     clientAddress: options.clientAddress ?? ((c) => (c.env as SocketEnv | undefined)?.clientAddress),
     ...(options.files && { files: options.files }),
+    ...(options.secret && { secret: options.secret }),
   });
 }
 

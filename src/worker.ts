@@ -23,13 +23,13 @@ interface Built {
 }
 let built: Built | undefined;
 
-function build(text: string | undefined): Built {
+function build(text: string | undefined, secrets: Record<string, unknown>): Built {
   try {
     const config = workerConfig(text);
     // workerd's fetch decodes gzip/br bodies and re-encodes on the way out: 'manual' keeps the bytes.
     const client = fetchClient(config.timeouts, { init: { encodeResponseBody: 'manual' } });
     // Cloudflare sets CF-Connecting-IP on every request that reaches the worker (miniflare too).
-    const app = appFor(config, { client, clientAddress: (c) => c.req.header('cf-connecting-ip') });
+    const app = appFor(config, { client, clientAddress: (c) => c.req.header('cf-connecting-ip'), secret: (name) => (typeof secrets[name] === 'string' ? secrets[name] : undefined) });
     return { text, app };
   } catch (error) {
     const message = String((error as Error).message);
@@ -40,7 +40,7 @@ function build(text: string | undefined): Built {
 
 export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> {
-    const { app, error } = built && built.text === env.ROUTER_CONFIG ? built : (built = build(env.ROUTER_CONFIG));
+    const { app, error } = built && built.text === env.ROUTER_CONFIG ? built : (built = build(env.ROUTER_CONFIG, env as unknown as Record<string, unknown>));
     if (!app) return errorResponse(formatForPath(new URL(request.url).pathname), 500, 'UNAVAILABLE', `registry-router is not configured: ${error}`);
     return asSent(app.fetch(request, env, ctx));
   },

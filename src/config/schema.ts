@@ -3,6 +3,7 @@ import { parseSize } from './size.ts';
 import { bootstrapSchema, httpsRedirectSchema, listenSchema, staticMountSchema } from './serving.ts';
 import { adminSchema, healthSchema, upstreamPoolSchema } from './ha.ts';
 import { presets } from '../rules/presets.ts';
+import { directUploadsSchema, uploadsFromEdgeSchema } from './edge.ts';
 
 const upstreamUrl = z
   .string()
@@ -103,10 +104,20 @@ const siteSchema = z
     writeToBackup: z.boolean().default(false),
     /** Reads of a repository a client is pushing go where the push writes (containerd's manifest HEAD). */
     pushSessions: pushSessionsSchema,
+    /** On an edge worker's docker site: upload bodies go to `url` with a sealed capability (src/edge/). */
+    directUploads: directUploadsSchema.optional(),
+    /** On the router beside the registry: this site answers only uploads sealed by an edge's `directUploads`. */
+    uploadsFromEdge: uploadsFromEdgeSchema.optional(),
   })
   .superRefine((site, ctx) => {
     if (!site.upstream === !site.upstreams) {
       ctx.addIssue({ code: 'custom', path: ['upstreams'], message: 'give exactly one of "upstream" (one URL or pool) or "upstreams" ({ read, write })' });
+    }
+    if (site.directUploads && site.uploadsFromEdge) {
+      ctx.addIssue({ code: 'custom', path: ['uploadsFromEdge'], message: 'a site is either the edge (directUploads) or the origin side (uploadsFromEdge), not both' });
+    }
+    if ((site.directUploads || site.uploadsFromEdge) && site.preset !== 'docker') {
+      ctx.addIssue({ code: 'custom', path: [site.directUploads ? 'directUploads' : 'uploadsFromEdge'], message: 'direct uploads are for docker sites ("preset": "docker")' });
     }
     const known = ['read', 'write', 'deny', 'ping', 'token', ...Object.keys(site.upstreams ?? {}), ...Object.keys(presets[site.preset].optionalRoles)];
     site.rules.forEach((rule, i) => {

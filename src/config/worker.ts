@@ -22,6 +22,9 @@ export function workerConfig(text: string | undefined): Config {
   const problems: string[] = [];
   if (config.admin) problems.push('admin: a worker cannot open a listener of its own; remove admin (Cloudflare shows the worker\'s metrics)');
   config.sites.forEach((site, i) => {
+    if (site.uploadsFromEdge) {
+      problems.push(`sites[${i}].uploadsFromEdge: the origin side of direct uploads runs on a router beside the registry (a DNS-only name the platform does not proxy), not at the edge; give the worker's site "directUploads" instead`);
+    }
     if (compileSite(site).health.checks) {
       problems.push(
         `sites[${i}].health: active checks need a process that runs between requests, which a worker is not; set "health": { "checks": false } (failed servers are still skipped for "backoff" seconds)`,

@@ -2,6 +2,7 @@ import { entryFor, type AccessLog } from '../access-log.ts';
 import { answerEarly, errorResponse } from '../errors.ts';
 import type { Exchange } from '../exchange.ts';
 import { tallyBody } from '../passes/body-tally.ts';
+import { sealUploadLocation } from '../edge/uploads.ts';
 import { mapBodyUrls } from '../passes/body-urls.ts';
 import { applyIncoming } from '../passes/incoming.ts';
 import type { Site } from '../site/site.ts';
@@ -45,6 +46,16 @@ export async function forward(exchange: Exchange, { client, log }: { client: Ups
   release = outcome.release;
 
   const response = applyIncoming(sent, outcome.response);
+  if (site.uploads && response.headers.has('location')) {
+    try {
+      await sealUploadLocation(sent, site.uploads, response);
+    } catch (error) {
+      void response.body?.cancel().catch(() => {});
+      const failed = errorResponse(site.errorFormat, 500, 'UNAVAILABLE', String((error as Error).message));
+      finish(500, String((error as Error).message));
+      return failed;
+    }
+  }
   if (sent.mapUrls) {
     try {
       await mapBodyUrls(sent, response);
@@ -120,7 +131,9 @@ async function readSmallBody(body: ReadableStream<Uint8Array>, length: number): 
 }
 
 function tooLarge(site: Site): Response {
-  return errorResponse(site.errorFormat, 413, 'SIZE_INVALID', `request body is larger than this site accepts (${site.maxBodySize} bytes)`);
+  // At the edge the platform caps bodies; layers past the cap go around it with directUploads.
+  const hint = site.errorFormat === 'registry' && !site.uploads ? '; to push larger layers through an edge worker, give the site "directUploads"' : '';
+  return errorResponse(site.errorFormat, 413, 'SIZE_INVALID', `request body is larger than this site accepts (${site.maxBodySize} bytes)${hint}`);
 }
 
 function failure(site: Site, exchange: Exchange, error: unknown): Response {

@@ -63,6 +63,13 @@ export const mappedConditionals: OutgoingPass = (exchange, outgoing) => {
   if (tags) outgoing.headers.set('if-none-match', tags.replaceAll(`${etagSuffix(exchange)}"`, '"'));
 };
 
+/** The credentials an upload capability carried (src/edge/uploads.ts) replace whatever the request had. */
+export const restoredAuthorization: OutgoingPass = (exchange, outgoing) => {
+  if (exchange.restoredAuthorization === undefined) return;
+  if (exchange.restoredAuthorization === null) outgoing.headers.delete('authorization');
+  else outgoing.headers.set('authorization', exchange.restoredAuthorization);
+};
+
 /** Counts the request body and enforces the site's cap while it streams. */
 export const requestBodyTally: OutgoingPass = (exchange, outgoing) => {
   if (!outgoing.body) return;
@@ -84,6 +91,7 @@ export const outgoingPasses: readonly OutgoingPass[] = [
   forwardedProto,
   forwardedHost,
   mappedConditionals,
+  restoredAuthorization,
   requestBodyTally,
 ];
 

@@ -7,6 +7,7 @@ import type { Upstream } from '../upstream/upstream.ts';
 import type { ErrorFormat } from '../errors.ts';
 import { compileHostPattern, type HostMatcher } from './host.ts';
 import { PushSessions } from './push-sessions.ts';
+import type { UploadSeal } from '../edge/uploads.ts';
 
 
 export interface Site {
@@ -26,6 +27,8 @@ export interface Site {
   readonly health: HealthSettings;
   /** Writes may go to backups when no primary is healthy. */
   readonly writeToBackup: boolean;
+  /** Direct uploads (edge or origin side), when configured; set by the app, which knows the environment. */
+  readonly uploads?: UploadSeal;
   /** Push sessions of this site's clients; undefined when `pushSessions.idle` is 0. */
   readonly sessions: PushSessions | undefined;
   servesHost(host: string): boolean;

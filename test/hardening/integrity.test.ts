@@ -18,7 +18,6 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +26,7 @@ import { downloadBlob, getManifest, headManifest } from '../support/blob.ts';
 import { buildImage, type BuiltImage } from '../support/image.ts';
 import { randomChunks } from '../support/random.ts';
 import { startRegistry, type Registry } from '../support/registry.ts';
+import { frontProxy } from '../support/front-proxy.ts';
 import { RUNTIMES, startRouter, type RouterProcess } from '../support/router.ts';
 import { copyArgs, dockerRef, inspectDigest, skopeo, tryCopy } from '../support/skopeo.ts';
 
@@ -238,73 +238,3 @@ async function seededRandom(seed: string): Promise<() => number> {
   };
 }
 
-/**
- * A TCP pass-through in front of the router that answers a TLS ClientHello with a plain-HTTP 400
- * and closes, as the Node, Bun and Deno listeners do. skopeo with `--tls-verify=false` tries HTTPS
- * first, and local workerd (miniflare on a plain port) neither answers nor closes a ClientHello:
- * without this, every skopeo call waits for Go's 10 s TLS handshake timeout before falling back to
- * HTTP. A killed skopeo's close (or reset) is passed on to the router as it came. (`rate` paces
- * client → router bytes; unused here, kept identical to test/e2e/pinned-push.test.ts.)
- */
-async function frontProxy(port: number, { rate }: { rate?: number } = {}): Promise<{ url: string; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const track = (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  };
-  const reset = (socket: net.Socket) => {
-    if (!socket.destroyed) socket.resetAndDestroy();
-  };
-  const server = net.createServer((client) => {
-    track(client);
-    client.on('error', () => client.destroy());
-    client.once('data', (first: Buffer) => {
-      if (first[0] === 0x16) {
-        client.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-        return;
-      }
-      const upstream = net.connect(port, '127.0.0.1');
-      track(upstream);
-      // Each side's end is passed on as it came: a reset as a reset, a close after the bytes before it.
-      client.removeAllListeners('error').on('error', () => reset(upstream));
-      upstream.on('error', () => reset(client));
-      client.on('end', () => upstream.end());
-      let open = true;
-      upstream.on('end', () => {
-        // Keep reading what the client still sends (an upload body), so that closing does not turn
-        // into a reset that makes the client lose the answer before it.
-        open = false;
-        client.end();
-        client.resume();
-        setTimeout(() => client.destroy(), 2000).unref();
-      });
-      upstream.on('data', (chunk: Buffer) => {
-        if (!client.write(chunk)) {
-          upstream.pause();
-          client.once('drain', () => upstream.resume());
-        }
-      });
-      const forward = (chunk: Buffer) => {
-        if (!open) return;
-        const flushed = upstream.write(chunk);
-        if (rate === undefined && flushed) return;
-        client.pause();
-        const drained = flushed ? Promise.resolve() : new Promise((r) => upstream.once('drain', r));
-        const paced = new Promise((r) => setTimeout(r, rate === undefined ? 0 : (chunk.length / rate) * 1000));
-        void Promise.all([drained, paced]).then(() => open && client.resume());
-      };
-      forward(first);
-      client.on('data', forward);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port: own } = server.address() as net.AddressInfo;
-  return {
-    url: `http://127.0.0.1:${own}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}

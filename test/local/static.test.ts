@@ -62,7 +62,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const get = (path: string, headers: Record<string, string> = {}, method = 'GET') =>
-  app.fetch(new Request(`http://repo.example.com${path}`, { method, headers }));
+  app.fetch(new Request(`http://repo.example.com${path}`, { method, headers: { host: 'repo.example.com', ...headers } }));
 
 describe('static files in the core', () => {
   it('serves a file with type, length, validators and ranges advertised', async () => {

@@ -55,7 +55,8 @@ const mf = new Miniflare({
   modulesRoot: outdir,
   compatibilityDate,
   compatibilityFlags,
-  bindings: { ROUTER_CONFIG: configText },
+  // Secrets the config names (direct uploads' keyEnv) come from this process's environment, as `wrangler secret put` would set them.
+  bindings: { ROUTER_CONFIG: configText, ...secretBindings(config) },
   host: listen.host,
   port: listen.port,
 });
@@ -111,3 +112,10 @@ function shutdown(signal: NodeJS.Signals): void {
 }
 process.once('SIGTERM', () => shutdown('SIGTERM'));
 process.once('SIGINT', () => shutdown('SIGINT'));
+
+/** The environment variables the config's sites name as keys (`directUploads.keyEnv`), as worker bindings. */
+function secretBindings(routerConfig: unknown): Record<string, string> {
+  const sites = (routerConfig as { sites?: Array<{ directUploads?: { keyEnv?: string } }> }).sites ?? [];
+  const names = sites.filter((site) => site.directUploads).map((site) => site.directUploads!.keyEnv ?? 'UPLOAD_KEY');
+  return Object.fromEntries(names.filter((name) => process.env[name] !== undefined).map((name) => [name, process.env[name]!]));
+}

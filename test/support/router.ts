@@ -26,17 +26,75 @@ export interface RuntimeLimits {
   /** Router RSS budget while streaming 1 GiB each way, and why it is above 150 MiB where it is. */
   rssBudgetMiB: number;
   rssWhy?: string;
+  /**
+   * Bad requests (test/hardening/support.ts BAD_REQUESTS, by name) that the runtime answers itself,
+   * before the router's code runs, with something else than a 4xx (or 501): that status; or lets
+   * through with an obs-fold replaced by spaces ('unfolded', which RFC 9112 §5.2 allows). Every
+   * other bad request gets a 4xx/501 and reaches no upstream (test/hardening/requests.test.ts).
+   */
+  parserAnswers: Readonly<Record<string, number | 'unfolded'>>;
+  /**
+   * How long a client may take over its request headers before the runtime closes its connection:
+   * `timeouts.header` ('config'), a fixed figure in seconds the runtime imposes, or 'none'.
+   */
+  headerTimeout: 'config' | number | 'none';
 }
 
+/** workerd's own HTTP parser (kj) fails these before the worker runs: 500 "Internal Server Error", connection closed. */
+const WORKERD_500 = [
+  'two Host fields (different)',
+  'two Host fields (same)',
+  'Host with a comma list',
+  'Host with a path',
+  'Host with userinfo',
+  'Host with "?"',
+  'Host with "#"',
+  'Host with a space',
+  'two different Content-Lengths',
+  'Content-Length list "1, 2"',
+  'Content-Length "+1"',
+  'Transfer-Encoding: xchunked',
+  'Transfer-Encoding: chunked, identity',
+  'Transfer-Encoding: identity',
+  'Transfer-Encoding: gzip, chunked',
+  'two Transfer-Encoding fields',
+  'Transfer-Encoding:<VT>chunked',
+  'absolute-form naming another host',
+  'CONNECT',
+];
+
 export const LIMITS: Record<Runtime, RuntimeLimits> = {
-  node: { absoluteForm: 'authority', sendsHost: true, rssBudgetMiB: 150 },
-  'bun-node': { absoluteForm: 'authority', sendsHost: true, rssBudgetMiB: 150 },
-  // Bun.serve builds request.url from Host and drops the request line's authority.
-  bun: { absoluteForm: 'host-header', sendsHost: true, rssBudgetMiB: 150 },
-  deno: { absoluteForm: 'authority', sendsHost: true, rssBudgetMiB: 256, rssWhy: 'Deno.serve reads chunked uploads ahead of the consumer' },
-  'deno-node': { absoluteForm: 'authority', sendsHost: true, rssBudgetMiB: 256, rssWhy: 'Deno node:http' },
-  // workerd answers 500 ("invalid URL") before the worker runs.
-  workerd: { absoluteForm: 'refused', sendsHost: false, rssBudgetMiB: 320, rssWhy: 'local workerd grows with the stream work' },
+  node: { absoluteForm: 'authority', sendsHost: true, rssBudgetMiB: 150, parserAnswers: {}, headerTimeout: 'config' },
+  'bun-node': { absoluteForm: 'authority', sendsHost: true, rssBudgetMiB: 150, parserAnswers: {}, headerTimeout: 'config' },
+  // Bun.serve builds request.url from Host and drops the request line's authority. Its parser
+  // answers a control character in the target with 505; its header timeout is uWS's fixed 10 s
+  // (connections close 10–14 s after they open, whatever idleTimeout says).
+  bun: {
+    absoluteForm: 'host-header',
+    sendsHost: true,
+    rssBudgetMiB: 150,
+    parserAnswers: { 'NUL in the target': 505, 'CTL (0x01) in the target': 505 },
+    headerTimeout: 10,
+  },
+  // Deno.serve (hyper) has no header timeout and no option for one: a client trickling its headers keeps its connection.
+  deno: { absoluteForm: 'authority', sendsHost: true, rssBudgetMiB: 256, rssWhy: 'Deno.serve reads chunked uploads ahead of the consumer', parserAnswers: {}, headerTimeout: 'none' },
+  // Not in RUNTIMES, so not asserted; checked by hand: every bad request refused with a 4xx/501, timeouts.header honoured (2 s → closed at 4 s).
+  'deno-node': { absoluteForm: 'authority', sendsHost: true, rssBudgetMiB: 256, rssWhy: 'Deno node:http', parserAnswers: {}, headerTimeout: 'config' },
+  // workerd answers 500 ("invalid URL") before the worker runs. Its parser (kj) also fails duplicate
+  // Host/Content-Length and any Transfer-Encoding but chunked with 500, replaces obs-fold with spaces,
+  // and closes connections whose headers are not in after its fixed 15 s (kj's headerTimeout).
+  workerd: {
+    absoluteForm: 'refused',
+    sendsHost: false,
+    rssBudgetMiB: 320,
+    rssWhy: 'local workerd grows with the stream work',
+    parserAnswers: {
+      ...Object.fromEntries(WORKERD_500.map((name) => [name, 500])),
+      'obs-fold (a line starting with a space)': 'unfolded',
+      'obs-fold hiding Transfer-Encoding': 'unfolded',
+    },
+    headerTimeout: 15,
+  },
 };
 
 /** How each runtime starts the router on a config file, as a user would type it. */

@@ -1,0 +1,106 @@
+import type { Exchange } from '../exchange.ts';
+
+/** One request in flight as the status JSON shows it. */
+export interface TransferView {
+  id: number;
+  site: string;
+  role: string;
+  /** The server it went to, when known (see `Transfer.upstream`). */
+  upstream: string | null;
+  method: string;
+  path: string;
+  client: string;
+  startedAt: string;
+  elapsedMs: number;
+  /** Request body bytes received from the client so far (uploads). */
+  bytesIn: number;
+  /** Response body bytes sent to the client so far (downloads). */
+  bytesOut: number;
+  /** Bytes per second, both directions together, over the last sampling period (≥ 1 s), or since the start. */
+  rate: number;
+}
+
+/** The handle `Transfers.begin` returns: `end()` once the exchange is logged. */
+export interface Transfer {
+  /** The server the request went to; set it when known (the exchange's upstream is the role's first primary). */
+  upstream?: string;
+  end(): void;
+}
+
+interface Live extends Transfer {
+  readonly id: number;
+  readonly exchange: Exchange;
+  sampleAt: number;
+  sampleBytes: number;
+  rate: number;
+}
+
+/** Rates are re-sampled at most this often, however many pages poll. */
+const SAMPLE_MS = 1000;
+
+/**
+ * The exchanges in flight, for the status page. `begin` and `end` are O(1) (a Set add and delete);
+ * the byte counts are the exchange's own tally, which forwarding updates while bodies stream, read
+ * only when the status is asked for.
+ */
+export class Transfers {
+  readonly #live = new Set<Live>();
+  #next = 1;
+
+  constructor(readonly now: () => number = Date.now) {}
+
+  get size(): number {
+    return this.#live.size;
+  }
+
+  begin(exchange: Exchange): Transfer {
+    const live: Live = {
+      id: this.#next++,
+      exchange,
+      sampleAt: exchange.startedAt,
+      sampleBytes: 0,
+      rate: 0,
+      end: () => {
+        this.#live.delete(live);
+      },
+    };
+    if (this.#next > Number.MAX_SAFE_INTEGER - 1) this.#next = 1;
+    this.#live.add(live);
+    return live;
+  }
+
+  /** The transfers of `site` (all when undefined), oldest first, at most `limit` of them. */
+  list(site?: string, limit = 100): TransferView[] {
+    const now = this.now();
+    const out: TransferView[] = [];
+    for (const live of this.#live) {
+      if (site !== undefined && live.exchange.site.name !== site) continue;
+      if (out.length >= limit) break;
+      const { exchange } = live;
+      const bytes = exchange.tally.bytesIn + exchange.tally.bytesOut;
+      if (now - live.sampleAt >= SAMPLE_MS) {
+        live.rate = ((bytes - live.sampleBytes) * 1000) / (now - live.sampleAt);
+        live.sampleAt = now;
+        live.sampleBytes = bytes;
+      } else if (live.sampleBytes === 0 && now > exchange.startedAt) {
+        // Not sampled yet: the average since the start.
+        live.rate = (bytes * 1000) / (now - exchange.startedAt);
+      }
+      out.push({
+        id: live.id,
+        site: exchange.site.name,
+        role: exchange.steered ?? exchange.role,
+        upstream: live.upstream ?? null,
+        method: exchange.request.method,
+        path: exchange.url.pathname,
+        client: exchange.clientAddress,
+        startedAt: new Date(exchange.startedAt).toISOString(),
+        elapsedMs: Math.max(0, now - exchange.startedAt),
+        bytesIn: exchange.tally.bytesIn,
+        bytesOut: exchange.tally.bytesOut,
+        rate: Math.max(0, Math.round(live.rate)),
+      });
+    }
+    return out;
+  }
+}
