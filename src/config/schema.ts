@@ -106,6 +106,8 @@ const siteSchema = z
     pushSessions: pushSessionsSchema,
     /** On an edge worker's docker site: upload bodies go to `url` with a sealed capability (src/edge/). */
     directUploads: directUploadsSchema.optional(),
+    /** On an edge worker's docker site: blobs by digest served from the Workers Cache API after Nexus authorizes a HEAD (src/edge/blob-cache.ts). */
+    blobCache: z.boolean().default(false),
     /** On the router beside the registry: this site answers only uploads sealed by an edge's `directUploads`. */
     uploadsFromEdge: uploadsFromEdgeSchema.optional(),
   })
