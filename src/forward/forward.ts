@@ -4,6 +4,7 @@ import type { Exchange } from '../exchange.ts';
 import { tallyBody } from '../passes/body-tally.ts';
 import { sealUploadLocation } from '../edge/uploads.ts';
 import { mapBodyUrls } from '../passes/body-urls.ts';
+import { readUpTo } from '../stream/read-up-to.ts';
 import { applyIncoming } from '../passes/incoming.ts';
 import type { Site } from '../site/site.ts';
 import { sendWithFailover } from './send.ts';
@@ -107,27 +108,10 @@ function smallBodyLength(headers: Headers): number | undefined {
 
 /** The whole body, refusing to hold more than the `length` the upstream declared. */
 async function readSmallBody(body: ReadableStream<Uint8Array>, length: number): Promise<Uint8Array> {
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > length) {
-      void reader.cancel().catch(() => {});
-      throw new Error(`upstream sent more than its Content-Length of ${length} bytes`);
-    }
-    chunks.push(value);
-  }
-  if (chunks.length === 1) return chunks[0]!;
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return bytes;
+  const read = await readUpTo(body, length);
+  if (read.whole) return read.bytes;
+  void read.rest.cancel().catch(() => {});
+  throw new Error(`upstream sent more than its Content-Length of ${length} bytes`);
 }
 
 function tooLarge(site: Site): Response {

@@ -1,5 +1,6 @@
 import type { Exchange, UpstreamResponse } from '../exchange.ts';
 import { fnv1a } from '../site/push-sessions.ts';
+import { readUpTo } from '../stream/read-up-to.ts';
 import { toPublicUrl } from './public-url.ts';
 
 /** JSON answers larger than this pass unmapped, and the access log says so (bytes). */
@@ -95,37 +96,4 @@ function dropEncoding(response: UpstreamResponse): void {
   const etag = response.headers.get('etag');
   // The decoded body is another representation: its ETag can only be weak.
   if (etag && !etag.startsWith('W/')) response.headers.set('etag', `W/${etag}`);
-}
-
-/** Reads `body` whole if it holds at most `cap` bytes; else a stream that replays what was read, then the rest. */
-async function readUpTo(body: ReadableStream<Uint8Array>, cap: number): Promise<{ whole: true; bytes: Uint8Array } | { whole: false; rest: ReadableStream<Uint8Array> }> {
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    total += value.byteLength;
-    if (total > cap) {
-      const rest = new ReadableStream<Uint8Array>({
-        pull: async (controller) => {
-          const chunk = chunks.shift();
-          if (chunk) return controller.enqueue(chunk);
-          const next = await reader.read();
-          if (next.done) controller.close();
-          else controller.enqueue(next.value);
-        },
-        cancel: (reason) => reader.cancel(reason),
-      });
-      return { whole: false, rest };
-    }
-  }
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return { whole: true, bytes };
 }

@@ -57,12 +57,7 @@ interface LogLine {
   bytesIn: number;
   upstream: string | null;
 }
-const logLines = (router: RouterProcess): LogLine[] =>
-  router
-    .stdout()
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as LogLine);
+const logLines = (router: RouterProcess): LogLine[] => router.accessLog() as LogLine[];
 
 describe.each(['node', 'bun'] as const)('direct uploads: workerd edge, %s origin side', (originRuntime) => {
   let work: string;

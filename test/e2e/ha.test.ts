@@ -45,12 +45,7 @@ describe.each(HA_RUNTIMES)('primary + synced backup on %s', (runtime) => {
   let work: string;
   const images: BuiltImage[] = [];
 
-  const accessLog = (): AccessEntry[] =>
-    router
-      .stdout()
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as AccessEntry);
+  const accessLog = (): AccessEntry[] => router.accessLog();
   const healthLines = (): HealthLine[] =>
     router
       .stderr()

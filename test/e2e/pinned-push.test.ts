@@ -75,12 +75,7 @@ describe.each(RUNTIMES)('pushes pinned to one of two write primaries on %s', (ru
   let front: Awaited<ReturnType<typeof frontProxy>> | undefined;
   const ns = `pin-${runtime.replace(/\W/g, '')}`;
 
-  const accessLog = (): AccessEntry[] =>
-    router
-      .stdout()
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as AccessEntry);
+  const accessLog = (): AccessEntry[] => router.accessLog();
   /** The write-role requests of repository `name` (its push), from the access log. */
   const pushRequests = (name: string): AccessEntry[] => accessLog().filter((entry) => entry.role === 'write' && entry.path.startsWith(`/v2/${name}/`));
   const serversOf = (name: string): Set<string | null> => new Set(pushRequests(name).map((entry) => entry.upstream));

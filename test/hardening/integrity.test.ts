@@ -71,12 +71,7 @@ describe.each(RUNTIMES)('integrity under faults on %s', (runtime) => {
   /** Where skopeo talks to the router: the router itself, or on workerd a front that refuses TLS (see frontProxy). */
   let via: string;
   const ns = `integrity-${runtime.replace(/\W/g, '')}`;
-  const accessLog = (): AccessEntry[] =>
-    router
-      .stdout()
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as AccessEntry);
+  const accessLog = (): AccessEntry[] => router.accessLog();
 
   beforeAll(async () => {
     router = await startRouter(runtime, {

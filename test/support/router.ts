@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { AccessEntry } from '../../src/access-log.ts';
 import type { ConfigInput } from '../../src/config/schema.ts';
 import { freePort } from './ports.ts';
 
@@ -126,6 +127,8 @@ export interface RouterProcess {
   child: ChildProcess;
   /** stdout so far: the JSON access log. */
   stdout(): string;
+  /** The access log so far, one entry a line (lines that are not JSON objects skipped). */
+  accessLog(): AccessEntry[];
   stderr(): string;
   /** Resident memory of the router in bytes (Linux /proc): the process tree; for workerd, workerd alone. */
   rss(): number;
@@ -168,6 +171,11 @@ export async function startRouter(runtime: Runtime, config: ConfigInput, opts: {
     configPath,
     child,
     stdout: () => stdout,
+    accessLog: () =>
+      stdout
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as AccessEntry),
     stderr: () => stderr,
     rss: () => treeRss(child.pid!, runtime === 'workerd' ? 'workerd' : undefined),
     async stop(signal = 'SIGTERM') {
