@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import { entryFor, type AccessLog } from './access-log.ts';
 import { createAdminApp } from './admin.ts';
 import type { Config } from './config/schema.ts';
-import { answerEarly, errorResponse, formatForPath } from './errors.ts';
+import { answerEarly, errorResponse, formatForPath, ownBodyBytes } from './errors.ts';
 import type { Exchange } from './exchange.ts';
 import type { UpstreamClient } from './forward/client.ts';
 import { forward } from './forward/forward.ts';
@@ -15,7 +15,7 @@ import { guardRequest } from './request/guard.ts';
 import { openUploadRequest, uploadSealFor } from './edge/uploads.ts';
 import { unsafePath } from './request/target.ts';
 import type { Role, Rule } from './rules/rule.ts';
-import { PushSessions, type PushSession } from './site/push-sessions.ts';
+import { PushSessions, type PushSession, type SessionStore } from './site/push-sessions.ts';
 import { compileSite, siteFinder, type Site } from './site/site.ts';
 
 export interface AppOptions {
@@ -27,6 +27,8 @@ export interface AppOptions {
   files?: FileAccess;
   /** Where upstream up/down changes go, one event each (default: a JSON line on stderr). */
   healthLog?: HealthListener;
+  /** Where push sessions live when not in this process (the edge: a Durable Object per session); `idleMs` from the site's config. */
+  sessionStore?: (site: Site, idleMs: number) => SessionStore;
   /** Reads a secret from the environment (worker bindings, process env): the direct-uploads key. */
   secret?: (name: string) => string | undefined;
 }
@@ -42,7 +44,9 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
   const sites: Site[] = config.sites.map((siteConfig) => {
     const site = compileSite(siteConfig);
     const uploads = uploadSealFor(siteConfig, appOptions.secret ?? (() => undefined));
-    return uploads ? { ...site, uploads } : site;
+    const idleMs = siteConfig.pushSessions.idle * 1000;
+    const sessions = idleMs > 0 && appOptions.sessionStore ? appOptions.sessionStore(site, idleMs) : site.sessions;
+    return { ...site, sessions, ...(uploads && { uploads }) };
   });
   const metrics = new Metrics();
   const options: AppOptions = { ...appOptions, log: metrics.counting(appOptions.log) };
@@ -60,20 +64,20 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
     const refusal = guardRequest(request, url);
     if (refusal) {
       const response = errorResponse(formatForPath(url.pathname), refusal.status, 'UNSUPPORTED', refusal.message);
-      options.log({ ...entryFor(url, request.method, started, response.status, client, null), error: refusal.message });
+      options.log({ ...entryFor(url, request.method, started, response.status, client, null), bytesOut: ownBodyBytes(request.method, response), error: refusal.message });
       return answerEarly(request, response);
     }
     const site = findSite(url.host);
     if (!site) {
       const response = errorResponse(formatForPath(url.pathname), 421, 'UNSUPPORTED', `this router serves no site named ${url.host}`);
-      options.log(entryFor(url, request.method, started, response.status, client, null));
+      options.log({ ...entryFor(url, request.method, started, response.status, client, null), bytesOut: ownBodyBytes(request.method, response) });
       return response;
     }
     // Before static folders and rules: a hidden dot segment is refused whatever would serve it.
     const unsafe = unsafePath(url.pathname);
     if (unsafe) {
       const response = errorResponse(site.errorFormat, 400, 'NAME_INVALID', `${unsafe}: refused, it could reach outside the upstream's path prefix`);
-      options.log({ ...entryFor(url, request.method, started, response.status, client, null), site: site.name, error: unsafe });
+      options.log({ ...entryFor(url, request.method, started, response.status, client, null), site: site.name, bytesOut: ownBodyBytes(request.method, response), error: unsafe });
       return answerEarly(request, response);
     }
     // The origin side of direct uploads answers nothing but uploads the edge sealed.
@@ -87,7 +91,7 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
       }
       if ('status' in opened) {
         const response = errorResponse(site.errorFormat, opened.status, opened.status === 401 ? 'UNAUTHORIZED' : 'DENIED', opened.message);
-        options.log({ ...entryFor(url, request.method, started, response.status, client, null), site: site.name, error: opened.message });
+        options.log({ ...entryFor(url, request.method, started, response.status, client, null), site: site.name, bytesOut: ownBodyBytes(request.method, response), error: opened.message });
         return answerEarly(request, response);
       }
       url = opened.url;
@@ -102,10 +106,10 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
     const target = rule?.target ?? 'write';
     if (target === 'deny') {
       const response = errorResponse(site.errorFormat, 405, 'DENIED', `site ${site.name} does not accept ${request.method} ${url.pathname}`);
-      options.log({ ...entryFor(url, request.method, started, response.status, client, null), site: site.name, role: target });
+      options.log({ ...entryFor(url, request.method, started, response.status, client, null), site: site.name, role: target, bytesOut: ownBodyBytes(request.method, response) });
       return answerEarly(request, response);
     }
-    const way = pushSessionWay(site, rule, target, restoredAuthorization !== undefined ? restoredAuthorization : request.headers.get('authorization'), url, client, started);
+    const way = await pushSessionWay(site, rule, target, restoredAuthorization !== undefined ? restoredAuthorization : request.headers.get('authorization'), url, client, started);
     const exchange: Exchange = {
       request,
       url,
@@ -144,20 +148,38 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
  * sessions: a rule with `session: "open"` opens or renews the session of (client, credentials,
  * repository); one with `session: "follow"` goes where that session writes, pinned like it.
  */
-function pushSessionWay(site: Site, rule: Rule | undefined, role: Role, authorization: string | null, url: URL, client: string, now: number) {
+async function pushSessionWay(site: Site, rule: Rule | undefined, role: Role, authorization: string | null, url: URL, client: string, now: number) {
   const subject = rule?.subject(url.pathname);
   const way: { role: Role; subject?: string; pinned: boolean; session?: PushSession; steered?: 'session' } = { role, subject, pinned: rule?.pin ?? false };
   if (!site.sessions || !subject || !rule?.session) return way;
   const key = PushSessions.key(client, authorization, subject);
-  if (rule.session === 'open') {
-    way.session = site.sessions.open(key, role, now);
-  } else {
-    const session = site.sessions.find(key, now);
-    // A read whose push lost its server is an ordinary read again (the pull may fail over).
-    if (session && session.server && !session.server.available(now)) site.sessions.end(session);
-    else if (session) Object.assign(way, { role: rule.followTo ?? session.role, pinned: true, session, steered: 'session' });
+  // A session store that fails (the edge's shared state unreachable) costs the session, not the request.
+  try {
+    await followOrOpen(site.sessions, rule, key, role, now, way);
+  } catch {
+    return { role, subject, pinned: rule.pin };
   }
   return way;
+}
+
+/** Opens or follows the client's session for the rule; fills `way`. May throw where the store is remote. */
+async function followOrOpen(
+  sessions: SessionStore,
+  rule: Rule,
+  key: string,
+  role: Role,
+  now: number,
+  way: { role: Role; pinned: boolean; session?: PushSession; steered?: 'session' },
+): Promise<void> {
+  if (rule.session === 'open') {
+    way.session = await sessions.open(key, role, now);
+    return;
+  }
+  const session = await sessions.find(key, now);
+  if (!session) return;
+  // A read whose push lost its server is an ordinary read again (the pull may fail over).
+  if (session.server && !session.server.available(now)) await sessions.end(session);
+  else Object.assign(way, { role: rule.followTo ?? session.role, pinned: true, session, steered: 'session' });
 }
 
 async function answerLocally(local: LocalHandler, site: Site, request: Request, url: URL, started: number, client: string, log: AccessLog): Promise<Response | undefined> {
@@ -166,12 +188,12 @@ async function answerLocally(local: LocalHandler, site: Site, request: Request, 
     answer = await local(request, url);
   } catch (error) {
     const response = errorResponse(site.errorFormat, 500, 'UNAVAILABLE', `site ${site.name} could not read a local file`);
-    log({ ...entryFor(url, request.method, started, 500, client, null), site: site.name, role: 'static', error: String((error as Error)?.message ?? error) });
+    log({ ...entryFor(url, request.method, started, 500, client, null), site: site.name, role: 'static', bytesOut: ownBodyBytes(request.method, response), error: String((error as Error)?.message ?? error) });
     return answerEarly(request, response);
   }
   if (!answer) return undefined;
   const { response, role } = answer;
-  const bytesOut = response.body ? Number(response.headers.get('content-length') ?? 0) : 0;
+  const bytesOut = ownBodyBytes(request.method, response);
   log({ ...entryFor(url, request.method, started, response.status, client, null), site: site.name, role, bytesOut });
   return answerEarly(request, response);
 }

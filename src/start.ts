@@ -4,7 +4,7 @@
  */
 import type { Context } from 'hono';
 import { jsonLinesLog, quietLog } from './access-log.ts';
-import { createApp, type RouterApp } from './app.ts';
+import { createApp, type AppOptions, type RouterApp } from './app.ts';
 import type { Config } from './config/schema.ts';
 import type { UpstreamClient } from './forward/client.ts';
 import type { FileAccess } from './local/files.ts';
@@ -20,7 +20,7 @@ export interface SocketEnv {
  */
 export function appFor(
   config: Config,
-  options: { client: UpstreamClient; files?: FileAccess; clientAddress?: (c: Context) => string | undefined; secret?: (name: string) => string | undefined },
+  options: { client: UpstreamClient; files?: FileAccess; clientAddress?: (c: Context) => string | undefined; secret?: (name: string) => string | undefined; sessionStore?: AppOptions['sessionStore'] },
 ): RouterApp {
   return createApp(config, {
     client: options.client,
@@ -28,6 +28,7 @@ export function appFor(
     clientAddress: options.clientAddress ?? ((c) => (c.env as SocketEnv | undefined)?.clientAddress),
     ...(options.files && { files: options.files }),
     ...(options.secret && { secret: options.secret }),
+    ...(options.sessionStore && { sessionStore: options.sessionStore }),
   });
 }
 

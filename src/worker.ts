@@ -7,7 +7,11 @@ import type { Hono } from 'hono';
 import { workerConfig } from './config/worker.ts';
 import { errorResponse, formatForPath } from './errors.ts';
 import { fetchClient } from './forward/fetch-client.ts';
+import { durableSessionStore, type DurableObjectNamespaceLike } from './edge/session-object.ts';
 import { appFor } from './start.ts';
+
+/** The Durable Object class that keeps push sessions at the edge (bound as PUSH_SESSIONS in wrangler.toml). */
+export { PushSessionObject } from './edge/session-object.ts';
 
 export interface Env {
   ROUTER_CONFIG?: string;
@@ -29,7 +33,14 @@ function build(text: string | undefined, secrets: Record<string, unknown>): Buil
     // workerd's fetch decodes gzip/br bodies and re-encodes on the way out: 'manual' keeps the bytes.
     const client = fetchClient(config.timeouts, { init: { encodeResponseBody: 'manual' } });
     // Cloudflare sets CF-Connecting-IP on every request that reaches the worker (miniflare too).
-    const app = appFor(config, { client, clientAddress: (c) => c.req.header('cf-connecting-ip'), secret: (name) => (typeof secrets[name] === 'string' ? secrets[name] : undefined) });
+    // Push sessions in a Durable Object when bound (wrangler.toml): requests of one push land on different isolates.
+    const sessions = secrets.PUSH_SESSIONS as DurableObjectNamespaceLike | undefined;
+    const app = appFor(config, {
+      client,
+      clientAddress: (c) => c.req.header('cf-connecting-ip'),
+      secret: (name) => (typeof secrets[name] === 'string' ? secrets[name] : undefined),
+      ...(sessions && { sessionStore: (site, idleMs) => durableSessionStore(sessions, site.name, idleMs, site.servers) }),
+    });
     return { text, app };
   } catch (error) {
     const message = String((error as Error).message);

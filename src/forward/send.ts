@@ -53,7 +53,7 @@ export async function sendWithFailover(exchange: Exchange, client: UpstreamClien
   // When every server looks down, a pinned exchange still tries only its own.
   server ??= pin ? pool.pinned(exchange.subject!, true) : pool.lastResort(backups, tried);
   // A session remembers the primary its push began on (a backup only ever answers its HEADs).
-  if (pin && exchange.session && server && pool.primaries.includes(server)) exchange.session.server ??= server;
+  if (pin && exchange.session && !exchange.session.server && server && pool.primaries.includes(server)) await site.sessions?.hold(exchange.session, server);
   let attempt: Exchange = exchange;
   // Made only when needed: an Error captures a stack, a measurable cost on every request.
   let lastError: unknown;
@@ -78,7 +78,7 @@ export async function sendWithFailover(exchange: Exchange, client: UpstreamClien
         // A pinned upload that broke on the server's side cannot go on there: mark it down and end
         // the session, so the client's next try starts afresh on a healthy server.
         if (!blamesServer) current.failed('passive', `${request.method} ${exchange.url.pathname} broke off: ${error.message}`);
-        if (exchange.session) site.sessions?.end(exchange.session);
+        if (exchange.session) await site.sessions?.end(exchange.session);
       }
       if (!retriable || !blamesServer) break;
       server = next();
@@ -117,7 +117,7 @@ function pinnedServer(exchange: Exchange, pool: Pool): { server: Server | undefi
   if (held && pool.primaries.includes(held)) {
     // Down, but nothing else is up either: its own server is still the only one worth a try.
     if (held.available() || !pool.pinned(subject!)) return { server: held };
-    site.sessions?.end(session!);
+    void Promise.resolve(site.sessions?.end(session!)).catch(() => {});
     return { refused: pinnedDownResponse(site, subject!, held), reason: `push session server ${held.href} is down` };
   }
   return { server: pool.pinned(subject!) };

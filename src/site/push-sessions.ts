@@ -16,12 +16,28 @@ export interface PushSession {
 }
 
 /**
+ * Where a site's push sessions live: in this process (`PushSessions`), or in the platform's shared
+ * state where consecutive requests of one push land on different processes (a Durable Object at
+ * the edge: src/edge/session-object.ts). Methods may answer at once or later.
+ */
+export interface SessionStore {
+  /** The open session under `key`, renewed; or undefined. */
+  find(key: string, now?: number): PushSession | undefined | Promise<PushSession | undefined>;
+  /** The session under `key` writing to `role`, opened (or reopened for another role) when needed. */
+  open(key: string, role: Role, now?: number): PushSession | Promise<PushSession>;
+  /** Records the server the session's push went to first (kept if one is recorded already). */
+  hold(session: PushSession, server: Server): void | Promise<void>;
+  /** Ends a session (its server went down: the next push starts afresh). */
+  end(session: PushSession): void | Promise<void>;
+}
+
+/**
  * The push sessions of a site, in bounded memory: a Map in least-recently-used order, at most `max`
  * entries (the oldest is dropped first), expired entries removed when met. A client is its address
  * plus a short hash of its Authorization value, so users behind one NAT or load balancer do not
  * share sessions; bearer tokens that change in the middle of a push start a new one.
  */
-export class PushSessions {
+export class PushSessions implements SessionStore {
   readonly #sessions = new Map<string, PushSession>();
 
   /**
@@ -64,6 +80,10 @@ export class PushSessions {
     this.#sessions.set(key, session);
     if (this.#sessions.size > this.max) this.#sessions.delete(this.#sessions.keys().next().value!);
     return session;
+  }
+
+  hold(session: PushSession, server: Server): void {
+    session.server ??= server;
   }
 
   /** Ends a session (its server went down: the next push starts afresh). */

@@ -6,7 +6,7 @@ import { compilePools, hasFailover, type RolePools, type Server } from '../upstr
 import type { Upstream } from '../upstream/upstream.ts';
 import type { ErrorFormat } from '../errors.ts';
 import { compileHostPattern, type HostMatcher } from './host.ts';
-import { PushSessions } from './push-sessions.ts';
+import { PushSessions, type SessionStore } from './push-sessions.ts';
 import type { UploadSeal } from '../edge/uploads.ts';
 
 
@@ -30,7 +30,7 @@ export interface Site {
   /** Direct uploads (edge or origin side), when configured; set by the app, which knows the environment. */
   readonly uploads?: UploadSeal;
   /** Push sessions of this site's clients; undefined when `pushSessions.idle` is 0. */
-  readonly sessions: PushSessions | undefined;
+  readonly sessions: SessionStore | undefined;
   servesHost(host: string): boolean;
   /** The target of the first matching rule (`write` when none matches). */
   route(method: string, path: string, query: URLSearchParams): Target;

@@ -57,6 +57,8 @@ const mf = new Miniflare({
   compatibilityFlags,
   // Secrets the config names (direct uploads' keyEnv) come from this process's environment, as `wrangler secret put` would set them.
   bindings: { ROUTER_CONFIG: configText, ...secretBindings(config) },
+  // As wrangler.toml binds it: push sessions in a Durable Object (src/edge/session-object.ts).
+  durableObjects: { PUSH_SESSIONS: 'PushSessionObject' },
   host: listen.host,
   port: listen.port,
 });
