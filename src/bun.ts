@@ -7,8 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ListenEntry } from './config/serving.ts';
-import { configFromArgs } from './config/cli.ts';
-import { checkFeaturesFor } from './config/features.ts';
+import { runCli } from './cli/program.ts';
+import type { StartOptions } from './config/cli.ts';
 import type { PemPair } from './config/tls-files.ts';
 import { fetchClient } from './forward/fetch-client.ts';
 import { Listeners } from './listeners.ts';
@@ -29,81 +29,86 @@ declare const Bun: {
   serve(options: { hostname: string; port: number; reusePort?: boolean; idleTimeout: number; maxRequestBodySize: number; tls?: Tls[]; fetch(request: Request, server: BunServer): Promise<Response> }): BunServer;
 };
 
-let start;
-try {
-  start = configFromArgs(process.argv.slice(2), (name) => process.env[name], (path) => readFileSync(path, 'utf8'));
-  checkFeaturesFor('bun', start.config);
-} catch (error) {
-  console.error(String((error as Error).message));
-  process.exit(2);
+await runCli({
+  runtime: 'bun',
+  argv: process.argv.slice(2),
+  env: (name) => process.env[name],
+  readText: (path) => readFileSync(path, 'utf8'),
+  cwd: () => process.cwd(),
+  // Bun's fetch decodes gzip/br but keeps Content-Encoding/Length; `decompress: false` passes bytes as sent.
+  client: (timeouts) => fetchClient(timeouts, { init: { decompress: false } }),
+  serve: serveBun,
+  exit: (code) => process.exit(code),
+});
+
+/** `registry-router serve` on Bun.serve: the config is read and checked for Bun already (src/cli/program.ts). */
+function serveBun({ config, source }: StartOptions): void {
+
+  const app = appFor(config, { client: fetchClient(config.timeouts, { init: { decompress: false } }), files: nodeFiles, secret: (name) => process.env[name] });
+
+  const readText = (path: string) => readFileSync(path, 'utf8');
+
+  /** Every certificate once per DNS name it covers (Bun matches `serverName` to SNI); the first is the default. */
+  const tlsOf = (pairs: PemPair[]): Tls[] =>
+    pairs.flatMap(({ cert, key, dnsNames }, i) => [...(i === 0 ? [{ cert, key }] : []), ...dnsNames.map((serverName) => ({ cert, key, serverName }))]);
+
+  // Bun's idle timer (max 255 s, default 10 s) also runs while a handler waits, and would cut a push
+  // whose last PUT makes the registry hash a large layer. It is off while the upstream works (the
+  // core's idle timer enforces timeouts.idle there, both ways) and guards keep-alive sockets again
+  // once the answer starts.
+  const keepAlive = Math.min(config.timeouts.idle, 255);
+  const serve = (entry: ListenEntry, port: number, pairs: PemPair[]): BunServer =>
+    Bun.serve({
+      hostname: entry.host,
+      port,
+      // TLS listeners share their address with their SIGHUP replacement while the old one drains.
+      ...(pairs.length && { reusePort: true, tls: tlsOf(pairs) }),
+      idleTimeout: keepAlive,
+      // Bun's 128 MiB default would refuse docker layers; sites set their own caps (413 in registry JSON).
+      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+      async fetch(request, server) {
+        // A Host list (two Host fields) leaves Bun's request.url relative: 400 before the app parses it.
+        const refused = refuseEarly(request);
+        if (refused) return refused;
+        server.timeout(request, 0);
+        const response = await app.fetch(request, { clientAddress: server.requestIP(request)?.address } satisfies SocketEnv);
+        server.timeout(request, keepAlive);
+        return response;
+      },
+    });
+
+  let listeners: Listeners<BunServer>;
+  try {
+    listeners = new Listeners(config.listen, {
+      start: serve,
+      port: (server) => server.port,
+      // Without `true`, stop() closes the listening socket at once and resolves when requests in flight have finished.
+      drain: (server) => server.stop(),
+      readText,
+      log: (line) => console.error(line),
+    });
+  } catch (error) {
+    console.error(String((error as Error).message));
+    process.exit(2);
+  }
+  listeners.servers.forEach((server, i) => console.error(listeningLine(config.listen[i]!.certs.length ? 'https' : 'http', server.hostname, server.port, source)));
+
+  // /metrics, /healthz, /readyz on their own listener (loopback unless configured), never behind a site's Host.
+  const admin = config.admin
+    ? Bun.serve({ hostname: config.admin.host, port: config.admin.port, idleTimeout: 10, maxRequestBodySize: 64 * 1024, fetch: async (request) => app.admin.fetch(request) })
+    : undefined;
+  if (admin) console.error(adminLine(admin.hostname, admin.port));
+
+  // New certificates (e.g. after `npm run certs`) for new connections; connections in flight keep theirs.
+  process.on('SIGHUP', () => listeners.reload());
+
+  function shutdown(signal: string): void {
+    console.error(stoppingLine(signal, config));
+    app.stop();
+    void admin?.stop(true);
+    void listeners.stop().then(() => process.exit(0));
+    setTimeout(() => process.exit(0), config.timeouts.shutdownGrace * 1000).unref();
+  }
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
 }
-const { config, source } = start;
-
-// Bun's fetch decodes gzip/br but keeps Content-Encoding/Length; `decompress: false` passes bytes as sent.
-const app = appFor(config, { client: fetchClient(config.timeouts, { init: { decompress: false } }), files: nodeFiles, secret: (name) => process.env[name] });
-
-const readText = (path: string) => readFileSync(path, 'utf8');
-
-/** Every certificate once per DNS name it covers (Bun matches `serverName` to SNI); the first is the default. */
-const tlsOf = (pairs: PemPair[]): Tls[] =>
-  pairs.flatMap(({ cert, key, dnsNames }, i) => [...(i === 0 ? [{ cert, key }] : []), ...dnsNames.map((serverName) => ({ cert, key, serverName }))]);
-
-// Bun's idle timer (max 255 s, default 10 s) also runs while a handler waits, and would cut a push
-// whose last PUT makes the registry hash a large layer. It is off while the upstream works (the
-// core's idle timer enforces timeouts.idle there, both ways) and guards keep-alive sockets again
-// once the answer starts.
-const keepAlive = Math.min(config.timeouts.idle, 255);
-const serve = (entry: ListenEntry, port: number, pairs: PemPair[]): BunServer =>
-  Bun.serve({
-    hostname: entry.host,
-    port,
-    // TLS listeners share their address with their SIGHUP replacement while the old one drains.
-    ...(pairs.length && { reusePort: true, tls: tlsOf(pairs) }),
-    idleTimeout: keepAlive,
-    // Bun's 128 MiB default would refuse docker layers; sites set their own caps (413 in registry JSON).
-    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-    async fetch(request, server) {
-      // A Host list (two Host fields) leaves Bun's request.url relative: 400 before the app parses it.
-      const refused = refuseEarly(request);
-      if (refused) return refused;
-      server.timeout(request, 0);
-      const response = await app.fetch(request, { clientAddress: server.requestIP(request)?.address } satisfies SocketEnv);
-      server.timeout(request, keepAlive);
-      return response;
-    },
-  });
-
-let listeners: Listeners<BunServer>;
-try {
-  listeners = new Listeners(config.listen, {
-    start: serve,
-    port: (server) => server.port,
-    // Without `true`, stop() closes the listening socket at once and resolves when requests in flight have finished.
-    drain: (server) => server.stop(),
-    readText,
-    log: (line) => console.error(line),
-  });
-} catch (error) {
-  console.error(String((error as Error).message));
-  process.exit(2);
-}
-listeners.servers.forEach((server, i) => console.error(listeningLine(config.listen[i]!.certs.length ? 'https' : 'http', server.hostname, server.port, source)));
-
-// /metrics, /healthz, /readyz on their own listener (loopback unless configured), never behind a site's Host.
-const admin = config.admin
-  ? Bun.serve({ hostname: config.admin.host, port: config.admin.port, idleTimeout: 10, maxRequestBodySize: 64 * 1024, fetch: async (request) => app.admin.fetch(request) })
-  : undefined;
-if (admin) console.error(adminLine(admin.hostname, admin.port));
-
-// New certificates (e.g. after `npm run certs`) for new connections; connections in flight keep theirs.
-process.on('SIGHUP', () => listeners.reload());
-
-function shutdown(signal: string): void {
-  console.error(stoppingLine(signal, config));
-  app.stop();
-  void admin?.stop(true);
-  void listeners.stop().then(() => process.exit(0));
-  setTimeout(() => process.exit(0), config.timeouts.shutdownGrace * 1000).unref();
-}
-process.once('SIGTERM', () => shutdown('SIGTERM'));
-process.once('SIGINT', () => shutdown('SIGINT'));

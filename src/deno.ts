@@ -7,8 +7,9 @@
  * reusePort on a TLS listener is unstable in Deno 2: the repo's deno.json turns on `unstable: ["net"]`
  * (Deno finds it from the script's folder); without it Deno exits at start asking for `--unstable-net`.
  */
-import { configFromArgs } from './config/cli.ts';
-import { checkFeaturesFor } from './config/features.ts';
+import { runCli } from './cli/program.ts';
+import type { StartOptions } from './config/cli.ts';
+import type { ClientTimeouts } from './forward/client.ts';
 import type { ListenEntry } from './config/serving.ts';
 import type { PemPair } from './config/tls-files.ts';
 import { fetchClient } from './forward/fetch-client.ts';
@@ -28,6 +29,7 @@ interface DenoServer {
 }
 declare const Deno: {
   args: string[];
+  cwd(): string;
   env: { get(name: string): string | undefined };
   readTextFileSync(path: string): string;
   createHttpClient(options: { allowHost?: boolean }): object;
@@ -39,75 +41,82 @@ declare const Deno: {
   exit(code: number): never;
 };
 
-let start;
-try {
-  start = configFromArgs(Deno.args, (name) => Deno.env.get(name), (path) => Deno.readTextFileSync(path));
-  checkFeaturesFor('deno', start.config);
-} catch (error) {
-  console.error(String((error as Error).message));
-  Deno.exit(2);
-}
-const { config, source } = start;
-
-const client = fetchClient(config.timeouts, {
-  // Deno's fetch replaces a caller's Host with the URL's unless the client allows it.
-  init: { client: Deno.createHttpClient({ allowHost: true }) },
-  // It also decodes gzip/br (keeping Content-Encoding/Length) unless the request asks for identity.
-  acceptEncoding: 'identity',
-});
-const app = appFor(config, { client, files: nodeFiles, secret: (name) => Deno.env.get(name) });
-
-const readText = (path: string) => Deno.readTextFileSync(path);
-let starting = true;
-
-/** `pairs` holds at most one certificate (features.ts refuses more for Deno). `onListen` prints the startup line; replacements stay quiet. */
-const serve = (entry: ListenEntry, port: number, pairs: PemPair[], onListen: (addr: NetAddr) => void): DenoServer =>
-  Deno.serve(
-    {
-      hostname: entry.host,
-      port,
-      // TLS listeners share their address with their SIGHUP replacement while the old one drains.
-      ...(pairs[0] && { reusePort: true, cert: pairs[0].cert, key: pairs[0].key }),
-      onListen,
-    },
-    // A Host list (`a, b`, which hyper lets through) makes request.url unparsable: 400 before the app parses it.
-    (request, info) => refuseEarly(request) ?? app.fetch(request, { clientAddress: info.remoteAddr.hostname } satisfies SocketEnv),
-  );
-
-let listeners: Listeners<DenoServer>;
-try {
-  listeners = new Listeners(config.listen, {
-    // Only the first start of each entry prints the startup line; SIGHUP replacements stay quiet.
-    start: (entry, port, pairs) =>
-      serve(entry, port, pairs, starting ? (addr) => console.error(listeningLine(entry.certs.length ? 'https' : 'http', addr.hostname, addr.port, source)) : () => {}),
-    port: (server) => server.addr.port,
-    drain: (server) => server.shutdown(),
-    readText,
-    log: (line) => console.error(line),
+const upstreamClient = (timeouts: ClientTimeouts) =>
+  fetchClient(timeouts, {
+    // Deno's fetch replaces a caller's Host with the URL's unless the client allows it.
+    init: { client: Deno.createHttpClient({ allowHost: true }) },
+    // It also decodes gzip/br (keeping Content-Encoding/Length) unless the request asks for identity.
+    acceptEncoding: 'identity',
   });
-} catch (error) {
-  console.error(String((error as Error).message));
-  Deno.exit(2);
+
+await runCli({
+  runtime: 'deno',
+  argv: Deno.args,
+  env: (name) => Deno.env.get(name),
+  readText: (path) => Deno.readTextFileSync(path),
+  cwd: () => Deno.cwd(),
+  client: upstreamClient,
+  serve: serveDeno,
+  exit: (code) => Deno.exit(code),
+});
+
+/** `registry-router serve` on Deno.serve: the config is read and checked for Deno already (src/cli/program.ts). */
+function serveDeno({ config, source }: StartOptions): void {
+
+  const app = appFor(config, { client: upstreamClient(config.timeouts), files: nodeFiles, secret: (name) => Deno.env.get(name) });
+
+  const readText = (path: string) => Deno.readTextFileSync(path);
+  let starting = true;
+
+  /** `pairs` holds at most one certificate (features.ts refuses more for Deno). `onListen` prints the startup line; replacements stay quiet. */
+  const serve = (entry: ListenEntry, port: number, pairs: PemPair[], onListen: (addr: NetAddr) => void): DenoServer =>
+    Deno.serve(
+      {
+        hostname: entry.host,
+        port,
+        // TLS listeners share their address with their SIGHUP replacement while the old one drains.
+        ...(pairs[0] && { reusePort: true, cert: pairs[0].cert, key: pairs[0].key }),
+        onListen,
+      },
+      // A Host list (`a, b`, which hyper lets through) makes request.url unparsable: 400 before the app parses it.
+      (request, info) => refuseEarly(request) ?? app.fetch(request, { clientAddress: info.remoteAddr.hostname } satisfies SocketEnv),
+    );
+
+  let listeners: Listeners<DenoServer>;
+  try {
+    listeners = new Listeners(config.listen, {
+      // Only the first start of each entry prints the startup line; SIGHUP replacements stay quiet.
+      start: (entry, port, pairs) =>
+        serve(entry, port, pairs, starting ? (addr) => console.error(listeningLine(entry.certs.length ? 'https' : 'http', addr.hostname, addr.port, source)) : () => {}),
+      port: (server) => server.addr.port,
+      drain: (server) => server.shutdown(),
+      readText,
+      log: (line) => console.error(line),
+    });
+  } catch (error) {
+    console.error(String((error as Error).message));
+    Deno.exit(2);
+  }
+  starting = false;
+
+  // /metrics, /healthz, /readyz on their own listener (loopback unless configured), never behind a site's Host.
+  const admin = config.admin
+    ? Deno.serve({ hostname: config.admin.host, port: config.admin.port, onListen: (addr) => console.error(adminLine(addr.hostname, addr.port)) }, (request) => app.admin.fetch(request))
+    : undefined;
+
+  // New certificates (e.g. after `npm run certs`) for new connections; connections in flight keep theirs.
+  Deno.addSignalListener('SIGHUP', () => listeners.reload());
+
+  let stopping = false;
+  function shutdown(signal: string): void {
+    if (stopping) return;
+    stopping = true;
+    console.error(stoppingLine(signal, config));
+    app.stop();
+    void admin?.shutdown();
+    void listeners.stop().then(() => Deno.exit(0));
+    setTimeout(() => Deno.exit(0), config.timeouts.shutdownGrace * 1000);
+  }
+  Deno.addSignalListener('SIGTERM', () => shutdown('SIGTERM'));
+  Deno.addSignalListener('SIGINT', () => shutdown('SIGINT'));
 }
-starting = false;
-
-// /metrics, /healthz, /readyz on their own listener (loopback unless configured), never behind a site's Host.
-const admin = config.admin
-  ? Deno.serve({ hostname: config.admin.host, port: config.admin.port, onListen: (addr) => console.error(adminLine(addr.hostname, addr.port)) }, (request) => app.admin.fetch(request))
-  : undefined;
-
-// New certificates (e.g. after `npm run certs`) for new connections; connections in flight keep theirs.
-Deno.addSignalListener('SIGHUP', () => listeners.reload());
-
-let stopping = false;
-function shutdown(signal: string): void {
-  if (stopping) return;
-  stopping = true;
-  console.error(stoppingLine(signal, config));
-  app.stop();
-  void admin?.shutdown();
-  void listeners.stop().then(() => Deno.exit(0));
-  setTimeout(() => Deno.exit(0), config.timeouts.shutdownGrace * 1000);
-}
-Deno.addSignalListener('SIGTERM', () => shutdown('SIGTERM'));
-Deno.addSignalListener('SIGINT', () => shutdown('SIGINT'));

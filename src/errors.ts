@@ -9,22 +9,32 @@ export type RouterErrorCode = 'UNAVAILABLE' | 'SIZE_INVALID' | 'DENIED' | 'UNSUP
  * docker sites (clients print `message`), a small JSON body otherwise.
  */
 export function errorResponse(format: ErrorFormat, status: number, code: RouterErrorCode, message: string): Response {
+  // The length is declared, so the access log counts these bodies too (`bytesOut`, see ownBodyBytes).
   if (format === 'registry') {
-    return new Response(JSON.stringify({ errors: [{ code, message, detail: null }] }), {
+    const text = JSON.stringify({ errors: [{ code, message, detail: null }] });
+    return new Response(text, {
       status,
       headers: {
         'content-type': 'application/json; charset=utf-8',
+        'content-length': String(byteLength(text)),
         'docker-distribution-api-version': 'registry/2.0',
       },
     });
   }
   // npm prints the `error` string of a JSON error body (npm-registry-fetch), nothing else.
-  const body = format === 'npm' ? { error: message, code } : { error: code.toLowerCase(), message };
-  return new Response(JSON.stringify(body), {
+  const text = JSON.stringify(format === 'npm' ? { error: message, code } : { error: code.toLowerCase(), message });
+  return new Response(text, {
     status,
-    headers: { 'content-type': 'application/json; charset=utf-8' },
+    headers: { 'content-type': 'application/json; charset=utf-8', 'content-length': String(byteLength(text)) },
   });
 }
+
+const encoder = new TextEncoder();
+const byteLength = (text: string): number => encoder.encode(text).byteLength;
+
+/** The bytes a body the router wrote itself puts on the wire (it declares its length): none for HEAD. */
+export const ownBodyBytes = (method: string, response: Response): number =>
+  method === 'HEAD' || !response.body ? 0 : Number(response.headers.get('content-length') ?? 0) || 0;
 
 /** Docker clients only understand registry errors, so `/v2/` paths get them even without a site. */
 export const formatForPath = (path: string): ErrorFormat => (path === '/v2' || path.startsWith('/v2/') ? 'registry' : 'plain');

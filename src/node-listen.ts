@@ -12,6 +12,7 @@ import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isTls, type CertPair, type ListenEntry } from './config/serving.ts';
+import { missingFileHint } from './config/tls-files.ts';
 
 type FetchHandler = Parameters<typeof serve>[0]['fetch'];
 
@@ -69,7 +70,7 @@ export function loadCertPairs(pairs: readonly CertPair[], warn: (line: string) =
       else if (expires < Date.now() + 14 * 86_400_000) warn(`registry-router: certificate ${cert} expires on ${x509.validTo}`);
       return { cert: certPem, key: keyPem, context, x509 };
     } catch (error) {
-      throw new Error(`cannot use TLS certificate ${cert} with key ${key}: ${(error as Error).message}`);
+      throw new Error(`cannot use TLS certificate ${cert} with key ${key}: ${(error as Error).message}${missingFileHint(error)}`);
     }
   });
 }

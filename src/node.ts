@@ -1,7 +1,10 @@
+#!/usr/bin/env node
 /**
- * Node adapter (also runs as `bun run src/node.ts`): reads the config, starts one @hono/node-server
- * per `listen` entry (node:https for TLS ones), injects the upstream client and file access,
- * re-reads certificates on SIGHUP, and drains transfers in flight on SIGTERM/SIGINT.
+ * Node adapter and the command line's entry (also runs as `bun run src/node.ts`, and bundled as
+ * dist/node.mjs, the package's `registry-router` bin): `serve` starts one @hono/node-server per
+ * `listen` entry (node:https for TLS ones), injects the upstream client and file access,
+ * re-reads certificates on SIGHUP, and drains transfers in flight on SIGTERM/SIGINT. The other
+ * commands (`check`, `route`, `certs`, …) are src/cli/program.ts.
  */
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -9,99 +12,104 @@ import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { jsonLinesLog, quietLog } from './access-log.ts';
 import { createApp } from './app.ts';
-import { configFromArgs } from './config/cli.ts';
-import { checkFeaturesFor } from './config/features.ts';
+import { runCli } from './cli/program.ts';
+import type { StartOptions } from './config/cli.ts';
+import type { ClientTimeouts } from './forward/client.ts';
 import { fetchClient } from './forward/fetch-client.ts';
 import { undiciClient } from './forward/undici-client.ts';
 import { nodeFiles } from './local/node-files.ts';
 import { listen, type Listener } from './node-listen.ts';
 
-let start;
-try {
-  start = configFromArgs(process.argv.slice(2), (name) => process.env[name], (path) => readFileSync(path, 'utf8'));
-  checkFeaturesFor(process.versions.bun ? 'bun-node' : 'node', start.config);
-} catch (error) {
-  console.error(String((error as Error).message));
-  process.exit(2);
-}
-const { config, source } = start;
-
 // Bun's node:http emulation has no undici underneath; its own fetch passes bytes through with `decompress: false`.
-const client = process.versions.bun
-  ? fetchClient(config.timeouts, { init: { decompress: false } })
-  : undiciClient(config.timeouts);
+const upstreamClient = (timeouts: ClientTimeouts) => (process.versions.bun ? fetchClient(timeouts, { init: { decompress: false } }) : undiciClient(timeouts));
 
-const app = createApp(config, {
-  client,
-  log: config.accessLog ? jsonLinesLog : quietLog,
-  clientAddress: (c) => getConnInfo(c).remote.address,
-  files: nodeFiles,
-  secret: (name) => process.env[name],
+await runCli({
+  runtime: process.versions.bun ? 'bun-node' : 'node',
+  argv: process.argv.slice(2),
+  env: (name) => process.env[name],
+  readText: (path) => readFileSync(path, 'utf8'),
+  cwd: () => process.cwd(),
+  client: upstreamClient,
+  serve: serveNode,
+  exit: (code) => process.exit(code),
 });
 
-const warn = (line: string) => console.error(line);
+/** `registry-router serve`: the config is read and checked for this runtime already (src/cli/program.ts). */
+function serveNode({ config, source }: StartOptions): void {
+  const client = upstreamClient(config.timeouts);
 
-/** @hono/node-server writes only the status code; Node then keeps a `statusMessage` set before that. */
-const withReasonPhrase = async (request: Request, env: { outgoing?: { statusMessage: string } }): Promise<Response> => {
-  const response = await app.fetch(request, env);
-  if (response.statusText && env.outgoing) env.outgoing.statusMessage = response.statusText;
-  return response;
-};
-let listeners: Listener[];
-try {
-  listeners = config.listen.map((entry) =>
-    listen(entry, withReasonPhrase, (listener, info) => {
-      const host = info.address.includes(':') ? `[${info.address}]` : info.address;
-      console.error(`registry-router listening on ${listener.scheme}://${host}:${info.port} (${source})`);
-    }, warn, config.timeouts.header),
-  );
-} catch (error) {
-  console.error(String((error as Error).message));
-  process.exit(2);
-}
-for (const { server, entry } of listeners) {
-  server.once('error', (error) => {
-    console.error(`registry-router: cannot listen on ${entry.host}:${entry.port}: ${error.message}`);
+  const app = createApp(config, {
+    client,
+    log: config.accessLog ? jsonLinesLog : quietLog,
+    clientAddress: (c) => getConnInfo(c).remote.address,
+    files: nodeFiles,
+    secret: (name) => process.env[name],
+  });
+
+  const warn = (line: string) => console.error(line);
+
+  /** @hono/node-server writes only the status code; Node then keeps a `statusMessage` set before that. */
+  const withReasonPhrase = async (request: Request, env: { outgoing?: { statusMessage: string } }): Promise<Response> => {
+    const response = await app.fetch(request, env);
+    if (response.statusText && env.outgoing) env.outgoing.statusMessage = response.statusText;
+    return response;
+  };
+  let listeners: Listener[];
+  try {
+    listeners = config.listen.map((entry) =>
+      listen(entry, withReasonPhrase, (listener, info) => {
+        const host = info.address.includes(':') ? `[${info.address}]` : info.address;
+        console.error(`registry-router listening on ${listener.scheme}://${host}:${info.port} (${source})`);
+      }, warn, config.timeouts.header),
+    );
+  } catch (error) {
+    console.error(String((error as Error).message));
+    process.exit(2);
+  }
+  for (const { server, entry } of listeners) {
+    server.once('error', (error) => {
+      console.error(`registry-router: cannot listen on ${entry.host}:${entry.port}: ${error.message}`);
+      process.exit(1);
+    });
+  }
+
+  // /metrics, /healthz, /readyz on their own listener (loopback unless configured), never behind a site's Host.
+  const admin = config.admin
+    ? (serve({ fetch: app.admin.fetch, hostname: config.admin.host, port: config.admin.port }, (info) =>
+        console.error(`registry-router admin endpoints (/metrics, /healthz, /readyz) on http://${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}`),
+      ) as Server)
+    : undefined;
+  admin?.once('error', (error) => {
+    console.error(`registry-router: cannot listen on ${config.admin!.host}:${config.admin!.port} (admin): ${error.message}`);
     process.exit(1);
   });
-}
 
-// /metrics, /healthz, /readyz on their own listener (loopback unless configured), never behind a site's Host.
-const admin = config.admin
-  ? (serve({ fetch: app.admin.fetch, hostname: config.admin.host, port: config.admin.port }, (info) =>
-      console.error(`registry-router admin endpoints (/metrics, /healthz, /readyz) on http://${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}`),
-    ) as Server)
-  : undefined;
-admin?.once('error', (error) => {
-  console.error(`registry-router: cannot listen on ${config.admin!.host}:${config.admin!.port} (admin): ${error.message}`);
-  process.exit(1);
-});
-
-// New certificates (e.g. after `npm run certs`) for new connections; connections in flight keep theirs.
-process.on('SIGHUP', () => {
-  for (const listener of listeners) {
-    if (listener.scheme !== 'https') continue;
-    try {
-      listener.reload();
-      console.error(`registry-router: SIGHUP, reloaded the certificates of ${listener.entry.host}:${listener.entry.port}`);
-    } catch (error) {
-      console.error(`registry-router: SIGHUP, kept the old certificates of ${listener.entry.host}:${listener.entry.port}: ${(error as Error).message}`);
+  // New certificates (e.g. after `npm run certs`) for new connections; connections in flight keep theirs.
+  process.on('SIGHUP', () => {
+    for (const listener of listeners) {
+      if (listener.scheme !== 'https') continue;
+      try {
+        listener.reload();
+        console.error(`registry-router: SIGHUP, reloaded the certificates of ${listener.entry.host}:${listener.entry.port}`);
+      } catch (error) {
+        console.error(`registry-router: SIGHUP, kept the old certificates of ${listener.entry.host}:${listener.entry.port}: ${(error as Error).message}`);
+      }
     }
-  }
-});
+  });
 
-function shutdown(signal: string): void {
-  console.error(`registry-router: ${signal}, finishing transfers in flight (up to ${config.timeouts.shutdownGrace} s)`);
-  app.stop();
-  admin?.close();
-  let open = listeners.length;
-  for (const { server } of listeners) server.close(() => --open === 0 && process.exit(0));
-  // Keep-alive connections go idle one by one as their last response ends; close each then.
-  setInterval(() => listeners.forEach(({ server }) => server.closeIdleConnections()), 100).unref();
-  setTimeout(() => {
-    listeners.forEach(({ server }) => server.closeAllConnections());
-    process.exit(0);
-  }, config.timeouts.shutdownGrace * 1000).unref();
+  function shutdown(signal: string): void {
+    console.error(`registry-router: ${signal}, finishing transfers in flight (up to ${config.timeouts.shutdownGrace} s)`);
+    app.stop();
+    admin?.close();
+    let open = listeners.length;
+    for (const { server } of listeners) server.close(() => --open === 0 && process.exit(0));
+    // Keep-alive connections go idle one by one as their last response ends; close each then.
+    setInterval(() => listeners.forEach(({ server }) => server.closeIdleConnections()), 100).unref();
+    setTimeout(() => {
+      listeners.forEach(({ server }) => server.closeAllConnections());
+      process.exit(0);
+    }, config.timeouts.shutdownGrace * 1000).unref();
+  }
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
 }
-process.once('SIGTERM', () => shutdown('SIGTERM'));
-process.once('SIGINT', () => shutdown('SIGINT'));

@@ -9,9 +9,8 @@ export interface StartOptions {
 }
 
 /**
- * The process-level config: `--config FILE` or `REGISTRY_ROUTER_CONFIG=FILE`, else the built-in
- * default (file paths in it relative to its folder); `PORT` overrides the first listen port; `--quiet` turns the access log off. File reading is
- * injected so each runtime uses its own API.
+ * The process-level config from raw arguments (`--config FILE`, `--quiet`); the command line itself
+ * is parsed by src/cli/program.ts, which calls `loadStartConfig`.
  */
 export function configFromArgs(
   argv: readonly string[],
@@ -20,16 +19,24 @@ export function configFromArgs(
 ): StartOptions {
   const flag = argv.indexOf('--config');
   if (flag >= 0 && !argv[flag + 1]) throw new ConfigError('--config needs a file path');
-  const path = flag >= 0 ? argv[flag + 1] : env('REGISTRY_ROUTER_CONFIG');
+  return loadStartConfig({ configPath: flag >= 0 ? argv[flag + 1] : undefined, quiet: argv.includes('--quiet') }, env, readText);
+}
+
+/**
+ * The config to serve: `configPath`, else `REGISTRY_ROUTER_CONFIG=FILE`, else the built-in default
+ * (file paths in it relative to its folder); `PORT` overrides the first listener's port (only the
+ * first: platforms that set PORT give the process one listener); `quiet` turns the access log off.
+ * File reading is injected so each runtime uses its own API.
+ */
+export function loadStartConfig(
+  options: { configPath?: string | undefined; quiet?: boolean },
+  env: (name: string) => string | undefined,
+  readText: (path: string) => string,
+): StartOptions {
+  const path = options.configPath ?? env('REGISTRY_ROUTER_CONFIG');
   let config: Config;
   if (path) {
-    let text: string;
-    try {
-      text = readText(path);
-    } catch (error) {
-      throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
-    }
-    config = resolveConfigPaths(parseConfigText(text, path), dirnameOf(path));
+    config = resolveConfigPaths(parseConfigText(readConfigFile(path, readText), path), dirnameOf(path));
   } else {
     config = loadDefaultConfig();
   }
@@ -39,6 +46,15 @@ export function configFromArgs(
     // The first listener's port (platforms that set PORT give the process one listener).
     config = { ...config, listen: config.listen.map((entry, i) => (i === 0 ? { ...entry, port: Number(port) } : entry)) };
   }
-  if (argv.includes('--quiet')) config = { ...config, accessLog: false };
+  if (options.quiet) config = { ...config, accessLog: false };
   return { config, source: path ?? 'built-in default config' };
+}
+
+/** The config file's text, or a ConfigError naming the file. */
+export function readConfigFile(path: string, readText: (path: string) => string): string {
+  try {
+    return readText(path);
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
 }

@@ -57,5 +57,5 @@ export function featureProblems(runtime: RuntimeName, config: Config): string[] 
 /** Throws a ConfigError listing every problem: call it where the adapter checks its config, before serving. */
 export function checkFeaturesFor(runtime: RuntimeName, config: Config): void {
   const problems = featureProblems(runtime, config);
-  if (problems.length) throw new ConfigError(`this config asks for what ${runtime} cannot do:\n${problems.map((line) => `  ${line}`).join('\n')}`);
+  if (problems.length) throw new ConfigError(`this config asks for what ${runtime} cannot do:\n${problems.map((line) => `  ${line}`).join('\n')}`, problems);
 }

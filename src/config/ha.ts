@@ -15,7 +15,8 @@ const status = z.number().int().min(100).max(599);
  * `url` is the single-URL schema (absolute http(s), no query or fragment).
  */
 export function upstreamPoolSchema<T extends z.ZodType<string, string>>(url: T) {
-  return z.union([
+  return z.union(
+    [
     url,
     z
       .strictObject({
@@ -31,7 +32,9 @@ export function upstreamPoolSchema<T extends z.ZodType<string, string>>(url: T) 
           seen.add(key);
         });
       }),
-  ]);
+    ],
+    { error: 'must be a URL ("http://nexus:8082") or a pool { "servers": [URL, …], "backup": [URL, …] }' },
+  );
 }
 
 /** One URL or a pool, as the config says it; site/site.ts and upstream/pool.ts read both forms. */

@@ -17,7 +17,7 @@ const upstreamUrl = z
   }, 'must be an absolute http(s) URL without query or fragment, e.g. "http://nexus:8081/repository/docker-group/"');
 
 const size = z
-  .union([z.number(), z.string()])
+  .union([z.number(), z.string()], { error: 'must be 0 (no cap), a byte count or a size like "512m"' })
   .transform((value, ctx) => {
     const bytes = parseSize(value);
     if (bytes === undefined) {
@@ -40,7 +40,7 @@ export const HTTP_METHOD = /^[A-Z]+$/;
 export const ruleSchema = z.strictObject({
   methods: z.array(z.string().regex(HTTP_METHOD, 'must be an upper-case HTTP method')).min(1).optional(),
   path: z.string().startsWith('/', 'must start with "/"').optional(),
-  query: z.record(z.string(), z.union([z.string(), z.literal(true)])).optional(),
+  query: z.record(z.string(), z.union([z.string(), z.literal(true)], { error: 'must be a string to match, or true (the parameter is present)' })).optional(),
   /** `read`, `write`, `deny`, or a preset alias (`ping`, `token`). */
   to: z.string().min(1),
   /** Requests of one subject (the path's first `**`, e.g. the repository) go to one server of the pool. */

@@ -88,4 +88,6 @@ export const bootstrapSchema = z.union([
  * Plain HTTP → HTTPS redirect for a site: false (default: docker clients on a trusted LAN may use
  * http), true (to the first TLS listener's port, 443 if none), or the public HTTPS port to name.
  */
-export const httpsRedirectSchema = z.union([z.boolean(), z.number().int().min(1).max(65535)]).default(false);
+export const httpsRedirectSchema = z
+  .union([z.boolean(), z.number().int().min(1).max(65535)], { error: 'must be true, false, or the public HTTPS port (e.g. 443)' })
+  .default(false);

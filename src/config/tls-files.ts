@@ -28,9 +28,19 @@ export function readPemPairs(entry: ListenEntry, read: (path: string) => string)
       const dnsNames = (x509.subjectAltName ?? '').split(', ').filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4));
       return { ...pem, dnsNames };
     } catch (error) {
-      throw new Error(`cannot use TLS certificate ${cert} with key ${key}: ${(error as Error).message.split('\n')[0]}`);
+      throw new Error(`cannot use TLS certificate ${cert} with key ${key}: ${(error as Error).message.split('\n')[0]}${missingFileHint(error)}`);
     }
   });
+}
+
+/**
+ * For a certificate or key file that is not there: how to make one. `certs` writes a local CA and
+ * one certificate per site, and prints the `listen` lines that name them.
+ */
+export function missingFileHint(error: unknown): string {
+  const code = (error as { code?: string })?.code;
+  const missing = code === 'ENOENT' || /No such file|not found|ENOENT/i.test(String((error as Error)?.message));
+  return missing ? '; to create them: `npm run certs -- --config CONFIG` (a local CA and one certificate per site in certs/; it prints the listen lines to paste)' : '';
 }
 
 /**

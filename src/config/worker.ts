@@ -1,5 +1,5 @@
 import { compileSite } from '../site/site.ts';
-import { checkFeaturesFor } from './features.ts';
+import { featureProblems } from './features.ts';
 import { ConfigError, parseConfigText } from './load.ts';
 import type { Config } from './schema.ts';
 
@@ -18,8 +18,14 @@ export function workerConfig(text: string | undefined): Config {
     );
   }
   const config = parseConfigText(text, 'ROUTER_CONFIG');
-  checkFeaturesFor('worker', config);
-  const problems: string[] = [];
+  const problems = workerProblems(config);
+  if (problems.length) throw new ConfigError(`this config asks for what worker cannot do:\n${problems.map((line) => `  ${line}`).join('\n')}`, problems);
+  return config;
+}
+
+/** Everything in `config` a worker cannot do, one line each naming the field (also `check --runtime worker`). */
+export function workerProblems(config: Config): string[] {
+  const problems = featureProblems('worker', config);
   if (config.admin) problems.push('admin: a worker cannot open a listener of its own; remove admin (Cloudflare shows the worker\'s metrics)');
   config.sites.forEach((site, i) => {
     if (site.uploadsFromEdge) {
@@ -31,6 +37,5 @@ export function workerConfig(text: string | undefined): Config {
       );
     }
   });
-  if (problems.length) throw new ConfigError(`this config asks for what worker cannot do:\n${problems.map((line) => `  ${line}`).join('\n')}`);
-  return config;
+  return problems;
 }

@@ -1,4 +1,5 @@
 import { UpstreamError, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
+import { failureText } from './net-errors.ts';
 import { tapStream } from '../stream/tap.ts';
 import { IdleTimer } from './idle-timer.ts';
 
@@ -43,8 +44,10 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
         idle.stop();
         if (outgoing.signal.aborted) throw error;
         if (broken.signal.aborted) throw broken.signal.reason;
-        if (idle.fired) throw new UpstreamError('timeout', `no answer from ${new URL(outgoing.url).host} within ${timeouts.idle} s`);
-        throw new UpstreamError('unreachable', `${new URL(outgoing.url).host} is unreachable`, { cause: error });
+        if (idle.fired) throw new UpstreamError('timeout', `${new URL(outgoing.url).host}: no answer within ${timeouts.idle} s (timeouts.idle)`);
+        // The cause by name (connection refused, name not found, TLS/scheme mismatch, reset, …).
+        const failure = failureText(error, outgoing.url);
+        throw new UpstreamError(failure.timeout ? 'timeout' : 'unreachable', failure.message, { cause: error });
       }
       const headers = new Headers(response.headers);
       const body = response.body ? idle.watch(response.body, () => idle.stop()) : (idle.stop(), null);

@@ -1,5 +1,5 @@
 import { entryFor, type AccessLog } from '../access-log.ts';
-import { answerEarly, errorResponse } from '../errors.ts';
+import { answerEarly, errorResponse, ownBodyBytes } from '../errors.ts';
 import type { Exchange } from '../exchange.ts';
 import { tallyBody } from '../passes/body-tally.ts';
 import { sealUploadLocation } from '../edge/uploads.ts';
@@ -28,19 +28,28 @@ export async function forward(exchange: Exchange, { client, log }: { client: Ups
 
   const declared = Number(request.headers.get('content-length') ?? 0);
   if (site.maxBodySize > 0 && declared > site.maxBodySize) {
+    const response = tooLarge(site);
+    exchange.tally.bytesOut = ownBodyBytes(request.method, response);
     finish(413, 'body over limit');
-    return answerEarly(request, tooLarge(site));
+    return answerEarly(request, response);
   }
 
   const outcome = await sendWithFailover(exchange, client);
   if (outcome.kind === 'refused') {
     // Answered by the router: no upstream saw it.
-    log({ ...entryFor(exchange.url, request.method, exchange.startedAt, outcome.response.status, exchange.clientAddress, exchange), upstream: null, error: outcome.reason });
+    log({
+      ...entryFor(exchange.url, request.method, exchange.startedAt, outcome.response.status, exchange.clientAddress, exchange),
+      upstream: null,
+      bytesOut: ownBodyBytes(request.method, outcome.response),
+      error: outcome.reason,
+    });
     return answerEarly(request, outcome.response);
   }
   sent = outcome.exchange;
   if (outcome.kind === 'failed') {
     const response = failure(site, sent, outcome.error);
+    // A client that went away (499) gets nothing.
+    sent.tally.bytesOut = request.signal.aborted ? 0 : ownBodyBytes(request.method, response);
     finish(response.status, String((outcome.error as Error)?.message ?? outcome.error));
     return answerEarly(request, response);
   }
@@ -53,6 +62,7 @@ export async function forward(exchange: Exchange, { client, log }: { client: Ups
     } catch (error) {
       void response.body?.cancel().catch(() => {});
       const failed = errorResponse(site.errorFormat, 500, 'UNAVAILABLE', String((error as Error).message));
+      sent.tally.bytesOut = ownBodyBytes(request.method, failed);
       finish(500, String((error as Error).message));
       return failed;
     }
@@ -62,6 +72,7 @@ export async function forward(exchange: Exchange, { client, log }: { client: Ups
       await mapBodyUrls(sent, response);
     } catch (error) {
       const failed = failure(site, sent, error);
+      sent.tally.bytesOut = ownBodyBytes(request.method, failed);
       finish(failed.status, `response body: ${String((error as Error)?.message ?? error)}`);
       return failed;
     }
@@ -79,6 +90,7 @@ export async function forward(exchange: Exchange, { client, log }: { client: Ups
     } catch (error) {
       // The upstream broke off mid-body; nothing has reached the client yet.
       const failed = failure(site, sent, error);
+      sent.tally.bytesOut = ownBodyBytes(request.method, failed);
       finish(failed.status, `response body: ${String((error as Error)?.message ?? error)}`);
       return failed;
     }

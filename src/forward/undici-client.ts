@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { Agent, errors, request } from 'undici';
+import { failureText } from './net-errors.ts';
 import { UpstreamError, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
 
 /**
@@ -46,10 +47,15 @@ export function undiciClient(timeouts: ClientTimeouts): UpstreamClient {
       } catch (error) {
         if (outgoing.signal.aborted) throw error;
         const host = new URL(outgoing.url).host;
-        if (error instanceof errors.HeadersTimeoutError || error instanceof errors.ConnectTimeoutError) {
-          throw new UpstreamError('timeout', `no answer from ${host} within ${timeouts.idle} s`, { cause: error });
+        if (error instanceof errors.HeadersTimeoutError) {
+          throw new UpstreamError('timeout', `${host}: no answer within ${timeouts.idle} s (timeouts.idle)`, { cause: error });
         }
-        throw new UpstreamError('unreachable', `${host} is unreachable`, { cause: error });
+        if (error instanceof errors.ConnectTimeoutError) {
+          throw new UpstreamError('timeout', `${host}: timed out connecting after ${timeouts.connect} s (timeouts.connect)`, { cause: error });
+        }
+        // The cause by name (connection refused, name not found, TLS/scheme mismatch, reset, …).
+        const failure = failureText(error, outgoing.url);
+        throw new UpstreamError(failure.timeout ? 'timeout' : 'unreachable', failure.message, { cause: error });
       }
     },
     close: () => agent.close(),

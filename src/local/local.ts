@@ -93,5 +93,7 @@ function body(request: Request, bytes: Uint8Array<ArrayBuffer>, contentType: str
 }
 
 function plain(status: number, text: string, extra: Record<string, string> = {}): Response {
-  return new Response(text, { status, headers: { 'content-type': 'text/plain; charset=utf-8', ...extra } });
+  // The declared length is what the access log counts as bytesOut.
+  const bytes = new TextEncoder().encode(text);
+  return new Response(bytes, { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(bytes.byteLength), ...extra } });
 }

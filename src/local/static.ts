@@ -166,7 +166,9 @@ const escapeHtml = (value: string): string =>
   value.replace(/[&<>"']/g, (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[char]!);
 
 function text(status: number, body: string, extra: Record<string, string> = {}): Response {
-  return new Response(body, { status, headers: { 'content-type': 'text/plain; charset=utf-8', ...extra } });
+  // The declared length is what the access log counts as bytesOut.
+  const bytes = new TextEncoder().encode(body);
+  return new Response(bytes, { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(bytes.byteLength), ...extra } });
 }
 
 const notFound = (): Response => text(404, 'not found\n');

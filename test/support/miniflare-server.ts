@@ -44,6 +44,8 @@ await build({
   platform: 'neutral',
   target: 'es2022',
   conditions: ['workerd', 'worker', 'browser'],
+  // wrangler bundles for esbuild's default platform, which reads `module` then `main` (jsonc-parser has no `exports`).
+  mainFields: ['module', 'main'],
   minify: /^minify\s*=\s*true/m.test(toml),
   logLevel: 'error',
 });

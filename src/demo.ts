@@ -12,7 +12,9 @@
  * so the printed `skopeo copy` works offline. Ctrl-C / SIGTERM stops everything and removes the
  * temporary folder.
  *
- *   npx tsx scripts/demo.ts [--port 8080] [--admin-port 9090] [--quiet]
+ *   registry-router demo [--port 8080] [--admin-port 9090] [--quiet]     (npm run demo -- …)
+ *
+ * Node only (child processes, node:http servers): the command line loads it when `demo` runs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -25,48 +27,47 @@ import { delimiter, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import type { AccessEntry } from '../src/access-log.ts';
-import { createApp } from '../src/app.ts';
-import { parseConfig } from '../src/config/load.ts';
-import { undiciClient } from '../src/forward/undici-client.ts';
-import type { HealthEvent } from '../src/upstream/pool.ts';
+import type { AccessEntry } from './access-log.ts';
+import { createApp } from './app.ts';
+import { parseConfig } from './config/load.ts';
+import { undiciClient } from './forward/undici-client.ts';
+import type { HealthEvent } from './upstream/pool.ts';
 
 const HOST = '127.0.0.1';
 const SETPRIV = '/usr/bin/setpriv';
-
-const args = process.argv.slice(2);
-if (args.includes('--help') || args.includes('-h')) {
-  console.log('usage: npx tsx scripts/demo.ts [--port 8080] [--admin-port 9090] [--quiet]');
-  process.exit(0);
-}
-const option = (name: string, fallback: number): number => {
-  const i = args.indexOf(name);
-  if (i < 0) return fallback;
-  const value = Number(args[i + 1]);
-  if (!Number.isInteger(value) || value < 0 || value > 65535) {
-    console.error(`demo: ${name} needs a port number`);
-    process.exit(2);
-  }
-  return value;
-};
-const quiet = args.includes('--quiet');
-
-const registryBin = findRegistry();
-if (!registryBin) {
-  const where = process.env.DOCKER_REGISTRY_BIN ? ` (DOCKER_REGISTRY_BIN=${process.env.DOCKER_REGISTRY_BIN} is not executable)` : '';
-  console.error(`demo: docker-registry is missing${where}. It is CNCF Distribution, in Debian's package docker-registry:\n  sudo apt-get install docker-registry`);
-  process.exit(1);
-}
 
 const children = new Set<ChildProcess>();
 const servers: Server[] = [];
 let work = '';
 let stopApp = () => {};
 let stopping = false;
+let registryBin: string | undefined;
 
-async function main(): Promise<void> {
+export interface DemoOptions {
+  port: number;
+  adminPort: number;
+  quiet?: boolean | undefined;
+}
+
+/** Starts the demo; it runs until SIGINT/SIGTERM (or a start-up failure), then exits the process. */
+export async function runDemo(options: DemoOptions): Promise<void> {
+  registryBin = findRegistry();
+  if (!registryBin) {
+    const where = process.env.DOCKER_REGISTRY_BIN ? ` (DOCKER_REGISTRY_BIN=${process.env.DOCKER_REGISTRY_BIN} is not executable)` : '';
+    console.error(`demo: docker-registry is missing${where}. It is CNCF Distribution, in Debian's package docker-registry:\n  sudo apt-get install docker-registry`);
+    process.exit(1);
+  }
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  await main(options).catch((error: unknown) => {
+    console.error(`demo: ${(error as Error).message}`);
+    void shutdown('error', 1);
+  });
+}
+
+async function main({ port, adminPort: wantedAdmin, quiet }: DemoOptions): Promise<void> {
   work = await mkdtemp(join(tmpdir(), 'rr-demo-'));
-  const [routerPort, adminPort, groupPort, hostedPort] = await ports([option('--port', 8080), option('--admin-port', 9090), 8082, 8083]);
+  const [routerPort, adminPort, groupPort, hostedPort] = await ports([port, wantedAdmin, 8082, 8083]);
 
   const hosted = await startRegistry('hosted', hostedPort!);
   const group = await startRegistry('group', groupPort!, hosted);
@@ -293,9 +294,3 @@ async function shutdown(signal: string, code = 0): Promise<void> {
   process.exit(code);
 }
 
-process.once('SIGINT', () => void shutdown('SIGINT'));
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
-main().catch((error) => {
-  console.error(`demo: ${(error as Error).message}`);
-  void shutdown('error', 1);
-});

@@ -1,0 +1,94 @@
+/**
+ * `registry-router check --config FILE [--runtime R] [--probe]`: what `nginx -t` is to nginx.
+ * Reads the file as the router would (JSONC), lists every problem with its field path, then what
+ * the chosen runtime cannot do (config/features.ts, config/worker.ts), whether the certificate
+ * files load, and warnings (config/warnings.ts). With `--probe` it GETs every upstream of every
+ * site through the runtime's own upstream client and says how each answered. Exit 0 when fine, 2
+ * when not; warnings alone do not fail it.
+ */
+import { readConfigFile } from '../config/cli.ts';
+import { featureProblems, type RuntimeName } from '../config/features.ts';
+import { ConfigError, parseConfigText } from '../config/load.ts';
+import { dirnameOf, resolveConfigPaths } from '../config/paths.ts';
+import type { Config } from '../config/schema.ts';
+import { readPemPairs } from '../config/tls-files.ts';
+import { configWarnings } from '../config/warnings.ts';
+import { workerProblems } from '../config/worker.ts';
+import type { ClientTimeouts, UpstreamClient } from '../forward/client.ts';
+import { compileSite } from '../site/site.ts';
+import type { Output } from './program.ts';
+
+export interface CheckOptions {
+  path: string;
+  runtime: RuntimeName;
+  probe: boolean;
+  readText(path: string): string;
+  client(timeouts: ClientTimeouts): UpstreamClient;
+  output: Output;
+}
+
+/** Runs the check and prints its report on stdout; true when the config is fine for the runtime. */
+export async function checkCommand(options: CheckOptions): Promise<boolean> {
+  const { path, runtime, output } = options;
+  const say = (line = '') => output.out(`${line}\n`);
+  const fail = (heading: string, problems: readonly string[]) => {
+    say(problems.length ? `${heading}:` : heading);
+    for (const problem of problems) say(problem.startsWith('  ') ? problem : `  ${problem}`);
+    say(`registry-router: ${path}: check failed`);
+    return false;
+  };
+
+  let config: Config;
+  try {
+    config = resolveConfigPaths(parseConfigText(readConfigFile(path, options.readText), path), dirnameOf(path));
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const [first, ...rest] = error.message.split('\n');
+    // "is invalid:" / "is not valid JSON:" heading, then the problems as the error lists them.
+    return rest.length ? fail(`registry-router: ${first!.replace(/:$/, '')} (${count(error.problems.length, 'problem')})`, error.problems) : fail(`registry-router: ${first}`, []);
+  }
+
+  const problems = [...(runtime === 'worker' ? workerProblems(config) : featureProblems(runtime, config)), ...fileProblems(config, runtime, options.readText, path)];
+  for (const site of config.sites) {
+    try {
+      compileSite(site);
+    } catch (error) {
+      problems.push(`site ${site.name}: ${(error as Error).message}`);
+    }
+  }
+  for (const warning of configWarnings(config)) say(`warning: ${warning}`);
+  if (problems.length) return fail(`registry-router: ${path} is valid, but ${runtime} cannot run it as it is (${count(problems.length, 'problem')})`, problems);
+
+  const listeners = runtime === 'worker' ? 'listeners: the platform\'s' : `listening on ${config.listen.map((entry) => `${entry.certs.length ? 'https' : 'http'}://${entry.host.includes(':') ? `[${entry.host}]` : entry.host}:${entry.port}`).join(', ')}`;
+  say(`registry-router: ${path} is fine for ${runtime} (${count(config.sites.length, 'site')}: ${config.sites.map((site) => site.name).join(', ')}; ${listeners})`);
+
+  if (!options.probe) return true;
+  const { probeUpstreams } = await import('./probe.ts');
+  const probed = await probeUpstreams(config, options.client(config.timeouts), output);
+  if (!probed) say(`registry-router: ${path}: some upstreams did not answer as expected`);
+  return probed;
+}
+
+/** Certificate and CA files: they load, and each key matches its certificate. None on a worker (refused above). */
+function fileProblems(config: Config, runtime: RuntimeName, readText: (path: string) => string, configPath: string): string[] {
+  if (runtime === 'worker') return [];
+  const problems: string[] = [];
+  config.listen.forEach((entry, i) => {
+    if (!entry.certs.length) return;
+    try {
+      readPemPairs(entry, readText);
+    } catch (error) {
+      problems.push(`listen[${i}]: ${(error as Error).message.replace('--config CONFIG', `--config ${configPath}`)}`);
+    }
+  });
+  if (config.caCert !== undefined) {
+    try {
+      if (!/-----BEGIN CERTIFICATE-----/.test(readText(config.caCert))) problems.push(`caCert: ${config.caCert} holds no PEM certificate`);
+    } catch (error) {
+      problems.push(`caCert: cannot read ${config.caCert}: ${(error as Error).message}; \`npm run certs -- --config ${configPath}\` writes certs/ca.crt`);
+    }
+  }
+  return problems;
+}
+
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;

@@ -1,0 +1,216 @@
+/**
+ * The command line as an operator types it (`node dist/node.mjs …`, `npm start`, and the same
+ * entry on Bun): help and version, refusing what it does not know (exit 2 with usage), `route`,
+ * `import-nginx`, and what `serve` says at start.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import pkg from '../../package.json' with { type: 'json' };
+import { freePort } from '../support/ports.ts';
+import { startRouter } from '../support/router.ts';
+import { BUN_NODE, DOCKER_SITE, files, NODE, ROOT, run } from './support.ts';
+
+const config = files({ 'router.json': JSON.stringify({ sites: [DOCKER_SITE] }) });
+const routerJson = join(config, 'router.json');
+
+describe('help, version, and what is refused', () => {
+  it('--version prints package.json\'s version', async () => {
+    const { code, stdout } = await run(NODE, ['--version']);
+    expect(stdout).toBe(`${pkg.version}\n`);
+    expect(code).toBe(0);
+  });
+
+  it('--help lists every command; each command has its own --help', async () => {
+    const top = await run(NODE, ['--help']);
+    expect(top.code).toBe(0);
+    for (const command of ['serve', 'check', 'route', 'certs', 'import-nginx', 'demo']) expect(top.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    for (const [command, option] of [
+      ['serve', '--quiet'],
+      ['check', '--probe'],
+      ['route', '<method>'],
+      ['certs', '--renew'],
+      ['import-nginx', '--out <file>'],
+      ['demo', '--admin-port <port>'],
+    ]) {
+      const help = await run(NODE, [command!, '--help']);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toContain(`Usage: registry-router ${command}`);
+      expect(help.stdout).toContain(option);
+    }
+  });
+
+  it('an unknown flag: exit 2 with the usage of the command it went to', async () => {
+    const { code, stdout, stderr } = await run(NODE, ['--config', routerJson, '--verbose']);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toContain("error: unknown option '--verbose'");
+    expect(stderr).toContain('Usage: registry-router serve [options]');
+  });
+
+  it('an unknown command: exit 2, the nearest command, the usage', async () => {
+    const { code, stderr } = await run(NODE, ['chek', '--config', routerJson]);
+    expect(code).toBe(2);
+    expect(stderr).toContain("error: unknown command 'chek'");
+    expect(stderr).toContain('(Did you mean check?)');
+    expect(stderr).toContain('Usage: registry-router [options] [command]');
+  });
+
+  it('a missing argument: exit 2', async () => {
+    const { code, stderr } = await run(NODE, ['route', '--config', routerJson, 'GET']);
+    expect(code).toBe(2);
+    expect(stderr).toContain("error: missing required argument 'url'");
+  });
+});
+
+describe('route', () => {
+  const pathBased = files({
+    'router.json': JSON.stringify({
+      sites: [
+        {
+          ...DOCKER_SITE,
+          upstreams: { read: 'http://nexus:8081/repository/docker-group/', write: { servers: ['http://nexus-a:8081/repository/docker-hosted/', 'http://nexus-b:8081/repository/docker-hosted/'] } },
+          rules: [{ methods: ['DELETE'], to: 'deny' }],
+        },
+      ],
+    }),
+  });
+  const at = join(pathBased, 'router.json');
+
+  it('a docker push request: write, pinned, the push session it opens, the upstream URL with its prefix', async () => {
+    const { code, stdout } = await run(NODE, ['route', '--config', at, 'PATCH', 'http://idocker.io/v2/team/app/blobs/uploads/5d1c?_state=x']);
+    expect(code).toBe(0);
+    const lines = Object.fromEntries(stdout.trimEnd().split('\n').map((line) => [line.slice(0, 9).trim(), line.slice(10)]));
+    expect(lines.site).toBe('docker (sites[0], preset docker, hosts idocker.io)');
+    expect(lines.rule).toBe('preset docker, rule #0 (src/rules/presets.ts): {"path":"/v2/**/blobs/uploads/**","to":"write","pin":true,"session":"open"}');
+    expect(lines.role).toBe('write');
+    expect(lines.pinned).toBe('every request of team/app goes to the primary "team/app" hashes to (rendezvous), never retried on another');
+    expect(lines.session).toMatch(/^opens \(or renews\) the client's push session for team\/app: .* manifest HEADs of team\/app go to write/);
+    expect(lines.upstream).toMatch(/^http:\/\/nexus-[ab]:8081\/repository\/docker-hosted\/v2\/team\/app\/blobs\/uploads\/5d1c\?_state=x$/);
+    expect(lines.pool).toContain('primaries http://nexus-a:8081/repository/docker-hosted/, http://nexus-b:8081/repository/docker-hosted/');
+  });
+
+  it('a manifest HEAD: read, and what a push session changes', async () => {
+    const { stdout } = await run(NODE, ['route', '--config', at, 'HEAD', 'http://idocker.io/v2/team/app/manifests/1.0']);
+    expect(stdout).toContain('role      read\n');
+    expect(stdout).toContain('session   inside a push session of team/app by the same client');
+    expect(stdout).toContain('upstream  http://nexus:8081/repository/docker-group/v2/team/app/manifests/1.0\n');
+  });
+
+  it('a site rule by its field path; a host no site serves', async () => {
+    const denied = await run(NODE, ['route', '--config', at, 'DELETE', 'http://idocker.io/v2/team/app/manifests/1.0']);
+    expect(denied.stdout).toContain('rule      site rule sites[0].rules[0]: {"methods":["DELETE"],"to":"deny"}\n');
+    expect(denied.stdout).toContain('answer    405: site docker does not accept DELETE');
+    const nobody = await run(NODE, ['route', '--config', at, 'GET', 'http://elsewhere.example/v2/']);
+    expect(nobody.stdout).toContain('answer    421: no site serves the host elsewhere.example');
+  });
+
+  it('the same on Bun (bun run src/node.ts)', async () => {
+    const { code, stdout } = await run(BUN_NODE, ['route', '--config', at, 'PUT', 'http://idocker.io/v2/team/app/manifests/1.0']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('role      write\n');
+    expect(stdout).toMatch(/upstream {2}http:\/\/nexus-[ab]:8081\/repository\/docker-hosted\/v2\/team\/app\/manifests\/1\.0\n/);
+  });
+});
+
+describe('import-nginx', () => {
+  const fixture = join(ROOT, 'test/import/fixtures/original.conf');
+
+  it('the original nginx config: JSON on stdout, the deliberate changes on stderr by file:line; the output passes check once its certificates exist', async () => {
+    const imported = await run(NODE, ['import-nginx', fixture]);
+    expect(imported.code).toBe(0);
+    const json = JSON.parse(imported.stdout) as { listen: Array<{ cert?: string; key?: string }>; sites: Array<{ name: string }> };
+    expect(json.sites.map((site) => site.name)).toEqual(['docker', 'repo']);
+    expect(imported.stderr).toContain('import-nginx: done differently on purpose:');
+    expect(imported.stderr).toMatch(/original\.conf:\d+/);
+
+    // As written, it names the nginx host's certificate files; check says so, and how to make some.
+    const dir = files({ 'router.json': imported.stdout });
+    const before = await run(NODE, ['check', '--config', join(dir, 'router.json')]);
+    expect(before.code).toBe(2);
+    expect(before.stdout).toContain('(1 problem)');
+    expect(before.stdout).toContain('listen[1]: cannot use TLS certificate /etc/nginx/ssl/idocker.io.crt');
+    expect(before.stdout).toContain('npm run certs');
+
+    // The operator's next step: `certs`, then point the TLS listener at what it wrote.
+    const certs = await run(NODE, ['certs', '--config', join(dir, 'router.json'), '--out', join(dir, 'certs')]);
+    expect(certs.code).toBe(0);
+    json.listen[1] = { ...json.listen[1], cert: 'certs/docker.crt', key: 'certs/docker.key' };
+    writeFileSync(join(dir, 'router.json'), JSON.stringify(json));
+    const after = await run(NODE, ['check', '--config', join(dir, 'router.json')]);
+    expect(after.stdout).toContain('is fine for node (2 sites: docker, repo; listening on http://0.0.0.0:80, https://0.0.0.0:443)');
+    expect(after.code).toBe(0);
+  });
+
+  it('--out writes the file; what could not be carried over is listed by file:line', async () => {
+    const dir = files({});
+    const out = join(dir, 'router.json');
+    const { code, stdout, stderr } = await run(NODE, ['import-nginx', join(ROOT, 'test/import/fixtures/path-based.conf'), '--out', out]);
+    expect(code).toBe(0);
+    expect(stdout).toBe('');
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toHaveProperty('sites');
+    expect(stderr).toMatch(/import-nginx: not carried over \(\d+\):\n {2}\S*path-based\.conf:3: limit_req_zone .*\n {6}the router has no request rate limits\n/);
+    expect(stderr).toContain(`import-nginx: wrote ${out}; next: registry-router check --config ${out}`);
+  });
+
+  it('a syntax error nginx would refuse: exit 2 with file:line', async () => {
+    const dir = files({ 'nginx.conf': 'server {\n  listen 80\n}\n' });
+    const { code, stdout, stderr } = await run(NODE, ['import-nginx', join(dir, 'nginx.conf')]);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toContain(`import-nginx: ${join(dir, 'nginx.conf')}:3: unexpected "}": "listen" (line 2) is missing its ";"`);
+  });
+});
+
+describe('certs', () => {
+  it('| true: no EPIPE stack trace', async () => {
+    const dir = files({});
+    const { code, stderr } = await run(['bash'], ['-c', `set -o pipefail; "${NODE[0]}" "${NODE[1]}" certs --config "${routerJson}" --out "${join(dir, 'certs')}" | true`]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  });
+});
+
+describe('serve', () => {
+  it('warns on stderr at start about an upstream URL ending in /v2/', async () => {
+    const router = await startRouter('node', { sites: [{ ...DOCKER_SITE, upstreams: { read: 'http://127.0.0.1:1/v2/', write: 'http://127.0.0.1:1' } }] }, { quiet: true });
+    try {
+      expect(router.stderr()).toContain('registry-router: warning: sites[0].upstreams.read: http://127.0.0.1:1/v2/ ends in /v2/');
+    } finally {
+      await router.stop();
+    }
+  });
+
+  it('a missing certificate file stops it with exit 2 and points at `npm run certs`', async () => {
+    const dir = files({ 'router.json': JSON.stringify({ listen: { host: '127.0.0.1', port: 0, cert: 'certs/docker.crt', key: 'certs/docker.key' }, sites: [DOCKER_SITE] }) });
+    const { code, stderr } = await run(NODE, ['--config', join(dir, 'router.json')]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`cannot use TLS certificate ${join(dir, 'certs/docker.crt')}`);
+    expect(stderr).toContain('npm run certs -- --config');
+  });
+
+  it('`npm start` stopped by its PID leaves no router behind', async () => {
+    const port = await freePort();
+    const dir = files({ 'router.json': JSON.stringify({ listen: { host: '127.0.0.1', port }, sites: [DOCKER_SITE] }) });
+    const npm = spawn('npm', ['start', '--silent', '--', '--config', join(dir, 'router.json'), '--quiet'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    npm.stderr!.on('data', (chunk) => (stderr += chunk));
+    const exited = new Promise<number | null>((done) => npm.once('exit', (code) => done(code)));
+    for (let i = 0; i < 200 && !stderr.includes('listening on'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(stderr).toContain(`listening on http://127.0.0.1:${port}`);
+    npm.kill('SIGTERM');
+    await exited;
+    // The router got the signal too (the script execs it): its port closes.
+    let open = true;
+    for (let i = 0; i < 100 && open; i++) {
+      open = await new Promise<boolean>((done) => {
+        const socket = net.connect(port, '127.0.0.1', () => (socket.destroy(), done(true)));
+        socket.once('error', () => done(false));
+      });
+      if (open) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(open).toBe(false);
+  });
+});
