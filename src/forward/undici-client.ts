@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { Agent, errors, request } from 'undici';
+import { nodeToWeb } from '../stream/node-to-web.ts';
 import { failureText } from './net-errors.ts';
 import { UpstreamError, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
 
@@ -43,7 +44,7 @@ export function undiciClient(timeouts: ClientTimeouts): UpstreamClient {
           response.body.dump().catch(() => {});
           return { status, statusText: response.statusText, headers: responseHeaders, body: null };
         }
-        return { status, statusText: response.statusText, headers: responseHeaders, body: Readable.toWeb(response.body) as ReadableStream<Uint8Array> };
+        return { status, statusText: response.statusText, headers: responseHeaders, body: nodeToWeb(response.body) };
       } catch (error) {
         if (outgoing.signal.aborted) throw error;
         const host = new URL(outgoing.url).host;
