@@ -16,6 +16,8 @@ export interface AccessEntry {
   error?: string;
   /** Something the router chose not to do, e.g. a packument over the mapping cap passed unmapped. */
   note?: string;
+  /** The edge's blob cache (src/edge/blob-cache.ts): served from it, filled, bypassed, or the authorization HEAD. */
+  cache?: 'hit' | 'miss' | 'bypass' | 'check';
 }
 
 export type AccessLog = (entry: AccessEntry) => void;
