@@ -40,11 +40,15 @@ function call(url: string, method: string, body?: Buffer, headers: Record<string
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (text += chunk));
         res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+        // A router that answers early and closes may reset the socket under the rest of our body.
+        res.on('error', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
       },
     );
     let answered = false;
     // The router may answer (413) and close before the whole body is written: the answer counts.
     req.on('response', () => (answered = true));
+    // The reset of an early answer can surface on the socket after the request is done with it.
+    req.on('socket', (socket) => socket.on('error', () => {}));
     req.on('error', (error) => (answered ? undefined : reject(error)));
     req.end(body);
   });
