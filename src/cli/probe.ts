@@ -5,6 +5,7 @@
  * it counts as healthy (`health.statuses`), or why there was no answer (connection refused, name
  * not found, timed out, TLS/scheme mismatch, reset: forward/net-errors.ts).
  */
+import { drain } from '../stream/drain.ts';
 import type { Config } from '../config/schema.ts';
 import type { UpstreamClient } from '../forward/client.ts';
 import { compileSite } from '../site/site.ts';
@@ -74,7 +75,7 @@ async function probeOne(target: Target, client: UpstreamClient, timeoutMs: numbe
     });
     const ms = Date.now() - started;
     // Read, not cancelled: cancelling Node's web stream over undici's body as data arrives throws (Node 20).
-    await drain(response.body);
+    await drain(response.body, 64 * 1024);
     const status = `${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
     if (target.healthy(response.status)) return { ok: true, line: `→ ${status} (healthy) in ${ms} ms` };
     const hint = response.status === 404 ? '; is the URL the repository\'s root (path prefix) and the health path right?' : '';
@@ -87,22 +88,3 @@ async function probeOne(target: Target, client: UpstreamClient, timeoutMs: numbe
   }
 }
 
-/** Reads a small answer to its end; gives up past 64 KiB (the status has decided already). */
-async function drain(body: ReadableStream<Uint8Array> | null): Promise<void> {
-  if (!body) return;
-  const reader = body.getReader();
-  let total = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      total += value.byteLength;
-      if (total > 64 * 1024) {
-        await reader.cancel().catch(() => {});
-        return;
-      }
-    }
-  } catch {
-    // a broken body does not change the status
-  }
-}

@@ -2,6 +2,7 @@ import type { HealthConfig } from '../config/ha.ts';
 import type { PresetName } from '../rules/presets.ts';
 import type { UpstreamClient } from '../forward/client.ts';
 import type { HealthEvent, Server } from './pool.ts';
+import { drain } from '../stream/drain.ts';
 
 /** A site's health settings, compiled from its `health` config (see config/ha.ts). */
 export interface HealthSettings {
@@ -108,26 +109,6 @@ export async function checkServer(server: Server, health: HealthSettings, client
     return false;
   } finally {
     clearTimeout(timer);
-  }
-}
-
-/** Reads a small body to its end (the connection can be reused); gives up on a large one. */
-async function drain(body: ReadableStream<Uint8Array> | null, cap: number): Promise<void> {
-  if (!body) return;
-  const reader = body.getReader();
-  let total = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      total += value.byteLength;
-      if (total > cap) {
-        await reader.cancel().catch(() => {});
-        return;
-      }
-    }
-  } catch {
-    // The status decided; a broken body does not change it.
   }
 }
 
