@@ -10,7 +10,7 @@ import { Metrics } from './metrics.ts';
 import { startHealthChecks, stderrHealthLog } from './upstream/health.ts';
 import type { HealthListener } from './upstream/pool.ts';
 import type { FileAccess } from './local/files.ts';
-import { compileLocal, type LocalHandler } from './local/local.ts';
+import { compileAddressBootstrap, compileLocal, isAddress, type LocalHandler } from './local/local.ts';
 import { guardRequest } from './request/guard.ts';
 import { openUploadRequest, uploadSealFor } from './edge/uploads.ts';
 import { unsafePath } from './request/target.ts';
@@ -54,6 +54,7 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
   const findSite = siteFinder(sites);
   // What a site answers itself (bootstrap script, CA, HTTPS redirect, static folders), before any rule.
   const locals = new Map<Site, LocalHandler | undefined>(sites.map((site, i) => [site, compileLocal(config.sites[i]!, config, options.files)]));
+  const byAddress = compileAddressBootstrap(config, options.files);
   const app = new Hono();
 
   app.all('*', async (c) => {
@@ -69,6 +70,11 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
     }
     const site = findSite(url.host);
     if (!site) {
+      // By IP, before the name resolves: the bootstrap script and CA of the first docker site.
+      if (byAddress && isAddress(url.hostname)) {
+        const answered = await answerLocally(byAddress.handler, sites[byAddress.index]!, request, url, started, client, options.log);
+        if (answered) return answered;
+      }
       const response = errorResponse(formatForPath(url.pathname), 421, 'UNSUPPORTED', `this router serves no site named ${url.host}`);
       options.log({ ...entryFor(url, request.method, started, response.status, client, null), bytesOut: ownBodyBytes(request.method, response) });
       return response;

@@ -97,3 +97,32 @@ function plain(status: number, text: string, extra: Record<string, string> = {})
   const bytes = new TextEncoder().encode(text);
   return new Response(bytes, { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(bytes.byteLength), ...extra } });
 }
+
+/**
+ * The bootstrap script and CA for clients that address the router by IP (they cannot resolve the
+ * registry name yet: `curl http://10.0.0.5/download/scripts/docker-init.sh | sudo sh -s -- --hosts
+ * 10.0.0.5`). No site serves an IP-literal Host, so the first docker site with a bootstrap answers
+ * these two paths, rendered for its first host name (with the port the client used). Returns the
+ * index of that site in `config.sites` and the handler, or undefined when no site has one.
+ */
+export function compileAddressBootstrap(config: Config, files: FileAccess | undefined): { index: number; handler: LocalHandler } | undefined {
+  const index = config.sites.findIndex((site) => site.preset === 'docker' && site.bootstrap !== false && site.hosts.some((host) => !host.startsWith('*.')));
+  if (index < 0 || config.caCert === undefined || !files) return undefined;
+  const site = config.sites[index]!;
+  const name = site.hosts.find((host) => !host.startsWith('*.'))!;
+  const paths = { ...DEFAULT_BOOTSTRAP, ...(site.bootstrap || {}) };
+  const local = compileLocal(site, config, files);
+  if (!local) return undefined;
+  return {
+    index,
+    handler: async (request, url) => {
+      if (url.pathname !== paths.path && url.pathname !== paths.caPath) return undefined;
+      const named = new URL(url);
+      named.host = name.includes(':') || !url.port ? name : `${name}:${url.port}`;
+      return local(request, named);
+    },
+  };
+}
+
+/** `10.0.0.5`, `[2001:db8::1]`: a Host that names an address, not a name. */
+export const isAddress = (hostname: string): boolean => /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || hostname.startsWith('[');

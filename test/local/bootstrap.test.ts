@@ -72,6 +72,17 @@ describe('bootstrap script', () => {
     expect(shellQuote("it's")).toBe(`'it'\\''s'`);
   });
 
+  it('is served by IP too (before the name resolves), rendered for the first docker site’s name; other paths by IP stay 421', async () => {
+    const app = appWith({ site: { hosts: ['idocker.io'] } });
+    const script = await fetchFrom(app, 'http://192.0.2.10/download/scripts/docker-init.sh');
+    expect(script.status).toBe(200);
+    expect(script.headers.get('x-registry')).toBe('idocker.io:8443');
+    expect(await script.text()).toContain('--hosts IP');
+    expect((await fetchFrom(app, 'http://192.0.2.10/download/ca.crt')).status).toBe(200);
+    expect((await fetchFrom(app, 'http://192.0.2.10/v2/')).status).toBe(421);
+    expect((await fetchFrom(app, 'http://[2001:db8::5]:8080/download/scripts/docker-init.sh')).status).toBe(200);
+  });
+
   it('is served for the host the client used, pointing plain-HTTP clients at the HTTPS port', async () => {
     const app = appWith();
     const plain = await fetchFrom(app, 'http://idocker.io/download/scripts/docker-init.sh');
