@@ -42,6 +42,9 @@ const serverOptions = (headerSeconds: number) => ({
   headersTimeout: headerSeconds * 1000,
   connectionsCheckingInterval: Math.min(1000, (headerSeconds * 1000) / 4),
   keepAliveTimeout: 65_000,
+  // Node's parser stops at 16 KiB of headers by default with a bare 431; let the guard's 64 KiB
+  // limit decide (431 in the client's format), with Node's own answer only well past it.
+  maxHeaderSize: 80 * 1024,
 });
 
 /**
