@@ -1,8 +1,8 @@
 import { Hono, type Context } from 'hono';
-import { entryFor, type AccessLog } from './access-log.ts';
+import { entryFor, type AccessEntry, type AccessLog } from './access-log.ts';
 import { createAdminApp } from './admin.ts';
 import type { Config } from './config/schema.ts';
-import { answerEarly, errorResponse, formatForPath, ownBodyBytes } from './errors.ts';
+import { answerEarly, errorResponse, formatForPath, ownBodyBytes, type RouterErrorCode } from './errors.ts';
 import type { Exchange } from './exchange.ts';
 import type { UpstreamClient } from './forward/client.ts';
 import { forward } from './forward/forward.ts';
@@ -63,11 +63,7 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
     const started = Date.now();
     const client = options.clientAddress?.(c) ?? '';
     const refusal = guardRequest(request, url);
-    if (refusal) {
-      const response = errorResponse(formatForPath(url.pathname), refusal.status, 'UNSUPPORTED', refusal.message);
-      options.log({ ...entryFor(url, request.method, started, response.status, client, null), bytesOut: ownBodyBytes(request.method, response), error: refusal.message });
-      return answerEarly(request, response);
-    }
+    if (refusal) return refuse(options.log, request, url, started, client, null, refusal.status, 'UNSUPPORTED', refusal.message, { error: refusal.message });
     const site = findSite(url.host);
     if (!site) {
       // By IP, before the name resolves: the bootstrap script and CA of the first docker site.
@@ -75,17 +71,11 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
         const answered = await answerLocally(byAddress.handler, sites[byAddress.index]!, request, url, started, client, options.log);
         if (answered) return answered;
       }
-      const response = errorResponse(formatForPath(url.pathname), 421, 'UNSUPPORTED', `this router serves no site named ${url.host}`);
-      options.log({ ...entryFor(url, request.method, started, response.status, client, null), bytesOut: ownBodyBytes(request.method, response) });
-      return response;
+      return refuse(options.log, request, url, started, client, null, 421, 'UNSUPPORTED', `this router serves no site named ${url.host}`, {}, false);
     }
     // Before static folders and rules: a hidden dot segment is refused whatever would serve it.
     const unsafe = unsafePath(url.pathname);
-    if (unsafe) {
-      const response = errorResponse(site.errorFormat, 400, 'NAME_INVALID', `${unsafe}: refused, it could reach outside the upstream's path prefix`);
-      options.log({ ...entryFor(url, request.method, started, response.status, client, null), site: site.name, bytesOut: ownBodyBytes(request.method, response), error: unsafe });
-      return answerEarly(request, response);
-    }
+    if (unsafe) return refuse(options.log, request, url, started, client, site, 400, 'NAME_INVALID', `${unsafe}: refused, it could reach outside the upstream's path prefix`, { error: unsafe });
     // The origin side of direct uploads answers nothing but uploads the edge sealed.
     let restoredAuthorization: string | null | undefined;
     if (site.uploads?.side === 'origin') {
@@ -96,9 +86,7 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
         opened = { status: 500 as const, message: String((error as Error).message) };
       }
       if ('status' in opened) {
-        const response = errorResponse(site.errorFormat, opened.status, opened.status === 401 ? 'UNAUTHORIZED' : 'DENIED', opened.message);
-        options.log({ ...entryFor(url, request.method, started, response.status, client, null), site: site.name, bytesOut: ownBodyBytes(request.method, response), error: opened.message });
-        return answerEarly(request, response);
+        return refuse(options.log, request, url, started, client, site, opened.status, opened.status === 401 ? 'UNAUTHORIZED' : 'DENIED', opened.message, { error: opened.message });
       }
       url = opened.url;
       restoredAuthorization = opened.authorization;
@@ -111,9 +99,7 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
     const rule = site.rule(request.method, url.pathname, url.searchParams);
     const target = rule?.target ?? 'write';
     if (target === 'deny') {
-      const response = errorResponse(site.errorFormat, 405, 'DENIED', `site ${site.name} does not accept ${request.method} ${url.pathname}`);
-      options.log({ ...entryFor(url, request.method, started, response.status, client, null), site: site.name, role: target, bytesOut: ownBodyBytes(request.method, response) });
-      return answerEarly(request, response);
+      return refuse(options.log, request, url, started, client, site, 405, 'DENIED', `site ${site.name} does not accept ${request.method} ${url.pathname}`, { role: target });
     }
     const way = await pushSessionWay(site, rule, target, restoredAuthorization !== undefined ? restoredAuthorization : request.headers.get('authorization'), url, client, started);
     const exchange: Exchange = {
@@ -147,6 +133,29 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
   // Started last, so that nothing above can throw and leave timers running.
   const checks = startHealthChecks(sites, options.client);
   return Object.assign(app, { admin: createAdminApp(sites, metrics), stop: () => checks.stop() });
+}
+
+/**
+ * An answer the router makes itself, before any upstream: the error in the client's format (the
+ * site's, or by path when no site was found) and its access-log line. `early`: the request's body
+ * is not read, so the connection closes after the answer (see answerEarly).
+ */
+function refuse(
+  log: AccessLog,
+  request: Request,
+  url: URL,
+  started: number,
+  client: string,
+  site: Site | null,
+  status: number,
+  code: RouterErrorCode,
+  message: string,
+  fields: Partial<AccessEntry>,
+  early = true,
+): Response {
+  const response = errorResponse(site?.errorFormat ?? formatForPath(url.pathname), status, code, message);
+  log({ ...entryFor(url, request.method, started, status, client, null), ...(site && { site: site.name }), bytesOut: ownBodyBytes(request.method, response), ...fields });
+  return early ? answerEarly(request, response) : response;
 }
 
 /**
