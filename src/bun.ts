@@ -1,33 +1,11 @@
 /**
- * Bun adapter: `bun run src/bun.ts --config router.json`. One Bun.serve per `listen` entry (TLS
- * ones with their certificates, picked by SNI), Bun's fetch as the upstream client, graceful stop
- * on SIGTERM/SIGINT. On SIGHUP each TLS listener re-reads its files and is replaced: a new
- * Bun.serve on the same address (reusePort) with the new certificates, then the old one stops
- * accepting and finishes its requests in flight (`server.reload({ tls })` does not swap them).
+ * Bun adapter: `bun run src/bun.ts --config router.json`. The command line with Bun's runtime
+ * name, Bun's fetch as the upstream client, and `serve` on Bun.serve (src/bun-serve.ts, shared
+ * with `bun run src/node.ts`).
  */
 import { readFileSync } from 'node:fs';
-import type { ListenEntry } from './config/serving.ts';
+import { bunClient, serveBun } from './bun-serve.ts';
 import { runCli } from './cli/program.ts';
-import type { StartOptions } from './config/cli.ts';
-import type { PemPair } from './config/tls-files.ts';
-import { fetchClient } from './forward/fetch-client.ts';
-import { Listeners } from './listeners.ts';
-import { nodeFiles } from './local/node-files.ts';
-import { refuseEarly } from './request/guard.ts';
-import { adminLine, appFor, listeningLine, stoppingLine, type SocketEnv } from './start.ts';
-
-/** The little of Bun's API used here (the project does not pull in bun-types for one file). */
-type Tls = { cert: string; key: string; serverName?: string };
-interface BunServer {
-  readonly hostname: string;
-  readonly port: number;
-  requestIP(request: Request): { address: string } | null;
-  timeout(request: Request, seconds: number): void;
-  stop(closeActiveConnections?: boolean): Promise<void>;
-}
-declare const Bun: {
-  serve(options: { hostname: string; port: number; reusePort?: boolean; idleTimeout: number; maxRequestBodySize: number; tls?: Tls[]; fetch(request: Request, server: BunServer): Promise<Response> }): BunServer;
-};
 
 await runCli({
   runtime: 'bun',
@@ -35,80 +13,7 @@ await runCli({
   env: (name) => process.env[name],
   readText: (path) => readFileSync(path, 'utf8'),
   cwd: () => process.cwd(),
-  // Bun's fetch decodes gzip/br but keeps Content-Encoding/Length; `decompress: false` passes bytes as sent.
-  client: (timeouts) => fetchClient(timeouts, { init: { decompress: false } }),
+  client: bunClient,
   serve: serveBun,
   exit: (code) => process.exit(code),
 });
-
-/** `registry-router serve` on Bun.serve: the config is read and checked for Bun already (src/cli/program.ts). */
-function serveBun({ config, source }: StartOptions): void {
-
-  const app = appFor(config, { client: fetchClient(config.timeouts, { init: { decompress: false } }), files: nodeFiles, secret: (name) => process.env[name] });
-
-  const readText = (path: string) => readFileSync(path, 'utf8');
-
-  /** Every certificate once per DNS name it covers (Bun matches `serverName` to SNI); the first is the default. */
-  const tlsOf = (pairs: PemPair[]): Tls[] =>
-    pairs.flatMap(({ cert, key, dnsNames }, i) => [...(i === 0 ? [{ cert, key }] : []), ...dnsNames.map((serverName) => ({ cert, key, serverName }))]);
-
-  // Bun's idle timer (max 255 s, default 10 s) also runs while a handler waits, and would cut a push
-  // whose last PUT makes the registry hash a large layer. It is off while the upstream works (the
-  // core's idle timer enforces timeouts.idle there, both ways) and guards keep-alive sockets again
-  // once the answer starts.
-  const keepAlive = Math.min(config.timeouts.idle, 255);
-  const serve = (entry: ListenEntry, port: number, pairs: PemPair[]): BunServer =>
-    Bun.serve({
-      hostname: entry.host,
-      port,
-      // TLS listeners share their address with their SIGHUP replacement while the old one drains.
-      ...(pairs.length && { reusePort: true, tls: tlsOf(pairs) }),
-      idleTimeout: keepAlive,
-      // Bun's 128 MiB default would refuse docker layers; sites set their own caps (413 in registry JSON).
-      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-      async fetch(request, server) {
-        // A Host list (two Host fields) leaves Bun's request.url relative: 400 before the app parses it.
-        const refused = refuseEarly(request);
-        if (refused) return refused;
-        server.timeout(request, 0);
-        const response = await app.fetch(request, { clientAddress: server.requestIP(request)?.address } satisfies SocketEnv);
-        server.timeout(request, keepAlive);
-        return response;
-      },
-    });
-
-  let listeners: Listeners<BunServer>;
-  try {
-    listeners = new Listeners(config.listen, {
-      start: serve,
-      port: (server) => server.port,
-      // Without `true`, stop() closes the listening socket at once and resolves when requests in flight have finished.
-      drain: (server) => server.stop(),
-      readText,
-      log: (line) => console.error(line),
-    });
-  } catch (error) {
-    console.error(String((error as Error).message));
-    process.exit(2);
-  }
-  listeners.servers.forEach((server, i) => console.error(listeningLine(config.listen[i]!.certs.length ? 'https' : 'http', server.hostname, server.port, source)));
-
-  // /metrics, /healthz, /readyz on their own listener (loopback unless configured), never behind a site's Host.
-  const admin = config.admin
-    ? Bun.serve({ hostname: config.admin.host, port: config.admin.port, idleTimeout: 10, maxRequestBodySize: 64 * 1024, fetch: async (request) => app.admin.fetch(request) })
-    : undefined;
-  if (admin) console.error(adminLine(admin.hostname, admin.port));
-
-  // New certificates (e.g. after `npm run certs`) for new connections; connections in flight keep theirs.
-  process.on('SIGHUP', () => listeners.reload());
-
-  function shutdown(signal: string): void {
-    console.error(stoppingLine(signal, config));
-    app.stop();
-    void admin?.stop(true);
-    void listeners.stop().then(() => process.exit(0));
-    setTimeout(() => process.exit(0), config.timeouts.shutdownGrace * 1000).unref();
-  }
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
-}

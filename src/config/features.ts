@@ -2,7 +2,7 @@ import { ConfigError } from './load.ts';
 import type { Config } from './schema.ts';
 import { isTls } from './serving.ts';
 
-/** `bun-node` is the Node adapter run by Bun (`bun run src/node.ts`), on Bun's node:https emulation. */
+/** `bun-node` is the Node entry run by Bun (`bun run src/node.ts`): it serves through Bun.serve, as `bun` does. */
 export type RuntimeName = 'node' | 'bun' | 'bun-node' | 'deno' | 'worker';
 
 /** What each adapter can do with the parts of the config that are not plain proxying. */
@@ -17,10 +17,9 @@ interface Capabilities {
 
 export const CAPABILITIES: Readonly<Record<RuntimeName, Capabilities>> = {
   node: { tls: true, sni: true, files: true },
-  // Bun.serve({ tls: [{ serverName, cert, key }, …] }) picks by SNI.
+  // Bun.serve({ tls: [{ serverName, cert, key }, …] }) picks by SNI; src/node.ts serves through it too under Bun.
   bun: { tls: true, sni: true, files: true },
-  // Bun's node:https has no SNICallback (nor setSecureContext: SIGHUP cannot swap certificates there).
-  'bun-node': { tls: true, sni: false, files: true },
+  'bun-node': { tls: true, sni: true, files: true },
   // Deno.serve({ cert, key }) takes one certificate per listener.
   deno: { tls: true, sni: false, files: true },
   // The edge terminates TLS; a worker has no file system.
@@ -38,7 +37,7 @@ export function featureProblems(runtime: RuntimeName, config: Config): string[] 
         `listen[${i}]: TLS listeners (cert/key) are not supported on ${runtime}: the platform terminates TLS in front of the worker (Cloudflare serves your certificate); remove cert/key/certs`,
       );
     } else if (!can.sni && entry.certs.length > 1) {
-      problems.push(`listen[${i}].certs: ${runtime} serves one certificate per listener; give one cert/key pair (e.g. one certificate listing every host) or one listener per certificate${runtime === 'bun-node' ? ', or run src/bun.ts' : ''}`);
+      problems.push(`listen[${i}].certs: ${runtime} serves one certificate per listener; give one cert/key pair (e.g. one certificate listing every host) or one listener per certificate`);
     }
   });
   if (!can.files) {
