@@ -2,8 +2,8 @@
  * One router process on Node with a plain and a TLS listener, certificates from `npm run certs`,
  * a real docker-registry behind it, and real clients: skopeo over https:// with the CA and over
  * http:// on the other listener, the generated bootstrap script run under ROOT=<tmp> with curl,
- * and a SIGHUP that swaps certificates while a download is in flight (on Node, then on the Bun
- * and Deno adapters).
+ * and a SIGHUP that swaps certificates while a download is in flight (on Node, then on both Bun
+ * entries and the Deno adapter); several certificates on one listener picked by SNI (Node, Bun).
  */
 import { spawnSync } from 'node:child_process';
 import { X509Certificate, createHash } from 'node:crypto';
@@ -288,31 +288,53 @@ describe('TLS and plain HTTP in one Node process', () => {
   });
 });
 
-describe('TLS on the Node adapter run by Bun (bun run src/node.ts)', () => {
-  it('serves one certificate per listener, and refuses several at start with the reason', async () => {
-    const pair = { cert: join(certsDir, 'docker.crt'), key: join(certsDir, 'docker.key') };
-    const site = { name: 'docker', hosts: ['127.0.0.1', 'registry.test'], preset: 'docker' as const, upstream: hosted.url };
-    const bun = await startRouter('bun-node', { sites: [site] }, { quiet: true, listen: [pair] });
+/** The certificate served on a new TLS connection to `port` that asks for `servername`. */
+function servedFingerprint(port: number, servername: string, ca: Buffer): Promise<string> {
+  return new Promise<string>((done, fail) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path: '/v2/', ca, servername, agent: false, headers: { host: servername } }, (res) => {
+      res.resume();
+      done((res.socket as TLSSocket).getPeerX509Certificate()!.fingerprint256);
+    });
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+// `bun run src/node.ts` serves through Bun.serve as src/bun.ts does, so it picks by SNI too (Bun's node:https could not).
+describe.each(['node', 'bun-node', 'bun'] as const)('several certificates on one listener, picked by SNI, on %s', (runtime) => {
+  it('serves each host name its own certificate, and the first one to a client that names none', async () => {
+    const dir = join(work, `sni-${runtime}`);
+    mkdirSync(dir);
+    const sites = [
+      { name: 'docker', hosts: ['registry.test'], preset: 'docker' as const, upstream: hosted.url },
+      { name: 'npm', hosts: ['npm.test'], preset: 'npm' as const, upstream: hosted.url },
+    ];
+    writeFileSync(join(dir, 'router.json'), JSON.stringify({ sites }));
+    const made = spawnSync(process.execPath, ['--import', 'tsx', 'src/certs.ts', '--config', join(dir, 'router.json'), '--out', dir], { cwd: ROOT, encoding: 'utf8' });
+    expect(made.status, made.stderr).toBe(0);
+    const pair = (name: string) => ({ cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) });
+    const own = await startRouter(runtime, { sites }, { quiet: true, listen: [{ certs: [pair('docker'), pair('npm')] }] });
     try {
-      const status = await new Promise<number>((done, fail) => {
-        const req = httpsRequest({ host: '127.0.0.1', port: bun.port, path: '/v2/', ca: readFileSync(join(certsDir, 'ca.crt')), servername: 'registry.test', headers: { host: 'registry.test' } }, (res) => {
+      const ca = readFileSync(join(dir, 'ca.crt'));
+      expect(await servedFingerprint(own.port, 'registry.test', ca)).toBe(fingerprintOf(readFileSync(pair('docker').cert)));
+      expect(await servedFingerprint(own.port, 'npm.test', ca)).toBe(fingerprintOf(readFileSync(pair('npm').cert)));
+      // No SNI (a client connecting by IP): the first certificate, which does not name 127.0.0.1 here.
+      const byIp = await new Promise<string>((done, fail) => {
+        const req = httpsRequest({ host: '127.0.0.1', port: own.port, path: '/v2/', ca, rejectUnauthorized: false, agent: false, headers: { host: 'registry.test' } }, (res) => {
           res.resume();
-          done(res.statusCode!);
+          done((res.socket as TLSSocket).getPeerX509Certificate()!.fingerprint256);
         });
         req.on('error', fail);
         req.end();
       });
-      expect(status).toBe(200);
+      expect(byIp).toBe(fingerprintOf(readFileSync(pair('docker').cert)));
     } finally {
-      await bun.stop();
+      await own.stop();
     }
-    await expect(startRouter('bun-node', { sites: [site] }, { quiet: true, listen: [{ certs: [pair, pair] }] })).rejects.toThrow(
-      /exited with 2:[\s\S]*listen\[0\]\.certs: bun-node serves one certificate per listener.*src\/bun\.ts/,
-    );
   });
 });
 
-describe.each(['bun', 'deno'] as const)('TLS certificates reloaded on SIGHUP by the %s adapter', (runtime) => {
+describe.each(['bun', 'bun-node', 'deno'] as const)('TLS certificates reloaded on SIGHUP by the %s adapter', (runtime) => {
   let own: RouterProcess | undefined;
   afterAll(async () => {
     await own?.stop();

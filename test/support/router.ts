@@ -64,19 +64,24 @@ const WORKERD_500 = [
   'CONNECT',
 ];
 
+/**
+ * Bun.serve, under both Bun entries. It builds request.url from Host and drops the request line's
+ * authority. Its parser answers a control character in the target with 505; its header timeout
+ * is uWS's fixed 10 s (connections close 10–14 s after they open, whatever idleTimeout says).
+ */
+const BUN_SERVE: RuntimeLimits = {
+  absoluteForm: 'host-header',
+  sendsHost: true,
+  rssBudgetMiB: 150,
+  parserAnswers: { 'NUL in the target': 505, 'CTL (0x01) in the target': 505 },
+  headerTimeout: 10,
+};
+
 export const LIMITS: Record<Runtime, RuntimeLimits> = {
   node: { absoluteForm: 'authority', sendsHost: true, rssBudgetMiB: 150, parserAnswers: {}, headerTimeout: 'config' },
-  'bun-node': { absoluteForm: 'authority', sendsHost: true, rssBudgetMiB: 150, parserAnswers: {}, headerTimeout: 'config' },
-  // Bun.serve builds request.url from Host and drops the request line's authority. Its parser
-  // answers a control character in the target with 505; its header timeout is uWS's fixed 10 s
-  // (connections close 10–14 s after they open, whatever idleTimeout says).
-  bun: {
-    absoluteForm: 'host-header',
-    sendsHost: true,
-    rssBudgetMiB: 150,
-    parserAnswers: { 'NUL in the target': 505, 'CTL (0x01) in the target': 505 },
-    headerTimeout: 10,
-  },
+  // `bun run src/node.ts` serves through Bun.serve as src/bun.ts does (src/bun-serve.ts).
+  'bun-node': BUN_SERVE,
+  bun: BUN_SERVE,
   // Deno.serve (hyper) has no header timeout and no option for one: a client trickling its headers keeps its connection.
   deno: { absoluteForm: 'authority', sendsHost: true, rssBudgetMiB: 256, rssWhy: 'Deno.serve reads chunked uploads ahead of the consumer', parserAnswers: {}, headerTimeout: 'none' },
   // Not in RUNTIMES, so not asserted; checked by hand: every bad request refused with a 4xx/501, timeouts.header honoured (2 s → closed at 4 s).
