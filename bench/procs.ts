@@ -1,6 +1,6 @@
 /**
- * Processes the benchmark runs on loopback: nginx (static origin and the original method-split
- * proxy), the router on each runtime, and RSS sampling of a process tree.
+ * Processes the benchmark runs on loopback: nginx (static origin and the method-split proxy, as
+ * the original recipe and tuned), the router on each runtime, and RSS sampling of a process tree.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -172,19 +172,48 @@ export function startStaticOrigin(dir: string, digest: string): Promise<Nginx> {
   );
 }
 
+/** Which nginx the bench runs as an anchor: the recipe users run today, or the same split tuned. */
+export type NginxRecipe = 'original' | 'tuned';
+
+export const NGINX_LABEL: Record<NginxRecipe, string> = {
+  original: 'nginx (original)',
+  tuned: 'nginx (tuned)',
+};
+
 /**
- * The set-up users run today (README, "From the original nginx config"): GET → group, everything
- * else → hosted, streamed both ways, no body cap, HTTP/1.0 to the origin without keep-alive (the
- * recipe has no `upstream` block). Two server names stand for the two origins the bench uses:
- * `static.bench` → the static manifest origin, anything else → the registry.
+ * The method-split proxy in front of the two origins. Two server names stand for the two origins
+ * the bench uses: `static.bench` → the static manifest origin, anything else → the registry.
+ *
+ * - `original`: the set-up users run today (README, "From the original nginx config"): GET → group,
+ *   everything else → hosted, streamed both ways, no body cap, HTTP/1.0 to the origin without
+ *   keep-alive (the recipe has no `upstream` block).
+ * - `tuned`: the same split with what a tuned nginx adds (issue 14): HTTP/1.1 and a pool of 64 idle
+ *   keep-alive connections per worker to each origin, and answers buffered in 1 MiB buffers;
+ *   uploads still stream (no request buffering, no body cap). bench/README.md says why each line.
  */
-export function startMethodSplitNginx(dir: string, origins: { registry: string; static: string }): Promise<Nginx> {
+export function startMethodSplitNginx(dir: string, origins: { registry: string; static: string }, recipe: NginxRecipe = 'original'): Promise<Nginx> {
+  const tuned = recipe === 'tuned';
+  // The tuned recipe names its origins in upstream blocks, which is where `keepalive` lives.
+  const upstream = (name: string, origin: string) => `  upstream ${name} {
+    server ${new URL(origin).host};
+    keepalive 64;
+  }`;
+  const target = (name: string, origin: string) => (tuned ? `http://${name}` : origin);
+  const answers = tuned
+    ? `    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_buffering on;
+    proxy_buffer_size 1m;
+    proxy_buffers 4 1m;
+    proxy_busy_buffers_size 2m;
+    proxy_max_temp_file_size 0;`
+    : `    proxy_buffering off;`;
   const server = (port: number, name: string, group: string, hosted: string) => `  server {
     listen 127.0.0.1:${port}${name === '_' ? ' default_server' : ''};
     server_name ${name};
     client_max_body_size 0;
     proxy_request_buffering off;
-    proxy_buffering off;
+${answers}
     proxy_read_timeout 3600;
     proxy_send_timeout 3600;
     proxy_set_header Host $host;
@@ -199,7 +228,15 @@ export function startMethodSplitNginx(dir: string, origins: { registry: string; 
       proxy_pass ${hosted};
     }
   }`;
-  return startNginx(dir, (port) => [server(port, '_', origins.registry, origins.registry), server(port, 'static.bench', origins.static, origins.static)].join('\n'));
+  return startNginx(dir, (port) =>
+    [
+      ...(tuned
+        ? [upstream('registry_group', origins.registry), upstream('registry_hosted', origins.registry), upstream('static_group', origins.static), upstream('static_hosted', origins.static)]
+        : []),
+      server(port, '_', target('registry_group', origins.registry), target('registry_hosted', origins.registry)),
+      server(port, 'static.bench', target('static_group', origins.static), target('static_hosted', origins.static)),
+    ].join('\n'),
+  );
 }
 
 // ---------------------------------------------------------------- routers
