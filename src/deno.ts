@@ -1,7 +1,7 @@
 /**
  * Deno adapter: `deno run --allow-net --allow-read --allow-env src/deno.ts --config router.json`.
- * One Deno.serve per `listen` entry (TLS ones with their one certificate), Deno's fetch as the
- * upstream client, graceful shutdown on SIGTERM/SIGINT. On SIGHUP each TLS listener re-reads its
+ * One Deno.serve per `listen` entry (TLS ones with their one certificate), Deno's `node:http` client
+ * as the upstream client (src/forward/deno-client.ts: why not its fetch), graceful shutdown on SIGTERM/SIGINT. On SIGHUP each TLS listener re-reads its
  * files and is replaced: a new Deno.serve on the same address (reusePort, Linux) with the new
  * certificate, then the old one's shutdown() stops accepting and lets requests in flight finish.
  * reusePort on a TLS listener is unstable in Deno 2: the repo's deno.json turns on `unstable: ["net"]`
@@ -12,7 +12,7 @@ import type { StartOptions } from './config/cli.ts';
 import type { ClientTimeouts } from './forward/client.ts';
 import type { ListenEntry } from './config/serving.ts';
 import type { PemPair } from './config/tls-files.ts';
-import { fetchClient } from './forward/fetch-client.ts';
+import { denoClient } from './forward/deno-client.ts';
 import { Listeners } from './listeners.ts';
 import { nodeFiles } from './local/node-files.ts';
 import { refuseEarly } from './request/guard.ts';
@@ -32,7 +32,6 @@ declare const Deno: {
   cwd(): string;
   env: { get(name: string): string | undefined };
   readTextFileSync(path: string): string;
-  createHttpClient(options: { allowHost?: boolean }): object;
   serve(
     options: { hostname: string; port: number; reusePort?: boolean; cert?: string; key?: string; onListen(addr: NetAddr): void },
     handler: (request: Request, info: { remoteAddr: NetAddr }) => Response | Promise<Response>,
@@ -41,13 +40,8 @@ declare const Deno: {
   exit(code: number): never;
 };
 
-const upstreamClient = (timeouts: ClientTimeouts) =>
-  fetchClient(timeouts, {
-    // Deno's fetch replaces a caller's Host with the URL's unless the client allows it.
-    init: { client: Deno.createHttpClient({ allowHost: true }) },
-    // It also decodes gzip/br (keeping Content-Encoding/Length) unless the request asks for identity.
-    acceptEncoding: 'identity',
-  });
+// Not Deno's fetch: it sends every streamed upload chunked, dropping its Content-Length (see deno-client.ts).
+const upstreamClient = (timeouts: ClientTimeouts) => denoClient(timeouts);
 
 await runCli({
   runtime: 'deno',

@@ -34,7 +34,7 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
         response = await fetchFn(outgoing.url, {
           method: outgoing.method,
           headers: outgoing.headers,
-          body: upload,
+          body: upload && withDeclaredLength(upload, outgoing.headers),
           redirect: 'manual',
           duplex: 'half',
           signal: AbortSignal.any([idle.signal, broken.signal]),
@@ -54,4 +54,22 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
       return { status: response.status, statusText: response.statusText, headers, body };
     },
   };
+}
+
+type FixedLengthStreamClass = new (length: number) => { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> };
+
+/**
+ * workerd's fetch sends a JavaScript stream chunked, whatever `Content-Length` says; the readable
+ * half of its `FixedLengthStream` (Cloudflare's API, workerd only) is a stream of known length, sent
+ * with that `Content-Length` and failed if the bytes come out more or fewer. Elsewhere: `body` as is
+ * (Bun's fetch keeps a declared length by itself).
+ */
+function withDeclaredLength(body: ReadableStream<Uint8Array>, headers: Headers): ReadableStream<Uint8Array> {
+  const Fixed = (globalThis as { FixedLengthStream?: FixedLengthStreamClass }).FixedLengthStream;
+  const declared = headers.get('content-length');
+  if (!Fixed || declared === null || !/^\d+$/.test(declared)) return body;
+  const fixed = new Fixed(Number(declared));
+  // A failing source aborts the writable half, which fails the upload (and `broken` cuts it).
+  body.pipeTo(fixed.writable).catch(() => {});
+  return fixed.readable;
 }
