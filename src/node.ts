@@ -14,6 +14,7 @@ import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { jsonLinesLog, quietLog } from './access-log.ts';
 import { createApp } from './app.ts';
+import { reasonPhraseOf } from './forward/reason-phrase.ts';
 import { runCli } from './cli/program.ts';
 import type { StartOptions } from './config/cli.ts';
 import type { ClientTimeouts } from './forward/client.ts';
@@ -51,10 +52,15 @@ function serveNode({ config, source }: StartOptions): void {
 
   const warn = (line: string) => console.error(line);
 
-  /** @hono/node-server writes only the status code; Node then keeps a `statusMessage` set before that. */
+  /**
+   * @hono/node-server writes only the status code; Node then keeps a `statusMessage` set before
+   * that. The phrase comes from a side table: reading `response.statusText` would turn the
+   * lightweight Response into a full one and lose the server's one-write path for small answers.
+   */
   const withReasonPhrase = async (request: Request, env: { outgoing?: { statusMessage: string } }): Promise<Response> => {
     const response = await app.fetch(request, env);
-    if (response.statusText && env.outgoing) env.outgoing.statusMessage = response.statusText;
+    const phrase = reasonPhraseOf(response);
+    if (phrase && env.outgoing) env.outgoing.statusMessage = phrase;
     return response;
   };
   let listeners: Listener[];

@@ -13,7 +13,28 @@ export interface UpstreamResponse {
   /** The reason phrase of the status line (`File already exists.`): clients such as twine print it. */
   statusText?: string;
   headers: Headers;
-  body: ReadableStream<Uint8Array> | null;
+  /**
+   * The body as a stream, or as bytes when the client already read it whole (answers that declare
+   * at most SMALL_BODY bytes: manifests, tag lists, tokens, errors), which spares building and
+   * pumping a web stream per small answer. `null`: no body.
+   */
+  body: ReadableStream<Uint8Array> | Uint8Array | null;
+}
+
+/** Answers that declare at most this many bytes are read whole before they are passed on (one write). */
+export const SMALL_BODY = 64 * 1024;
+
+/** `Content-Length` when it is one decimal number no larger than SMALL_BODY; else `undefined`. */
+export function smallBodyLength(headers: Headers): number | undefined {
+  const declared = headers.get('content-length');
+  if (declared === null || !/^\d+$/.test(declared)) return undefined;
+  const length = Number(declared);
+  return length <= SMALL_BODY ? length : undefined;
+}
+
+/** Lets go of a body nobody will read: a stream is cancelled (the client frees its connection or closes it). */
+export function discardBody(body: ReadableStream<Uint8Array> | Uint8Array | null): void {
+  if (body && !(body instanceof Uint8Array)) void body.cancel().catch(() => {});
 }
 
 /**

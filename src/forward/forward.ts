@@ -8,7 +8,8 @@ import { readUpTo } from '../stream/read-up-to.ts';
 import { applyIncoming } from '../passes/incoming.ts';
 import type { Site } from '../site/site.ts';
 import { sendWithFailover } from './send.ts';
-import { UpstreamError, type UpstreamClient } from './client.ts';
+import { discardBody, smallBodyLength, UpstreamError, type UpstreamClient } from './client.ts';
+import { withReasonPhrase } from './reason-phrase.ts';
 
 /**
  * One decided exchange through its upstream: body cap, outgoing passes and the client (with
@@ -60,7 +61,7 @@ export async function forward(exchange: Exchange, { client, log }: { client: Ups
     try {
       await sealUploadLocation(sent, site.uploads, response);
     } catch (error) {
-      void response.body?.cancel().catch(() => {});
+      discardBody(response.body);
       const failed = errorResponse(site.errorFormat, 500, 'UNAVAILABLE', String((error as Error).message));
       sent.tally.bytesOut = ownBodyBytes(request.method, failed);
       finish(500, String((error as Error).message));
@@ -80,13 +81,13 @@ export async function forward(exchange: Exchange, { client, log }: { client: Ups
   const { status } = response;
   // The upstream's reason phrase (twine prints `400 File already exists.`); adapters send it where the runtime can.
   const statusText = /^[\t\x20-\x7e\x80-\xff]*$/.test(response.statusText ?? '') ? response.statusText ?? '' : '';
-  const small = response.body ? smallBodyLength(response.headers) : undefined;
-  if (response.body && small !== undefined) {
+  let bytes = response.body instanceof Uint8Array ? response.body : undefined;
+  const small = response.body && !bytes ? smallBodyLength(response.headers) : undefined;
+  if (small !== undefined) {
     // Manifests, tag lists, tokens, errors: read whole, answered in one piece (one write instead
     // of headers, then a stream pumped chunk by chunk). Bounded by the declared length.
-    let bytes: Uint8Array;
     try {
-      bytes = await readSmallBody(response.body, small);
+      bytes = await readSmallBody(response.body as ReadableStream<Uint8Array>, small);
     } catch (error) {
       // The upstream broke off mid-body; nothing has reached the client yet.
       const failed = failure(site, sent, error);
@@ -94,28 +95,20 @@ export async function forward(exchange: Exchange, { client, log }: { client: Ups
       finish(failed.status, `response body: ${String((error as Error)?.message ?? error)}`);
       return failed;
     }
+  }
+  if (bytes) {
     sent.tally.bytesOut = bytes.byteLength;
     finish(status);
-    return new Response(bytes as Uint8Array<ArrayBuffer>, { status, statusText, headers: response.headers });
+    return withReasonPhrase(new Response(bytes as Uint8Array<ArrayBuffer>, { status, statusText, headers: response.headers }), statusText);
   }
   // Logged when the client has the whole body (or the transfer broke), not when headers went out.
   const body = response.body
-    ? tallyBody(response.body, (total) => (sent.tally.bytesOut = total), 0, (error) =>
+    ? tallyBody(response.body as ReadableStream<Uint8Array>, (total) => (sent.tally.bytesOut = total), 0, (error) =>
         finish(status, error ? `response body: ${String((error as Error)?.message ?? error)}` : undefined),
       )
     : null;
   if (!body) finish(status);
-  return new Response(body, { status, statusText, headers: response.headers });
-}
-
-/** Bodies declared at most this long are read whole before answering (see forward). */
-const SMALL_BODY = 64 * 1024;
-
-function smallBodyLength(headers: Headers): number | undefined {
-  const declared = headers.get('content-length');
-  if (declared === null || !/^\d+$/.test(declared)) return undefined;
-  const length = Number(declared);
-  return length <= SMALL_BODY ? length : undefined;
+  return withReasonPhrase(new Response(body, { status, statusText, headers: response.headers }), statusText);
 }
 
 /** The whole body, refusing to hold more than the `length` the upstream declared. */

@@ -3,7 +3,7 @@ import type { Exchange, UpstreamResponse } from '../exchange.ts';
 import { buildOutgoing } from '../passes/outgoing.ts';
 import type { Site } from '../site/site.ts';
 import type { Pool, Server } from '../upstream/pool.ts';
-import { UpstreamError, type UpstreamClient } from './client.ts';
+import { discardBody, UpstreamError, type UpstreamClient } from './client.ts';
 
 export type Outcome =
   /** A server answered. `exchange.upstream` is that server; `release()` once its response has ended. */
@@ -89,7 +89,7 @@ export async function sendWithFailover(exchange: Exchange, client: UpstreamClien
       current.failed('passive', `${request.method} ${exchange.url.pathname} answered ${response.status}`);
       const alternative = retriable ? next() : undefined;
       if (alternative) {
-        void response.body?.cancel().catch(() => {});
+        discardBody(response.body);
         current.active--;
         pool.retries++;
         server = alternative;

@@ -41,7 +41,8 @@ export async function mapBodyUrls(exchange: Exchange, response: UpstreamResponse
     exchange.tally.note = `JSON answer of ${declared} bytes is over the ${cap}-byte mapping cap: passed unmapped`;
     return;
   }
-  const source = encoding === 'identity' ? response.body : response.body.pipeThrough(new DecompressionStream(encoding) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>);
+  const body = response.body instanceof Uint8Array ? new Blob([response.body as Uint8Array<ArrayBuffer>]).stream() : response.body;
+  const source = encoding === 'identity' ? body : body.pipeThrough(new DecompressionStream(encoding) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>);
   const read = await readUpTo(source, cap);
   if (!read.whole) {
     exchange.tally.note = `JSON answer over the ${cap}-byte mapping cap: passed unmapped`;
@@ -85,7 +86,7 @@ export function etagSuffix(exchange: Exchange): string {
 }
 
 function setBody(response: UpstreamResponse, bytes: Uint8Array, decoded: boolean): void {
-  response.body = new Response(bytes as Uint8Array<ArrayBuffer>).body;
+  response.body = bytes;
   response.headers.set('content-length', String(bytes.byteLength));
   if (decoded) dropEncoding(response);
 }

@@ -1,4 +1,5 @@
 import type { Exchange, IncomingPass, UpstreamResponse } from '../exchange.ts';
+import { discardBody } from '../forward/client.ts';
 import { dropHopByHopHeaders } from './hop-by-hop.ts';
 import { toPublicUrl } from './public-url.ts';
 
@@ -10,7 +11,7 @@ export const dropHopByHop: IncomingPass = (_exchange, response) => {
 export const bodilessResponses: IncomingPass = (exchange, response) => {
   const { status } = response;
   if (exchange.request.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200)) {
-    void response.body?.cancel().catch(() => {});
+    discardBody(response.body);
     response.body = null;
   }
 };

@@ -2,8 +2,9 @@
  * Reads a small answer to its end, so its connection can be reused; gives up past `cap` bytes
  * (health checks and probes: the status has decided already). Never throws.
  */
-export async function drain(body: ReadableStream<Uint8Array> | null, cap: number): Promise<void> {
-  if (!body) return;
+export async function drain(body: ReadableStream<Uint8Array> | Uint8Array | null, cap: number): Promise<void> {
+  // Bytes a client read whole already left nothing on the connection.
+  if (!body || body instanceof Uint8Array) return;
   const reader = body.getReader();
   let total = 0;
   try {

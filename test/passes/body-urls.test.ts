@@ -23,7 +23,7 @@ describe('packument URL mapping', () => {
     expect(exchange.mapUrls).toBe(true);
     const response = answer(packument('https://npm.example.com'), { etag: '"abc"' });
     await mapBodyUrls(exchange, response);
-    const text = await new Response(response.body).text();
+    const text = await new Response(response.body as BodyInit).text();
     expect(text).toBe(packument('https://npm.example.com').replace('https://npm.example.com/repository/npm-group/', 'https://npm.example.com/'));
     expect(response.headers.get('content-length')).toBe(String(new TextEncoder().encode(text).byteLength));
     expect(response.headers.get('etag')).toBe(`"abc${etagSuffix(exchange)}"`);
@@ -38,7 +38,7 @@ describe('packument URL mapping', () => {
     const exchange = makeExchange('http://npm.example.com:4873/express', { site: NEXUS });
     const response = answer(gzipSync(packument('http://nexus:8081')), { 'content-encoding': 'gzip', etag: '"e1"' });
     await mapBodyUrls(exchange, response);
-    const body = JSON.parse(await new Response(response.body).text());
+    const body = JSON.parse(await new Response(response.body as BodyInit).text());
     expect(body.versions['1.0.0'].dist.tarball).toBe('http://npm.example.com:4873/@team/app/-/app-1.0.0.tgz');
     expect(body.versions['1.0.0'].homepage).toBe('https://github.com/team/app');
     expect(response.headers.get('content-encoding')).toBeNull();
@@ -50,7 +50,7 @@ describe('packument URL mapping', () => {
     const original = packument('https://npm.example.com');
     const chunked: UpstreamResponse = { status: 200, headers: new Headers({ 'content-type': 'application/json' }), body: new Response(original).body };
     await mapBodyUrls(exchange, chunked, 64);
-    expect(await new Response(chunked.body).text()).toBe(original);
+    expect(await new Response(chunked.body as BodyInit).text()).toBe(original);
     expect(exchange.tally.note).toMatch(/over the 64-byte mapping cap/);
   });
 
@@ -60,7 +60,7 @@ describe('packument URL mapping', () => {
     const exchange = makeExchange('https://npm.example.com/express', { site: NEXUS });
     const notFound = { ...answer('{"error":"not found"}'), status: 404 };
     await mapBodyUrls(exchange, notFound);
-    expect(await new Response(notFound.body).text()).toBe('{"error":"not found"}');
+    expect(await new Response(notFound.body as BodyInit).text()).toBe('{"error":"not found"}');
   });
 });
 
@@ -79,7 +79,7 @@ describe('PyPI index page mapping', () => {
     ].join('\n');
     const response = answer(page, { 'content-type': 'text/html; charset=utf-8' });
     await mapBodyUrls(exchange, response);
-    const text = await new Response(response.body).text();
+    const text = await new Response(response.body as BodyInit).text();
     expect(text.split('\n').slice(1, 5)).toEqual([
       '<a href="http://pypi.example.com/packages/demo-1.0-py3-none-any.whl#sha256=ab">demo-1.0-py3-none-any.whl</a>',
       "<a href='http://pypi.example.com/packages/demo-1.0.tar.gz?a=1&amp;b=2#sha256=cd' data-requires-python=\"&gt;=3.8\">demo-1.0.tar.gz</a>",
