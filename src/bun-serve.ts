@@ -34,6 +34,7 @@ declare const Bun: {
     reusePort?: boolean;
     idleTimeout: number;
     maxRequestBodySize: number;
+    development?: boolean;
     tls?: Tls[];
     fetch(request: Request, server: BunServer): Response | Promise<Response>;
   }): BunServer;
@@ -73,6 +74,9 @@ export function serveBun({ config, source }: StartOptions): void {
       idleTimeout: keepAlive,
       // Bun's 128 MiB default would refuse docker layers; sites set their own caps (413 in registry JSON).
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+      // Bun.serve is in development mode unless NODE_ENV=production (a service manager rarely sets
+      // it): a handler's error would then reach the client as a 50 KB HTML page with its message.
+      development: false,
       async fetch(request, server) {
         // A Host list (two Host fields) leaves Bun's request.url relative: 400 before the app parses it.
         const refused = refuseEarly(request);
@@ -102,7 +106,7 @@ export function serveBun({ config, source }: StartOptions): void {
 
   // /metrics, /healthz, /readyz on their own listener (loopback unless configured), never behind a site's Host.
   const admin = config.admin
-    ? Bun.serve({ hostname: config.admin.host, port: config.admin.port, idleTimeout: 10, maxRequestBodySize: 64 * 1024, fetch: (request) => app.admin.fetch(request) })
+    ? Bun.serve({ hostname: config.admin.host, port: config.admin.port, idleTimeout: 10, maxRequestBodySize: 64 * 1024, development: false, fetch: (request) => app.admin.fetch(request) })
     : undefined;
   if (admin) console.error(adminLine(admin.hostname, admin.port));
 
