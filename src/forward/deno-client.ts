@@ -1,9 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
-import { nodeToWeb } from '../stream/node-to-web.ts';
 import { chunkReader } from '../stream/tap.ts';
-import { UpstreamError, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
-import { IdleTimer } from './idle-timer.ts';
+import { smallBodyLength, UpstreamError, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
 import { failureText } from './net-errors.ts';
 
 /**
@@ -23,7 +21,7 @@ import { failureText } from './net-errors.ts';
  *
  * What it keeps of the other clients' contract (src/forward/client.ts): nothing decoded, no
  * redirects followed (node:http never follows any), `timeouts.idle` as "no byte moved for that long"
- * (IdleTimer, touched per chunk each way), `timeouts.connect` for new connections only, keep-alive
+ * (IdleSweep, below), `timeouts.connect` for new connections only, keep-alive
  * connections reused per origin (one Agent per scheme), and an upload that fails (client gone, over
  * the site's cap, longer or shorter than declared) destroys the upstream socket, so the origin sees
  * a truncated body as broken, never as whole. Failures are named by net-errors.ts (`ECONNREFUSED`,
@@ -33,18 +31,39 @@ import { failureText } from './net-errors.ts';
  * @returns an UpstreamClient; `close()` destroys the pooled connections.
  */
 export function denoClient(timeouts: ClientTimeouts): UpstreamClient {
-  const idleMs = timeouts.idle * 1000;
   const connectMs = timeouts.connect * 1000;
+  const idle = new IdleSweep(timeouts.idle * 1000);
   // LIFO: the connection used last is warm and least likely to have been closed by the origin.
   const agents = {
-    'http:': new http.Agent({ keepAlive: true, scheduling: 'lifo' }),
-    'https:': new https.Agent({ keepAlive: true, scheduling: 'lifo' }),
+    http: new http.Agent({ keepAlive: true, scheduling: 'lifo' }),
+    https: new https.Agent({ keepAlive: true, scheduling: 'lifo' }),
+  };
+  // Scheme, host and port per upstream origin, parsed once (outgoing.url is always absolute).
+  const origins = new Map<string, Target>();
+
+  const target = (url: string): { target: Target; path: string } => {
+    const slash = url.indexOf('/', url.indexOf('//') + 2);
+    const origin = slash < 0 ? url : url.slice(0, slash);
+    let known = origins.get(origin);
+    if (!known) {
+      const parsed = new URL(origin);
+      const secure = parsed.protocol === 'https:';
+      known = {
+        secure,
+        host: parsed.host,
+        // node:http wants an IPv6 literal without its brackets.
+        hostname: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: Number(parsed.port) || (secure ? 443 : 80),
+      };
+      if (origins.size < 1024) origins.set(origin, known);
+    }
+    return { target: known, path: slash < 0 ? '/' : url.slice(slash) };
   };
 
   return {
     send(outgoing: OutgoingRequest): Promise<UpstreamResponse> {
-      const url = new URL(outgoing.url);
-      const agent = url.protocol === 'https:' ? agents['https:'] : agents['http:'];
+      const { target: to, path } = target(outgoing.url);
+      const { signal } = outgoing;
       const headers: Record<string, string> = {};
       outgoing.headers.forEach((value, name) => {
         headers[name] = value;
@@ -53,41 +72,68 @@ export function denoClient(timeouts: ClientTimeouts): UpstreamClient {
       const declared = headers['content-length'];
       // Passes drop the client's Transfer-Encoding (hop-by-hop): a body without a length goes chunked.
       if (body && declared === undefined) headers['transfer-encoding'] = 'chunked';
+      const bodiless = outgoing.method === 'HEAD';
 
       return new Promise<UpstreamResponse>((resolve, reject) => {
-        const idle = new IdleTimer(idleMs, outgoing.signal);
+        if (signal.aborted) return reject(signal.reason);
         let settled = false;
+        let done = false;
         let connectTimedOut = false;
+        let idleFired = false;
         let uploadError: unknown;
         let connectTimer: ReturnType<typeof setTimeout> | undefined;
+        // The answer's body while it streams (large answers only).
+        let stream: ReadableStreamDefaultController<Uint8Array> | undefined;
 
-        const request = (url.protocol === 'https:' ? https : http).request({
-          protocol: url.protocol,
-          hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
-          port: url.port || (url.protocol === 'https:' ? 443 : 80),
-          path: url.pathname + url.search,
+        const request = (to.secure ? https : http).request({
+          protocol: to.secure ? 'https:' : 'http:',
+          hostname: to.hostname,
+          port: to.port,
+          path,
           method: outgoing.method,
           headers,
-          agent,
+          agent: to.secure ? agents.https : agents.http,
         });
 
-        const fail = (error: unknown) => {
-          if (settled) return;
-          settled = true;
-          idle.stop();
+        /** The exchange is over (answer read, or failed): no more idle checks, no abort listener. */
+        const finish = () => {
+          if (done) return;
+          done = true;
+          idle.delete(transfer);
           clearTimeout(connectTimer);
-          if (outgoing.signal.aborted) return reject(outgoing.signal.reason ?? error);
+          // Deno.serve aborts request.signal once the answer is sent: by then this must not cut a pooled socket.
+          signal.removeEventListener('abort', onAbort);
+        };
+        const fail = (error: unknown) => {
+          finish();
+          if (settled) {
+            try {
+              stream?.error(error);
+            } catch {
+              // Closed already, or the reader cancelled.
+            }
+            return;
+          }
+          settled = true;
+          if (signal.aborted) return reject(signal.reason ?? error);
           if (uploadError !== undefined) return reject(uploadError);
-          if (connectTimedOut) return reject(new UpstreamError('timeout', `${url.host}: timed out connecting after ${timeouts.connect} s (timeouts.connect)`, { cause: error }));
-          if (idle.fired) return reject(new UpstreamError('timeout', `${url.host}: no answer within ${timeouts.idle} s (timeouts.idle)`, { cause: error }));
+          if (connectTimedOut) return reject(new UpstreamError('timeout', `${to.host}: timed out connecting after ${timeouts.connect} s (timeouts.connect)`, { cause: error }));
+          if (idleFired) return reject(new UpstreamError('timeout', `${to.host}: no answer within ${timeouts.idle} s (timeouts.idle)`, { cause: error }));
           // The cause by name (connection refused, name not found, TLS/scheme mismatch, reset, …).
           const failure = failureText(error, outgoing.url);
           reject(new UpstreamError(failure.timeout ? 'timeout' : 'unreachable', failure.message, { cause: error }));
         };
-
-        // Client gone or no byte moved for idleMs: the socket goes, with whatever was half sent.
-        const onAbort = () => request.destroy(idle.signal.reason instanceof Error ? idle.signal.reason : new Error('aborted'));
-        idle.signal.addEventListener('abort', onAbort, { once: true });
+        const transfer: Transfer = {
+          last: Date.now(),
+          expire() {
+            idleFired = true;
+            request.destroy(new Error(`no byte moved for ${timeouts.idle} s (timeouts.idle)`));
+          },
+        };
+        // The client went away: the socket goes, with whatever was half sent.
+        const onAbort = () => request.destroy(signal.reason instanceof Error ? signal.reason : new Error('the client went away'));
+        signal.addEventListener('abort', onAbort, { once: true });
+        idle.add(transfer);
         request.on('error', fail);
 
         request.on('socket', (socket) => {
@@ -100,46 +146,160 @@ export function denoClient(timeouts: ClientTimeouts): UpstreamClient {
           socket.once('connect', () => clearTimeout(connectTimer));
         });
 
-        request.on('response', (response) => {
+        request.on('response', (answer: http.IncomingMessage) => {
           clearTimeout(connectTimer);
-          if (settled) {
-            response.destroy();
+          transfer.last = Date.now();
+          const raw = answer.rawHeaders;
+          const responseHeaders = new Headers();
+          for (let i = 0; i < raw.length; i += 2) responseHeaders.append(raw[i]!, raw[i + 1]!);
+          const status = answer.statusCode ?? 502;
+          const response: UpstreamResponse = { status, statusText: answer.statusMessage ?? '', headers: responseHeaders, body: null };
+          answer.on('error', fail);
+          answer.on('aborted', () => fail(new Error(`${to.host}: the answer broke off`)));
+          if (bodiless || status === 204 || status === 304) {
+            // Nothing follows these headers: the exchange is over now, before Deno.serve sends the
+            // answer and aborts request.signal (which would cut this socket while the 'end' event is
+            // still queued). Reading to the end hands the socket back to the pool.
+            finish();
+            answer.resume();
+            settled = true;
+            return resolve(response);
+          }
+          const length = smallBodyLength(responseHeaders);
+          if (length !== undefined) {
+            // Manifests, tags, tokens, errors: read whole (one buffer, no web stream), then answered.
+            const chunks: Buffer[] = [];
+            let total = 0;
+            answer.on('data', (chunk: Buffer) => {
+              transfer.last = Date.now();
+              total += chunk.byteLength;
+              if (total > length) request.destroy(new Error(`${to.host}: sent more than its Content-Length of ${length} bytes`));
+              else chunks.push(chunk);
+            });
+            answer.on('end', () => {
+              finish();
+              if (settled) return;
+              settled = true;
+              response.body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+              resolve(response);
+            });
             return;
           }
+          let paused = false;
+          response.body = new ReadableStream<Uint8Array>(
+            {
+              start(controller) {
+                stream = controller;
+              },
+              pull() {
+                if (paused) {
+                  paused = false;
+                  answer.resume();
+                }
+              },
+              cancel(reason) {
+                finish();
+                // Destroys the connection when the answer was not read to its end.
+                request.destroy(reason instanceof Error ? reason : undefined);
+              },
+            },
+            { highWaterMark: BODY_BUFFER, size: (chunk) => chunk.byteLength },
+          );
+          answer.on('data', (chunk: Buffer) => {
+            transfer.last = Date.now();
+            if (done) return;
+            stream!.enqueue(chunk);
+            if ((stream!.desiredSize ?? 1) <= 0 && !paused) {
+              paused = true;
+              answer.pause();
+            }
+          });
+          answer.on('end', () => {
+            if (done) return;
+            finish();
+            try {
+              stream!.close();
+            } catch {
+              // The reader cancelled already.
+            }
+          });
           settled = true;
-          idle.touch();
-          const responseHeaders = new Headers();
-          const raw = response.rawHeaders;
-          for (let i = 0; i < raw.length; i += 2) responseHeaders.append(raw[i]!, raw[i + 1]!);
-          const status = response.statusCode ?? 502;
-          const base = { status, statusText: response.statusMessage ?? '', headers: responseHeaders };
-          if (outgoing.method === 'HEAD' || status === 204 || status === 304) {
-            // Nothing follows these headers; reading to the end hands the socket back to the pool.
-            response.resume();
-            response.once('end', () => idle.stop());
-            response.once('close', () => idle.stop());
-            return resolve({ ...base, body: null });
-          }
-          // A failure mid-body errors the stream the app is reading (the client sees a cut transfer).
-          response.on('error', () => {});
-          resolve({ ...base, body: idle.watch(nodeToWeb(response), () => idle.stop()) });
+          resolve(response);
         });
 
         if (!body) {
           request.end();
           return;
         }
-        void pump(body, request, declared === undefined ? undefined : Number(declared), () => idle.touch()).catch((error: unknown) => {
+        void pump(body, request, declared === undefined ? undefined : Number(declared), () => (transfer.last = Date.now())).catch((error: unknown) => {
           uploadError = error;
           request.destroy(error instanceof Error ? error : new Error(String(error)));
         });
       });
     },
     async close() {
-      agents['http:'].destroy();
-      agents['https:'].destroy();
+      idle.stop();
+      agents.http.destroy();
+      agents.https.destroy();
     },
   };
+}
+
+/** Bytes of a large answer held ahead of the client before the upstream socket is paused. */
+const BODY_BUFFER = 256 * 1024;
+
+interface Target {
+  secure: boolean;
+  /** `host:port` as in the URL, for messages. */
+  host: string;
+  hostname: string;
+  port: number;
+}
+
+interface Transfer {
+  /** Date.now() when a byte last moved either way (or the request started). */
+  last: number;
+  expire(): void;
+}
+
+/**
+ * Idle timeouts for every transfer in flight from one timer that wakes every ~1 s (a quarter of
+ * the timeout when that is shorter), instead of a timer set and cleared per request and re-armed
+ * per chunk: a transfer records when a byte last moved, and is expired once that is `ms` ago. So
+ * a timeout fires between `ms` and `ms` plus one sweep. The timer runs only while transfers do.
+ */
+class IdleSweep {
+  readonly #transfers = new Set<Transfer>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  readonly #every: number;
+
+  constructor(private readonly ms: number) {
+    this.#every = Math.max(10, Math.min(1000, Math.floor(ms / 4)));
+  }
+
+  add(transfer: Transfer): void {
+    this.#transfers.add(transfer);
+    this.#timer ??= setInterval(() => this.#sweep(), this.#every);
+  }
+
+  delete(transfer: Transfer): void {
+    this.#transfers.delete(transfer);
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #sweep(): void {
+    if (this.#transfers.size === 0) return this.stop();
+    const now = Date.now();
+    for (const transfer of this.#transfers) {
+      if (now - transfer.last < this.ms) continue;
+      this.#transfers.delete(transfer);
+      transfer.expire();
+    }
+  }
 }
 
 /**
