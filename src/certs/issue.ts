@@ -3,10 +3,17 @@
  * @peculiar/x509 (no openssl binary, no shelling out, keys never on a command line).
  * Reading existing files back uses node:crypto's X509Certificate.
  */
-import 'reflect-metadata'; // @peculiar/x509's dependency injection (tsyringe) needs it, before the import below.
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 import { X509Certificate as NodeX509, createPrivateKey, createPublicKey } from 'node:crypto';
 import { splitHost } from '../site/host.ts';
+
+/**
+ * @peculiar/x509, loaded on first use: about 20 MB of modules that `serve` never needs (a static
+ * import is hoisted into every start of the bundled router). reflect-metadata goes first: the
+ * library's dependency injection (tsyringe) needs it.
+ */
+let library: Promise<typeof X509> | undefined;
+const loadX509 = (): Promise<typeof X509> => (library ??= import('reflect-metadata').then(() => import('@peculiar/x509')));
 
 export type KeyType = 'ec' | 'rsa';
 
@@ -84,6 +91,7 @@ async function privateKeyPem(keys: CryptoKeyPair): Promise<string> {
 
 /** A new CA: CA:true (pathlen 0), keyCertSign + cRLSign, valid for `CA_DAYS`. */
 export async function createCa(type: KeyType, name: string, now = new Date()): Promise<Pem> {
+  const x509 = await loadX509();
   const keys = await generateKeys(type);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
@@ -102,7 +110,8 @@ export async function createCa(type: KeyType, name: string, now = new Date()): P
 }
 
 /** The CA's signing key as a WebCrypto key, in the algorithm its certificate names. */
-async function importCaKey(ca: Pem): Promise<{ key: CryptoKey; algorithm: (typeof ALGORITHMS)[KeyType]; cert: x509.X509Certificate }> {
+async function importCaKey(ca: Pem): Promise<{ key: CryptoKey; algorithm: (typeof ALGORITHMS)[KeyType]; cert: X509.X509Certificate }> {
+  const x509 = await loadX509();
   const cert = new x509.X509Certificate(ca.cert);
   const type: KeyType = cert.publicKey.algorithm.name === 'ECDSA' ? 'ec' : 'rsa';
   const algorithm = ALGORITHMS[type];
@@ -116,6 +125,7 @@ async function importCaKey(ca: Pem): Promise<{ key: CryptoKey; algorithm: (typeo
  * (+ keyEncipherment for RSA keys; RFC 5480 leaves it out for EC), serverAuth, valid `LEAF_DAYS`.
  */
 export async function issueLeaf(ca: Pem, sans: SubjectAltNames, type: KeyType, now = new Date()): Promise<Pem> {
+  const x509 = await loadX509();
   if (!sans.dns.length && !sans.ip.length) throw new Error('a certificate needs at least one host name or IP address');
   const { key: caKey, algorithm, cert: caCert } = await importCaKey(ca);
   const keys = await generateKeys(type);
