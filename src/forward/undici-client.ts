@@ -1,6 +1,7 @@
 import { Agent, errors, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import { failureText } from './net-errors.ts';
+import { streamed } from './scavenge.ts';
 import { smallBodyLength, UpstreamError, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
 
 /**
@@ -148,6 +149,7 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest): Promise<UpstreamResp
           return;
         }
         if (!stream) return;
+        streamed(chunk.byteLength);
         stream.enqueue(chunk);
         if ((stream.desiredSize ?? 1) <= 0 && !paused) {
           paused = true;
@@ -180,8 +182,8 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest): Promise<UpstreamResp
           path: url.pathname + url.search,
           method: outgoing.method as Dispatcher.HttpMethod,
           headers,
-          // A web stream is an async iterable: undici writes it with the declared Content-Length, or chunked.
-          body: outgoing.body as unknown as Dispatcher.DispatchOptions["body"],
+          // undici writes an async iterable with the declared Content-Length, or chunked.
+          body: (outgoing.body && counted(outgoing.body)) as unknown as Dispatcher.DispatchOptions["body"],
           // undici closes the connection after every HEAD (in case a broken server sends a body
           // anyway): one new upstream connection per manifest/blob check. Registries answer HEAD
           // correctly; keep the connection.
@@ -193,4 +195,12 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest): Promise<UpstreamResp
       fail(error as Error);
     }
   });
+}
+
+/** The request body as undici takes it (an async iterable), each chunk counted for `streamed`. */
+async function* counted(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    streamed(chunk.byteLength);
+    yield chunk;
+  }
 }

@@ -71,13 +71,13 @@ describe('checkFeaturesFor', () => {
     listen: [{ port: 80 }, { port: 443, certs: [{ cert: 'a.crt', key: 'a.key' }, { cert: 'b.crt', key: 'b.key' }] }],
     caCert: 'ca.crt',
   });
-  it('node and bun take everything', () => {
+  it('node and bun (either entry: bun run src/node.ts serves through Bun.serve too) take everything', () => {
     expect(featureProblems('node', full)).toEqual([]);
     expect(featureProblems('bun', full)).toEqual([]);
+    expect(featureProblems('bun-node', full)).toEqual([]);
   });
-  it('deno and the Node adapter on Bun serve one certificate per listener', () => {
+  it('deno serves one certificate per listener', () => {
     expect(featureProblems('deno', full)).toEqual([expect.stringMatching(/^listen\[1\]\.certs: deno serves one certificate per listener/)]);
-    expect(featureProblems('bun-node', full)).toEqual([expect.stringMatching(/^listen\[1\]\.certs: .*src\/bun\.ts/)]);
   });
   it('the worker refuses TLS listeners, static folders and the CA, saying why', () => {
     expect(() => checkFeaturesFor('worker', full)).toThrow(ConfigError);

@@ -39,7 +39,8 @@ const PASSWORD = 'p';
  */
 const REASON: Record<Runtime, 'origin' | string> = {
   node: 'origin',
-  'bun-node': 'origin',
+  // `bun run src/node.ts` serves through Bun.serve (src/bun-serve.ts).
+  'bun-node': 'Bad Request',
   bun: 'Bad Request',
   deno: 'Bad Request',
   'deno-node': 'origin',
