@@ -19,6 +19,13 @@ export interface UpstreamResponse {
    * pumping a web stream per small answer. `null`: no body.
    */
   body: ReadableStream<Uint8Array> | Uint8Array | null;
+  /**
+   * For a client that times the body's transfer itself (fetch-client's idle timer): whoever passes
+   * the body on calls `chunk()` for each chunk and `end()` once it is done with it, so that no
+   * stream has to be wrapped around the body only to watch it. A missed `end()` costs nothing
+   * worse than a timer that fires on a finished request.
+   */
+  watch?: { chunk(): void; end(): void };
 }
 
 /** Answers that declare at most this many bytes are read whole before they are passed on (one write). */

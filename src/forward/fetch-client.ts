@@ -1,4 +1,4 @@
-import { UpstreamError, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
+import { smallBodyLength, UpstreamError, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
 import { failureText } from './net-errors.ts';
 import { tapStream } from '../stream/tap.ts';
 import { IdleTimer } from './idle-timer.ts';
@@ -50,10 +50,58 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
         throw new UpstreamError(failure.timeout ? 'timeout' : 'unreachable', failure.message, { cause: error });
       }
       const headers = new Headers(response.headers);
-      const body = response.body ? idle.watch(response.body, () => idle.stop()) : (idle.stop(), null);
-      return { status: response.status, statusText: response.statusText, headers, body };
+      const base = { status: response.status, statusText: response.statusText, headers };
+      if (!response.body) {
+        idle.stop();
+        return { ...base, body: null };
+      }
+      const small = smallBodyLength(headers);
+      if (small !== undefined) {
+        // Read whole here: a manifest or a token goes out in one write, with no stream around it.
+        try {
+          return { ...base, body: await readWhole(response.body, small, idle, outgoing.url) };
+        } catch (error) {
+          if (outgoing.signal.aborted) throw error;
+          if (idle.fired) throw new UpstreamError('timeout', `${new URL(outgoing.url).host}: no answer within ${timeouts.idle} s (timeouts.idle)`);
+          throw new UpstreamError('unreachable', failureText(error, outgoing.url).message, { cause: error });
+        } finally {
+          idle.stop();
+        }
+      }
+      // The body streams on untouched; forward's byte count re-arms the idle timer (one stream less per chunk).
+      return { ...base, body: response.body, watch: { chunk: () => idle.touch(), end: () => idle.stop() } };
     },
   };
+}
+
+/**
+ * A small body (`length` declared, at most SMALL_BODY bytes) read whole; each chunk re-arms the
+ * idle timer, so a slow origin trickling a manifest is not cut while bytes still move. Throws when
+ * the origin sends more than it declared, or breaks off.
+ */
+async function readWhole(body: ReadableStream<Uint8Array>, length: number, idle: IdleTimer, url: string): Promise<Uint8Array> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    idle.touch();
+    total += value.byteLength;
+    if (total > length) {
+      void reader.cancel().catch(() => {});
+      throw new Error(`${new URL(url).host}: sent more than its Content-Length of ${length} bytes`);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const whole = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    whole.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return whole;
 }
 
 type FixedLengthStreamClass = new (length: number) => { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> };

@@ -97,17 +97,30 @@ export async function forward(exchange: Exchange, { client, log }: { client: Ups
     }
   }
   if (bytes) {
+    response.watch?.end();
     sent.tally.bytesOut = bytes.byteLength;
     finish(status);
     return withReasonPhrase(new Response(bytes as Uint8Array<ArrayBuffer>, { status, statusText, headers: response.headers }), statusText);
   }
   // Logged when the client has the whole body (or the transfer broke), not when headers went out.
   const body = response.body
-    ? tallyBody(response.body as ReadableStream<Uint8Array>, (total) => (sent.tally.bytesOut = total), 0, (error) =>
-        finish(status, error ? `response body: ${String((error as Error)?.message ?? error)}` : undefined),
+    ? tallyBody(
+        response.body as ReadableStream<Uint8Array>,
+        (total) => {
+          sent.tally.bytesOut = total;
+          response.watch?.chunk();
+        },
+        0,
+        (error) => {
+          response.watch?.end();
+          finish(status, error ? `response body: ${String((error as Error)?.message ?? error)}` : undefined);
+        },
       )
     : null;
-  if (!body) finish(status);
+  if (!body) {
+    response.watch?.end();
+    finish(status);
+  }
   return withReasonPhrase(new Response(body, { status, statusText, headers: response.headers }), statusText);
 }
 

@@ -1,5 +1,3 @@
-import { tapStream } from '../stream/tap.ts';
-
 /**
  * An abort signal that fires when no byte has moved for `ms`, or when the client goes away.
  * Docker layers can take an hour to upload; only a stalled transfer should be cut.
@@ -7,6 +5,8 @@ import { tapStream } from '../stream/tap.ts';
 export class IdleTimer {
   readonly #controller = new AbortController();
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #last = 0;
+  #stopped = false;
   fired = false;
 
   constructor(
@@ -22,20 +22,30 @@ export class IdleTimer {
     return this.#controller.signal;
   }
 
+  /**
+   * Something moved. Cheap enough for every chunk: it only notes the time; the one timer, when it
+   * fires, sleeps again for what is left of `ms` since the last touch.
+   */
   touch(): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.fired = true;
-      this.#controller.abort(new Error('idle timeout'));
-    }, this.ms);
+    this.#last = Date.now();
+    this.#timer ??= this.#arm(this.ms);
   }
 
   stop(): void {
     clearTimeout(this.#timer);
+    this.#stopped = true;
   }
 
-  /** Re-arms the timer on every chunk that passes; `onEnd` runs when the stream finishes or fails. */
-  watch(stream: ReadableStream<Uint8Array>, onEnd?: () => void): ReadableStream<Uint8Array> {
-    return tapStream(stream, { onChunk: () => this.touch(), onEnd });
+  #arm(delay: number): ReturnType<typeof setTimeout> {
+    return setTimeout(() => {
+      const quiet = Date.now() - this.#last;
+      if (this.#stopped) return;
+      if (quiet < this.ms) {
+        this.#timer = this.#arm(this.ms - quiet);
+        return;
+      }
+      this.fired = true;
+      this.#controller.abort(new Error('idle timeout'));
+    }, delay);
   }
 }

@@ -90,6 +90,7 @@ export async function sendWithFailover(exchange: Exchange, client: UpstreamClien
       const alternative = retriable ? next() : undefined;
       if (alternative) {
         discardBody(response.body);
+        response.watch?.end();
         current.active--;
         pool.retries++;
         server = alternative;

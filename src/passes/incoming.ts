@@ -12,6 +12,7 @@ export const bodilessResponses: IncomingPass = (exchange, response) => {
   const { status } = response;
   if (exchange.request.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200)) {
     discardBody(response.body);
+    response.watch?.end();
     response.body = null;
   }
 };
