@@ -1,5 +1,5 @@
 /** Headers that describe one connection, not the message: they never cross the proxy. */
-const HOP_BY_HOP = [
+const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
   'proxy-authenticate',
@@ -9,10 +9,18 @@ const HOP_BY_HOP = [
   'trailer',
   'transfer-encoding',
   'upgrade',
-];
+]);
 
+/**
+ * Removes the hop-by-hop fields and those the Connection field names (RFC 9110 §7.6.1). One walk
+ * over the fields instead of a lookup per known name: each Headers call validates its argument,
+ * and this runs twice per request.
+ */
 export function dropHopByHopHeaders(headers: Headers): void {
-  const listed = headers.get('connection');
-  if (listed) for (const name of listed.split(',')) headers.delete(name.trim());
-  for (const name of HOP_BY_HOP) headers.delete(name);
+  let doomed: string[] | undefined;
+  headers.forEach((value, name) => {
+    if (HOP_BY_HOP.has(name)) (doomed ??= []).push(name);
+    if (name === 'connection') for (const listed of value.split(',')) if (listed.trim()) (doomed ??= []).push(listed.trim().toLowerCase());
+  });
+  if (doomed) for (const name of doomed) headers.delete(name);
 }
