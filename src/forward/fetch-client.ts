@@ -27,8 +27,7 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
       // A request body that fails (client gone, over the site's cap) must cut the upstream request:
       // workerd's fetch ends a chunked upload cleanly when its source errors, so the origin would
       // take a truncated body for a whole one.
-      const broken = new AbortController();
-      const upload = outgoing.body && tapStream(outgoing.body, { onChunk: () => idle.touch(), onError: (error) => broken.abort(error) });
+      const upload = outgoing.body && tapStream(outgoing.body, { onChunk: () => idle.touch(), onError: (error) => idle.cut(error) });
       let response: Response;
       try {
         response = await fetchFn(outgoing.url, {
@@ -37,13 +36,14 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
           body: upload && withDeclaredLength(upload, outgoing.headers),
           redirect: 'manual',
           duplex: 'half',
-          signal: AbortSignal.any([idle.signal, broken.signal]),
+          // One signal for the client leaving, the idle timeout and a broken upload (no AbortSignal.any per request).
+          signal: idle.signal,
           ...options.init,
         });
       } catch (error) {
         idle.stop();
         if (outgoing.signal.aborted) throw error;
-        if (broken.signal.aborted) throw broken.signal.reason;
+        if (idle.broken !== undefined) throw idle.broken;
         if (idle.fired) throw new UpstreamError('timeout', `${new URL(outgoing.url).host}: no answer within ${timeouts.idle} s (timeouts.idle)`);
         // The cause by name (connection refused, name not found, TLS/scheme mismatch, reset, …).
         const failure = failureText(error, outgoing.url);

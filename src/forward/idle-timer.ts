@@ -1,5 +1,6 @@
 /**
- * An abort signal that fires when no byte has moved for `ms`, or when the client goes away.
+ * An abort signal that fires when no byte has moved for `ms`, when the client goes away, or when
+ * the router cuts the transfer itself (`cut`: a request body that failed).
  * Docker layers can take an hour to upload; only a stalled transfer should be cut.
  */
 export class IdleTimer {
@@ -29,6 +30,17 @@ export class IdleTimer {
   touch(): void {
     this.#last = Date.now();
     this.#timer ??= this.#arm(this.ms);
+  }
+
+  /** Why the transfer was cut from our side (a request body that failed), once `cut` was called. */
+  broken: unknown;
+
+  /** Aborts the signal now, with `reason`, and remembers it as `broken`. */
+  cut(reason: unknown): void {
+    if (this.broken !== undefined || this.#controller.signal.aborted) return;
+    this.broken = reason ?? new Error('request body failed');
+    this.stop();
+    this.#controller.abort(this.broken);
   }
 
   stop(): void {
