@@ -5,9 +5,10 @@
  * the same summary (bench/cpuprofile-top.ts). `--entry` profiles another adapter file, e.g. an
  * older src/deno.ts copied next to it, to compare.
  *
- *   npx tsx bench/profile-deno.ts [--duration 10] [--method GET|HEAD|both] [--entry src/deno.ts] [--keep DIR] [--no-profile]
+ *   npx tsx bench/profile-deno.ts [--duration 10] [--method GET|HEAD|both] [--entry src/deno.ts] [--keep DIR] [--no-profile] [--deno-flags '--a --b']
  *
- * `--no-profile` runs the same load without the profiler (the req/s figure without its overhead).
+ * `--no-profile` runs the same load without the profiler (the req/s figure without its overhead);
+ * `--deno-flags` go to `deno run` before the script (e.g. `--unstable-no-legacy-abort`).
  */
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,6 +28,7 @@ const method = arg('--method', 'GET');
 const entry = arg('--entry', 'src/deno.ts');
 const keep = process.argv.includes('--keep') ? arg('--keep', '') : '';
 const profiling = !process.argv.includes('--no-profile');
+const denoFlags = arg('--deno-flags', '').split(' ').filter(Boolean);
 
 const dir = mkdtempSync(join(os.tmpdir(), 'rr-profile-deno-'));
 const profiles = join(dir, 'profiles');
@@ -44,7 +46,7 @@ try {
       sites: [{ name: 'static', hosts: ['static.bench'], preset: 'docker', upstream: `${origin.url}/` }],
     }),
   );
-  const router = launch(DENO, ['run', ...(profiling ? [`--cpu-prof-dir=${profiles}`] : []), '--allow-net', '--allow-read', '--allow-env', entry, '--config', config], {
+  const router = launch(DENO, ['run', ...(profiling ? [`--cpu-prof-dir=${profiles}`] : []), ...denoFlags, '--allow-net', '--allow-read', '--allow-env', entry, '--config', config], {
     env: { ...process.env, PORT: '' },
   });
   await waitFor(router, () => /listening on/.test(router.stderr()), 'deno router', 45_000);

@@ -1,7 +1,8 @@
 /**
  * Deno adapter: `deno run --allow-net --allow-read --allow-env src/deno.ts --config router.json`.
- * One Deno.serve per `listen` entry (TLS ones with their one certificate), Deno's `node:http` client
- * as the upstream client (src/forward/deno-client.ts: why not its fetch), graceful shutdown on SIGTERM/SIGINT. On SIGHUP each TLS listener re-reads its
+ * One Deno.serve per `listen` entry (TLS ones with their one certificate), src/forward/deno-client.ts
+ * as the upstream client (uploads through node:http, the rest through fetch), graceful shutdown on
+ * SIGTERM/SIGINT. On SIGHUP each TLS listener re-reads its
  * files and is replaced: a new Deno.serve on the same address (reusePort, Linux) with the new
  * certificate, then the old one's shutdown() stops accepting and lets requests in flight finish.
  * reusePort on a TLS listener is unstable in Deno 2: the repo's deno.json turns on `unstable: ["net"]`
@@ -40,7 +41,7 @@ declare const Deno: {
   exit(code: number): never;
 };
 
-// Not Deno's fetch: it sends every streamed upload chunked, dropping its Content-Length (see deno-client.ts).
+// Not Deno's fetch alone: it sends every streamed upload chunked, dropping its Content-Length (see deno-client.ts).
 const upstreamClient = (timeouts: ClientTimeouts) => denoClient(timeouts);
 
 await runCli({
