@@ -9,7 +9,7 @@
  * other commands (`check`, `route`, `certs`, …) are src/cli/program.ts.
  */
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { OutgoingHttpHeaders, Server, ServerResponse } from 'node:http';
 import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { jsonLinesLog, quietLog } from './access-log.ts';
@@ -61,6 +61,7 @@ function serveNode({ config, source }: StartOptions): void {
     const response = await app.fetch(request, env);
     const phrase = reasonPhraseOf(response);
     if (phrase && env.outgoing) env.outgoing.statusMessage = phrase;
+    if (env.outgoing && !response.headers.has('content-type')) withoutDefaultType(env.outgoing as ServerResponse);
     return response;
   };
   let listeners: Listener[];
@@ -121,4 +122,20 @@ function serveNode({ config, source }: StartOptions): void {
   }
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+/**
+ * @hono/node-server gives every answer with a body a Content-Type (`text/plain; charset=UTF-8`)
+ * when it has none; the upstream's answer goes out as it came, so take that one out again on its
+ * way to `writeHead` (a registry's 400 or 202 carries none).
+ */
+function withoutDefaultType(outgoing: ServerResponse): void {
+  const writeHead = outgoing.writeHead;
+  outgoing.writeHead = function (this: ServerResponse, status: number, ...rest: unknown[]) {
+    const headers = rest.at(-1);
+    if (headers && typeof headers === 'object' && !Array.isArray(headers)) {
+      for (const name of Object.keys(headers)) if (name.toLowerCase() === 'content-type') delete (headers as OutgoingHttpHeaders)[name];
+    }
+    return (writeHead as (...args: unknown[]) => ServerResponse).call(this, status, ...rest);
+  } as ServerResponse['writeHead'];
 }

@@ -31,6 +31,7 @@ export function undiciClient(timeouts: ClientTimeouts): UpstreamClient {
       } catch (error) {
         if (outgoing.signal.aborted) throw outgoing.signal.reason ?? error;
         const host = new URL(outgoing.url).host;
+        if (error instanceof BodyBrokeOff) throw new UpstreamError('unreachable', error.message, { cause: error.cause });
         if (error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError) {
           throw new UpstreamError('timeout', `${host}: no answer within ${timeouts.idle} s (timeouts.idle)`, { cause: error });
         }
@@ -75,7 +76,8 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest): Promise<UpstreamResp
       signal.removeEventListener('abort', onAbort);
       if (!settled) {
         settled = true;
-        reject(error);
+        // Headers came, the small body did not: say so (not "closed before an answer").
+        reject(small && !(error instanceof BodyBrokeOff) ? new BodyBrokeOff(url.host, small.total, small.length, error) : error);
       } else if (stream) {
         try {
           stream.error(error);
@@ -142,7 +144,7 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest): Promise<UpstreamResp
         if (small) {
           small.total += chunk.byteLength;
           if (small.total > small.length) {
-            controller.abort(new Error(`${url.host}: sent more than its Content-Length of ${small.length} bytes`));
+            controller.abort(new BodyBrokeOff(url.host, small.total, small.length));
             return;
           }
           small.chunks.push(chunk);
@@ -202,5 +204,14 @@ async function* counted(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8A
   for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
     streamed(chunk.byteLength);
     yield chunk;
+  }
+}
+
+/** A small answer whose body did not match its Content-Length: cut short, or longer than declared. */
+class BodyBrokeOff extends Error {
+  constructor(host: string, received: number, declared: number, cause?: Error) {
+    const what = received > declared ? `sent more than its Content-Length of ${declared} bytes` : `the answer broke off after ${received} of its ${declared} bytes`;
+    const code = (cause as { code?: string } | undefined)?.code;
+    super(`${host}: ${what}${code ? ` (${code})` : ''}`, { cause });
   }
 }
