@@ -100,10 +100,21 @@ export function buildOutgoing(exchange: Exchange, passes: readonly OutgoingPass[
   const outgoing: OutgoingRequest = {
     url: '',
     method: request.method,
-    headers: new Headers(request.headers),
+    headers: copyHeaders(request.headers),
     body: request.method === 'GET' || request.method === 'HEAD' ? null : request.body,
     signal: request.signal,
   };
   for (const pass of passes) pass(exchange, outgoing);
   return outgoing;
+}
+
+/**
+ * A copy to change freely (a failover attempt builds its own again from the request's). Appending
+ * field by field: `new Headers(headers)` goes through the generic WebIDL sequence conversion,
+ * about five times slower on Deno and slower on Node too.
+ */
+function copyHeaders(source: Headers): Headers {
+  const copy = new Headers();
+  source.forEach((value, name) => copy.append(name, value));
+  return copy;
 }

@@ -39,6 +39,15 @@ function handler(role: string) {
       res.on('close', () => res.removeAllListeners('drain'));
       return pump();
     }
+    if (path.endsWith('/untyped-empty')) {
+      // A registry's upload answers: no body, no Content-Type.
+      res.writeHead(202, { 'content-length': 0, location: '/v2/team/app/blobs/uploads/1' });
+      return res.end();
+    }
+    if (path.endsWith('/untyped')) {
+      res.writeHead(400, { 'content-length': 6 });
+      return res.end('exists');
+    }
     if (path.endsWith('/redirect')) {
       res.writeHead(307, { location: 'http://cdn.example/blob' });
       return res.end();
@@ -206,6 +215,17 @@ describe.each(RUNTIMES)('router edge cases on %s', (runtime) => {
     expect(reply.headers['content-length']).toBe('1234');
     expect(reply.body.length).toBe(0);
     expect(reply.headers['x-hop']).toBeUndefined();
+  });
+
+  it(`adds no Content-Type to answers that had none${LIMITS[runtime].typesUntypedBodies ? ` (except ${LIMITS[runtime].typesUntypedBodies} on a body: the runtime adds it)` : ''}`, async () => {
+    const empty = await send(router, { method: 'POST', path: '/v2/team/app/blobs/uploads/untyped-empty', host: DOCKER });
+    expect(empty.status).toBe(202);
+    expect(empty.headers['content-type']).toBeUndefined();
+    expect(empty.headers['content-length']).toBe('0');
+    const body = await send(router, { path: '/untyped', host: 'repo.example.com' });
+    expect(body.status).toBe(400);
+    expect(body.body.toString()).toBe('exists');
+    expect(body.headers['content-type']).toBe(LIMITS[runtime].typesUntypedBodies);
   });
 
   it('passes compressed bytes through undecoded', async () => {

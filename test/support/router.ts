@@ -39,6 +39,8 @@ export interface RuntimeLimits {
    * `timeouts.header` ('config'), a fixed figure in seconds the runtime imposes, or 'none'.
    */
   headerTimeout: 'config' | number | 'none';
+  /** The Content-Type the runtime's server puts on an answer with a body that came without one; `undefined`: none. */
+  typesUntypedBodies?: string;
 }
 
 /** workerd's own HTTP parser (kj) fails these before the worker runs: 500 "Internal Server Error", connection closed. */
@@ -75,6 +77,8 @@ const BUN_SERVE: RuntimeLimits = {
   rssBudgetMiB: 150,
   parserAnswers: { 'NUL in the target': 505, 'CTL (0x01) in the target': 505 },
   headerTimeout: 10,
+  // Bun.serve types a byte body that has no Content-Type (an empty body, sent as none, stays untyped).
+  typesUntypedBodies: 'application/octet-stream',
 };
 
 export const LIMITS: Record<Runtime, RuntimeLimits> = {
@@ -83,7 +87,7 @@ export const LIMITS: Record<Runtime, RuntimeLimits> = {
   'bun-node': BUN_SERVE,
   bun: BUN_SERVE,
   // Deno.serve (hyper) has no header timeout and no option for one: a client trickling its headers keeps its connection.
-  deno: { absoluteForm: 'authority', sendsHost: true, rssBudgetMiB: 256, rssWhy: 'Deno.serve reads chunked uploads ahead of the consumer', parserAnswers: {}, headerTimeout: 'none' },
+  deno: { absoluteForm: 'authority', sendsHost: true, rssBudgetMiB: 256, rssWhy: 'Deno.serve and its fetch hold more in flight than Node (~170 MiB measured for 1 GiB each way)', parserAnswers: {}, headerTimeout: 'none' },
   // Not in RUNTIMES, so not asserted; checked by hand: every bad request refused with a 4xx/501, timeouts.header honoured (2 s → closed at 4 s).
   'deno-node': { absoluteForm: 'authority', sendsHost: true, rssBudgetMiB: 256, rssWhy: 'Deno node:http', parserAnswers: {}, headerTimeout: 'config' },
   // workerd answers 500 ("invalid URL") before the worker runs. Its parser (kj) also fails duplicate
