@@ -256,7 +256,7 @@ export function denoClient(timeouts: ClientTimeouts): UpstreamClient {
         const status = answer.statusCode ?? 502;
         const response: UpstreamResponse = { status, statusText: answer.statusMessage ?? '', headers: responseHeaders, body: null };
         answer.on('error', fail);
-        answer.on('aborted', () => fail(new Error(`${to.host}: the answer broke off`)));
+        answer.on('aborted', () => fail(new Error("the answer broke off")));
         if (bodiless || status === 204 || status === 304) {
           // Nothing follows these headers: the exchange is over now, before Deno.serve sends the
           // answer and aborts request.signal (which would cut this socket while the 'end' event is
