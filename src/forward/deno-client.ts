@@ -256,7 +256,7 @@ export function denoClient(timeouts: ClientTimeouts): UpstreamClient {
         const status = answer.statusCode ?? 502;
         const response: UpstreamResponse = { status, statusText: answer.statusMessage ?? '', headers: responseHeaders, body: null };
         answer.on('error', fail);
-        answer.on('aborted', () => fail(new Error("the answer broke off")));
+        answer.on('aborted', () => fail(new Error('the answer broke off')));
         if (bodiless || status === 204 || status === 304) {
           // Nothing follows these headers: the exchange is over now, before Deno.serve sends the
           // answer and aborts request.signal (which would cut this socket while the 'end' event is
@@ -274,7 +274,7 @@ export function denoClient(timeouts: ClientTimeouts): UpstreamClient {
           answer.on('data', (chunk: Buffer) => {
             transfer.last = Date.now();
             total += chunk.byteLength;
-            if (total > length) request.destroy(new Error(`${to.host}: sent more than its Content-Length of ${length} bytes`));
+            if (total > length) request.destroy(new Error(`sent more than its Content-Length of ${length} bytes`));
             else chunks.push(chunk);
           });
           answer.on('end', () => {
