@@ -72,7 +72,18 @@ export function compileSite(config: SiteConfig): Site {
   };
 }
 
-/** Virtual hosting: the first site (in config order) whose hosts match. */
+/**
+ * Virtual hosting: the first site (in config order) whose hosts match. Answers are remembered per
+ * Host value (a registry sees a handful); the memory is dropped whole past 256 names, so a client
+ * sending made-up Hosts cannot grow it.
+ */
 export function siteFinder(sites: readonly Site[]): (host: string) => Site | undefined {
-  return (host) => sites.find((site) => site.servesHost(host));
+  const known = new Map<string, Site | undefined>();
+  return (host) => {
+    if (known.has(host)) return known.get(host);
+    if (known.size >= 256) known.clear();
+    const site = sites.find((candidate) => candidate.servesHost(host));
+    known.set(host, site);
+    return site;
+  };
 }
