@@ -1,50 +1,84 @@
 /**
- * CPU profile of the Node router on the small-request path: the static manifest origin (nginx),
- * `node --cpu-prof dist/node.mjs`, wrk GET (and HEAD with headload) against it, then a summary of
- * where the time went.
+ * CPU profile of the router on the small-request path: the static manifest origin (nginx), the
+ * router on one runtime under its own profiler, wrk GET (and HEAD with headload) against it, then
+ * where the time went (bench/cpuprofile-top.ts: self time by area and function, inclusive time).
  *
- *   npm run build && npx tsx bench/profile.ts [--duration 10] [--method GET|HEAD|both] [--keep DIR]
+ *   npm run build && npx tsx bench/profile.ts [--runtime node|bun|bun-node|deno] [--duration 10]
+ *       [--method GET|HEAD|both] [--keep DIR] [--entry FILE] [--interval µs] [--flags '--a --b'] [--no-profile]
+ *
+ * - node: `node --cpu-prof dist/node.mjs` (BENCH_NODE_BUNDLE picks another bundle, for an A/B);
+ * - bun / bun-node: `bun --cpu-prof run src/bun.ts` / `src/node.ts` (V8-format profile on exit;
+ *   `--interval` µs between samples, Bun's default 1000 gives few samples in a short run);
+ * - deno: `deno run --cpu-prof-dir DIR src/deno.ts` (Deno ≥ 2.7 writes it on exit, Deno.exit included).
+ *
+ * `--entry` runs another file of the adapter (a variant to compare), `--flags` go to the runtime
+ * before the script, `--no-profile` runs the same load without the profiler (its overhead aside).
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../test/support/ports.ts';
 import { summarise } from './cpuprofile-top.ts';
 import { buildHeadload, runWrk } from './load.ts';
-import { MANIFEST, MANIFEST_TYPE, ROOT, startRouter, startStaticOrigin } from './procs.ts';
+import { BUN, DENO, launch, MANIFEST, MANIFEST_TYPE, ROOT, startStaticOrigin, waitFor } from './procs.ts';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(name);
   return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
 };
+const runtime = arg('--runtime', 'node');
 const duration = Number(arg('--duration', '10'));
 const method = arg('--method', 'GET');
 const keep = process.argv.includes('--keep') ? arg('--keep', '') : '';
+const profiling = !process.argv.includes('--no-profile');
+const flags = arg('--flags', '').split(' ').filter(Boolean);
+const interval = arg('--interval', '250');
+const ENTRIES: Record<string, string> = { node: process.env.BENCH_NODE_BUNDLE || 'dist/node.mjs', bun: 'src/bun.ts', 'bun-node': 'src/node.ts', deno: 'src/deno.ts' };
+if (!(runtime in ENTRIES)) throw new Error(`--runtime ${runtime}: one of ${Object.keys(ENTRIES).join(', ')}`);
+const entry = arg('--entry', ENTRIES[runtime]!);
+
+/** The router's command line on `runtime`, writing its profile into `profiles`. */
+function command(config: string, profiles: string): [string, string[]] {
+  const script = [entry, '--config', config];
+  if (runtime === 'node') return [process.execPath, [...(profiling ? ['--cpu-prof', '--cpu-prof-dir', profiles] : []), ...flags, ...script]];
+  if (runtime === 'deno') return [DENO, ['run', ...(profiling ? [`--cpu-prof-dir=${profiles}`] : []), ...flags, '--allow-net', '--allow-read', '--allow-env', ...script]];
+  return [BUN, [...(profiling ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`, `--cpu-prof-interval=${interval}`] : []), ...flags, 'run', ...script]];
+}
 
 const dir = mkdtempSync(join(os.tmpdir(), 'rr-profile-'));
 const profiles = join(dir, 'profiles');
 try {
   const digest = `sha256:${createHash('sha256').update(MANIFEST).digest('hex')}`;
   const origin = await startStaticOrigin(join(dir, 'static'), digest);
-  const router = await startRouter('node', join(dir, 'router'), { registry: 'http://127.0.0.1:9', static: origin.url }, { accessLog: false, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profiles] });
+  const port = await freePort();
+  const config = join(dir, 'router.json');
+  // The bench's static site (bench/procs.ts startRouter), access log off.
+  writeFileSync(config, JSON.stringify({ listen: { host: '127.0.0.1', port }, accessLog: false, sites: [{ name: 'static', hosts: ['static.bench'], preset: 'docker', upstream: `${origin.url}/` }] }));
+  const [program, args] = command(config, profiles);
+  const router = launch(program, args, { cwd: ROOT, env: { ...process.env, PORT: '', NODE_ENV: 'production' } });
+  await waitFor(router, () => /listening on/.test(router.stderr()), `${runtime} ${entry}`, 45_000);
   const headload = buildHeadload(join(ROOT, 'bench/headload.c'), dir);
   const load = (seconds: number, head: boolean) =>
-    runWrk({ url: `${router.url}/v2/bench/static/manifests/latest`, host: 'static.bench', accept: MANIFEST_TYPE, seconds, connections: 32, threads: 2, headload: head ? headload : undefined });
+    runWrk({ url: `http://127.0.0.1:${port}/v2/bench/static/manifests/latest`, host: 'static.bench', accept: MANIFEST_TYPE, seconds, connections: 32, threads: 2, headload: head ? headload : undefined });
   await load(2, false); // warm-up (JIT); part of the profile, a small share of it
   for (const head of method === 'both' ? [false, true] : [method === 'HEAD']) {
     const r = await load(duration, head);
-    console.log(`${head ? 'HEAD' : 'GET'} under the profiler: ${r.rps.toFixed(0)} req/s, p50 ${r.p50ms.toFixed(2)} ms, p99 ${r.p99ms.toFixed(2)} ms${r.errors ? `, ERRORS ${r.errorText}` : ''}`);
+    console.log(`${head ? 'HEAD' : 'GET'} ${profiling ? 'under the profiler' : 'without the profiler'} (${runtime} ${entry}): ${r.rps.toFixed(0)} req/s, p50 ${r.p50ms.toFixed(2)} ms, p99 ${r.p99ms.toFixed(2)} ms${r.errors ? `, ERRORS ${r.errorText}` : ''}`);
   }
-  await router.proc.stop('SIGTERM');
+  // SIGTERM: the router drains and exits 0, which is when each runtime writes its profile.
+  await router.stop('SIGTERM');
   await origin.proc.stop();
-  const file = readdirSync(profiles).find((f) => f.endsWith('.cpuprofile'));
-  if (!file) throw new Error(`no .cpuprofile written in ${profiles}; router stderr: ${router.proc.stderr()}`);
-  if (keep) {
-    mkdirSync(keep, { recursive: true });
-    copyFileSync(join(profiles, file), join(keep, file));
-    console.log(`profile kept as ${join(keep, file)}`);
+  if (profiling) {
+    const file = readdirSync(profiles).find((f) => f.endsWith('.cpuprofile'));
+    if (!file) throw new Error(`no .cpuprofile written in ${profiles}; router stderr: ${router.stderr()}`);
+    if (keep) {
+      mkdirSync(keep, { recursive: true });
+      copyFileSync(join(profiles, file), join(keep, file));
+      console.log(`profile kept as ${join(keep, file)}`);
+    }
+    console.log(summarise(JSON.parse(readFileSync(join(profiles, file), 'utf8')), 30));
   }
-  console.log(summarise(JSON.parse(readFileSync(join(profiles, file), 'utf8')), 30));
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
