@@ -1,5 +1,6 @@
 import { smallBodyLength, UpstreamError, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
 import { failureText } from './net-errors.ts';
+import { readUpTo } from '../stream/read-up-to.ts';
 import { tapStream } from '../stream/tap.ts';
 import { IdleTimer } from './idle-timer.ts';
 
@@ -80,28 +81,10 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
  * the origin sends more than it declared, or breaks off.
  */
 async function readWhole(body: ReadableStream<Uint8Array>, length: number, idle: IdleTimer, url: string): Promise<Uint8Array> {
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    idle.touch();
-    total += value.byteLength;
-    if (total > length) {
-      void reader.cancel().catch(() => {});
-      throw new Error(`${new URL(url).host}: sent more than its Content-Length of ${length} bytes`);
-    }
-    chunks.push(value);
-  }
-  if (chunks.length === 1) return chunks[0]!;
-  const whole = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    whole.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return whole;
+  const read = await readUpTo(body, length, () => idle.touch());
+  if (read.whole) return read.bytes;
+  void read.rest.cancel().catch(() => {});
+  throw new Error(`${new URL(url).host}: sent more than its Content-Length of ${length} bytes`);
 }
 
 type FixedLengthStreamClass = new (length: number) => { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> };

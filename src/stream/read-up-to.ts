@@ -1,14 +1,20 @@
 /**
  * Reads `body` whole if it holds at most `cap` bytes; else a stream that replays what was read,
- * then the rest (so the caller can still pass it on untouched, or cancel it).
+ * then the rest (so the caller can still pass it on untouched, or cancel it). `onChunk` runs for
+ * each chunk read here (an idle timer's touch).
  */
-export async function readUpTo(body: ReadableStream<Uint8Array>, cap: number): Promise<{ whole: true; bytes: Uint8Array } | { whole: false; rest: ReadableStream<Uint8Array> }> {
+export async function readUpTo(
+  body: ReadableStream<Uint8Array>,
+  cap: number,
+  onChunk?: () => void,
+): Promise<{ whole: true; bytes: Uint8Array } | { whole: false; rest: ReadableStream<Uint8Array> }> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
+    onChunk?.();
     chunks.push(value);
     total += value.byteLength;
     if (total > cap) {
