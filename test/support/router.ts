@@ -41,6 +41,12 @@ export interface RuntimeLimits {
   headerTimeout: 'config' | number | 'none';
   /** The Content-Type the runtime's server puts on an answer with a body that came without one; `undefined`: none. */
   typesUntypedBodies?: string;
+  /**
+   * How a streamed answer (over SMALL_BODY, 64 KiB) whose upstream declared a Content-Length goes
+   * out: with that length ('kept', the default), or 'chunked' where the runtime's server drops it.
+   * Either way a body that ends short breaks the transfer (test/e2e/streaming-answers.test.ts).
+   */
+  streamedLength?: 'kept' | 'chunked';
 }
 
 /** workerd's own HTTP parser (kj) fails these before the worker runs: 500 "Internal Server Error", connection closed. */
@@ -79,6 +85,9 @@ const BUN_SERVE: RuntimeLimits = {
   headerTimeout: 10,
   // Bun.serve types a byte body that has no Content-Type (an empty body, sent as none, stays untyped).
   typesUntypedBodies: 'application/octet-stream',
+  // Bun.serve (1.4.5) strips a Content-Length set on a body made in JavaScript, and the core taps
+  // every streamed body in one; only fetch()'s own Response, returned as is, keeps it (oven-sh/bun#10507).
+  streamedLength: 'chunked',
 };
 
 export const LIMITS: Record<Runtime, RuntimeLimits> = {

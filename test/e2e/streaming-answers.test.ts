@@ -1,0 +1,156 @@
+/**
+ * Streamed answers through the router as a real process, one per runtime: a body that keeps moving
+ * is never cut, a declared length reaches the client, and a body that ends short breaks the
+ * transfer instead of looking whole.
+ */
+import { connect } from 'node:net';
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOrigin } from '../support/origin.ts';
+import { LIMITS, RUNTIMES, startRouter, type RouterProcess } from '../support/router.ts';
+
+const PIECE = 1024;
+const PIECES = 10;
+/** Above SMALL_BODY (64 KiB), so the router streams it instead of reading it whole. */
+const LARGE = 256 * 1024;
+
+function origin(req: IncomingMessage, res: ServerResponse): void {
+  const path = req.url!.split('?')[0]!;
+  if (path === '/pieces' || path === '/pieces-chunked') {
+    // 10 pieces 500 ms apart: 5 s in all, each gap well inside timeouts.idle (2 s).
+    const piece = Number(new URL(req.url!, 'http://x').searchParams.get('piece') ?? PIECE);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', ...(path === '/pieces' && { 'content-length': piece * PIECES }) });
+    let sent = 0;
+    const timer = setInterval(() => {
+      res.write(Buffer.alloc(piece, 1));
+      if (++sent === PIECES) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, 500);
+    res.on('close', () => clearInterval(timer));
+    return;
+  }
+  if (path === '/large' || path === '/short') {
+    // `/short` declares LARGE and closes after half of it.
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': LARGE });
+    const half = path === '/short';
+    let sent = 0;
+    const pump = () => {
+      while (sent < (half ? LARGE / 2 : LARGE)) {
+        sent += 16 * 1024;
+        if (!res.write(Buffer.alloc(16 * 1024, 2))) return void res.once('drain', pump);
+      }
+      if (half) setTimeout(() => res.destroy(), 200);
+      else res.end();
+    };
+    return pump();
+  }
+  res.writeHead(404, { 'content-length': 0 });
+  res.end();
+}
+
+interface Received {
+  status: number;
+  headers: IncomingHttpHeaders;
+  bytes: number;
+  /** True when the body ended as its framing says; false when the transfer broke off. */
+  complete: boolean;
+  ms: number;
+}
+
+/** A GET through the router, whatever happens to its body. */
+function get(router: RouterProcess, path: string): Promise<Received> {
+  const start = Date.now();
+  return new Promise((resolve, reject) => {
+    let answer: IncomingMessage | undefined;
+    const req = httpRequest({ host: '127.0.0.1', port: router.port, path, headers: { host: 'stream.example' } }, (res) => {
+      answer = res;
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      res.on('error', () => {});
+      res.on('close', () => resolve({ status: res.statusCode!, headers: res.headers, bytes, complete: res.complete, ms: Date.now() - start }));
+    });
+    // A reset once the answer has begun is a broken body (its 'close' resolves); before, a failure.
+    req.on('error', (error) => answer === undefined && reject(error));
+    req.end();
+  });
+}
+
+/**
+ * Seconds from the end of a streamed answer (chunked, on a keep-alive connection) until the router
+ * closes the idle connection; `undefined` if still open after `waitMs`.
+ */
+function keepAliveAfterStream(router: RouterProcess, waitMs: number): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(router.port, '127.0.0.1', () => socket.write('GET /pieces-chunked HTTP/1.1\r\nHost: stream.example\r\n\r\n'));
+    let seen = '';
+    let ended: number | undefined;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(undefined);
+    }, 6000 + waitMs);
+    socket.on('data', (chunk: Buffer) => {
+      seen += chunk.toString('latin1');
+      if (ended === undefined && seen.endsWith('\r\n0\r\n\r\n')) ended = Date.now();
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      if (ended === undefined) reject(new Error(`closed before the answer ended: ${seen.slice(0, 200)}`));
+      else resolve((Date.now() - ended) / 1000);
+    });
+    socket.on('error', () => {});
+  });
+}
+
+describe.each(RUNTIMES)('streamed answers on %s', (runtime) => {
+  let router: RouterProcess;
+  let upstream: Awaited<ReturnType<typeof startOrigin>>;
+
+  beforeAll(async () => {
+    upstream = await startOrigin(origin);
+    router = await startRouter(runtime, { timeouts: { idle: 2 }, sites: [{ name: 'web', hosts: ['stream.example'], upstream: upstream.url }] });
+  });
+  afterAll(async () => {
+    await router?.stop();
+    await upstream?.close();
+  });
+
+  // 10 KiB declared is read whole by the core (at most SMALL_BODY); 80 KiB declared and chunked ones stream.
+  it.each([
+    ['chunked, 10 KiB', '/pieces-chunked', PIECE],
+    ['10 KiB declared', '/pieces', PIECE],
+    ['80 KiB declared', '/pieces?piece=8192', 8 * PIECE],
+  ])('delivers an answer of 10 pieces over 5 s (%s) whole with timeouts.idle 2', async (_name, path, piece) => {
+    const got = await get(router, path);
+    expect({ status: got.status, bytes: got.bytes, complete: got.complete }).toEqual({ status: 200, bytes: piece * PIECES, complete: true });
+    expect(got.ms).toBeGreaterThanOrEqual(4500);
+  }, 15_000);
+
+  it(`sends a ${LARGE / 1024} KiB answer ${LIMITS[runtime].streamedLength === 'chunked' ? 'chunked (the runtime drops the declared length)' : 'with its Content-Length'}`, async () => {
+    const got = await get(router, '/large');
+    expect({ status: got.status, bytes: got.bytes, complete: got.complete }).toEqual({ status: 200, bytes: LARGE, complete: true });
+    if (LIMITS[runtime].streamedLength === 'chunked') {
+      expect(got.headers['content-length']).toBeUndefined();
+      expect(got.headers['transfer-encoding']).toBe('chunked');
+    } else {
+      expect(got.headers['content-length']).toBe(String(LARGE));
+      expect(got.headers['transfer-encoding']).toBeUndefined();
+    }
+  });
+
+  it('breaks the transfer when the upstream closes halfway through its declared length', async () => {
+    const got = await get(router, '/short');
+    expect(got.status).toBe(200);
+    expect(got.complete).toBe(false);
+    expect(got.bytes).toBeLessThan(LARGE);
+  });
+  // Bun.serve's idle timer is off while an answer streams (src/bun-serve.ts guardKeepAlive) and must
+  // be armed again by its end: else the connection would stay open for good. uWS checks its timers
+  // every 4 s. (Measured elsewhere, not asserted here: node and deno keep it open past 20 s, workerd closes it at 5 s.)
+  it.runIf(runtime === 'bun' || runtime === 'bun-node')('closes an idle keep-alive connection after a streamed answer (timeouts.idle)', async () => {
+    const closedAfter = await keepAliveAfterStream(router, 10_000);
+    expect(closedAfter).toBeDefined();
+    expect(closedAfter).toBeLessThanOrEqual(2 + 4 + 0.5);
+  }, 20_000);
+});
