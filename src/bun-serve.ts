@@ -53,7 +53,7 @@ export const bunClient = (timeouts: ClientTimeouts): UpstreamClient => fetchClie
  * cut at 4 s with a 2 s timer, whether set by `server.timeout` or `idleTimeout`), so while a body
  * streams it stays off and the core's idle timer alone cuts a stalled upstream. Left off, a
  * keep-alive connection that served a stream would never be closed by the server (measured: still
- * open after 40 s with idleTimeout 2); armed once the answer is out, it is ignored, so the arming
+ * open after 5 min with idleTimeout 2); armed once the answer is out, it is ignored, so the arming
  * happens as the last chunk is handed over.
  */
 export function guardKeepAlive(response: Response, arm: () => void): Response {

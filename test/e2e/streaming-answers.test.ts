@@ -31,6 +31,12 @@ function origin(req: IncomingMessage, res: ServerResponse): void {
     res.on('close', () => clearInterval(timer));
     return;
   }
+  if (path === '/stall') {
+    // Half of its declared length, then silence: only the router's idle timer can end it.
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': LARGE });
+    res.write(Buffer.alloc(LARGE / 2, 3));
+    return;
+  }
   if (path === '/large' || path === '/short') {
     // `/short` declares LARGE and closes after half of it.
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': LARGE });
@@ -145,6 +151,15 @@ describe.each(RUNTIMES)('streamed answers on %s', (runtime) => {
     expect(got.complete).toBe(false);
     expect(got.bytes).toBeLessThan(LARGE);
   });
+  it('breaks the transfer of an answer whose upstream stalls, after timeouts.idle', async () => {
+    const got = await get(router, '/stall');
+    expect(got.status).toBe(200);
+    expect(got.complete).toBe(false);
+    expect(got.bytes).toBeLessThan(LARGE);
+    expect(got.ms).toBeGreaterThanOrEqual(1900);
+    expect(got.ms).toBeLessThan(8000);
+  }, 15_000);
+
   // Bun.serve's idle timer is off while an answer streams (src/bun-serve.ts guardKeepAlive) and must
   // be armed again by its end: else the connection would stay open for good. uWS checks its timers
   // every 4 s. (Measured elsewhere, not asserted here: node and deno keep it open past 20 s, workerd closes it at 5 s.)
