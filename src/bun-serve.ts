@@ -59,7 +59,8 @@ export const bunClient = (timeouts: ClientTimeouts): UpstreamClient => fetchClie
 export function guardKeepAlive(response: Response, arm: () => void): Response {
   // Bodies the router holds whole (an upstream's declared length of at most SMALL_BODY, its own
   // answers, which declare theirs) go out in one write; anything else may stream for hours.
-  if (response.body === null || smallBodyLength(response.headers) !== undefined) {
+  // The length first: Bun builds a stream object for `.body` of a byte body when asked for it.
+  if (smallBodyLength(response.headers) !== undefined || response.body === null) {
     arm();
     return response;
   }
