@@ -59,23 +59,32 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
 
   app.all('*', async (c) => {
     const request = c.req.raw;
+    // The access-log moment is when the answer has gone out (or broke off): adapters that must act
+    // then (Bun.serve re-arms its keep-alive timer) pass `answered` in the env.
+    const onAnswered = (c.env as { answered?: () => void } | undefined)?.answered;
+    const logged: AccessLog = onAnswered
+      ? (entry) => {
+          options.log(entry);
+          onAnswered();
+        }
+      : options.log;
     let url = new URL(request.url);
     const started = Date.now();
     const client = options.clientAddress?.(c) ?? '';
     const refusal = guardRequest(request, url);
-    if (refusal) return refuse(options.log, request, url, started, client, null, refusal.status, 'UNSUPPORTED', refusal.message, { error: refusal.message });
+    if (refusal) return refuse(logged, request, url, started, client, null, refusal.status, 'UNSUPPORTED', refusal.message, { error: refusal.message });
     const site = findSite(url.host);
     if (!site) {
       // By IP, before the name resolves: the bootstrap script and CA of the first docker site.
       if (byAddress && isAddress(url.hostname)) {
-        const answered = await answerLocally(byAddress.handler, sites[byAddress.index]!, request, url, started, client, options.log);
+        const answered = await answerLocally(byAddress.handler, sites[byAddress.index]!, request, url, started, client, logged);
         if (answered) return answered;
       }
-      return refuse(options.log, request, url, started, client, null, 421, 'UNSUPPORTED', `this router serves no site named ${url.host}`, {}, false);
+      return refuse(logged, request, url, started, client, null, 421, 'UNSUPPORTED', `this router serves no site named ${url.host}`, {}, false);
     }
     // Before static folders and rules: a hidden dot segment is refused whatever would serve it.
     const unsafe = unsafePath(url.pathname);
-    if (unsafe) return refuse(options.log, request, url, started, client, site, 400, 'NAME_INVALID', `${unsafe}: refused, it could reach outside the upstream's path prefix`, { error: unsafe });
+    if (unsafe) return refuse(logged, request, url, started, client, site, 400, 'NAME_INVALID', `${unsafe}: refused, it could reach outside the upstream's path prefix`, { error: unsafe });
     // The origin side of direct uploads answers nothing but uploads the edge sealed.
     let restoredAuthorization: string | null | undefined;
     if (site.uploads?.side === 'origin') {
@@ -86,20 +95,20 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
         opened = { status: 500 as const, message: String((error as Error).message) };
       }
       if ('status' in opened) {
-        return refuse(options.log, request, url, started, client, site, opened.status, opened.status === 401 ? 'UNAUTHORIZED' : 'DENIED', opened.message, { error: opened.message });
+        return refuse(logged, request, url, started, client, site, opened.status, opened.status === 401 ? 'UNAUTHORIZED' : 'DENIED', opened.message, { error: opened.message });
       }
       url = opened.url;
       restoredAuthorization = opened.authorization;
     }
     const local = locals.get(site);
     if (local) {
-      const answered = await answerLocally(local, site, request, url, started, client, options.log);
+      const answered = await answerLocally(local, site, request, url, started, client, logged);
       if (answered) return answered;
     }
     const rule = site.rule(request.method, url.pathname, url.searchParams);
     const target = rule?.target ?? 'write';
     if (target === 'deny') {
-      return refuse(options.log, request, url, started, client, site, 405, 'DENIED', `site ${site.name} does not accept ${request.method} ${url.pathname}`, { role: target });
+      return refuse(logged, request, url, started, client, site, 405, 'DENIED', `site ${site.name} does not accept ${request.method} ${url.pathname}`, { role: target });
     }
     // Most requests touch no push session: no await (one microtask less) for those.
     const way =
@@ -126,7 +135,7 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
     const transfer = metrics.transfers.begin(exchange);
     const log: AccessLog = (entry) => {
       transfer.end();
-      options.log(entry);
+      logged(entry);
     };
     return forward(exchange, { ...options, log }).catch((error: unknown) => {
       transfer.end();

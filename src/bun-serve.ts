@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import type { StartOptions } from './config/cli.ts';
 import type { ListenEntry } from './config/serving.ts';
 import type { PemPair } from './config/tls-files.ts';
-import { smallBodyLength, type ClientTimeouts, type UpstreamClient } from './forward/client.ts';
+import type { ClientTimeouts, UpstreamClient } from './forward/client.ts';
 import { fetchClient } from './forward/fetch-client.ts';
 import { Listeners } from './listeners.ts';
 import { nodeFiles } from './local/node-files.ts';
@@ -45,46 +45,6 @@ declare const Bun: {
  * keep Content-Encoding/Length); `timeouts` in seconds as in the config. Never throws.
  */
 export const bunClient = (timeouts: ClientTimeouts): UpstreamClient => fetchClient(timeouts, { init: { decompress: false } });
-
-/**
- * The answer, with Bun's idle timer for its connection armed (`arm`) once no more bytes are to go:
- * at once for a body sent in one write, at the end of a streamed one. Bun's per-request timer is
- * not re-armed by the writes of a streamed answer (measured on 1.4.5: a 10-piece body over 5 s is
- * cut at 4 s with a 2 s timer, whether set by `server.timeout` or `idleTimeout`), so while a body
- * streams it stays off and the core's idle timer alone cuts a stalled upstream. Left off, a
- * keep-alive connection that served a stream would never be closed by the server (measured: still
- * open after 5 min with idleTimeout 2); armed once the answer is out, it is ignored, so the arming
- * happens as the last chunk is handed over.
- */
-export function guardKeepAlive(response: Response, arm: () => void): Response {
-  // Bodies the router holds whole (an upstream's declared length of at most SMALL_BODY, its own
-  // answers, which declare theirs) go out in one write; anything else may stream for hours.
-  // The length first: Bun builds a stream object for `.body` of a byte body when asked for it.
-  if (smallBodyLength(response.headers) !== undefined || response.body === null) {
-    arm();
-    return response;
-  }
-  const reader = response.body.getReader();
-  const body = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        try {
-          const read = await reader.read();
-          if (read.done) {
-            arm();
-            controller.close();
-          } else controller.enqueue(read.value);
-        } catch (error) {
-          // Errored, not closed: Bun then breaks the transfer instead of ending it as if whole.
-          controller.error(error);
-        }
-      },
-      cancel: (reason) => reader.cancel(reason),
-    },
-    { highWaterMark: 0 },
-  );
-  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
-}
 
 /** Every certificate once per DNS name it covers (Bun matches `serverName` to SNI); the first is the default. */
 const tlsOf = (pairs: PemPair[]): Tls[] =>
@@ -122,8 +82,21 @@ export function serveBun({ config, source }: StartOptions): void {
         const refused = refuseEarly(request);
         if (refused) return refused;
         server.timeout(request, 0);
-        const response = await app.fetch(request, { clientAddress: server.requestIP(request)?.address } satisfies SocketEnv);
-        return guardKeepAlive(response, () => server.timeout(request, keepAlive));
+        // Bun's per-request timer is not re-armed by the writes of a streamed answer (measured on
+        // 1.4.5: a 10-piece body over 5 s is cut at 4 s with a 2 s timer, whether set here or by
+        // idleTimeout), so it stays off while the core works and streams, and the core's idle
+        // timer alone cuts a stalled upstream. Left off, a keep-alive connection would never be
+        // closed by the server; armed after the answer is out, it is ignored. So it is re-armed
+        // when the core writes the access-log line: at once for what the router answers whole or
+        // from a local file, as the last byte is handed over for what it streams from an upstream.
+        // (A static download slower than the timer is still cut: a limit of local files on Bun.)
+        let armed = false;
+        const answered = () => {
+          if (armed) return;
+          armed = true;
+          server.timeout(request, keepAlive);
+        };
+        return app.fetch(request, { clientAddress: server.requestIP(request)?.address, answered } satisfies SocketEnv);
       },
     });
 

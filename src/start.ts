@@ -12,6 +12,8 @@ import type { FileAccess } from './local/files.ts';
 /** What the Bun and Deno adapters hand to `app.fetch` as Hono's env: the peer's socket address. */
 export interface SocketEnv {
   clientAddress?: string;
+  /** Called once the answer has gone out whole or broke off (when its access-log line is written). */
+  answered?: () => void;
 }
 
 /**

@@ -3,6 +3,7 @@ import https from 'node:https';
 import { chunkReader, tapStream } from '../stream/tap.ts';
 import { smallBodyLength, UpstreamError, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
 import { failureText } from './net-errors.ts';
+import { readUpTo } from '../stream/read-up-to.ts';
 
 /** The little of Deno's API used here (tsc runs with Node's types; `deno check` knows the real ones). */
 declare const Deno: { createHttpClient(options: { allowHost?: boolean }): object };
@@ -126,10 +127,17 @@ export function denoClient(timeouts: ClientTimeouts): UpstreamClient {
       if (answer.body) void answer.body.cancel().catch(() => {});
       return response;
     }
-    if (smallBodyLength(response.headers) !== undefined) {
-      // Manifests, tags, tokens, errors: read whole (Deno's fetch holds it to its Content-Length).
+    const length = smallBodyLength(response.headers);
+    if (length !== undefined) {
+      // Manifests, tags, tokens, errors: read whole (Deno's fetch holds it to its Content-Length),
+      // each chunk counting as progress, so a slow origin still trickling is not cut as idle.
       try {
-        response.body = new Uint8Array(await answer.arrayBuffer());
+        const read = await readUpTo(answer.body, length, () => (transfer.last = Date.now()));
+        if (!read.whole) {
+          void read.rest.cancel().catch(() => {});
+          throw new Error(`sent more than its Content-Length of ${length} bytes`);
+        }
+        response.body = read.bytes;
       } catch (error) {
         throw failed(error);
       }
