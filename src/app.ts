@@ -105,7 +105,7 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
       const answered = await answerLocally(local, site, request, url, started, client, logged);
       if (answered) return answered;
     }
-    const rule = site.rule(request.method, url.pathname, url.searchParams);
+    const rule = site.rule(request.method, url.pathname, url.searchParams, request.headers.get('accept'));
     const target = rule?.target ?? 'write';
     if (target === 'deny') {
       return refuse(logged, request, url, started, client, site, 405, 'DENIED', `site ${site.name} does not accept ${request.method} ${url.pathname}`, { role: target });

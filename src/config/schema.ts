@@ -41,6 +41,12 @@ export const ruleSchema = z.strictObject({
   methods: z.array(z.string().regex(HTTP_METHOD, 'must be an upper-case HTTP method')).min(1).optional(),
   path: z.string().startsWith('/', 'must start with "/"').optional(),
   query: z.record(z.string(), z.union([z.string(), z.literal(true)], { error: 'must be a string to match, or true (the parameter is present)' })).optional(),
+  /**
+   * `list`: the request's Accept names two or more media types and `*\/*`, as a client asks that reads whatever
+   * the answer turns out to be (containerd's resolver on a pull), not one that asks for the one type it is about to
+   * write (containerd's pusher: `<type>, *\/*`). See src/rules/accept.ts.
+   */
+  accept: z.literal('list', { error: 'must be "list" (the Accept header names several media types and */*)' }).optional(),
   /** `read`, `write`, `deny`, or a preset alias (`ping`, `token`). */
   to: z.string().min(1),
   /** Requests of one subject (the path's first `**`, e.g. the repository) go to one server of the pool. */

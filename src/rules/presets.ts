@@ -38,9 +38,12 @@ export const presets: Record<PresetName, Preset> = {
       { methods: ['HEAD'], path: '/v2/**/blobs/*', to: 'write', pin: true, session: 'open' },
       { methods: ['GET', 'HEAD'], path: '/v2/', to: 'ping' },
       { methods: ['GET', 'HEAD'], path: '/v2/token', to: 'token' },
-      // containerd asks "is this tag already there?" (HEAD) before the manifest PUT and skips the PUT
-      // when the answer carries its digest: inside a push session that question goes to the write
-      // side. Only HEAD: a GET is a pull, and stays on the group.
+      // A pull's resolve (containerd: every manifest type it reads, then */*) stays on the group even while
+      // the same client pushes to that repository: a tag only the group serves must still be found.
+      { methods: ['HEAD'], path: '/v2/**/manifests/*', accept: 'list', to: 'read' },
+      // containerd asks "is this tag already there?" (HEAD, Accept: the one type it pushes, */*) before the
+      // manifest PUT and skips the PUT when the answer carries its digest: inside a push session that
+      // question goes to the write side. Only HEAD: a GET is a pull, and stays on the group.
       { methods: ['HEAD'], path: '/v2/**/manifests/*', to: 'read', session: 'follow' },
       { methods: ['GET'], path: '/v2/**/manifests/*', to: 'read' },
       { methods: ['GET'], path: '/v2/**/blobs/*', to: 'read' },

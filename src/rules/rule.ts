@@ -1,4 +1,5 @@
 import type { RuleConfig } from '../config/schema.ts';
+import { acceptShape } from './accept.ts';
 import { compilePathPattern, subjectOf } from './pattern.ts';
 
 /**
@@ -21,7 +22,8 @@ export interface Rule {
   readonly followTo: Role | undefined;
   /** URLs in the JSON answer that point into an upstream are mapped to the public name (npm packuments). */
   readonly mapUrls: boolean;
-  matches(method: string, path: string, query: URLSearchParams): boolean;
+  /** `accept`: the request's Accept header (null or left out: none), for rules with `accept` (see rules/accept.ts). */
+  matches(method: string, path: string, query: URLSearchParams, accept?: string | null): boolean;
   /** What the path's first `**` matched (the docker repository name), if the rule has one. */
   subject(path: string): string | undefined;
 }
@@ -44,8 +46,9 @@ export function compileRule(source: RuleConfig, aliases: Readonly<Record<string,
     session: source.session,
     mapUrls: source.mapUrls ?? false,
     followTo: source.followTo === undefined ? undefined : (aliases[source.followTo] ?? (source.followTo === 'read' || source.followTo === 'write' ? source.followTo : undefined)),
-    matches(method, requestPath, params) {
+    matches(method, requestPath, params, accept) {
       if (methods && !methods.has(method)) return false;
+      if (source.accept && acceptShape(accept) !== source.accept) return false;
       if (path && !path.test(requestPath)) return false;
       if (query) {
         for (const [name, expected] of query) {
@@ -60,8 +63,8 @@ export function compileRule(source: RuleConfig, aliases: Readonly<Record<string,
 }
 
 /** The first rule that matches, or undefined (a preset ends in a catch-all, so only bare rule lists get here). */
-export function pickRule(rules: readonly Rule[], method: string, path: string, query: URLSearchParams): Rule | undefined {
-  for (const rule of rules) if (rule.matches(method, path, query)) return rule;
+export function pickRule(rules: readonly Rule[], method: string, path: string, query: URLSearchParams, accept?: string | null): Rule | undefined {
+  for (const rule of rules) if (rule.matches(method, path, query, accept)) return rule;
   return undefined;
 }
 

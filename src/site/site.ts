@@ -35,7 +35,7 @@ export interface Site {
   /** The target of the first matching rule (`write` when none matches). */
   route(method: string, path: string, query: URLSearchParams): Target;
   /** The first matching rule itself (its subject, pinning and session part), or undefined. */
-  rule(method: string, path: string, query: URLSearchParams): Rule | undefined;
+  rule(method: string, path: string, query: URLSearchParams, accept?: string | null): Rule | undefined;
 }
 
 export function compileSite(config: SiteConfig): Site {
@@ -68,7 +68,7 @@ export function compileSite(config: SiteConfig): Site {
     sessions: config.pushSessions.idle > 0 ? new PushSessions(config.pushSessions.idle * 1000, config.pushSessions.max) : undefined,
     servesHost: (host) => hostMatchers.some((matches) => matches(host)),
     route: (method, path, query) => pickRole(rules, method, path, query),
-    rule: (method, path, query) => pickRule(rules, method, path, query),
+    rule: (method, path, query, accept) => pickRule(rules, method, path, query, accept),
   };
 }
 

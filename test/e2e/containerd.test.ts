@@ -31,6 +31,8 @@
  *
  * `ctr content fetch --plain-http ROUTER/team/app:TAG` (a pull without unpacking) sends:
  *   HEAD /v2/team/app/manifests/TAG  Accept: docker v2, docker list, OCI manifest, OCI index, *\/*
+ *   (a resolve: it goes to the group even inside the client's push session; the push's own check above
+ *   names one type)
  *   GET  /v2/team/app/manifests/<digest>, then GET /v2/team/app/blobs/<digest> for config and layers
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -102,6 +104,8 @@ beforeAll(async () => {
     }),
   ]);
   await copy(remoteImage.ref(), dockerRef(remote.url, 'team/app', '1'));
+  // A second tag only the group serves (hosted never gets it): pulled while the client pushes.
+  await copy(remoteImage.ref(), dockerRef(remote.url, 'team/app', 'base'));
   // The client has the image because it pulled it from R (e.g. docker.io) directly.
   remoteLocal = `${remote.host}/team/app:1`;
   const fetched = await containerd.pull(remoteLocal, { namespace: SEED_NS });
@@ -177,5 +181,17 @@ describe.each(RUNTIMES)('containerd through the router on %s', (runtime) => {
     expect([onHosted.status, onHosted.digest], `hosted after the push; router log:\n${show(log)}`).toEqual([200, remoteImage.manifestDigest]);
     const heads = log.filter(isManifestHead);
     expect(heads.map((l) => l.role), show(log)).toEqual(['session']);
+  });
+
+  it('a pull of a tag only the group serves, by the client that has just pushed to that repository, comes from the group', async () => {
+    // Right after the push above: the client's push session of team/app is open (pushSessions.idle: 60 s).
+    expect((await headManifest(hostedB.url, 'team/app', 'base')).status).toBe(404);
+    const ref = `localhost:${router.port}/team/app:base`;
+    const pulled = await containerd.pull(ref, { namespace: `pull-base-${runtime}` });
+    expect(pulled.digest).toBe(remoteImage.manifestDigest);
+    // ctr's resolve is a HEAD with every manifest type and */*: the group's, not the session's.
+    const isBaseHead = (l: AccessLine) => l.method === 'HEAD' && l.path === '/v2/team/app/manifests/base';
+    const log = await settledLog(router, 'remote', (lines) => lines.some(isBaseHead));
+    expect(log.filter(isBaseHead).map((l) => [l.status, l.role]), show(log)).toEqual([[200, 'read']]);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileRule } from '../../src/rules/rule.ts';
 import { presets } from '../../src/rules/presets.ts';
+import { acceptShape } from '../../src/rules/accept.ts';
 import { PushSessions } from '../../src/site/push-sessions.ts';
 import { Pool, Server, rendezvousWeight } from '../../src/upstream/pool.ts';
 
@@ -22,6 +23,42 @@ describe('rule subjects', () => {
       const rule = first(method, path.split('?')[0]!);
       expect([rule.subject(path.split('?')[0]!), rule.pin, rule.session], `${method} ${path}`).toEqual([subject, pin, session]);
     }
+  });
+});
+
+// Accept values as the clients send them (sources in src/rules/accept.ts).
+const CONTAINERD_RESOLVE =
+  'application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json, ' +
+  'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, */*';
+const CONTAINERD_PUSH_CHECK = 'application/vnd.oci.image.manifest.v1+json, */*';
+const CRANE = [
+  'application/vnd.docker.distribution.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v1+prettyjws',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+].join(',');
+
+describe('a pull told from a push by Accept', () => {
+  it('a list of manifest types with */* is a pull; one type, none, or a list without */* is not', () => {
+    expect(acceptShape(CONTAINERD_RESOLVE)).toBe('list');
+    expect(acceptShape('application/vnd.oci.image.index.v1+json;q=0.9, application/vnd.oci.image.manifest.v1+json, */*;q=0.1')).toBe('list');
+    expect(acceptShape(CONTAINERD_PUSH_CHECK)).toBeUndefined();
+    expect(acceptShape('application/vnd.docker.distribution.manifest.list.v2+json, */*')).toBeUndefined();
+    expect(acceptShape(CRANE)).toBeUndefined();
+    expect(acceptShape('*/*')).toBeUndefined();
+    expect(acceptShape('')).toBeUndefined();
+    expect(acceptShape(null)).toBeUndefined();
+  });
+
+  it("inside a push session the docker preset sends containerd's resolve to the group and its push check to the session", () => {
+    const rules = presets.docker.rules.map((rule) => compileRule(rule, { ping: 'read', token: 'read' }));
+    const first = (accept: string | null) => rules.find((rule) => rule.matches('HEAD', '/v2/team/app/manifests/base', new URLSearchParams(), accept))!;
+    expect([first(CONTAINERD_RESOLVE).target, first(CONTAINERD_RESOLVE).session]).toEqual(['read', undefined]);
+    expect([first(CONTAINERD_PUSH_CHECK).target, first(CONTAINERD_PUSH_CHECK).session]).toEqual(['read', 'follow']);
+    expect(first(CRANE).session).toBe('follow');
+    expect(first(null).session).toBe('follow');
   });
 });
 
