@@ -9,6 +9,8 @@ import { contentTypeFor } from './mime.ts';
  * and refused (400) when it is `.`/`..` or holds `/`, `\`, NUL or another control character; the
  * joined path is then resolved with every symlink (realpath) and must still lie inside the
  * folder's own realpath, else 404. The file opened is the resolved one. Dotfiles are not served.
+ * A folder's URL serves its `index.html` (nginx's default `index`), else its listing when
+ * `listing` is on, else 404; either way its URL without the trailing slash redirects (301) to it.
  */
 export type StaticHandler = (request: Request, url: URL) => Promise<Response | undefined>;
 
@@ -32,15 +34,30 @@ export function staticHandler(mount: StaticMount, files: FileAccess): StaticHand
     if (!info) return notFound();
 
     if (info.kind === 'directory') {
-      if (!mount.listing) return notFound();
+      // As nginx's defaults (`index index.html`, then autoindex): the folder's index.html, else the listing when on.
+      const index = await indexFile(files, root, target);
+      if (!index && !mount.listing) return notFound();
+      // The folder's URL without its slash redirects to it with the slash (relative links in the page need it).
       // One leading slash: `//host/dir` must not become a redirect to another host.
       if (!pathname.endsWith('/')) return redirect(`/${pathname.replace(/^\/+/, '')}/${url.search}`);
+      if (index) return serveFile(request, files, index.path, index.info, contentTypeFor(INDEX));
       return listing(request, files, root, target, pathname);
     }
     if (info.kind !== 'file') return notFound();
     const name = segments[segments.length - 1] ?? '';
     return serveFile(request, files, target, info, contentTypeFor(name));
   };
+}
+
+/** The name served for a folder's URL, as nginx's default `index index.html`. */
+export const INDEX = 'index.html';
+
+/** The folder's index.html when it is a file that stays inside the mount (symlinks resolved). */
+async function indexFile(files: FileAccess, root: string, folder: string): Promise<{ path: string; info: FileInfo } | undefined> {
+  const path = await files.realpath(`${folder}/${INDEX}`);
+  if (!path || !inside(root, path)) return undefined;
+  const info = await files.stat(path);
+  return info?.kind === 'file' ? { path, info } : undefined;
 }
 
 /** Decoded path segments below the mount, or why they are refused. */

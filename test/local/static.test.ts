@@ -38,6 +38,12 @@ beforeAll(() => {
   mkdirSync(join(dir, 'listed'));
   writeFileSync(join(dir, 'listed', 'one.txt'), '1');
   symlinkSync(join(dir, 'secret.txt'), join(dir, 'listed', 'out.txt'));
+  mkdirSync(join(root, 'site'));
+  writeFileSync(join(root, 'site', 'index.html'), '<h1>downloads</h1>\n');
+  mkdirSync(join(root, 'leaky'));
+  symlinkSync(join(dir, 'secret.txt'), join(root, 'leaky', 'index.html'));
+  mkdirSync(join(dir, 'listed', 'with-index'));
+  writeFileSync(join(dir, 'listed', 'with-index', 'index.html'), 'index wins\n');
 
   const config = parseConfig({
     sites: [
@@ -145,6 +151,20 @@ describe('static files in the core', () => {
     expect(html).toContain('<a href="one.txt">one.txt</a>');
     expect(html).not.toContain('out.txt');
     expect(await (await get('/pub/one.txt')).text()).toBe('1');
+  });
+
+  it('a folder URL serves its index.html as nginx does, and without its slash redirects to it', async () => {
+    const bare = await get('/download/site?x=1');
+    expect([bare.status, bare.headers.get('location')]).toEqual([301, '/download/site/?x=1']);
+    const page = await get('/download/site/');
+    expect([page.status, page.headers.get('content-type'), await page.text()]).toEqual([200, 'text/html; charset=utf-8', '<h1>downloads</h1>\n']);
+    const head = await get('/download/site/', {}, 'HEAD');
+    expect([head.status, head.headers.get('content-length')]).toEqual([200, '19']);
+    // Before the listing, where both could answer (nginx: the index module runs before autoindex).
+    expect(await (await get('/pub/with-index/')).text()).toBe('index wins\n');
+    // An index.html that leads out of the folder is no index; without one and without listing: 404, no redirect.
+    expect((await get('/download/leaky/')).status).toBe(404);
+    expect((await get('/download/leaky')).status).toBe(404);
   });
 
   it('follows symlinks that stay inside, and no others', async () => {
