@@ -14,6 +14,12 @@ export interface Preset {
   readonly rules: readonly RuleConfig[];
   readonly errorFormat: ErrorFormat;
   readonly optionalRoles: Readonly<Record<string, Role>>;
+  /**
+   * The format's clients show the status line's reason phrase to their user (mvn: `reason phrase: …`; twine:
+   * the phrase on its own line), and Nexus puts its message there (`400 File already exists`). Servers that
+   * cannot write the upstream's phrase (Bun.serve, Deno.serve) are avoided where they can be (src/node.ts).
+   */
+  readonly showsReasonPhrase?: true;
 }
 
 export const presets: Record<PresetName, Preset> = {
@@ -90,6 +96,7 @@ export const presets: Record<PresetName, Preset> = {
   },
   maven: {
     errorFormat: 'plain',
+    showsReasonPhrase: true,
     // Snapshots hosted is optional: without it, snapshot deploys go to the releases repository.
     optionalRoles: { snapshots: 'write' },
     rules: [
@@ -115,6 +122,7 @@ export const presets: Record<PresetName, Preset> = {
   },
   pypi: {
     errorFormat: 'plain',
+    showsReasonPhrase: true,
     optionalRoles: {},
     rules: [
       // Index pages (PEP 503 HTML, PEP 691 JSON) and the JSON API: absolute file links that point

@@ -13,7 +13,8 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { createServer, type Server } from 'node:http';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAVEN_REQUESTS, normalizeMavenPath } from '../rules/maven-fixtures.ts';
@@ -63,7 +64,18 @@ const KNOWN_DEVIATIONS: Array<{ step: string; method: string; path: string; reac
  */
 const ANSWERS_100_CONTINUE: Record<Runtime, boolean> = { node: true, 'bun-node': true, bun: true, deno: true, 'deno-node': true, workerd: false };
 
+/**
+ * The reason phrase mvn prints when Nexus refuses a deploy (`400 Repository does not allow updating assets:
+ * maven-releases`, its only message: Maven 3.8's deploy plugin shows `transfer failed for <url>, status: 400 …`). 'origin': the router
+ * passes Nexus's phrase; otherwise the one the runtime's server always writes (see test/e2e/pypi.test.ts).
+ */
+const REASON: Record<Runtime, 'origin' | string> = { node: 'origin', 'bun-node': 'origin', bun: 'Bad Request', deno: 'Bad Request', 'deno-node': 'origin', workerd: 'origin' };
+const NEXUS_REFUSAL = 'Repository does not allow updating assets: maven-releases';
+
 let client: MavenClient;
+/** Answers every PUT as Nexus answers a redeploy of a release (nginx cannot write a reason phrase of its own). */
+let refusing: Server;
+let refusingUrl: string;
 let jar10: string;
 let jarSnapshot: string;
 const timings: string[] = [];
@@ -74,11 +86,19 @@ beforeAll(async () => {
   jarSnapshot = path.join(client.dir, 'app-1.1-SNAPSHOT.jar');
   await writeFile(jar10, makeJar({ 'app.txt': 'app 1.0\n' }));
   await writeFile(jarSnapshot, makeJar({ 'app.txt': 'app 1.1-SNAPSHOT\n' }));
+  refusing = createServer((req, res) => {
+    req.resume();
+    if (req.method === 'PUT') res.writeHead(400, NEXUS_REFUSAL, { 'content-type': 'text/plain' }).end(`${NEXUS_REFUSAL}\n`);
+    else res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  });
+  await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+  refusingUrl = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/repository/maven-releases/`;
 });
 
 afterAll(async () => {
   if (timings.length) console.info(`maven: ${timings.join('; ')}`);
   await client?.destroy();
+  refusing?.close();
 });
 
 /** Runs mvn and returns the requests nginx logged meanwhile. */
@@ -137,6 +157,8 @@ describe.each(RUNTIMES)('maven through the router on %s', (runtime: Runtime) => 
             preset: 'maven',
             upstreams: { read: repos.groupUrl, write: repos.releasesUrl, snapshots: repos.snapshotsUrl },
           },
+          // A hosted repository that refuses the deploy, as Nexus refuses a release that is there already.
+          { name: 'refusing', hosts: ['localhost'], preset: 'maven', upstreams: { read: refusingUrl, write: refusingUrl } },
         ],
       },
       { quiet: true },
@@ -165,6 +187,13 @@ describe.each(RUNTIMES)('maven through the router on %s', (runtime: Runtime) => 
     expect(metadata).not.toContain('0.9');
     expect(await text('releases', `${DIR}/maven-metadata.xml.sha1`)).toBe(sha1(metadata!));
     expect(await repos.file('snapshots', `${DIR}/maven-metadata.xml`)).toBeUndefined();
+  }, MVN_TIMEOUT);
+
+  it(`a refused deploy: mvn prints ${REASON[runtime] === 'origin' ? "Nexus's reason phrase" : `the reason phrase "${REASON[runtime]}"`}`, async () => {
+    const result = await client.deployFile({ ...APP, version: '2.0', url: `http://localhost:${router.port}`, file: jar10, expectContinue });
+    expect(result.code, result.output).not.toBe(0);
+    const reason = REASON[runtime] === 'origin' ? NEXUS_REFUSAL : REASON[runtime];
+    expect(result.output, mvnErrors(result)).toContain(`status: 400 ${reason}`);
   }, MVN_TIMEOUT);
 
   it('deploys com.example:app:1.1-SNAPSHOT twice to snapshots hosted: build 1, then build 2', async () => {

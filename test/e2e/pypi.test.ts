@@ -39,8 +39,9 @@ const PASSWORD = 'p';
  */
 const REASON: Record<Runtime, 'origin' | string> = {
   node: 'origin',
-  // `bun run src/node.ts` serves through Bun.serve (src/bun-serve.ts).
-  'bun-node': 'Bad Request',
+  // `bun run src/node.ts` serves a PyPI site over plain HTTP through Bun's node:http, which writes the phrase
+  // (src/node.ts: bunServerFor); `bun run src/bun.ts` is Bun.serve whatever the sites.
+  'bun-node': 'origin',
   bun: 'Bad Request',
   deno: 'Bad Request',
   'deno-node': 'origin',
