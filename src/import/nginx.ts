@@ -42,6 +42,7 @@ import { presets } from '../rules/presets.ts';
 import { compileRule, pickRole } from '../rules/rule.ts';
 import { ALL_METHODS, METHODS, MethodRun, compileCondition, conditionArgs, parseMap, type MapDef, type Outcome, type Problem } from './nginx-eval.ts';
 import { directiveText, parseNginx, type Directive } from './nginx-syntax.ts';
+import { INDEX } from '../local/static.ts';
 
 export { NginxSyntaxError } from './nginx-syntax.ts';
 
@@ -161,6 +162,8 @@ const WHY: Record<string, string> = {
 };
 
 const DEFAULT_BODY = '1m';
+/** nginx: proxy_connect_timeout "cannot usually exceed 75 seconds". */
+const CONNECT_MAX = 75;
 
 interface Level {
   maxBody?: Directive;
@@ -172,6 +175,9 @@ interface Level {
   ownKey?: boolean;
   key?: Directive;
   sslOn?: boolean;
+  /** `index` and `autoindex` in force (nginx inherits both into locations that do not set them). */
+  index?: Directive;
+  autoindex?: Directive;
 }
 
 interface Listen {
@@ -407,6 +413,12 @@ class Importer {
       case 'ssl':
         level.sslOn = d.args[0]?.value === 'on';
         return true;
+      case 'index':
+        level.index = d;
+        return true;
+      case 'autoindex':
+        level.autoindex = d;
+        return true;
       case 'proxy_read_timeout':
         this.timeouts.read.push(d);
         return true;
@@ -578,7 +590,7 @@ class Importer {
     let proxy: Directive | undefined;
     let root: Directive | undefined;
     let alias: Directive | undefined;
-    let autoindex = false;
+    let tryFiles: Directive | undefined;
     let limitExcept: Directive | undefined;
     let denyAll: Directive | undefined;
     let returned: Directive | undefined;
@@ -592,9 +604,6 @@ class Importer {
           break;
         case 'alias':
           alias = inner;
-          break;
-        case 'autoindex':
-          autoindex = inner.args[0]?.value === 'on';
           break;
         case 'limit_except':
           limitExcept = inner;
@@ -616,10 +625,10 @@ class Importer {
         case 'rewrite':
           this.report(inner, WHY.rewrite!);
           break;
-        case 'index':
         case 'try_files':
-          // Harmless where the location serves a folder.
-          if (!(serverRoot || body.some((x) => x.name === 'root' || x.name === 'alias'))) this.other(inner);
+          // Weighed below where the location serves a folder.
+          if (serverRoot || body.some((x) => x.name === 'root' || x.name === 'alias')) tryFiles = inner;
+          else this.other(inner);
           break;
         default:
           if (!this.setting(inner, level)) this.other(inner);
@@ -640,7 +649,7 @@ class Importer {
         return undefined;
       }
       const folder = alias ?? root ?? serverRoot;
-      if (folder) return this.staticMount(d, kind, path, folder, alias === folder, autoindex);
+      if (folder) return this.staticMount(d, kind, path, folder, alias === folder, level, tryFiles);
       this.report(d, 'a location that neither proxies nor serves files');
       return undefined;
     }
@@ -671,7 +680,15 @@ class Importer {
     return { directive: d, kind, path, level, outcomes, targets };
   }
 
-  private staticMount(d: Directive, kind: LocationInfo['kind'], path: string, folder: Directive, isAlias: boolean, listing: boolean): { static: StaticInput } | undefined {
+  private staticMount(
+    d: Directive,
+    kind: LocationInfo['kind'],
+    path: string,
+    folder: Directive,
+    isAlias: boolean,
+    level: Level,
+    tryFiles: Directive | undefined,
+  ): { static: StaticInput } | undefined {
     const dir = folder.args[0]?.value ?? '';
     if (kind === 'exact' || /[$*]/.test(dir + path)) {
       this.report(d, kind === 'exact' ? 'a single file: "static" serves folders' : 'a folder named with variables or a wildcard');
@@ -682,8 +699,22 @@ class Importer {
     const joined = isAlias ? dir.replace(/\/+$/, '') || '/' : `${dir.replace(/\/+$/, '')}${prefix === '/' ? '' : prefix}`;
     if (!path.endsWith('/') && prefix !== '/') this.note(`location ${path} → static prefix ${prefix}: it serves ${prefix} and ${prefix}/…, not other names starting with ${prefix}`, d);
     const mount: StaticInput = { prefix, dir: joined };
-    if (listing) mount.listing = true;
+    if (level.autoindex?.args[0]?.value === 'on') mount.listing = true;
+    this.indexNames(level.index);
+    // `$uri`, `$uri/` and `=404` are what a static folder does anyway; a fallback file or location is not.
+    if (tryFiles && !/^(\$uri )(\$uri\/ )?=404$/.test(`${tryFiles.args.map((a) => a.value).join(' ')}`)) {
+      this.report(tryFiles, 'a static folder serves the file the path names, a folder\'s index.html, or 404: no fallback to another file or location');
+    }
     return { static: mount };
+  }
+
+  /** A static folder serves index.html for a folder's URL (nginx's default `index`); other names are reported. */
+  private indexNames(index: Directive | undefined): void {
+    const names = index?.args.map((a) => a.value) ?? [INDEX];
+    const others = names.filter((name) => name !== INDEX);
+    if (!index || !others.length) return;
+    const missing = names.includes(INDEX) ? '' : `, and serves ${INDEX} where nginx would not`;
+    this.report(index, `a static folder serves ${INDEX} for a folder's URL; it does not look for ${others.join(', ')}${missing}`);
   }
 
   /** A `proxy_pass` value → an upstream URL or pool; undefined (reported) when it cannot be one. */
@@ -1129,7 +1160,16 @@ class Importer {
     if (idle !== undefined) timeouts.idle = idle;
     else this.note('timeouts: nginx read/send timeouts were its default 60 s; the router\'s idle timeout defaults to 3600 s ("timeouts.idle"), never a cap on a long transfer');
     const connect = this.largest(this.timeouts.connect);
-    if (connect !== undefined) timeouts.connect = connect;
+    if (connect !== undefined) timeouts.connect = Math.min(connect, CONNECT_MAX);
+    for (const d of this.timeouts.connect) {
+      const value = seconds(d.args[0]?.value ?? '') ?? 0;
+      if (value > CONNECT_MAX) {
+        this.note(
+          `proxy_connect_timeout ${d.args[0]!.value} → "connect": ${CONNECT_MAX}: nginx documents that this timeout "cannot usually exceed ${CONNECT_MAX} seconds" (the system gives up on a connection attempt first); a longer one only delays the failover to another server`,
+          d,
+        );
+      }
+    }
     const header = this.largest(this.timeouts.header);
     if (header !== undefined) timeouts.header = header;
     if (Object.keys(timeouts).length) config.timeouts = timeouts;

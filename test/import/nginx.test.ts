@@ -425,6 +425,44 @@ describe('importNginx: pieces', () => {
     expect(changed).toContainEqual(expect.stringMatching(/default 60 s/));
   });
 
+  it('index: index.html (nginx\'s default) is what a static folder serves; other names and try_files fallbacks are listed by file:line', () => {
+    const plain = small(`server { server_name a.example.com; location / { proxy_pass http://a:1; } location /download/ { alias /srv/dl/; index index.html; } }`);
+    expect(plain.config.sites[0]!.static).toEqual([{ prefix: '/download', dir: '/srv/dl' }]);
+    expect(plain.untranslated).toEqual([]);
+    const others = small(
+      [
+        'index index.htm index.html;',
+        'server {',
+        '  server_name a.example.com;',
+        '  location / { proxy_pass http://a:1; }',
+        '  location /docs/ { root /srv; autoindex on; }',
+        '  location /app/ { root /srv; index index.php; try_files $uri $uri/ /app/index.php; }',
+        '  location /files/ { root /srv; try_files $uri $uri/ =404; }',
+        '}',
+      ].join('\n'),
+    );
+    // autoindex carried into the static folder; index and a fallback try_files reported where they stand.
+    expect(others.config.sites[0]!.static).toEqual([
+      { prefix: '/docs', dir: '/srv/docs', listing: true },
+      { prefix: '/app', dir: '/srv/app' },
+      { prefix: '/files', dir: '/srv/files' },
+    ]);
+    expect(others.untranslated.map((u) => `${u.line} ${u.directive}: ${u.why}`)).toEqual([
+      "1 index index.htm index.html;: a static folder serves index.html for a folder's URL; it does not look for index.htm",
+      "6 index index.php;: a static folder serves index.html for a folder's URL; it does not look for index.php, and serves index.html where nginx would not",
+      "6 try_files $uri $uri/ /app/index.php;: a static folder serves the file the path names, a folder's index.html, or 404: no fallback to another file or location",
+    ]);
+  });
+
+  it('proxy_connect_timeout over 75 s (what nginx documents as its limit) → 75, said with file:line', () => {
+    const { config, changed } = small(`server {\n  server_name a.example.com;\n  proxy_connect_timeout 3600;\n  location / { proxy_pass http://a:1; }\n}`);
+    expect(config.timeouts).toEqual({ connect: 75 });
+    expect(changed).toContainEqual(
+      'proxy_connect_timeout 3600 → "connect": 75: nginx documents that this timeout "cannot usually exceed 75 seconds" (the system gives up on a connection attempt first); a longer one only delays the failover to another server (nginx.conf:3)',
+    );
+    expect(small(`server { server_name a.example.com; proxy_connect_timeout 30s; location / { proxy_pass http://a:1; } }`).config.timeouts).toEqual({ connect: 30 });
+  });
+
   it('`access_log off` everywhere → accessLog false', () => {
     expect(small(`access_log off; server { server_name a.example.com; location / { proxy_pass http://a:1; } }`).config.accessLog).toBe(false);
   });
