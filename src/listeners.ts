@@ -8,6 +8,31 @@
 import type { ListenEntry } from './config/serving.ts';
 import { readPemPairs, reloadTls, type PemPair } from './config/tls-files.ts';
 
+/**
+ * What to do about a listener that cannot bind because its address is taken (EADDRINUSE, on every
+ * runtime), appended to the runtime's message; '' for other errors. `field` names where the port
+ * is set: `listen[0]` (which `PORT` also sets), `listen[1]`, `admin`, or `listen` when the entry's
+ * place is not known.
+ */
+export function addressInUseHint(error: unknown, where: string, field: string): string {
+  if ((error as { code?: string } | null)?.code !== 'EADDRINUSE') return '';
+  const port = where.slice(where.lastIndexOf(':') + 1);
+  const setting =
+    field === 'listen[0]'
+      ? 'PORT=<port>, or "port" in listen[0] of the config'
+      : field === 'admin'
+        ? '"admin": { "port": … } in the config'
+        : field === 'listen'
+          ? 'PORT=<port> (the first listener\'s), or that listener\'s "port" in "listen" of the config'
+          : `"port" in ${field} of the config`;
+  return (
+    `; another process already listens on ${where} (\`ss -ltnp 'sport = :${port}'\` shows which): stop it, or give the router another port: ${setting}`
+  );
+}
+
+/** `127.0.0.1:8080`, `[::1]:8080`. */
+const addressOf = (host: string, port: number): string => `${host.includes(':') ? `[${host}]` : host}:${port}`;
+
 export interface ServerOps<S> {
   /** Starts a server for `entry` on `port`; `pairs` is empty for plain HTTP. */
   start(entry: ListenEntry, port: number, pairs: PemPair[]): S;
@@ -29,7 +54,17 @@ export class Listeners<S> {
     private readonly entries: readonly ListenEntry[],
     private readonly ops: ServerOps<S>,
   ) {
-    this.#servers = entries.map((entry) => ops.start(entry, entry.port, readPemPairs(entry, ops.readText)));
+    this.#servers = entries.map((entry, i) => {
+      const pairs = readPemPairs(entry, ops.readText);
+      try {
+        return ops.start(entry, entry.port, pairs);
+      } catch (error) {
+        const where = addressOf(entry.host, entry.port);
+        const hint = addressInUseHint(error, where, `listen[${i}]`);
+        if (!hint) throw error;
+        throw new Error(`registry-router: cannot listen on ${where}: ${(error as Error).message}${hint}`, { cause: error });
+      }
+    });
   }
 
   get servers(): readonly S[] {

@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isTls, type CertPair, type ListenEntry } from './config/serving.ts';
 import { missingFileHint } from './config/tls-files.ts';
+import { addressInUseHint } from './listeners.ts';
 
 type FetchHandler = Parameters<typeof serve>[0]['fetch'];
 
@@ -83,18 +84,32 @@ function pick(pairs: readonly LoadedPair[], servername: string): LoadedPair {
   return pairs.find((pair) => pair.x509.checkHost(servername) !== undefined) ?? pairs[0]!;
 }
 
+/**
+ * A busy address fails after `listen()` returns, as an 'error' event whose message the adapter
+ * prints (src/node.ts): the hint (what holds it, which setting moves the port) goes into that
+ * message before the adapter's own handler sees it.
+ */
+function withAddressHint(server: Server | HttpsServer, entry: ListenEntry, field: string): void {
+  server.prependOnceListener('error', (error: Error) => {
+    error.message += addressInUseHint(error, `${entry.host.includes(':') ? `[${entry.host}]` : entry.host}:${entry.port}`, field);
+  });
+}
+
+/** `field` names the entry in hints (`listen[0]`, which PORT sets too). */
 export function listen(
   entry: ListenEntry,
   fetch: FetchHandler,
   onListening: (listener: Listener, address: AddressInfo) => void,
   warn: (line: string) => void,
   headerSeconds = 30,
+  field = 'listen',
 ): Listener {
   const options = serverOptions(headerSeconds);
   if (!isTls(entry)) {
     let listener: Listener;
     const server = serve({ fetch, hostname: entry.host, port: entry.port, serverOptions: options }, (info) => onListening(listener, info)) as Server;
     server.on('connect', refuseConnect);
+    withAddressHint(server, entry, field);
     listener = { entry, server, scheme: 'http', reload() {} };
     return listener;
   }
@@ -121,6 +136,7 @@ export function listen(
     (info) => onListening(listener, info),
   ) as HttpsServer;
   server.on('connect', refuseConnect);
+  withAddressHint(server, entry, field);
   listener = {
     entry,
     server: server as unknown as Server,

@@ -2,16 +2,17 @@
  * `registry-router check --config FILE [--runtime R] [--probe]`: what `nginx -t` is to nginx.
  * Reads the file as the router would (JSONC), lists every problem with its field path, then what
  * the chosen runtime cannot do (config/features.ts, config/worker.ts), whether the certificate
- * files load, and warnings (config/warnings.ts). With `--probe` it GETs every upstream of every
- * site through the runtime's own upstream client and says how each answered. Exit 0 when fine, 2
- * when not; warnings alone do not fail it.
+ * files load, whether the static folders are there, and warnings (config/warnings.ts). `PORT` is
+ * applied as `serve` applies it. With `--probe` it GETs every upstream of every site through the
+ * runtime's own upstream client and says how each answered. Exit 0 when fine, 2 when not; warnings
+ * alone do not fail it.
  */
-import { readConfigFile } from '../config/cli.ts';
+import { readConfigFile, withPortFromEnv } from '../config/cli.ts';
 import { featureProblems, type RuntimeName } from '../config/features.ts';
 import { ConfigError, parseConfigText } from '../config/load.ts';
 import { dirnameOf, resolveConfigPaths } from '../config/paths.ts';
 import type { Config } from '../config/schema.ts';
-import { readPemPairs } from '../config/tls-files.ts';
+import { pemPairProblems } from '../config/tls-files.ts';
 import { configWarnings } from '../config/warnings.ts';
 import { workerProblems } from '../config/worker.ts';
 import type { ClientTimeouts, UpstreamClient } from '../forward/client.ts';
@@ -23,6 +24,8 @@ export interface CheckOptions {
   runtime: RuntimeName;
   probe: boolean;
   readText(path: string): string;
+  /** The environment (`PORT`), as `serve` reads it; none when left out. */
+  env?: (name: string) => string | undefined;
   client(timeouts: ClientTimeouts): UpstreamClient;
   output: Output;
 }
@@ -41,6 +44,8 @@ export async function checkCommand(options: CheckOptions): Promise<boolean> {
   let config: Config;
   try {
     config = resolveConfigPaths(parseConfigText(readConfigFile(path, options.readText), path), dirnameOf(path));
+    // The worker has no listeners of its own (the platform's), so PORT means nothing there.
+    if (runtime !== 'worker') config = withPortFromEnv(config, options.env ?? (() => undefined));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     const [first, ...rest] = error.message.split('\n');
@@ -48,7 +53,11 @@ export async function checkCommand(options: CheckOptions): Promise<boolean> {
     return rest.length ? fail(`registry-router: ${first!.replace(/:$/, '')} (${count(error.problems.length, 'problem')})`, error.problems) : fail(`registry-router: ${first}`, []);
   }
 
-  const problems = [...(runtime === 'worker' ? workerProblems(config) : featureProblems(runtime, config)), ...fileProblems(config, runtime, options.readText, path)];
+  const problems = [
+    ...(runtime === 'worker' ? workerProblems(config) : featureProblems(runtime, config)),
+    ...fileProblems(config, runtime, options.readText, path),
+    ...(await folderProblems(config, runtime)),
+  ];
   for (const site of config.sites) {
     try {
       compileSite(site);
@@ -74,18 +83,35 @@ function fileProblems(config: Config, runtime: RuntimeName, readText: (path: str
   if (runtime === 'worker') return [];
   const problems: string[] = [];
   config.listen.forEach((entry, i) => {
-    if (!entry.certs.length) return;
-    try {
-      readPemPairs(entry, readText);
-    } catch (error) {
-      problems.push(`listen[${i}]: ${(error as Error).message.replace('--config CONFIG', `--config ${configPath}`)}`);
-    }
+    for (const problem of pemPairProblems(entry, readText)) problems.push(`listen[${i}]: ${problem.replace('--config CONFIG', `--config ${configPath}`)}`);
   });
   if (config.caCert !== undefined) {
     try {
       if (!/-----BEGIN CERTIFICATE-----/.test(readText(config.caCert))) problems.push(`caCert: ${config.caCert} holds no PEM certificate`);
     } catch (error) {
       problems.push(`caCert: cannot read ${config.caCert}: ${(error as Error).message}; \`npm run certs -- --config ${configPath}\` writes certs/ca.crt`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * `static` folders that are not there (or are files): the router would answer 404 to every request
+ * under their prefix. Node, Bun and Deno read them through node:fs (src/local/node-files.ts).
+ */
+async function folderProblems(config: Config, runtime: RuntimeName): Promise<string[]> {
+  if (runtime === 'worker' || !config.sites.some((site) => site.static.length)) return [];
+  const { nodeFiles } = await import('../local/node-files.ts');
+  const problems: string[] = [];
+  for (const [i, site] of config.sites.entries()) {
+    for (const [m, mount] of site.static.entries()) {
+      const info = await nodeFiles.stat(mount.dir).catch((error: Error) => error);
+      if (!(info instanceof Error) && info?.kind === 'directory') continue;
+      const what = info instanceof Error ? `cannot be read (${info.message})` : info ? 'is not a folder' : 'is not there';
+      problems.push(
+        `sites[${i}].static[${m}].dir: ${mount.dir} ${what}, so every request under ${mount.prefix}/ would answer 404; ` +
+          'create it, or fix the path (relative to the config file\'s folder)',
+      );
     }
   }
   return problems;

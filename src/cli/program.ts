@@ -123,6 +123,8 @@ export async function runCommand(host: CliHost, output: Output, onServe: () => v
         runtime: options.runtime ?? host.runtime,
         probe: options.probe ?? false,
         readText: host.readText,
+        // PORT as serve applies it: a check of what will run.
+        env: host.env,
         client: host.client,
         output,
       });

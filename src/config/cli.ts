@@ -1,6 +1,7 @@
 import { ConfigError, loadDefaultConfig, parseConfigText } from './load.ts';
 import { dirnameOf, resolveConfigPaths } from './paths.ts';
-import type { Config } from './schema.ts';
+import { adminClashes, type Config } from './schema.ts';
+import { addressesClash, clashText } from './serving.ts';
 
 export interface StartOptions {
   config: Config;
@@ -40,14 +41,30 @@ export function loadStartConfig(
   } else {
     config = loadDefaultConfig();
   }
-  const port = env('PORT');
-  if (port !== undefined && port !== '') {
-    if (!/^\d+$/.test(port) || Number(port) > 65535) throw new ConfigError(`PORT must be a port number, got "${port}"`);
-    // The first listener's port (platforms that set PORT give the process one listener).
-    config = { ...config, listen: config.listen.map((entry, i) => (i === 0 ? { ...entry, port: Number(port) } : entry)) };
-  }
+  config = withPortFromEnv(config, env);
   if (options.quiet) config = { ...config, accessLog: false };
   return { config, source: path ?? 'built-in default config' };
+}
+
+/**
+ * `PORT` (when set and not empty) replaces the first listener's port: platforms that set PORT give
+ * the process one listener. A value that is no port, or a port that then clashes with another
+ * listener or the admin listener, is a ConfigError saying so. `serve` and `check` both apply it.
+ */
+export function withPortFromEnv(config: Config, env: (name: string) => string | undefined): Config {
+  const port = env('PORT');
+  if (port === undefined || port === '') return config;
+  if (!/^\d+$/.test(port) || Number(port) > 65535) {
+    throw new ConfigError(`PORT must be a port number from 0 to 65535 (it replaces the port of listen[0]), got ${JSON.stringify(port)}: set a number, or unset PORT`);
+  }
+  const listen = config.listen.map((entry, i) => (i === 0 ? { ...entry, port: Number(port) } : entry));
+  const next = { ...config, listen };
+  const clashes = [
+    ...listen.slice(1).flatMap((entry, i) => (addressesClash(listen[0]!, entry) ? [`listen[0].port: with PORT=${port}, ${clashText(listen[0]!, 'listen[0]', entry, `listen[${i + 1}]`)}`] : [])),
+    ...adminClashes(next).map((problem) => `admin.port: with PORT=${port}, ${problem}`),
+  ];
+  if (clashes.length) throw new ConfigError(clashes.join('\n'), clashes);
+  return next;
 }
 
 /** The config file's text, or a ConfigError naming the file. */

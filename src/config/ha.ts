@@ -12,9 +12,10 @@ const status = z.number().int().min(100).max(599);
 /**
  * One upstream URL, or a pool: `{ "servers": [...], "backup": [...] }`. Primaries share the load;
  * backups take over only when no primary is healthy (and take writes only with `writeToBackup`).
- * `url` is the single-URL schema (absolute http(s), no query or fragment).
+ * `url` is the single-URL schema (absolute http(s), no query or fragment); `missing` is the
+ * message when the field is not there at all (what the role is for).
  */
-export function upstreamPoolSchema<T extends z.ZodType<string, string>>(url: T) {
+export function upstreamPoolSchema<T extends z.ZodType<string, string>>(url: T, missing?: string) {
   return z.union(
     [
     url,
@@ -33,7 +34,7 @@ export function upstreamPoolSchema<T extends z.ZodType<string, string>>(url: T) 
         });
       }),
     ],
-    { error: 'must be a URL ("http://nexus:8082") or a pool { "servers": [URL, …], "backup": [URL, …] }' },
+    { error: (issue) => (issue.input === undefined && missing ? missing : 'must be a URL ("http://nexus:8082") or a pool { "servers": [URL, …], "backup": [URL, …] }') },
   );
 }
 

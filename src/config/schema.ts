@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { parseSize } from './size.ts';
-import { bootstrapSchema, httpsRedirectSchema, listenSchema, staticMountSchema } from './serving.ts';
+import { parseSize, SIZE_FORMS } from './size.ts';
+import { addressesClash, bootstrapSchema, clashText, httpsRedirectSchema, listenSchema, staticMountSchema } from './serving.ts';
 import { adminSchema, healthSchema, upstreamPoolSchema } from './ha.ts';
 import { presets } from '../rules/presets.ts';
 import { directUploadsSchema, uploadsFromEdgeSchema } from './edge.ts';
+import { dockerV2Issues, hostEntryProblem, MISSING_ROLE, sitesIssues, unroutedRoleIssues } from './site-checks.ts';
 
 const upstreamUrl = z
   .string()
@@ -17,11 +18,11 @@ const upstreamUrl = z
   }, 'must be an absolute http(s) URL without query or fragment, e.g. "http://nexus:8081/repository/docker-group/"');
 
 const size = z
-  .union([z.number(), z.string()], { error: 'must be 0 (no cap), a byte count or a size like "512m"' })
+  .union([z.number(), z.string()], { error: `must be ${SIZE_FORMS}` })
   .transform((value, ctx) => {
     const bytes = parseSize(value);
     if (bytes === undefined) {
-      ctx.addIssue({ code: 'custom', message: 'must be 0 (no cap), a byte count or a size like "512m"' });
+      ctx.addIssue({ code: 'custom', message: `must be ${SIZE_FORMS}; got ${JSON.stringify(value)}` });
       return z.NEVER;
     }
     return bytes;
@@ -29,17 +30,25 @@ const size = z
 
 const seconds = z.number().positive('must be a positive number of seconds');
 
-const hostPattern = z
-  .string()
-  .min(1)
-  .regex(/^(\*\.)?[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/i, 'must be a host name, "*.domain", or host:port');
+const hostPattern = z.string().superRefine((value, ctx) => {
+  const problem = hostEntryProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 export const HTTP_METHOD = /^[A-Z]+$/;
 
 /** A rule sends matching requests to a role. Roles resolve to upstreams per site (see site/site.ts). */
 export const ruleSchema = z.strictObject({
   methods: z.array(z.string().regex(HTTP_METHOD, 'must be an upper-case HTTP method')).min(1).optional(),
-  path: z.string().startsWith('/', 'must start with "/"').optional(),
+  path: z
+    .string()
+    .startsWith('/', {
+      error: (issue) =>
+        String(issue.input).startsWith('^')
+          ? `must start with "/", got ${JSON.stringify(issue.input)}: rule paths are globs, not regular expressions (no "^" or "$"; * is one path segment, ** any run)`
+          : 'must start with "/"',
+    })
+    .optional(),
   query: z.record(z.string(), z.union([z.string(), z.literal(true)], { error: 'must be a string to match, or true (the parameter is present)' })).optional(),
   /**
    * `list`: the request's Accept names two or more media types and `*\/*`, as a client asks that reads whatever
@@ -73,7 +82,9 @@ const pushSessionsSchema = z
 const upstreamPool = upstreamPoolSchema(upstreamUrl);
 
 /** `read` and `write`, plus any named roles a preset or the site's rules route to (Maven's `snapshots`). */
-export const upstreamsSchema = z.object({ read: upstreamPool, write: upstreamPool }).catchall(upstreamPool).superRefine((roles, ctx) => {
+export const upstreamsSchema = z
+  .object({ read: upstreamPoolSchema(upstreamUrl, MISSING_ROLE.read), write: upstreamPoolSchema(upstreamUrl, MISSING_ROLE.write) })
+  .catchall(upstreamPool).superRefine((roles, ctx) => {
   for (const role of Object.keys(roles)) {
     if (!/^[a-z][a-z0-9_-]*$/i.test(role) || ['deny', 'ping', 'token'].includes(role)) {
       ctx.addIssue({ code: 'custom', path: [role], message: 'a role name is a short identifier other than deny, ping or token' });
@@ -133,7 +144,15 @@ const siteSchema = z
         ctx.addIssue({ code: 'custom', path: ['rules', i, 'to'], message: `must be one of ${[...new Set(known)].map((name) => `"${name}"`).join(', ')} (a role the site's upstreams name)` });
       }
     });
-  });
+  })
+  // Also when other fields of the site are wrong, so that one check names every problem: `{ "group", "hosted" }`
+  // says both that read and write are missing and which roles were meant.
+  .superRefine(
+    (site, ctx) => {
+      for (const issue of [...unroutedRoleIssues(site), ...dockerV2Issues(site)]) ctx.addIssue({ code: 'custom', ...issue });
+    },
+    { when: (payload) => typeof payload.value === 'object' && payload.value !== null },
+  );
 
 export const configSchema = z.strictObject({
   /** One listener or several, each plain or TLS; an array once parsed (see config/serving.ts). */
@@ -155,7 +174,17 @@ export const configSchema = z.strictObject({
   accessLog: z.boolean().default(true),
   /** The admin listener (`/metrics`, `/healthz`, `/readyz`); none unless configured. */
   admin: adminSchema.optional(),
+}).superRefine((config, ctx) => {
+  for (const issue of sitesIssues(config.sites)) ctx.addIssue({ code: 'custom', ...issue, path: ['sites', ...issue.path] });
+  for (const problem of adminClashes(config)) ctx.addIssue({ code: 'custom', path: ['admin', 'port'], message: problem });
 });
+
+/** The admin listener on a site listener's socket: one of them could not start (EADDRINUSE). Also run after `PORT` is applied. */
+export function adminClashes(config: { listen: ReadonlyArray<{ host: string; port: number }>; admin?: { host: string; port: number } | undefined }): string[] {
+  const { admin } = config;
+  if (!admin) return [];
+  return config.listen.flatMap((entry, i) => (addressesClash(entry, admin) ? [clashText(admin, 'admin', entry, `listen[${i}]`)] : []));
+}
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;

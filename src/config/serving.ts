@@ -46,14 +46,44 @@ export const listenSchema = z
   .prefault({})
   .transform((value) => (Array.isArray(value) ? value : [value]))
   .superRefine((entries, ctx) => {
-    const seen = new Set<string>();
     entries.forEach((entry, i) => {
-      const address = `${entry.host}:${entry.port}`;
-      if (entry.port !== 0 && seen.has(address)) ctx.addIssue({ code: 'custom', path: [i, 'port'], message: `${address} is listed twice` });
-      seen.add(address);
+      const earlier = entries.findIndex((other, j) => j < i && addressesClash(other, entry));
+      if (earlier >= 0) ctx.addIssue({ code: 'custom', path: [i, 'port'], message: clashText(entry, `listen[${i}]`, entries[earlier]!, `listen[${earlier}]`) });
     });
   });
 export type ListenEntry = z.output<typeof listenSchema>[number];
+
+/** `[::1]:8080`, `0.0.0.0:8080`, as a listener's address is written. */
+export const addressText = (entry: { host: string; port: number }): string => `${entry.host.includes(':') && !entry.host.startsWith('[') ? `[${entry.host}]` : entry.host}:${entry.port}`;
+
+const bare = (host: string): string => host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+
+/**
+ * Whether two listeners want one socket, so the second to start fails with EADDRINUSE: the same
+ * port (0 picks a free one) on the same address, or where one is a wildcard that takes the other's
+ * address too: `0.0.0.0` takes every IPv4 address, `::` every address (Linux binds it dual-stack).
+ * A host name clashes with a wildcard (it names some address of the machine).
+ */
+export function addressesClash(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
+  if (a.port === 0 || a.port !== b.port) return false;
+  const [x, y] = [bare(a.host), bare(b.host)];
+  if (x === y || x === '::' || y === '::') return true;
+  const anyV4 = (wild: string, other: string) => wild === '0.0.0.0' && !other.includes(':');
+  return anyV4(x, y) || anyV4(y, x);
+}
+
+/**
+ * Why `entry` (called `label`: `listen[1]`, `admin`) cannot listen beside `other` (`otherField`),
+ * for two listeners that clash.
+ */
+export function clashText(entry: { host: string; port: number }, label: string, other: { host: string; port: number }, otherField: string): string {
+  const wild = [entry.host, other.host].map(bare).find((host) => host === '::' || host === '0.0.0.0');
+  const why =
+    bare(entry.host) === bare(other.host)
+      ? `${addressText(entry)} is listed twice (${label} and ${otherField})`
+      : `${label} (${addressText(entry)}) and ${otherField} (${addressText(other)}) overlap: ${wild} listens on port ${entry.port} of every ${wild === '::' ? '' : 'IPv4 '}address`;
+  return `${why}; the second to start would fail (EADDRINUSE): give one of them another port`;
+}
 
 export const isTls = (entry: ListenEntry): boolean => entry.certs.length > 0;
 

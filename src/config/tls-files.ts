@@ -34,6 +34,39 @@ export function readPemPairs(entry: ListenEntry, read: (path: string) => string)
 }
 
 /**
+ * Every problem with the files of `entry`, one line each, for `check`: each missing or unreadable
+ * file on its own (a certificate and its key both missing are two lines; a second pair's are
+ * reported too), then pairs whose files load but do not parse or match.
+ */
+export function pemPairProblems(entry: ListenEntry, read: (path: string) => string): string[] {
+  const problems: string[] = [];
+  let missing = false;
+  for (const pair of entry.certs) {
+    const unreadable = (['cert', 'key'] as const).flatMap((which) => {
+      try {
+        read(pair[which]);
+        return [];
+      } catch (error) {
+        missing ||= missingFileHint(error) !== '';
+        return [`cannot read the ${which === 'cert' ? 'certificate' : 'key'} ${pair[which]}: ${(error as Error).message.split('\n')[0]}`];
+      }
+    });
+    if (unreadable.length) {
+      problems.push(...unreadable);
+      continue;
+    }
+    try {
+      readPemPairs({ ...entry, certs: [pair] }, read);
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+  // One hint for all the missing files.
+  if (missing && problems.length) problems[problems.length - 1] += missingFileHint({ code: 'ENOENT' });
+  return problems;
+}
+
+/**
  * For a certificate or key file that is not there: how to make one. `certs` writes a local CA and
  * one certificate per site, and prints the `listen` lines that name them.
  */

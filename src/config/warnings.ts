@@ -1,5 +1,6 @@
 import { poolServers, type UpstreamPoolConfig } from './ha.ts';
 import type { Config } from './schema.ts';
+import { v2Root } from './site-checks.ts';
 
 /** Every upstream URL of the config with the field that names it: `sites[0].upstreams.read`, `…servers[1]`. */
 export function upstreamFields(config: Config): Array<{ field: string; site: number; role: string; url: string }> {
@@ -25,25 +26,53 @@ export function upstreamFields(config: Config): Array<{ field: string; site: num
 
 /**
  * What is valid but almost surely not meant; printed by `check` and on stderr at start, never
- * refused. An upstream URL is the repository's root: the router appends the client's whole path
- * (`/v2/<name>/manifests/<tag>`), so a URL ending in `/v2/` sends `/v2/v2/…` and every request
- * answers 404.
+ * refused. An upstream URL ending in `/v2/` on a site that is not a docker site (a docker site
+ * refuses it: config/site-checks.ts): the router appends the client's whole path, so a client that
+ * speaks the registry API there would send `/v2/v2/…`. A rule path that looks like a regular
+ * expression: rule paths are globs, and `/v2/.*` matches no request.
  */
 export function configWarnings(config: Config): string[] {
   const warnings: string[] = [];
-  for (const { field, url } of upstreamFields(config)) {
-    let path: string;
-    try {
-      path = new URL(url).pathname;
-    } catch {
-      continue;
-    }
-    if (/\/v2\/?$/.test(path)) {
-      const root = url.replace(/\/v2\/?$/, '/');
+  for (const { field, site, url } of upstreamFields(config)) {
+    const root = config.sites[site]!.preset === 'docker' ? undefined : v2Root(url);
+    if (root !== undefined) {
       warnings.push(
-        `${field}: ${url} ends in /v2/, but the router appends the client's path (/v2/…) to the upstream URL, so requests go to …/v2/v2/… and answer 404; give the repository root instead: ${root}`,
+        `${field}: ${url} ends in /v2/, but the router appends the client's path to the upstream URL, so a registry client's /v2/… would go to …/v2/v2/…; give the repository root instead: ${root}`,
       );
     }
   }
+  config.sites.forEach((site, i) => {
+    site.rules.forEach((rule, r) => {
+      if (rule.path === undefined || !looksLikeRegex(rule.path)) return;
+      const glob = globFor(rule.path);
+      warnings.push(
+        `sites[${i}].rules[${r}].path: ${JSON.stringify(rule.path)} looks like a regular expression, but rule paths are globs (* is one path segment, ** any run ` +
+          `of characters, / included; everything else is literal), so this rule matches no request${glob ? `; as a glob: ${JSON.stringify(glob)}` : '; write it as a glob'}`,
+      );
+    });
+  });
   return warnings;
+}
+
+/**
+ * Regular-expression syntax in a rule path: anchors, groups, alternation, classes, escapes,
+ * quantifiers after a dot or a class, `?` (never part of a path: it starts the query). `/file.*`
+ * is a glob (`file.` and one segment's worth) and passes.
+ */
+export function looksLikeRegex(path: string): boolean {
+  return /^\^|\$$|[()|\\?[\]]|(^|\/)\.\*|\.\*\.\*|\.\+|\{\d+(,\d*)?\}/.test(path);
+}
+
+/** The glob a regex-looking path most likely meant, or undefined when it has no glob (alternations). */
+export function globFor(path: string): string | undefined {
+  const glob = path
+    .replace(/^\^/, '')
+    .replace(/\$$/, '')
+    .replace(/\[\^\/\][+*]/g, '*')
+    .replace(/(\\[dw]|\[[^\]]*\])[+*]/g, '*')
+    .replace(/\.[*+]/g, '**')
+    .replace(/\/\?$/, '')
+    .replace(/\\([./-])/g, '$1')
+    .replace(/\*{3,}/g, '**');
+  return glob.startsWith('/') && !looksLikeRegex(glob) ? glob : undefined;
 }
