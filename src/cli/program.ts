@@ -136,10 +136,11 @@ export async function runCommand(host: CliHost, output: Output, onServe: () => v
     .summary('say where a request would go and why')
     .description('say where a request would go: its site, the rule that matches (site rule or preset), the role, push-session effects, and the exact upstream URL')
     .option('--config <file>', 'the config file (or REGISTRY_ROUTER_CONFIG)')
+    .option('--accept <value>', 'the request\'s Accept header (a docker pull\'s manifest HEAD lists several types and */*)')
     .argument('<method>', 'GET, HEAD, PUT, …')
-    .argument('<url>', 'the URL the client uses, e.g. http://idocker.io/v2/team/app/manifests/1.0')
-    .action((method: string, url: string, options: { config?: string }) => {
-      exitCode = routeCommand({ path: configPath(options.config), method, url, readText: host.readText, output }) ? 0 : EXIT_USAGE;
+    .argument('<url>', 'the URL the client uses, e.g. http://idocker.io/v2/team/app/manifests/1.0 (a path alone: on the first site\'s first host)')
+    .action((method: string, url: string, options: { config?: string; accept?: string }) => {
+      exitCode = routeCommand({ path: configPath(options.config), method, url, accept: options.accept, readText: host.readText, output }) ? 0 : EXIT_USAGE;
     });
 
   program

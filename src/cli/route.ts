@@ -19,6 +19,8 @@ export interface RouteOptions {
   path: string;
   method: string;
   url: string;
+  /** The request's Accept header, for rules that match on it (a docker pull's manifest HEAD). */
+  accept?: string | undefined;
   readText(path: string): string;
   output: Output;
 }
@@ -39,9 +41,21 @@ export function routeCommand(options: RouteOptions): boolean {
     output.err(`registry-router: "${options.method}" is not an HTTP method\n`);
     return false;
   }
+  const notes: Array<[string, string]> = [];
+  let given = options.url;
+  if (given.startsWith('/')) {
+    // A path alone: on the first site's first host a client could name (not a wildcard).
+    const host = config.sites[0]?.hosts.find((name) => !name.includes('*'));
+    if (!host) {
+      output.err(`registry-router: "${given}" names no host, and sites[0] has no plain host name to use: give the URL the client uses, e.g. http://registry.example.com${given}\n`);
+      return false;
+    }
+    given = `http://${host}${given}`;
+    notes.push(['note', `no host given: the path on ${host} (sites[0]'s first host); give http://HOST${options.url} for another site`]);
+  }
   let url: URL;
   try {
-    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(options.url) ? options.url : `http://${options.url}`);
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(given) ? given : `http://${given}`);
   } catch {
     output.err(`registry-router: "${options.url}" is not a URL (give the one the client uses, e.g. http://idocker.io/v2/)\n`);
     return false;
@@ -50,17 +64,16 @@ export function routeCommand(options: RouteOptions): boolean {
     output.err(`registry-router: "${options.url}" is not an http(s) URL\n`);
     return false;
   }
-  for (const [label, value] of explainRoute(config, method, url)) output.out(`${label.padEnd(9)} ${value}\n`);
+  for (const [label, value] of [...notes, ...explainRoute(config, method, url, options.accept)]) output.out(`${label.padEnd(9)} ${value}\n`);
   return true;
 }
 
 /** The explanation as label/value lines (the command prints them aligned). */
-export function explainRoute(config: Config, method: string, url: URL): Array<[string, string]> {
-  const lines: Array<[string, string]> = [['request', `${method} ${url.href}`]];
+export function explainRoute(config: Config, method: string, url: URL, accept?: string): Array<[string, string]> {
+  const lines: Array<[string, string]> = [['request', `${method} ${url.href}${accept === undefined ? '' : ` (Accept: ${accept})`}`]];
   const index = config.sites.findIndex((site) => compileSite(site).servesHost(url.host));
   if (index < 0) {
-    const hosts = config.sites.flatMap((site) => site.hosts);
-    lines.push(['answer', `421: no site serves the host ${url.host} (sites serve: ${hosts.join(', ')}); nothing is forwarded`]);
+    lines.push(['answer', `421: no site serves the host ${url.host} (sites serve: ${servedHosts(config)}); nothing is forwarded`]);
     return lines;
   }
   const siteConfig = config.sites[index]!;
@@ -81,7 +94,7 @@ export function explainRoute(config: Config, method: string, url: URL): Array<[s
     return lines;
   }
 
-  const rule = site.rule(method, url.pathname, url.searchParams);
+  const rule = site.rule(method, url.pathname, url.searchParams, accept ?? null);
   if (!rule) {
     lines.push(['rule', 'none matches: writes are the default'], ['role', 'write']);
   } else {
@@ -103,7 +116,7 @@ export function explainRoute(config: Config, method: string, url: URL): Array<[s
     const of = pool.primaries.length > 1 ? `the primary "${subject}" hashes to (rendezvous), never retried on another` : 'its one primary';
     lines.push(['pinned', `every request of ${subject} goes to ${of}`]);
   }
-  for (const note of sessionNotes(site, siteConfig, rule, subject, target)) lines.push(['session', note]);
+  for (const note of sessionNotes(site, siteConfig, rule, subject, target, accept)) lines.push(['session', note]);
   if (rule?.mapUrls) lines.push(['answer', 'URLs in the JSON answer that point into an upstream are mapped to the public name']);
 
   lines.push(['upstream', server.upstream.target(url.pathname + url.search)]);
@@ -127,21 +140,66 @@ function ruleSource(site: SiteConfig, index: number, rule: Rule): string {
   return `preset ${site.preset}, rule #${preset} (src/rules/presets.ts): ${text}`;
 }
 
-function sessionNotes(site: Site, config: SiteConfig, rule: Rule | undefined, subject: string | undefined, role: string): string[] {
+/** `docker (idocker.io, idocker.io:5000); web (repo.example.com)`: every site's hosts, as the 421 answer names them. */
+export function servedHosts(config: Config): string {
+  return config.sites.map((site) => `${site.name} (${site.hosts.join(', ')})`).join('; ');
+}
+
+/** What a session changes for this request, in the words of the site's format (a docker push, a Maven deploy). */
+function sessionNotes(site: Site, config: SiteConfig, rule: Rule | undefined, subject: string | undefined, role: string, accept: string | undefined): string[] {
   if (!rule?.session || subject === undefined) return [];
-  if (!site.sessions) return ['push sessions are off on this site (pushSessions.idle is 0)'];
+  const words = SESSION_WORDS[config.preset] ?? SESSION_WORDS.generic!;
+  if (!site.sessions) return [`${words.name}s are off on this site (pushSessions.idle is 0)`];
   const idle = config.pushSessions.idle;
+  const client = 'the client is its address plus its credentials';
   if (rule.session === 'open') {
-    return [
-      `opens (or renews) the client's push session for ${subject}: the client is its address plus its credentials; until ${idle} s after its last such request, that client's manifest HEADs of ${subject} go to ${role}, pinned (containerd asks "is this tag there?" before its manifest PUT)`,
-    ];
+    return [`opens (or renews) the client's ${words.name} for ${subject} (${client}): until ${idle} s after its last such request, ${words.opened(subject, role)}`];
   }
-  const to = rule.followTo ?? 'the role its session writes to (write)';
+  // Where the session sends it: the rule's own target, else the role of the request that opened the session.
+  const roleOf = (to: string): string => (to in site.pools ? to : (presets[config.preset].optionalRoles[to] ?? to));
+  const opening = [...new Set([...config.rules, ...presets[config.preset].rules].filter((r) => r.session === 'open').map((r) => roleOf(r.to)))];
+  const to = rule.followTo ?? (opening.length === 1 ? opening[0]! : `${opening.join(' or ')}, the role of the request that opened it`);
   return [
-    `inside a push session of ${subject} by the same client (address + credentials, opened by an upload or blob HEAD within the last ${idle} s): goes to ${to}, pinned to the push's server, logged as role "session"`,
-    `otherwise (other clients, no push in progress): ${role}`,
+    `inside a ${words.name} of ${subject} by the same client (${client}; opened by ${words.openedBy} within the last ${idle} s): ${words.followed(to)}, pinned to its server, logged as role "session"`,
+    `otherwise (${words.otherwise(accept)}): ${role}`,
   ];
 }
+
+interface SessionWords {
+  /** `docker push session`. */
+  name: string;
+  openedBy: string;
+  opened(subject: string, role: string): string;
+  followed(to: string): string;
+  otherwise(accept: string | undefined): string;
+}
+
+/** Each format's sessions in its own terms; `generic` for sites whose own rules open sessions. */
+const SESSION_WORDS: Partial<Record<SiteConfig['preset'], SessionWords>> = {
+  docker: {
+    name: 'docker push session',
+    openedBy: 'an upload or a blob HEAD of that repository',
+    opened: (subject, role) =>
+      `that client's manifest HEADs of ${subject} asking for one media type go to ${role}, pinned: containerd asks "is this tag there?" before its manifest PUT, and skips the PUT when the group already serves the tag`,
+    followed: (to) => `containerd's "is this tag there?" before its manifest PUT goes where the push writes: ${to}`,
+    otherwise: (accept) => `other clients, no push of this repository in progress${accept === undefined ? '; and a pull\'s HEAD, whose Accept lists several manifest types and */*: see --accept' : ''}`,
+  },
+  maven: {
+    name: 'Maven deploy session',
+    openedBy: 'an artifact upload (PUT) under that groupId/artifactId',
+    opened: (subject, role) =>
+      `that client's reads and writes of ${subject}'s maven-metadata.xml go to ${role}, where this deploy writes: mvn deploy reads the metadata, adds its version and writes it back, so it must read it from the repository it writes to, not from the group`,
+    followed: (to) => `a metadata read or write during a deploy goes where the deploy writes: ${to}`,
+    otherwise: () => 'resolvers, other clients, and the first request of a deploy, which has no session yet',
+  },
+  generic: {
+    name: 'session',
+    openedBy: 'a request of a "session": "open" rule',
+    opened: (subject, role) => `that client's requests of ${subject} matched by a "session": "follow" rule go to ${role}, pinned`,
+    followed: (to) => `goes to ${to}`,
+    otherwise: () => 'other clients, no session open',
+  },
+};
 
 /** What the router answers itself before any rule: the bootstrap script and CA, the HTTPS redirect, static folders. */
 function localAnswer(site: SiteConfig, config: Config, method: string, url: URL): string | undefined {

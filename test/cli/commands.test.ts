@@ -87,7 +87,7 @@ describe('route', () => {
     expect(lines.rule).toBe('preset docker, rule #0 (src/rules/presets.ts): {"path":"/v2/**/blobs/uploads/**","to":"write","pin":true,"session":"open"}');
     expect(lines.role).toBe('write');
     expect(lines.pinned).toBe('every request of team/app goes to the primary "team/app" hashes to (rendezvous), never retried on another');
-    expect(lines.session).toMatch(/^opens \(or renews\) the client's push session for team\/app: .* manifest HEADs of team\/app go to write/);
+    expect(lines.session).toMatch(/^opens \(or renews\) the client's docker push session for team\/app .* manifest HEADs of team\/app asking for one media type go to write/);
     expect(lines.upstream).toMatch(/^http:\/\/nexus-[ab]:8081\/repository\/docker-hosted\/v2\/team\/app\/blobs\/uploads\/5d1c\?_state=x$/);
     expect(lines.pool).toContain('primaries http://nexus-a:8081/repository/docker-hosted/, http://nexus-b:8081/repository/docker-hosted/');
   });
@@ -95,7 +95,7 @@ describe('route', () => {
   it('a manifest HEAD: read, and what a push session changes', async () => {
     const { stdout } = await run(NODE, ['route', '--config', at, 'HEAD', 'http://idocker.io/v2/team/app/manifests/1.0']);
     expect(stdout).toContain('role      read\n');
-    expect(stdout).toContain('session   inside a push session of team/app by the same client');
+    expect(stdout).toContain('session   inside a docker push session of team/app by the same client');
     expect(stdout).toContain('upstream  http://nexus:8081/repository/docker-group/v2/team/app/manifests/1.0\n');
   });
 
@@ -105,6 +105,48 @@ describe('route', () => {
     expect(denied.stdout).toContain('answer    405: site docker does not accept DELETE');
     const nobody = await run(NODE, ['route', '--config', at, 'GET', 'http://elsewhere.example/v2/']);
     expect(nobody.stdout).toContain('answer    421: no site serves the host elsewhere.example');
+  });
+
+  it('a pull\'s manifest HEAD (--accept with several types and */*) stays on read, whatever push is in progress', async () => {
+    const accept = 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, */*';
+    const { code, stdout } = await run(NODE, ['route', '--config', at, 'HEAD', 'http://idocker.io/v2/team/app/manifests/1.0', '--accept', accept]);
+    expect(code).toBe(0);
+    expect(stdout).toContain(`request   HEAD http://idocker.io/v2/team/app/manifests/1.0 (Accept: ${accept})\n`);
+    expect(stdout).toContain('"accept":"list","to":"read"}\n');
+    expect(stdout).not.toContain('session ');
+  });
+
+  it('a Maven deploy is explained in Maven\'s terms: its deploy session, metadata read where the deploy writes', async () => {
+    const maven = files({
+      'router.json': JSON.stringify({
+        sites: [
+          {
+            name: 'maven',
+            hosts: ['maven.example.com'],
+            preset: 'maven',
+            upstreams: { read: 'http://nexus:8081/repository/maven-public/', write: 'http://nexus:8081/repository/maven-releases/', snapshots: 'http://nexus:8081/repository/maven-snapshots/' },
+          },
+        ],
+      }),
+    });
+    const put = await run(NODE, ['route', '--config', join(maven, 'router.json'), 'PUT', 'http://maven.example.com/com/example/app/1.0/app-1.0.jar']);
+    expect(put.stdout).toMatch(/^session {3}opens \(or renews\) the client's Maven deploy session for com\/example\/app .*maven-metadata\.xml go to write, where this deploy writes/m);
+    const metadata = await run(NODE, ['route', '--config', join(maven, 'router.json'), 'GET', 'http://maven.example.com/com/example/app/maven-metadata.xml']);
+    expect(metadata.stdout).toMatch(/^session {3}inside a Maven deploy session of com\/example\/app .*: a metadata read or write during a deploy goes where the deploy writes: snapshots or write/m);
+    expect(metadata.stdout).toContain('session   otherwise (resolvers, other clients, and the first request of a deploy, which has no session yet): read\n');
+    for (const { stdout } of [put, metadata]) expect(stdout).not.toMatch(/containerd|manifest|tag/);
+  });
+
+  it('a path without a host: on the first site\'s first host, said so; no such host: refused with the URL to give', async () => {
+    const { code, stdout } = await run(NODE, ['route', '--config', at, 'GET', '/v2/']);
+    expect(code).toBe(0);
+    expect(stdout).toContain("note      no host given: the path on idocker.io (sites[0]'s first host); give http://HOST/v2/ for another site\n");
+    expect(stdout).toContain('request   GET http://idocker.io/v2/\n');
+    expect(stdout).toContain('upstream  http://nexus:8081/repository/docker-group/v2/\n');
+    const wild = files({ 'router.json': JSON.stringify({ sites: [{ ...DOCKER_SITE, hosts: ['*.example.com'] }] }) });
+    const refused = await run(NODE, ['route', '--config', join(wild, 'router.json'), 'GET', '/v2/']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('"/v2/" names no host, and sites[0] has no plain host name to use: give the URL the client uses, e.g. http://registry.example.com/v2/');
   });
 
   it('the same on Bun (bun run src/node.ts)', async () => {
