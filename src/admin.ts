@@ -2,7 +2,8 @@ import { Hono } from 'hono';
 import type { Metrics } from './metrics.ts';
 import type { Site } from './site/site.ts';
 import { STATUS_PAGE, statusPagePolicy } from './status/page.ts';
-import { statusSnapshot } from './status/snapshot.ts';
+import { statusSnapshot, withoutUserinfo } from './status/snapshot.ts';
+import type { Server } from './upstream/pool.ts';
 
 /** What the admin listener serves (listed in its 404 answer). */
 export const ADMIN_ENDPOINTS = ['/', '/status.json', '/metrics', '/healthz', '/readyz'] as const;
@@ -10,15 +11,14 @@ export const ADMIN_ENDPOINTS = ['/', '/status.json', '/metrics', '/healthz', '/r
 /**
  * The admin app: `/` (a status page that polls `/status.json`: sites, upstream health, transfers in
  * flight, recent requests), `/metrics` (Prometheus text), `/healthz` (the process answers),
- * `/readyz` (every site has a healthy server for reads and one it may write to). Served on its own
+ * `/readyz` (no site has a role whose every server is known down; see `readiness`). Served on its own
  * listener (`admin` in the config, loopback by default), never by the sites' app: no Host can reach
  * it through the proxy port. Read-only: nothing here changes the router's state.
  */
 export function createAdminApp(sites: readonly Site[], metrics: Metrics): Hono {
   const admin = new Hono();
-  // The status page's health history: chained in front of whatever logs the changes (the app set
-  // `onChange` before creating this app, and the first checks run on a later tick).
-  metrics.health.attach(sites.flatMap((site) => site.servers));
+  // Answered requests tell their servers they are up (passive evidence, see Metrics.watch).
+  metrics.watch(sites);
   let policy: Promise<string> | undefined;
   admin.get('/', async () =>
     new Response(STATUS_PAGE, {
@@ -38,14 +38,20 @@ export function createAdminApp(sites: readonly Site[], metrics: Metrics): Hono {
   );
   admin.get('/healthz', () => json(200, { status: 'live' }));
   admin.get('/readyz', () => {
-    const problems = readiness(sites);
-    return json(problems.length ? 503 : 200, { status: problems.length ? 'not ready' : 'ready', problems });
+    const now = Date.now();
+    const problems = readiness(sites, now);
+    return json(problems.length ? 503 : 200, { status: problems.length ? 'not ready' : 'ready', problems, sites: sites.map((site) => readyzSite(site, now)) });
   });
   admin.all('*', () => json(404, { status: 'not found', endpoints: ADMIN_ENDPOINTS }));
   return admin;
 }
 
-/** Why the router is not ready, one line per site and role; empty when it is. */
+/**
+ * Why the router is not ready, one line per site and role; empty when it is. Not ready means known
+ * not to work: every server a role may use is down (a failed check or request). A server nobody
+ * has checked yet is `unknown`, which counts as usable (requests go there), so a router is ready
+ * until something is seen failing; with active checks (the default) that takes one check.
+ */
 export function readiness(sites: readonly Site[], now = Date.now()): string[] {
   const problems: string[] = [];
   for (const site of sites) {
@@ -59,6 +65,32 @@ export function readiness(sites: readonly Site[], now = Date.now()): string[] {
     }
   }
   return problems;
+}
+
+/** What /readyz says about a site: how its health is known, and each server's state with its evidence. */
+function readyzSite(site: Site, now: number) {
+  const roles = (server: Server) =>
+    Object.values(site.pools).flatMap((pool) => (pool.primaries.includes(server) ? [pool.role] : pool.backups.includes(server) ? [`${pool.role} (backup)`] : []));
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return {
+    name: site.name,
+    checks: site.health.checks
+      ? `active: GET ${site.health.path} every ${site.health.intervalMs / 1000} s (up: ${site.health.expected}), and failed requests`
+      : 'passive only: failed and answered requests (health.checks is false)',
+    servers: site.servers.map((server) => {
+      const record = server.health(now);
+      return {
+        upstream: withoutUserinfo(server.href),
+        roles: roles(server),
+        state: record.state,
+        since: iso(record.since),
+        via: record.via,
+        reason: record.reason,
+        lastCheck: record.lastCheck && { at: iso(record.lastCheck.at), ok: record.lastCheck.ok, reason: record.lastCheck.reason },
+        lastAnswer: record.lastAnswer && { at: iso(record.lastAnswer.at), status: record.lastAnswer.status },
+      };
+    }),
+  };
 }
 
 const json = (status: number, body: unknown): Response =>

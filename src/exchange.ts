@@ -27,8 +27,20 @@ export interface Exchange {
   readonly mapUrls?: boolean;
   /** Set when the role came from a push session rather than the rule: the access log says `session`. */
   readonly steered?: 'session';
-  /** Filled in while bodies stream; read by the access log and by error mapping. */
-  readonly tally: { bytesIn: number; bytesOut: number; bodyTooLarge: boolean; note?: string };
+  /**
+   * Filled in while the exchange goes on; read by the access log, error mapping and the status
+   * page. One object shared by the exchange and each attempt made of it (forward/send.ts).
+   */
+  readonly tally: {
+    bytesIn: number;
+    bytesOut: number;
+    bodyTooLarge: boolean;
+    note?: string;
+    /** The server the request was last sent to (an attempt's upstream; passes/outgoing.ts). */
+    server?: string;
+    /** The answer's declared body length, once its headers are in (passes/incoming.ts); unset when none is sent. */
+    answerLength?: number;
+  };
 }
 
 export type OutgoingPass = (exchange: Exchange, outgoing: OutgoingRequest) => void;

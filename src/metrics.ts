@@ -1,6 +1,6 @@
 import type { AccessEntry, AccessLog } from './access-log.ts';
 import type { Site } from './site/site.ts';
-import { HealthBook } from './status/health-book.ts';
+import type { Server } from './upstream/pool.ts';
 import { Transfers } from './status/transfers.ts';
 import { MinuteWindow, type MinuteCounts } from './status/window.ts';
 
@@ -41,21 +41,33 @@ export interface RequestTotals {
  * the pools when scraped.
  *
  * For the status page (status/): per-site per-minute buckets of the last minutes (O(1) per request,
- * see status/window.ts), the servers' health changes (`health`), and the exchanges in flight
- * (`transfers`, fed by whoever calls `transfers.begin`).
+ * see status/window.ts) and the exchanges in flight (`transfers`, fed by whoever calls
+ * `transfers.begin`). Once `watch`ed, each answered request is also passive evidence of its
+ * server's health (`Server.answered`).
  */
 export class Metrics {
   readonly #series: Nested<Series> = new Map();
   readonly #durations = new Map<string, Map<string, Histogram>>();
   readonly #windows = new Map<string, MinuteWindow>();
   readonly startedAt: number;
-  readonly health: HealthBook;
   readonly transfers: Transfers;
+  /** Per site name: its fail statuses and its servers by URL (see `watch`). */
+  readonly #watched = new Map<string, { failStatuses: ReadonlySet<number>; servers: Map<string, Server> }>();
 
   constructor(readonly now: () => number = Date.now) {
     this.startedAt = now();
-    this.health = new HealthBook(this.startedAt);
     this.transfers = new Transfers(now);
+  }
+
+  /**
+   * From now on, a request logged as answered by one of these sites' servers (no `error`, not one
+   * of the site's fail statuses, which count as failures already) tells that server it answered.
+   */
+  watch(sites: readonly Site[]): void {
+    for (const site of sites) {
+      const servers = new Map(site.servers.map((server) => [server.href, server] as const));
+      this.#watched.set(site.name, { failStatuses: site.health.failStatuses, servers });
+    }
   }
 
   /** Wraps an access log so that each entry is counted before it is written. */
@@ -80,7 +92,12 @@ export class Metrics {
     for (let i = 0; i < DURATION_BUCKETS.length; i++) if (seconds <= DURATION_BUCKETS[i]!) histogram.buckets[i]!++;
     let recent = this.#windows.get(site);
     if (!recent) this.#windows.set(site, (recent = new MinuteWindow(WINDOW_MINUTES)));
-    recent.record(this.now(), entry.status, entry.bytesIn, entry.bytesOut);
+    const now = this.now();
+    recent.record(now, entry.status, entry.bytesIn, entry.bytesOut);
+    if (entry.upstream !== null && entry.error === undefined) {
+      const watched = this.#watched.get(site);
+      if (watched && !watched.failStatuses.has(entry.status)) watched.servers.get(entry.upstream)?.answered(entry.status, now);
+    }
   }
 
   /** The last minutes of `site` (`''`: requests no site took), oldest first; the last one is the current minute. */
@@ -160,14 +177,18 @@ export class Metrics {
       }
     }
 
-    family('registry_router_upstream_up', 'gauge', 'Whether a server is healthy (1) or down (0), per site, role and tier (primary or backup).');
-    for (const site of sites) {
-      for (const pool of Object.values(site.pools)) {
-        for (const [tier, servers] of [['primary', pool.primaries], ['backup', pool.backups]] as const) {
-          for (const server of servers) out.push(`registry_router_upstream_up{${labelSet({ site: site.name, role: pool.role, upstream: server.href, tier })}} ${server.up ? 1 : 0}`);
-        }
-      }
-    }
+    const now = this.now();
+    const tiers = (site: Site) =>
+      Object.values(site.pools).flatMap((pool) =>
+        ([['primary', pool.primaries], ['backup', pool.backups]] as const).flatMap(([tier, servers]) =>
+          servers.map((server) => ({ labels: labelSet({ site: site.name, role: pool.role, upstream: server.href, tier }), state: server.state(now) })),
+        ),
+      );
+    const rows = sites.flatMap(tiers);
+    family('registry_router_upstream_up', 'gauge', 'Whether a server is known up (1: a check passed or a request was answered) or not (0: down, or unknown), per site, role and tier.');
+    for (const row of rows) out.push(`registry_router_upstream_up{${row.labels}} ${row.state === 'up' ? 1 : 0}`);
+    family('registry_router_upstream_known', 'gauge', 'Whether a server\'s health is known (1) or unknown (0: not checked yet, or its back-off ended without active checks).');
+    for (const row of rows) out.push(`registry_router_upstream_known{${row.labels}} ${row.state === 'unknown' ? 0 : 1}`);
     family('registry_router_upstream_transfers_in_flight', 'gauge', 'Requests sent to a server whose response has not ended yet.');
     for (const site of sites) for (const server of site.servers) out.push(`registry_router_upstream_transfers_in_flight{${labelSet({ site: site.name, upstream: server.href })}} ${server.active}`);
     family('registry_router_upstream_failures_total', 'counter', 'Requests that failed on a server (connect errors, resets, fail statuses).');

@@ -4,6 +4,7 @@
  */
 import type { Context } from 'hono';
 import { jsonLinesLog, quietLog } from './access-log.ts';
+import { ADMIN_ENDPOINTS } from './admin.ts';
 import { createApp, type AppOptions, type RouterApp } from './app.ts';
 import type { Config } from './config/schema.ts';
 import type { UpstreamClient } from './forward/client.ts';
@@ -38,9 +39,14 @@ export function appFor(
 export const listeningLine = (scheme: 'http' | 'https', host: string, port: number, source: string): string =>
   `registry-router listening on ${scheme}://${host.includes(':') ? `[${host}]` : host}:${port} (${source})`;
 
-/** The admin listener's line on stderr (worded apart from "listening on", which supervisors wait for per site listener). */
-export const adminLine = (host: string, port: number): string =>
-  `registry-router admin endpoints (/metrics, /healthz, /readyz) on http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+/**
+ * The admin listener's line on stderr (worded apart from "listening on", which supervisors wait for
+ * per site listener): the status page's URL first, then every other endpoint it serves.
+ */
+export const adminLine = (host: string, port: number): string => {
+  const base = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return `registry-router status page on ${base}/ (admin listener; also ${ADMIN_ENDPOINTS.filter((path) => path !== '/').join(', ')})`;
+};
 
 export const stoppingLine = (signal: string, config: Config): string =>
   `registry-router: ${signal}, finishing transfers in flight (up to ${config.timeouts.shutdownGrace} s)`;

@@ -55,11 +55,12 @@ function normalized(href: string): string {
 /**
  * `health` of a site. Passive: a server that refuses or resets a connection, or answers one of
  * `failStatuses`, is out for `backoff` seconds. Active: every `interval` seconds each server of the
- * site gets `GET <server URL><path>`; an answer in `statuses` within `timeout` brings it back.
+ * site gets `GET <server URL><path>`; an answer in `statuses` within `timeout` brings it back
+ * (without `statuses` and `path` on a non-docker site: any answer below 500, upstream/health.ts).
  */
 export const healthSchema = z
   .strictObject({
-    /** Active checks; default: on when a role of the site has more than one server (something to fail over to). */
+    /** Active checks; default on (off on the Cloudflare worker, which has no timers between requests: config/worker.ts). */
     checks: z.boolean().optional(),
     interval: seconds.default(5),
     timeout: seconds.default(3),
@@ -75,7 +76,7 @@ export const healthSchema = z
   .prefault({});
 export type HealthConfig = z.output<typeof healthSchema>;
 
-/** The admin listener: `/metrics`, `/healthz`, `/readyz`. Loopback only unless a host is given. */
+/** The admin listener: the status page at `/`, `/status.json`, `/metrics`, `/healthz`, `/readyz`. Loopback only unless a host is given. */
 export const adminSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(9090),

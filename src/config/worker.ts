@@ -1,4 +1,3 @@
-import { compileSite } from '../site/site.ts';
 import { featureProblems } from './features.ts';
 import { ConfigError, parseConfigText } from './load.ts';
 import type { Config } from './schema.ts';
@@ -20,7 +19,16 @@ export function workerConfig(text: string | undefined): Config {
   const config = parseConfigText(text, 'ROUTER_CONFIG');
   const problems = workerProblems(config);
   if (problems.length) throw new ConfigError(`this config asks for what worker cannot do:\n${problems.map((line) => `  ${line}`).join('\n')}`, problems);
-  return config;
+  return passiveHealth(config);
+}
+
+/**
+ * Active checks default to on (upstream/health.ts), but a worker runs only while it answers a
+ * request: where the config leaves `health.checks` unset, the worker's sites check passively only
+ * (a failed server is skipped for `backoff` seconds), without an error.
+ */
+export function passiveHealth(config: Config): Config {
+  return { ...config, sites: config.sites.map((site) => (site.health.checks === undefined ? { ...site, health: { ...site.health, checks: false } } : site)) };
 }
 
 /** Everything in `config` a worker cannot do, one line each naming the field (also `check --runtime worker`). */
@@ -31,7 +39,8 @@ export function workerProblems(config: Config): string[] {
     if (site.uploadsFromEdge) {
       problems.push(`sites[${i}].uploadsFromEdge: the origin side of direct uploads runs on a router beside the registry (a DNS-only name the platform does not proxy), not at the edge; give the worker's site "directUploads" instead`);
     }
-    if (compileSite(site).health.checks) {
+    // Only when asked for: the default (on elsewhere) is off here, see passiveHealth.
+    if (site.health.checks === true) {
       problems.push(
         `sites[${i}].health: active checks need a process that runs between requests, which a worker is not; set "health": { "checks": false } (failed servers are still skipped for "backoff" seconds)`,
       );

@@ -49,5 +49,8 @@ export function applyIncoming(
   passes: readonly IncomingPass[] = incomingPasses,
 ): UpstreamResponse {
   for (const pass of passes) pass(exchange, response);
+  // The length the client will get, for the status page's progress (a mapped body's length changes; a HEAD's is no body).
+  const length = response.body === null || exchange.mapUrls ? null : response.headers.get('content-length');
+  if (length !== null && /^\d+$/.test(length)) exchange.tally.answerLength = Number(length);
   return response;
 }

@@ -105,6 +105,8 @@ export function buildOutgoing(exchange: Exchange, passes: readonly OutgoingPass[
     signal: request.signal,
   };
   for (const pass of passes) pass(exchange, outgoing);
+  // The server this attempt goes to, for the status page's transfers in flight.
+  exchange.tally.server = exchange.upstream.href;
   return outgoing;
 }
 

@@ -2,7 +2,7 @@ import type { SiteConfig } from '../config/schema.ts';
 import { presets } from '../rules/presets.ts';
 import { compileRule, pickRole, pickRule, type Role, type Rule, type Target } from '../rules/rule.ts';
 import { healthSettings, type HealthSettings } from '../upstream/health.ts';
-import { compilePools, hasFailover, type RolePools, type Server } from '../upstream/pool.ts';
+import { compilePools, type RolePools, type Server } from '../upstream/pool.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import type { ErrorFormat } from '../errors.ts';
 import { compileHostPattern, type HostMatcher } from './host.ts';
@@ -51,7 +51,7 @@ export function compileSite(config: SiteConfig): Site {
   };
   const rules: Rule[] = [...config.rules, ...preset.rules].map((rule) => compileRule(rule, aliases));
   const hostMatchers: HostMatcher[] = config.hosts.map(compileHostPattern);
-  const health = healthSettings(config.health, config.preset, hasFailover(urls));
+  const health = healthSettings(config.health, config.preset);
   const { pools, servers } = compilePools(config.name, urls, { backoffMs: health.backoffMs, checked: health.checks });
   return {
     name: config.name,

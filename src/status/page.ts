@@ -19,7 +19,7 @@ const STYLE = `
     --up: #5bc27a; --up-bg: #173223; --down: #ff7b72; --down-bg: #3b1d1d; --warn: #f0b35a; --warn-bg: #3a2a12; --head: #0d0f13; }
 }
 * { box-sizing: border-box; }
-body { margin: 0; background: var(--bg); color: var(--fg); font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
+body { overflow-wrap: normal; word-break: normal; margin: 0; background: var(--bg); color: var(--fg); font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
 header { background: var(--head); color: var(--head-fg); padding: 12px 24px; display: flex; flex-wrap: wrap; align-items: center; gap: 12px 20px; }
 header h1 { font-size: 18px; margin: 0; font-weight: 650; letter-spacing: .01em; }
 header .meta { color: #b9c0cc; font-size: 13px; }
@@ -41,13 +41,18 @@ th { text-align: left; font-weight: 600; color: var(--muted); font-size: 12px; p
 td { padding: 6px 8px; border-bottom: 1px solid var(--soft); vertical-align: top; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.down td { background: color-mix(in srgb, var(--down-bg) 60%, transparent); }
-.mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 13px; word-break: break-all; }
+.mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 13px; }
 .muted { color: var(--muted); }
 .small { font-size: 12px; }
 .state { display: inline-flex; align-items: center; gap: 6px; font-weight: 650; white-space: nowrap; }
 .state .dot { width: 10px; height: 10px; border-radius: 50%; display: inline-block; }
 .state.up { color: var(--up); } .state.up .dot { background: var(--up); }
 .state.down { color: var(--down); } .state.down .dot { background: var(--down); }
+.state.unknown { color: var(--muted); } .state.unknown .dot { background: transparent; border: 2px solid var(--muted); width: 10px; height: 10px; }
+tr.unknown td { background: color-mix(in srgb, var(--soft) 70%, transparent); }
+.why { font-weight: 400; white-space: normal; max-width: 260px; }
+.progress { display: inline-block; width: 70px; height: 6px; border-radius: 3px; background: var(--soft); vertical-align: middle; margin-right: 6px; overflow: hidden; }
+.progress i { display: block; height: 100%; background: var(--ok-bar); }
 .reason { max-width: 420px; }
 .grid { display: grid; grid-template-columns: minmax(280px, 1fr) minmax(280px, 1fr); gap: 0 28px; }
 @media (max-width: 900px) { .grid { grid-template-columns: 1fr; } }
@@ -116,31 +121,46 @@ const SCRIPT = `
     return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false });
   }
   function num(n) { return Number(n || 0).toLocaleString('en-US'); }
+  function ago(now, iso) { return duration(now - Date.parse(iso)) + ' ago'; }
+  /** A URL or path that may wrap after a slash (a word break, never inside a word). */
+  function breakable(text) {
+    var parts = [];
+    String(text).split(/(?<=[\/?&])/).forEach(function (part, i) { if (i) parts.push(h('wbr')); parts.push(part); });
+    return parts;
+  }
 
-  function state(up) {
-    return h('span', { class: 'state ' + (up ? 'up' : 'down') }, h('span', { class: 'dot' }), up ? 'up' : 'down');
+  function state(s) {
+    return h('span', { class: 'state ' + s.state }, h('span', { class: 'dot' }), s.state);
+  }
+  /** How the state is known: the last check and the last answered request, each with its time. */
+  function evidence(s, now) {
+    var lines = [];
+    if (s.lastCheck) lines.push(h('div', null, (s.lastCheck.ok ? 'check passed ' : 'check failed ') + ago(now, s.lastCheck.at), h('div', { class: 'muted small' }, s.lastCheck.reason)));
+    if (s.lastAnswer) lines.push(h('div', null, 'answered a request ' + ago(now, s.lastAnswer.at) + ' (' + s.lastAnswer.status + ')'));
+    return lines.length ? lines : h('span', { class: 'muted' }, 'never checked, no request answered');
   }
 
   function serverRows(site, now) {
     var rows = [];
     site.roles.forEach(function (role) {
       role.servers.forEach(function (s, i) {
-        var since = s.since ? h('span', { title: new Date(s.since).toString() }, (s.changed ? 'for ' + duration(now - Date.parse(s.since)) : 'since start'), h('div', { class: 'muted small' }, clock(s.since))) : h('span', { class: 'muted' }, 'unknown');
+        var since = h('span', { title: new Date(s.since).toString() }, (s.changed ? 'for ' + duration(now - Date.parse(s.since)) : 'since start'), h('div', { class: 'muted small' }, clock(s.since)));
         var failure = s.lastFailure
           ? h('div', { class: 'reason' }, h('span', { class: 'mono small' }, s.lastFailure.reason), h('div', { class: 'muted small' }, clock(s.lastFailure.at) + ' \\u00b7 ' + s.lastFailure.via + ' \\u00b7 ' + duration(now - Date.parse(s.lastFailure.at)) + ' ago'))
           : h('span', { class: 'muted' }, '\\u2014');
-        rows.push(h('tr', { class: s.up ? 'up' : 'down', 'data-role': role.role, 'data-server': s.href, 'data-state': s.up ? 'up' : 'down' },
+        rows.push(h('tr', { class: s.state, 'data-role': role.role, 'data-server': s.href, 'data-state': s.state },
           h('td', null, i === 0 ? h('b', null, role.role) : ''),
           h('td', null, s.tier === 'backup' ? h('span', { class: 'badge info' }, 'backup') : h('span', { class: 'muted small' }, 'primary')),
-          h('td', { class: 'mono' }, s.href),
-          h('td', null, state(s.up)),
+          h('td', { class: 'mono' }, breakable(s.href)),
+          h('td', null, state(s), s.state === 'up' ? null : h('div', { class: 'why muted small', 'data-testid': 'why' }, s.reason)),
           h('td', null, since),
+          h('td', { class: 'small', 'data-testid': 'evidence' }, evidence(s, now)),
           h('td', null, failure),
           h('td', { class: 'num' }, num(s.downs)),
           h('td', { class: 'num' }, num(s.failures)),
           h('td', { class: 'num' }, num(s.inFlight))));
       });
-      if (role.retries) rows.push(h('tr', null, h('td'), h('td', { colspan: 8, class: 'muted small' }, num(role.retries) + ' GET/HEAD retried on another ' + role.role + ' server')));
+      if (role.retries) rows.push(h('tr', null, h('td'), h('td', { colspan: 9, class: 'muted small' }, num(role.retries) + ' GET/HEAD retried on another ' + role.role + ' server')));
     });
     return rows;
   }
@@ -187,18 +207,21 @@ const SCRIPT = `
     var head = h('h3', null, 'Transfers in flight ', h('span', { class: 'count', 'data-testid': 'in-flight' }, num(site.inFlight)));
     if (!list.length) return [head, h('div', { class: 'empty' }, site.inFlight ? num(site.inFlight) + ' waiting for or streaming a response (byte counts not tracked)' : 'none')];
     var rows = list.map(function (t) {
+      var bar = null;
+      if (t.percent !== null && t.percent !== undefined) { bar = h('span', { class: 'progress' }, h('i')); bar.firstChild.style.width = t.percent + '%'; }
       return h('tr', { 'data-transfer': t.id },
-        h('td', null, h('b', null, t.method), ' ', h('span', { class: 'mono' }, t.path)),
-        h('td', null, t.role, t.upstream ? h('div', { class: 'mono small muted' }, t.upstream) : null),
+        h('td', null, h('b', null, t.method), ' ', h('span', { class: 'mono' }, breakable(t.path))),
+        h('td', null, t.role, t.upstream ? h('div', { class: 'mono small muted' }, breakable(t.upstream)) : null),
         h('td', { class: 'mono small' }, t.client),
         h('td', { class: 'num' }, t.elapsedMs < 10000 ? (t.elapsedMs / 1000).toFixed(1) + ' s' : duration(t.elapsedMs)),
-        h('td', { class: 'num' }, bytes(t.bytesIn)),
-        h('td', { class: 'num' }, bytes(t.bytesOut)),
+        h('td', { class: 'num' }, bytes(t.bytesIn) + (t.totalIn !== null && t.totalIn !== undefined ? ' of ' + bytes(t.totalIn) : '')),
+        h('td', { class: 'num' }, bytes(t.bytesOut) + (t.totalOut !== null && t.totalOut !== undefined ? ' of ' + bytes(t.totalOut) : '')),
+        h('td', { class: 'num', 'data-testid': 'percent' }, bar, t.percent !== null && t.percent !== undefined ? t.percent + ' %' : '\u2014'),
         h('td', { class: 'num' }, bytes(t.rate) + '/s'));
     });
     var more = site.inFlight > list.length ? h('div', { class: 'muted small' }, num(site.inFlight - list.length) + ' more not listed') : null;
     return [head, h('table', null,
-      h('thead', null, h('tr', null, h('th', null, 'request'), h('th', null, 'role'), h('th', null, 'client'), h('th', { class: 'num' }, 'elapsed'), h('th', { class: 'num' }, 'received'), h('th', { class: 'num' }, 'sent'), h('th', { class: 'num' }, 'rate'))),
+      h('thead', null, h('tr', null, h('th', null, 'request'), h('th', null, 'role'), h('th', null, 'client'), h('th', { class: 'num' }, 'elapsed'), h('th', { class: 'num' }, 'received'), h('th', { class: 'num' }, 'sent'), h('th', { class: 'num' }, 'done'), h('th', { class: 'num' }, 'rate'))),
       h('tbody', null, rows)), more];
   }
 
@@ -208,18 +231,27 @@ const SCRIPT = `
     return twice;
   }
 
+  /** One badge per state that some server is in: "2 up", "1 down", "1 unknown" (each server once). */
+  function stateBadges(site) {
+    var seen = {}, count = { up: 0, down: 0, unknown: 0 }, total = 0;
+    site.roles.forEach(function (r) { r.servers.forEach(function (s) { if (seen[s.href]) return; seen[s.href] = true; total++; count[s.state]++; }); });
+    if (count.up === total) return h('span', { class: 'badge ok', 'data-testid': 'states' }, total === 1 ? 'server up' : 'all ' + total + ' servers up');
+    return h('span', { 'data-testid': 'states' }, [['down', 'bad'], ['unknown', 'info'], ['up', 'ok']].map(function (p) {
+      return count[p[0]] ? h('span', { class: 'badge ' + p[1] }, count[p[0]] + ' of ' + total + ' ' + p[0]) : null;
+    }));
+  }
+
   function siteSection(site, now) {
-    var seen = {}, down = 0, total = 0;
-    site.roles.forEach(function (r) { r.servers.forEach(function (s) { if (seen[s.href]) return; seen[s.href] = true; total++; if (!s.up) down++; }); });
     return h('section', { class: 'site', 'data-site': site.name },
-      h('h2', null, site.name,
-        down ? h('span', { class: 'badge bad' }, down + ' of ' + total + (total === 1 ? ' server' : ' servers') + ' down') : h('span', { class: 'badge ok' }, total === 1 ? 'server up' : 'all ' + total + ' servers up'),
+      h('h2', null, site.name, stateBadges(site),
         site.writesPaused ? h('span', { class: 'badge bad' }, 'writes paused') : null,
-        h('span', { class: 'badge info' }, site.checks.on ? 'checks every ' + (site.checks.intervalMs / 1000) + ' s on ' + site.checks.path : 'no active checks'),
+        site.checks.on
+          ? h('span', { class: 'badge info', 'data-testid': 'checks' }, 'checked every ' + (site.checks.intervalMs / 1000) + ' s: GET ' + site.checks.path + ' (up: ' + site.checks.expected + ')')
+          : h('span', { class: 'badge warn', 'data-testid': 'checks' }, 'passive only: no active checks, health is learnt from requests'),
         site.writeToBackup ? h('span', { class: 'badge warn' }, 'writes may use backups') : null),
       h('h3', null, 'Upstreams'),
       h('table', { 'data-testid': 'servers' },
-        h('thead', null, h('tr', null, h('th', null, 'role'), h('th', null, 'tier'), h('th', null, 'server'), h('th', null, 'health'), h('th', null, 'since'), h('th', null, 'last failure'), h('th', { class: 'num' }, 'downs'), h('th', { class: 'num' }, 'failed req.'), h('th', { class: 'num' }, 'in flight'))),
+        h('thead', null, h('tr', null, h('th', null, 'role'), h('th', null, 'tier'), h('th', null, 'server'), h('th', null, 'health'), h('th', null, 'since'), h('th', null, 'known from'), h('th', null, 'last failure'), h('th', { class: 'num' }, 'downs'), h('th', { class: 'num' }, 'failed req.'), h('th', { class: 'num' }, 'in flight'))),
         h('tbody', null, serverRows(site, now))),
       shared(site) ? h('div', { class: 'muted small note' }, 'Health, failed requests and in-flight counts belong to the server: one listed under several roles shows the same figures in each.') : null,
       transfersBlock(site, now),
@@ -238,7 +270,7 @@ const SCRIPT = `
     parts.push(h('footer', null, 'Refreshes every ' + (POLL_MS / 1000) + ' s from ', h('a', { href: 'status.json' }, 'status.json'), ' \\u00b7 ', h('a', { href: 'metrics' }, 'metrics'), ' \\u00b7 ', h('a', { href: 'readyz' }, 'readyz')));
     main.replaceChildren.apply(main, parts);
     var downs = 0;
-    data.sites.forEach(function (site) { site.roles.forEach(function (r) { r.servers.forEach(function (s) { if (!s.up) downs++; }); }); });
+    data.sites.forEach(function (site) { site.roles.forEach(function (r) { r.servers.forEach(function (s) { if (s.state === 'down') downs++; }); }); });
     document.title = (downs ? '\\u2716 ' + downs + ' down \\u00b7 ' : '') + 'registry-router status';
     document.body.setAttribute('data-updated', data.now);
     last = data;

@@ -1,13 +1,13 @@
 import type { Metrics, RequestTotals } from '../metrics.ts';
 import type { Site } from '../site/site.ts';
-import type { HealthEvent, Server } from '../upstream/pool.ts';
+import type { HealthEvent, HealthState, Server } from '../upstream/pool.ts';
 import type { TransferView } from './transfers.ts';
 import { MINUTE_MS, type MinuteCounts } from './window.ts';
 
 /** `GET /status.json` on the admin listener: what the status page renders. */
 export interface StatusSnapshot {
   /** Bumped when a field changes meaning or goes away. */
-  version: 1;
+  version: 2;
   now: string;
   startedAt: string;
   uptimeMs: number;
@@ -23,8 +23,12 @@ export interface StatusSnapshot {
 
 export interface SiteStatus {
   name: string;
-  /** Active health checks. */
-  checks: { on: boolean; intervalMs: number; path: string };
+  /**
+   * How the site's server health is known: active checks (`on`: `GET <server><path>` every
+   * `intervalMs`, up when the answer is `expected`) besides failed and answered requests, or from
+   * requests alone (`on: false`).
+   */
+  checks: { on: boolean; intervalMs: number; path: string; expected: string };
   writeToBackup: boolean;
   /** A write role has no primary up and its backups take no writes: pushes get 503. */
   writesPaused: boolean;
@@ -47,14 +51,21 @@ export interface ServerStatus {
   /** The server's URL, userinfo removed. */
   href: string;
   tier: 'primary' | 'backup';
+  /** What is known: `up` (a check passed or a request was answered), `down`, or `unknown` (nobody has looked). */
+  state: HealthState;
+  /** `state === 'up'`. */
   up: boolean;
-  /** Since when it is in this state; the router's start when it never changed; null when unknown. */
-  since: string | null;
-  /** False while it has kept the state it started with. */
+  /** Since when it is in this state (the router's start for the first one). */
+  since: string;
+  /** False while it has kept the state it started with (unknown). */
   changed: boolean;
-  /** What decided the last change (`active` check, `passive` failed request, `backoff` over) and why. */
+  /** What decided the state (`active` check, `passive` request, `backoff` over; null: nothing yet) and why. */
   via: HealthEvent['via'] | null;
-  reason: string | null;
+  reason: string;
+  /** The last active check (null: none ran yet, or checks are off). */
+  lastCheck: { at: string; ok: boolean; reason: string } | null;
+  /** The last request it answered: "last seen". */
+  lastAnswer: { at: string; status: number } | null;
   /** The last time it went down and why (kept once it is back). */
   lastFailure: { at: string; via: HealthEvent['via']; reason: string } | null;
   /** Times it went down since the start. */
@@ -80,32 +91,33 @@ export function statusSnapshot(sites: readonly Site[], metrics: Metrics, problem
   const now = metrics.now();
   const minutes = metrics.minutes('').length;
   return {
-    version: 1,
+    version: 2,
     now: new Date(now).toISOString(),
     startedAt: new Date(metrics.startedAt).toISOString(),
     uptimeMs: now - metrics.startedAt,
     ready: problems.length === 0,
     problems: [...problems],
     window: { minutes, bucketMs: MINUTE_MS },
-    sites: sites.map((site) => siteStatus(site, metrics)),
+    sites: sites.map((site) => siteStatus(site, metrics, now)),
     unrouted: metrics.hasSite('') ? requests(metrics, '') : null,
   };
 }
 
-function siteStatus(site: Site, metrics: Metrics): SiteStatus {
+function siteStatus(site: Site, metrics: Metrics, now: number): SiteStatus {
   const roles = Object.values(site.pools).map((pool) => ({
     role: pool.role,
     retries: pool.retries,
     servers: [
-      ...pool.primaries.map((server) => serverStatus(server, 'primary', metrics)),
-      ...pool.backups.map((server) => serverStatus(server, 'backup', metrics)),
+      ...pool.primaries.map((server) => serverStatus(server, 'primary', now, metrics.startedAt)),
+      ...pool.backups.map((server) => serverStatus(server, 'backup', now, metrics.startedAt)),
     ],
   }));
+  // As the router decides it (forward/send.ts): a write role with backups whose primaries are all down.
   const writesPaused =
-    !site.writeToBackup && Object.values(site.pools).some((pool) => pool.role !== 'read' && pool.backups.length > 0 && !pool.primaries.some((s) => s.up));
+    !site.writeToBackup && Object.values(site.pools).some((pool) => pool.role !== 'read' && pool.backups.length > 0 && !pool.primaries.some((s) => s.available(now)));
   return {
     name: site.name,
-    checks: { on: site.health.checks, intervalMs: site.health.intervalMs, path: site.health.path },
+    checks: { on: site.health.checks, intervalMs: site.health.intervalMs, path: site.health.path, expected: site.health.expected },
     writeToBackup: site.writeToBackup,
     writesPaused,
     roles,
@@ -115,17 +127,22 @@ function siteStatus(site: Site, metrics: Metrics): SiteStatus {
   };
 }
 
-function serverStatus(server: Server, tier: 'primary' | 'backup', metrics: Metrics): ServerStatus {
-  const record = metrics.health.of(server);
+function serverStatus(server: Server, tier: 'primary' | 'backup', now: number, startedAt: number): ServerStatus {
+  const record = server.health(now);
+  const iso = (ms: number) => new Date(ms).toISOString();
   return {
     href: withoutUserinfo(server.href),
     tier,
-    up: record.up,
-    since: record.since === undefined ? null : new Date(record.since).toISOString(),
+    state: record.state,
+    up: record.state === 'up',
+    // The first state (unknown) began when the router started.
+    since: iso(record.changed ? record.since : startedAt),
     changed: record.changed,
-    via: record.via ?? null,
-    reason: record.reason ?? null,
-    lastFailure: record.lastFailure ? { at: new Date(record.lastFailure.at).toISOString(), via: record.lastFailure.via, reason: record.lastFailure.reason } : null,
+    via: record.via,
+    reason: record.reason,
+    lastCheck: record.lastCheck && { at: iso(record.lastCheck.at), ok: record.lastCheck.ok, reason: record.lastCheck.reason },
+    lastAnswer: record.lastAnswer && { at: iso(record.lastAnswer.at), status: record.lastAnswer.status },
+    lastFailure: record.lastFailure && { at: iso(record.lastFailure.at), via: record.lastFailure.via, reason: record.lastFailure.reason },
     downs: record.downs,
     failures: server.failures,
     inFlight: server.active,

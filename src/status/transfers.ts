@@ -5,7 +5,7 @@ export interface TransferView {
   id: number;
   site: string;
   role: string;
-  /** The server it went to, when known (see `Transfer.upstream`). */
+  /** The server it went to (the last one tried, when a GET failed over); null before it was sent. */
   upstream: string | null;
   method: string;
   path: string;
@@ -16,13 +16,19 @@ export interface TransferView {
   bytesIn: number;
   /** Response body bytes sent to the client so far (downloads). */
   bytesOut: number;
+  /** The request body's declared length (Content-Length of an upload); null when none was declared. */
+  totalIn: number | null;
+  /** The answer's declared length, once its headers are in; null before that or when none was declared. */
+  totalOut: number | null;
+  /** How far the body moving now is, 0–100: the answer's when its length is known, else the request body's; null when neither is. */
+  percent: number | null;
   /** Bytes per second, both directions together, over the last sampling period (≥ 1 s), or since the start. */
   rate: number;
 }
 
 /** The handle `Transfers.begin` returns: `end()` once the exchange is logged. */
 export interface Transfer {
-  /** The server the request went to; set it when known (the exchange's upstream is the role's first primary). */
+  /** The server the request went to, when the caller knows better than the exchange's tally (`tally.server`). */
   upstream?: string;
   end(): void;
 }
@@ -86,11 +92,13 @@ export class Transfers {
         // Not sampled yet: the average since the start.
         live.rate = (bytes * 1000) / (now - exchange.startedAt);
       }
+      const totalIn = declaredLength(exchange.request);
+      const totalOut = exchange.tally.answerLength ?? null;
       out.push({
         id: live.id,
         site: exchange.site.name,
         role: exchange.steered ?? exchange.role,
-        upstream: live.upstream ?? null,
+        upstream: live.upstream ?? exchange.tally.server ?? null,
         method: exchange.request.method,
         path: exchange.url.pathname,
         client: exchange.clientAddress,
@@ -98,9 +106,22 @@ export class Transfers {
         elapsedMs: Math.max(0, now - exchange.startedAt),
         bytesIn: exchange.tally.bytesIn,
         bytesOut: exchange.tally.bytesOut,
+        totalIn,
+        totalOut,
+        percent: totalOut ? percentOf(exchange.tally.bytesOut, totalOut) : totalIn ? percentOf(exchange.tally.bytesIn, totalIn) : null,
         rate: Math.max(0, Math.round(live.rate)),
       });
     }
     return out;
   }
 }
+
+/** A request body's declared length; null for none (GET, HEAD, a chunked upload). */
+function declaredLength(request: Request): number | null {
+  if (request.method === 'GET' || request.method === 'HEAD') return null;
+  const length = request.headers.get('content-length');
+  return length !== null && /^\d+$/.test(length) ? Number(length) : null;
+}
+
+/** Whole percent done, floored (100 only when done). */
+const percentOf = (done: number, total: number): number => Math.min(100, Math.floor((done * 100) / total));

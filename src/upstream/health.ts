@@ -11,21 +11,41 @@ export interface HealthSettings {
   readonly intervalMs: number;
   readonly timeoutMs: number;
   readonly path: string;
+  /** What the configured (or the format's) health answer is: `check --probe` holds servers to it. */
   readonly healthy: (status: number) => boolean;
+  /**
+   * What an active check counts as up: `healthy`, except on a non-docker site with neither `path`
+   * nor `statuses` given, where any answer below 500 does (see healthSettings).
+   */
+  readonly passes: (status: number) => boolean;
+  /** `passes` in words, for the status page and /readyz (`200 or 401`, `200–399`, `any answer below 500`). */
+  readonly expected: string;
   /** Statuses that count as a failure of the server that sent them (passive check). */
   readonly failStatuses: ReadonlySet<number>;
   readonly backoffMs: number;
 }
 
-/** `failover`: some role of the site has more than one server, so health decides where requests go. */
-export function healthSettings(config: HealthConfig, preset: PresetName, failover: boolean): HealthSettings {
+/**
+ * Active checks are on unless the config turns them off: a router whose upstreams are all dead
+ * must say so on /readyz, whatever the number of servers (the worker turns them off instead:
+ * config/worker.ts). The default check asks what tells "this server serves the format": `/v2/` on
+ * docker sites (200, or 401 from a registry that wants login). On other formats the repository
+ * root is no API (Nexus, verdaccio, WebDAV folders answer it with 200, 403 or 404 alike), so there
+ * the default check counts any answer below 500 as up: it catches a dead, refusing or failing
+ * server, never a live one; a site that names its health `path` gets 200–399 (or its `statuses`).
+ */
+export function healthSettings(config: HealthConfig, preset: PresetName): HealthSettings {
   const statuses = config.statuses ?? (preset === 'docker' ? [200, 401] : undefined);
+  const healthy = statuses ? (status: number) => statuses.includes(status) : (status: number) => status >= 200 && status < 400;
+  const lenient = !statuses && config.path === undefined;
   return {
-    checks: config.checks ?? failover,
+    checks: config.checks ?? true,
     intervalMs: config.interval * 1000,
     timeoutMs: config.timeout * 1000,
     path: config.path ?? (preset === 'docker' ? '/v2/' : '/'),
-    healthy: statuses ? (status) => statuses.includes(status) : (status) => status >= 200 && status < 400,
+    healthy,
+    passes: lenient ? (status) => status < 500 : healthy,
+    expected: statuses ? statuses.join(' or ') : lenient ? 'any answer below 500' : '200–399',
     failStatuses: new Set(config.failStatuses),
     backoffMs: config.backoff * 1000,
   };
@@ -97,7 +117,7 @@ export async function checkServer(server: Server, health: HealthSettings, client
       signal: controller.signal,
     });
     await drain(response.body, 64 * 1024);
-    if (health.healthy(response.status)) {
+    if (health.passes(response.status)) {
       server.passed(`GET ${health.path} answered ${response.status}`);
       return true;
     }
@@ -112,8 +132,13 @@ export async function checkServer(server: Server, health: HealthSettings, client
   }
 }
 
-function describe(error: unknown): string {
+/**
+ * The failure in words. The upstream clients already word theirs (`host: connection refused
+ * (ECONNREFUSED)`, forward/net-errors.ts) and keep the runtime's error as `cause`: its code is
+ * added only when the message does not carry it yet.
+ */
+export function describe(error: unknown): string {
   const message = String((error as Error)?.message ?? error);
-  const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
-  return cause?.code ? `${message} (${cause.code})` : message;
+  const code = (error as { cause?: { code?: unknown } })?.cause?.code;
+  return typeof code === 'string' && code && !message.includes(code) ? `${message} (${code})` : message;
 }

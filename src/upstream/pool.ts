@@ -2,24 +2,52 @@ import { poolServers, type UpstreamPoolConfig } from '../config/ha.ts';
 import type { Role } from '../rules/rule.ts';
 import { Upstream } from './upstream.ts';
 
+/** A server's health as the router knows it: `unknown` until a check or an answer says otherwise. */
+export type HealthState = 'up' | 'down' | 'unknown';
+
 /** A change of a server's health, logged as one JSON line (see upstream/health.ts). */
 export interface HealthEvent {
   time: string;
-  event: 'upstream_down' | 'upstream_up';
+  /** `upstream_unknown`: a failed server's back-off ended without active checks; nothing has said it is back. */
+  event: 'upstream_down' | 'upstream_up' | 'upstream_unknown';
   site: string;
   upstream: string;
-  /** What decided: a failed request (`passive`), a health check (`active`), or the end of the back-off. */
+  /** What decided: a failed or answered request (`passive`), a health check (`active`), or the end of the back-off. */
   via: 'passive' | 'active' | 'backoff';
   reason: string;
-  /** How long it was down (upstream_up only). */
+  /** How long it was out (upstream_up only, after a failure). */
   downMs?: number;
 }
 
 export type HealthListener = (event: HealthEvent) => void;
 
+/** What a server's health record holds (Server.health): the status page and /readyz show it. */
+export interface HealthRecord {
+  state: HealthState;
+  /** When the current state began (ms since epoch); the router's start for the first state. */
+  since: number;
+  /** False while the server keeps the state it started with (unknown). */
+  changed: boolean;
+  /** What decided the current state, and why (the first state: how it will be decided). */
+  via: HealthEvent['via'] | null;
+  reason: string;
+  /** The last active check: when, whether it passed, what it saw. */
+  lastCheck: { at: number; ok: boolean; reason: string } | null;
+  /** The last request it answered (passive evidence that it is up): when, with which status. */
+  lastAnswer: { at: number; status: number } | null;
+  /** The last time it was taken out, and why (kept after it came back). */
+  lastFailure: { at: number; via: HealthEvent['via']; reason: string } | null;
+  /** How often it went down since the router started. */
+  downs: number;
+}
+
 /**
  * One origin of a site with its health and load. A URL listed in several roles of a site (read
  * pool and write pool) is one Server: its health is one fact.
+ *
+ * Health is what was last seen, never assumed: `unknown` until a health check passes or a request
+ * is answered (then `up`), `down` after a failed check or request. Only `down` keeps requests away
+ * (`available`): an unknown server is tried, since an attempt tells more than a guess.
  */
 export class Server {
   readonly upstream: Upstream;
@@ -27,10 +55,22 @@ export class Server {
   active = 0;
   /** Requests that failed on this server (passive failures), for /metrics. */
   failures = 0;
-  /** Set by the app; receives each up/down change once. */
+  /** Set by the app; receives each change that matters once (see #change). */
   onChange: HealthListener = () => {};
-  #up = true;
+  #state: HealthState = 'unknown';
+  #since: number;
+  #changed = false;
+  #via: HealthEvent['via'] | null = null;
+  #reason: string;
+  #downs = 0;
+  #lastCheck: HealthRecord['lastCheck'] = null;
+  #lastFailure: HealthRecord['lastFailure'] = null;
+  // The last answer as two numbers: set on every answered request, so nothing is allocated there.
+  #answeredAt = 0;
+  #answeredStatus = 0;
+  /** When it went down; kept through `unknown` so that the next `up` says how long it was out. */
   #downSince = 0;
+  #recovering = false;
   /** Not used again before this time, even if a health check passes (a passive failure's back-off). */
   #retryAt = 0;
 
@@ -41,30 +81,52 @@ export class Server {
     readonly backoffMs: number,
     /** True when active checks run for this server: only they bring it back. */
     readonly checked: boolean,
+    now = Date.now(),
   ) {
     this.upstream = new Upstream(href);
+    this.#since = now;
+    this.#reason = checked ? 'not checked yet (the first check is under way)' : 'not checked: active checks are off and no request has been answered yet';
   }
 
   get href(): string {
     return this.upstream.href;
   }
 
-  /** The health as last decided, without side effects (metrics, readiness). */
+  /** The health as last decided, after ending a back-off that is over (see `available`). */
+  state(now = Date.now()): HealthState {
+    this.#expire(now);
+    return this.#state;
+  }
+
+  /** Known to be up (a check passed or a request was answered, and nothing failed since). */
   get up(): boolean {
-    return this.#up;
+    return this.#state === 'up';
+  }
+
+  /** Everything known about the server's health, for the status page and /readyz. */
+  health(now = Date.now()): HealthRecord {
+    this.#expire(now);
+    return {
+      state: this.#state,
+      since: this.#since,
+      changed: this.#changed,
+      via: this.#via,
+      reason: this.#reason,
+      lastCheck: this.#lastCheck,
+      lastAnswer: this.#answeredAt ? { at: this.#answeredAt, status: this.#answeredStatus } : null,
+      lastFailure: this.#lastFailure,
+      downs: this.#downs,
+    };
   }
 
   /**
-   * May a request go here now? Without active checks a server comes back by itself once its
-   * back-off is over (the next request is the check); with them, only a passed check brings it back.
+   * May a request go here now? Anything but known down. Without active checks a failed server's
+   * back-off ends by itself and it is `unknown` again (the next request is the check); with them,
+   * only a passed check brings it back.
    */
   available(now = Date.now()): boolean {
-    if (this.#up) return true;
-    if (!this.checked && now >= this.#retryAt) {
-      this.#change(true, 'backoff', `back-off of ${this.backoffMs / 1000} s is over`, now);
-      return true;
-    }
-    return false;
+    this.#expire(now);
+    return this.#state !== 'down';
   }
 
   /** A request failed here (connect error, reset, a fail status), or a health check did. */
@@ -72,27 +134,65 @@ export class Server {
     if (via === 'passive') {
       this.failures++;
       this.#retryAt = Math.max(this.#retryAt, now + this.backoffMs);
+    } else {
+      this.#lastCheck = { at: now, ok: false, reason };
     }
-    if (this.#up) this.#change(false, via, reason, now);
+    if (this.#state !== 'down') this.#change('down', via, reason, now);
   }
 
-  /** A health check passed: up again, unless a passive failure's back-off still runs. */
+  /** A health check passed: up, unless a passive failure's back-off still runs. */
   passed(reason: string, now = Date.now()): void {
-    if (!this.#up && now >= this.#retryAt) this.#change(true, 'active', reason, now);
+    this.#lastCheck = { at: now, ok: true, reason };
+    if (this.#state === 'down' && now < this.#retryAt) return;
+    if (this.#state !== 'up') this.#change('up', 'active', reason, now);
   }
 
-  #change(up: boolean, via: HealthEvent['via'], reason: string, now: number): void {
-    const downMs = now - this.#downSince;
-    this.#up = up;
-    if (!up) this.#downSince = now;
+  /**
+   * A request was answered here with `status` (not a fail status: those go to `failed`). Evidence
+   * that an `unknown` server is up; a `down` one comes back only by a check or its back-off.
+   */
+  answered(status: number, now = Date.now()): void {
+    this.#answeredAt = now;
+    this.#answeredStatus = status;
+    if (this.#state === 'unknown') this.#change('up', 'passive', `a request was answered (${status})`, now);
+  }
+
+  /** Without active checks, the end of a back-off makes a down server `unknown` (not up: nobody looked). */
+  #expire(now: number): void {
+    if (this.#state === 'down' && !this.checked && now >= this.#retryAt) {
+      this.#change('unknown', 'backoff', `back-off of ${this.backoffMs / 1000} s is over; not checked since (active checks are off): the next request decides`, now);
+    }
+  }
+
+  /**
+   * Records the change. The log hears of a server going down, of it coming back after that, and
+   * of a back-off ending unchecked; a first verdict of `up` is recorded here but not logged (every
+   * server would log one line at start).
+   */
+  #change(state: HealthState, via: HealthEvent['via'], reason: string, now: number): void {
+    const recovered = this.#recovering;
+    this.#state = state;
+    this.#since = now;
+    this.#changed = true;
+    this.#via = via;
+    this.#reason = reason;
+    if (state === 'down') {
+      this.#downs++;
+      this.#lastFailure = { at: now, via, reason };
+      if (!this.#recovering) this.#downSince = now;
+      this.#recovering = true;
+    } else if (state === 'up') {
+      this.#recovering = false;
+      if (!recovered) return;
+    }
     this.onChange({
       time: new Date(now).toISOString(),
-      event: up ? 'upstream_up' : 'upstream_down',
+      event: state === 'up' ? 'upstream_up' : state === 'down' ? 'upstream_down' : 'upstream_unknown',
       site: this.site,
       upstream: this.href,
       via,
       reason,
-      ...(up && { downMs }),
+      ...(state === 'up' && { downMs: now - this.#downSince }),
     });
   }
 }
@@ -218,14 +318,6 @@ export function compilePools(
     pools: Object.fromEntries(configs.map(([role, config]) => [role, new Pool(role, resolve(config.servers), resolve(config.backup))])) as RolePools,
     servers: [...servers.values()],
   };
-}
-
-/** Does some role have more than one server, i.e. something to fail over to? */
-export function hasFailover(roles: Readonly<Record<Role, UpstreamPoolConfig>>): boolean {
-  return Object.values(roles).some((pool) => {
-    const { servers, backup } = poolServers(pool);
-    return servers.length + backup.length > 1;
-  });
 }
 
 /** `http://a:80/x/` and `http://a/x` are one server. */

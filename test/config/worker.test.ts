@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { workerConfig } from '../../src/config/worker.ts';
+import { compileSite } from '../../src/site/site.ts';
 import worker from '../../src/worker.ts';
 
 const site = { name: 'docker', hosts: ['idocker.io'], preset: 'docker', upstreams: { read: 'http://g:8082', write: 'http://h:8083' } };
@@ -36,7 +37,13 @@ describe('worker config (ROUTER_CONFIG)', () => {
   it('refuses the admin listener and active health checks (no process between requests)', () => {
     const pool = { servers: ['http://a:8082', 'http://b:8082'] };
     expect(() => workerConfig(text({ admin: { port: 9090 }, sites: [site] }))).toThrow(/admin: a worker cannot open a listener/);
-    expect(() => workerConfig(text({ sites: [{ ...site, upstreams: { read: pool, write: 'http://h:8083' } }] }))).toThrow(/sites\[0\]\.health: active checks/);
+    // Asked for: refused. Left unset (on by default elsewhere): off here, without an error.
+    expect(() => workerConfig(text({ sites: [{ ...site, upstreams: { read: pool, write: 'http://h:8083' }, health: { checks: true } }] }))).toThrow(
+      /sites\[0\]\.health: active checks/,
+    );
+    const unset = workerConfig(text({ sites: [{ ...site, upstreams: { read: pool, write: 'http://h:8083' } }, { ...site, name: 'other', hosts: ['other.io'] }] }));
+    expect(unset.sites.map((s) => s.health.checks)).toEqual([false, false]);
+    expect(unset.sites.map((s) => compileSite(s).health.checks)).toEqual([false, false]);
     const passive = workerConfig(text({ sites: [{ ...site, upstreams: { read: pool, write: 'http://h:8083' }, health: { checks: false } }] }));
     expect(passive.sites).toHaveLength(1);
   });

@@ -32,7 +32,8 @@ const config = () =>
         upstreams: { read: { servers: [GA], backup: [GB] }, write: { servers: [HA], backup: [HB] } },
         health: { checks: false, backoff: 60 },
       },
-      { name: 'npm', hosts: ['npm.example.com'], preset: 'npm', upstream: NPM },
+      // Passive only as well: what the first snapshot shows must not race a first check.
+      { name: 'npm', hosts: ['npm.example.com'], preset: 'npm', upstream: NPM, health: { checks: false } },
     ],
   });
 
@@ -61,14 +62,18 @@ const snapshot = async (router: RouterApp): Promise<StatusSnapshot> => {
 };
 const iso = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 const emptyMinutes = () => Array.from({ length: 5 }, () => ({ start: iso, requests: 0, clientErrors: 0, serverErrors: 0, bytesIn: 0, bytesOut: 0 }));
-const upServer = (href: string, tier: 'primary' | 'backup') => ({
+/** A server nobody has checked and no request has reached: unknown, not up. */
+const unknownServer = (href: string, tier: 'primary' | 'backup') => ({
   href,
   tier,
-  up: true,
+  state: 'unknown',
+  up: false,
   since: iso,
   changed: false,
   via: null,
-  reason: null,
+  reason: 'not checked: active checks are off and no request has been answered yet',
+  lastCheck: null,
+  lastAnswer: null,
   lastFailure: null,
   downs: 0,
   failures: 0,
@@ -81,7 +86,7 @@ describe('GET /status.json', () => {
     const status = await snapshot(router);
     const zero = { requests: 0, clientErrors: 0, serverErrors: 0, bytesIn: 0, bytesOut: 0 };
     expect(status).toEqual({
-      version: 1,
+      version: 2,
       now: iso,
       startedAt: iso,
       uptimeMs: expect.any(Number),
@@ -91,12 +96,12 @@ describe('GET /status.json', () => {
       sites: [
         {
           name: 'docker',
-          checks: { on: false, intervalMs: 5000, path: '/v2/' },
+          checks: { on: false, intervalMs: 5000, path: '/v2/', expected: '200 or 401' },
           writeToBackup: false,
           writesPaused: false,
           roles: [
-            { role: 'read', retries: 0, servers: [upServer(GA, 'primary'), upServer(GB, 'backup')] },
-            { role: 'write', retries: 0, servers: [upServer(HA, 'primary'), upServer(HB, 'backup')] },
+            { role: 'read', retries: 0, servers: [unknownServer(GA, 'primary'), unknownServer(GB, 'backup')] },
+            { role: 'write', retries: 0, servers: [unknownServer(HA, 'primary'), unknownServer(HB, 'backup')] },
           ],
           inFlight: 0,
           transfers: [],
@@ -104,13 +109,13 @@ describe('GET /status.json', () => {
         },
         {
           name: 'npm',
-          checks: { on: false, intervalMs: 5000, path: '/' },
+          checks: { on: false, intervalMs: 5000, path: '/', expected: 'any answer below 500' },
           writeToBackup: false,
           writesPaused: false,
           // Credentials in an upstream URL never reach the page.
           roles: [
-            { role: 'read', retries: 0, servers: [upServer('http://nexus:8081/repository/npm-group/', 'primary')] },
-            { role: 'write', retries: 0, servers: [upServer('http://nexus:8081/repository/npm-group/', 'primary')] },
+            { role: 'read', retries: 0, servers: [unknownServer('http://nexus:8081/repository/npm-group/', 'primary')] },
+            { role: 'write', retries: 0, servers: [unknownServer('http://nexus:8081/repository/npm-group/', 'primary')] },
           ],
           inFlight: 0,
           transfers: [],
@@ -120,6 +125,7 @@ describe('GET /status.json', () => {
       unrouted: null,
     });
     // "Since" a server that never changed is the router's start.
+    expect(status.sites[0]!.roles[0]!.servers[0]!.state).toBe('unknown');
     expect(status.sites[0]!.roles[0]!.servers[0]!.since).toBe(status.startedAt);
     expect(Date.parse(status.now) - Date.parse(status.startedAt)).toBe(status.uptimeMs);
   });
@@ -157,17 +163,24 @@ describe('GET /status.json', () => {
     expect(hostedA).toEqual({
       href: HA,
       tier: 'primary',
+      state: 'down',
       up: false,
       since: iso,
       changed: true,
       via: 'passive',
       reason: 'POST /v2/team/app/blobs/uploads/ answered 502',
+      lastCheck: null,
+      lastAnswer: null,
       lastFailure: { at: hostedA.since, via: 'passive', reason: 'POST /v2/team/app/blobs/uploads/ answered 502' },
       downs: 1,
       failures: 1,
       inFlight: 0,
     });
-    expect(Date.parse(hostedA.since!)).toBeGreaterThanOrEqual(before - 1);
+    expect(Date.parse(hostedA.since)).toBeGreaterThanOrEqual(before - 1);
+    // Group A answered the ping and the manifest request: known up from those answers ("last seen").
+    expect(docker.roles[0]!.servers[0]).toMatchObject({ href: GA, state: 'up', up: true, via: 'passive', lastAnswer: { at: iso, status: 404 } });
+    // Its backup took no request: still unknown.
+    expect(docker.roles[0]!.servers[1]).toMatchObject({ href: GB, state: 'unknown' });
     expect(docker.writesPaused).toBe(true);
     expect(status.ready).toBe(false);
     expect(status.problems).toEqual(['site docker: no healthy write upstream (writes are paused; backups take reads only)']);
@@ -175,19 +188,10 @@ describe('GET /status.json', () => {
     expect(events.map((e) => [e.event, e.upstream])).toEqual([['upstream_down', HA]]);
   });
 
-  it('shows a server that came back as up since then, keeping its last failure', () => {
+  it('shows a server that came back as up since then, keeping its last failure and its last check', () => {
     const metrics = new Metrics();
     const s = compileSite(config().sites[0]!);
     for (const server of s.servers) server.onChange = () => {};
-    metrics.health.attach(s.servers);
-    metrics.health.attach(s.servers); // twice: still one record per change
-    const direct = metrics.health.observe;
-    const attached = hostedOnChange(s);
-    // Wired once more by hand (as an app hook would): the same event object still counts once.
-    s.pools.write.primaries[0]!.onChange = (event) => {
-      direct(event);
-      attached(event);
-    };
     const hostedA = s.pools.write.primaries[0]!;
     const t1 = Date.now();
     hostedA.failed('passive', 'PUT /v2/x/manifests/1 answered 503', t1);
@@ -196,11 +200,14 @@ describe('GET /status.json', () => {
     expect(server).toEqual({
       href: HA,
       tier: 'primary',
+      state: 'up',
       up: true,
       since: new Date(t1 + 60_000).toISOString(),
       changed: true,
       via: 'active',
       reason: 'GET /v2/ answered 200',
+      lastCheck: { at: new Date(t1 + 60_000).toISOString(), ok: true, reason: 'GET /v2/ answered 200' },
+      lastAnswer: null,
       lastFailure: { at: new Date(t1).toISOString(), via: 'passive', reason: 'PUT /v2/x/manifests/1 answered 503' },
       downs: 1,
       failures: 1,
@@ -208,18 +215,24 @@ describe('GET /status.json', () => {
     });
   });
 
-  it('says "unknown" (null) for since when a change happened before it listened', () => {
+  it('shows a passive-only server as unknown once its back-off is over, not up', () => {
     const metrics = new Metrics();
-    const s = compileSite(config().sites[0]!);
+    const s = compileSite({ ...config().sites[0]!, health: { ...config().sites[0]!.health, backoff: 0.001 } });
     for (const server of s.servers) server.onChange = () => {};
-    s.pools.read.backups[0]!.failed('active', 'GET /v2/ answered 500');
-    metrics.health.attach(s.servers);
-    const [, backup] = statusSnapshot([s], metrics, []).sites[0]!.roles[0]!.servers;
-    expect(backup).toMatchObject({ href: GB, up: false, since: null, changed: true, lastFailure: null });
+    const t1 = Date.now() - 1000;
+    s.pools.write.primaries[0]!.failed('passive', 'POST /v2/a/blobs/uploads/: hosted-a:8083: connection refused (ECONNREFUSED)', t1);
+    const snapshot = statusSnapshot([s], metrics, []);
+    expect(snapshot.sites[0]!.roles[1]!.servers[0]).toMatchObject({
+      state: 'unknown',
+      up: false,
+      via: 'backoff',
+      reason: 'back-off of 0.001 s is over; not checked since (active checks are off): the next request decides',
+      lastFailure: { via: 'passive', reason: 'POST /v2/a/blobs/uploads/: hosted-a:8083: connection refused (ECONNREFUSED)' },
+      downs: 1,
+    });
+    expect(snapshot.sites[0]!.writesPaused).toBe(false);
   });
 });
-
-const hostedOnChange = (s: Site) => s.pools.write.primaries[0]!.onChange;
 
 describe('transfers in flight', () => {
   function site(): Site {
@@ -227,8 +240,8 @@ describe('transfers in flight', () => {
     for (const s of compiled.servers) s.onChange = () => {};
     return compiled;
   }
-  const exchange = (s: Site, path: string, startedAt: number, method = 'GET'): Exchange => {
-    const request = new Request(`http://idocker.io${path}`, { method });
+  const exchange = (s: Site, path: string, startedAt: number, method = 'GET', headers: Record<string, string> = {}): Exchange => {
+    const request = new Request(`http://idocker.io${path}`, { method, headers });
     return { request, url: new URL(request.url), clientAddress: '192.0.2.9', site: s, role: 'read', upstream: s.upstreams.read, startedAt, tally: { bytesIn: 0, bytesOut: 0, bodyTooLarge: false } };
   };
 
@@ -237,17 +250,38 @@ describe('transfers in flight', () => {
     const metrics = new Metrics(() => now);
     const s = site();
     const download = exchange(s, '/v2/team/app/blobs/sha256:aa', now);
-    const upload = exchange(s, '/v2/team/app/blobs/uploads/1', now, 'PATCH');
+    const upload = exchange(s, '/v2/team/app/blobs/uploads/1', now, 'PATCH', { 'content-length': '1000' });
     const d = metrics.transfers.begin(download);
     const u = metrics.transfers.begin(upload);
+    // Not sent yet: no server, no answer length.
+    expect(statusSnapshot([s], metrics, []).sites[0]!.transfers[0]).toMatchObject({ upstream: null, totalIn: null, totalOut: null, percent: null });
     u.upstream = HA;
+    // What the outgoing and incoming passes note on the shared tally (see the app-level test below).
+    download.tally.server = GB;
+    download.tally.answerLength = 10_000;
     now += 500;
     download.tally.bytesOut = 1000;
     upload.tally.bytesIn = 250;
     let status = statusSnapshot([s], metrics, []);
     expect(status.sites[0]!.transfers).toEqual([
-      { id: 1, site: 'docker', role: 'read', upstream: null, method: 'GET', path: '/v2/team/app/blobs/sha256:aa', client: '192.0.2.9', startedAt: new Date(1_000_000).toISOString(), elapsedMs: 500, bytesIn: 0, bytesOut: 1000, rate: 2000 },
-      expect.objectContaining({ id: 2, method: 'PATCH', upstream: HA, bytesIn: 250, bytesOut: 0, rate: 500 }),
+      {
+        id: 1,
+        site: 'docker',
+        role: 'read',
+        upstream: GB,
+        method: 'GET',
+        path: '/v2/team/app/blobs/sha256:aa',
+        client: '192.0.2.9',
+        startedAt: new Date(1_000_000).toISOString(),
+        elapsedMs: 500,
+        bytesIn: 0,
+        bytesOut: 1000,
+        totalIn: null,
+        totalOut: 10_000,
+        percent: 10,
+        rate: 2000,
+      },
+      expect.objectContaining({ id: 2, method: 'PATCH', upstream: HA, bytesIn: 250, bytesOut: 0, totalIn: 1000, totalOut: null, percent: 25, rate: 500 }),
     ]);
     now += 1000;
     download.tally.bytesOut = 4000;
@@ -267,6 +301,59 @@ describe('transfers in flight', () => {
     d.end();
     expect(statusSnapshot([s], metrics, []).sites[0]!.transfers).toEqual([]);
     expect(metrics.transfers.size).toBe(0);
+  });
+
+  it('through the app: the server chosen and the declared lengths of a download held open and of an upload', async () => {
+    // A client whose answers stream until released: 1 MiB declared (over the size read whole), 100 KiB sent at once.
+    let release = () => {};
+    const held: UpstreamClient = {
+      async send(request: OutgoingRequest) {
+        const url = new URL(request.url);
+        if (request.method === 'PUT') {
+          // Reads the upload body only when released, so its transfer stays in flight meanwhile.
+          await new Promise<void>((done) => (release = done));
+          await new Response(request.body).arrayBuffer();
+          return { status: 201, headers: new Headers({ 'content-length': '0' }), body: null };
+        }
+        if (url.pathname === '/v2/') return { status: 200, headers: new Headers({ 'content-length': '2' }), body: new Response('{}').body };
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new Uint8Array(100 * 1024));
+            release = () => {
+              controller.enqueue(new Uint8Array(924 * 1024));
+              controller.close();
+            };
+          },
+        });
+        return { status: 200, headers: new Headers({ 'content-length': String(1024 * 1024) }), body };
+      },
+    };
+    app = createApp(config(), { client: held, log: () => {}, healthLog: () => {}, clientAddress: () => '192.0.2.7' });
+    const router = app;
+    const download = await router.fetch(new Request('http://idocker.io/v2/team/app/blobs/sha256:aa', { headers: { host: 'idocker.io' } }));
+    const reader = download.body!.getReader();
+    let got = 0;
+    while (got < 100 * 1024) got += (await reader.read()).value!.byteLength;
+    let docker = (await snapshot(router)).sites[0]!;
+    expect(docker.inFlight).toBe(1);
+    expect(docker.transfers).toEqual([expect.objectContaining({ method: 'GET', upstream: GA, bytesOut: 100 * 1024, totalIn: null, totalOut: 1024 * 1024, percent: 9 })]);
+    release();
+    while (!(await reader.read()).done);
+    expect((await snapshot(router)).sites[0]!.transfers).toEqual([]);
+
+    // An upload with a declared length, held by the server before it reads the body.
+    const put = router.fetch(
+      new Request('http://idocker.io/v2/team/app/blobs/uploads/1?digest=sha256:bb', {
+        method: 'PUT',
+        headers: { host: 'idocker.io', 'content-length': '3' },
+        body: new Uint8Array(3),
+      }),
+    );
+    await expect.poll(async () => (await snapshot(router)).sites[0]!.transfers.length).toBe(1);
+    docker = (await snapshot(router)).sites[0]!;
+    expect(docker.transfers).toEqual([expect.objectContaining({ method: 'PUT', role: 'write', upstream: HA, totalIn: 3, totalOut: null })]);
+    release();
+    expect((await put).status).toBe(201);
   });
 
   it('lists at most a fixed number per site, and only the site’s own', () => {

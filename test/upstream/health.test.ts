@@ -61,12 +61,35 @@ describe.each(CLIENTS)('active health checks with the %s', (_name, makeClient) =
   });
 
   it('fails a server that refuses connections or stays silent past the timeout', async () => {
-    const dead = siteWith(`http://127.0.0.1:${await freePort()}`);
+    const port = await freePort();
+    const dead = siteWith(`http://127.0.0.1:${port}`);
     expect(await checkServer(dead.servers[0]!, dead.health, client)).toBe(false);
+    // The cause in words with the runtime's code once (the client's message already carries it).
+    expect(dead.servers[0]!.health()).toMatchObject({
+      state: 'down',
+      via: 'active',
+      reason: `GET /v2/: 127.0.0.1:${port}: connection refused (ECONNREFUSED)`,
+      lastCheck: { ok: false, reason: `GET /v2/: 127.0.0.1:${port}: connection refused (ECONNREFUSED)` },
+    });
     const silent = siteWith(`${origin.url}/repository/docker-group/`, { path: '/v2/hang' });
     const started = Date.now();
     expect(await checkServer(silent.servers[0]!, silent.health, client)).toBe(false);
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('on a non-docker site without a health path, counts any answer below 500 from the root as up', async () => {
+    const config = parseConfig({ sites: [{ name: 'npm', hosts: ['npm.example.com'], preset: 'npm', upstream: `${origin.url}/repository/npm-group/` }] });
+    const site = compileSite(config.sites[0]!);
+    site.servers[0]!.onChange = () => {};
+    expect(site.health.checks).toBe(true);
+    status = 404;
+    expect(await checkServer(site.servers[0]!, site.health, client)).toBe(true);
+    expect(origin.seen.at(-1)?.url).toBe('/repository/npm-group/');
+    expect(site.servers[0]!.health()).toMatchObject({ state: 'up', via: 'active', reason: 'GET / answered 404' });
+    status = 503;
+    expect(await checkServer(site.servers[0]!, site.health, client)).toBe(false);
+    expect(site.servers[0]!.state()).toBe('down');
+    status = 200;
   });
 
   it('brings a server back within an interval of it answering again; stop() ends the checks', async () => {

@@ -58,12 +58,28 @@ describe('Metrics', () => {
     expect(valueOf(families, 'registry_router_request_duration_seconds_bucket', { site: 'docker', role: 'read', le: '0.05' })).toBe(2);
     expect(valueOf(families, 'registry_router_request_duration_seconds_bucket', { site: 'docker', role: 'read', le: '10' })).toBe(3);
     expect(valueOf(families, 'registry_router_request_duration_seconds_sum', { site: 'docker', role: 'read' })).toBeCloseTo(7.042);
+    // Down (a failed check): not up, but known.
     expect(valueOf(families, 'registry_router_upstream_up', { role: 'read', upstream: 'http://a:8082', tier: 'primary' })).toBe(0);
-    expect(valueOf(families, 'registry_router_upstream_up', { role: 'read', upstream: 'http://b:8082', tier: 'backup' })).toBe(1);
+    expect(valueOf(families, 'registry_router_upstream_known', { role: 'read', upstream: 'http://a:8082', tier: 'primary' })).toBe(1);
+    // Never checked, never answered: unknown, so not counted as up.
+    expect(valueOf(families, 'registry_router_upstream_up', { role: 'read', upstream: 'http://b:8082', tier: 'backup' })).toBe(0);
+    expect(valueOf(families, 'registry_router_upstream_known', { role: 'read', upstream: 'http://b:8082', tier: 'backup' })).toBe(0);
     // A quote in a label value is escaped and parses back.
-    expect(valueOf(families, 'registry_router_upstream_up', { role: 'write', upstream: 'http://h"q:8083' })).toBe(1);
+    expect(valueOf(families, 'registry_router_upstream_up', { role: 'write', upstream: 'http://h"q:8083' })).toBe(0);
     expect(valueOf(families, 'registry_router_upstream_transfers_in_flight', { upstream: 'http://b:8082' })).toBe(2);
     expect(families.get('registry_router_request_duration_seconds')?.type).toBe('histogram');
+
+    // Once watched, an answered request is evidence: the backup is up; a fail status or an error is not.
+    metrics.watch([s]);
+    log(entry({ upstream: 'http://b:8082', status: 404 }));
+    log(entry({ role: 'write', upstream: 'http://h"q:8083', status: 502 }));
+    log(entry({ role: 'write', upstream: 'http://h"q:8083', status: 200, error: 'response body: reset' }));
+    const after = parsePrometheus(metrics.render([s]));
+    expect(valueOf(after, 'registry_router_upstream_up', { role: 'read', upstream: 'http://b:8082', tier: 'backup' })).toBe(1);
+    expect(valueOf(after, 'registry_router_upstream_known', { role: 'read', upstream: 'http://b:8082', tier: 'backup' })).toBe(1);
+    expect(s.pools.read.backups[0]!.health()).toMatchObject({ state: 'up', via: 'passive', reason: 'a request was answered (404)', lastAnswer: { status: 404 } });
+    expect(valueOf(after, 'registry_router_upstream_known', { role: 'write', upstream: 'http://h"q:8083' })).toBe(0);
+    expect(s.pools.write.primaries[0]!.health().lastAnswer).toBeNull();
   });
 
   it('readiness names each site and role without a usable server', () => {

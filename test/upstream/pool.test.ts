@@ -84,17 +84,63 @@ describe('Server health', () => {
     expect(a.available(5_000)).toBe(false);
   });
 
-  it('without active checks, a server comes back by itself when its back-off is over', () => {
+  it('without active checks, a server is unknown (not up) when its back-off is over, and up once it answers', () => {
     const a = server('http://a', { backoffMs: 1000, checked: false });
     const events = recorder(a);
     a.failed('passive', 'refused', 0);
     expect(a.available(999)).toBe(false);
+    expect(a.state(999)).toBe('down');
+    // Tried again (it may be back), but nobody has seen it back: unknown.
     expect(a.available(1000)).toBe(true);
-    expect(a.up).toBe(true);
+    expect(a.state(1000)).toBe('unknown');
+    expect(a.up).toBe(false);
+    expect(a.health(1000)).toMatchObject({
+      state: 'unknown',
+      via: 'backoff',
+      reason: 'back-off of 1 s is over; not checked since (active checks are off): the next request decides',
+      lastFailure: { at: 0, via: 'passive', reason: 'refused' },
+      downs: 1,
+    });
+    a.answered(200, 1500);
+    expect(a.state(1500)).toBe('up');
     expect(events.map((e) => [e.event, e.via])).toEqual([
       ['upstream_down', 'passive'],
-      ['upstream_up', 'backoff'],
+      ['upstream_unknown', 'backoff'],
+      ['upstream_up', 'passive'],
     ]);
+    expect(events[2]).toMatchObject({ reason: 'a request was answered (200)', downMs: 1500 });
+  });
+
+  it('starts unknown, says how it will be known, and takes its first verdict without logging an "up"', () => {
+    const checked = new Server('docker', 'http://a', 1000, true, 0);
+    const passive = new Server('docker', 'http://b', 1000, false, 0);
+    const events = recorder(checked, passive);
+    expect(checked.health(5)).toEqual({
+      state: 'unknown',
+      since: 0,
+      changed: false,
+      via: null,
+      reason: 'not checked yet (the first check is under way)',
+      lastCheck: null,
+      lastAnswer: null,
+      lastFailure: null,
+      downs: 0,
+    });
+    expect(passive.health(5).reason).toBe('not checked: active checks are off and no request has been answered yet');
+    // Unknown servers take requests: only a known failure keeps them out.
+    expect(checked.available(5)).toBe(true);
+    expect(new Pool('read', [checked], []).ready(false, 5)).toBe(true);
+    checked.passed('GET /v2/ answered 401', 10);
+    passive.answered(404, 20);
+    expect(checked.health(30)).toMatchObject({ state: 'up', since: 10, changed: true, via: 'active', lastCheck: { at: 10, ok: true, reason: 'GET /v2/ answered 401' } });
+    expect(passive.health(30)).toMatchObject({ state: 'up', since: 20, via: 'passive', lastAnswer: { at: 20, status: 404 } });
+    expect(events).toEqual([]);
+    // A down server does not come back by an answer (a last-resort request): its back-off or a check decides.
+    checked.failed('active', 'GET /v2/: connection refused', 40);
+    checked.answered(200, 50);
+    expect(checked.state(50)).toBe('down');
+    expect(checked.health(50).lastAnswer).toEqual({ at: 50, status: 200 });
+    expect(events.map((e) => e.event)).toEqual(['upstream_down']);
   });
 
   it('an active failure takes a server out until the next passing check; repeated failures log once', () => {
@@ -125,7 +171,7 @@ describe('compilePools and the site', () => {
     expect(pools.read.backups.map((s) => s.href)).toEqual(['http://c:8082']);
   });
 
-  it('puts every server of every pool into upstreamsByPrefix; checks default on only when there is a choice', () => {
+  it('puts every server of every pool into upstreamsByPrefix; active checks on by default, for every site', () => {
     const config = parseConfig({
       sites: [
         {
@@ -149,12 +195,30 @@ describe('compilePools and the site', () => {
     expect(docker.health.healthy(401)).toBe(true);
     expect(docker.health.healthy(404)).toBe(false);
     const web = compileSite(config.sites[1]!);
-    expect(web.health).toMatchObject({ checks: false, path: '/service/rest/v1/status' });
-    expect(web.health.healthy(302)).toBe(true);
-    expect(web.health.healthy(500)).toBe(false);
-    // One server per role, even if two in all: nothing to fail over to, so no checks by default.
-    const split = parseConfig({ sites: [{ name: 'd', hosts: ['x'], preset: 'docker', upstreams: { read: 'http://a', write: 'http://b' } }] });
-    expect(compileSite(split.sites[0]!).health.checks).toBe(false);
+    // A health path of one's own: 200–399, for checks and probes alike.
+    expect(web.health).toMatchObject({ checks: true, path: '/service/rest/v1/status', expected: '200–399' });
+    expect(web.health.passes(302)).toBe(true);
+    expect(web.health.passes(404)).toBe(false);
+    expect(web.health.passes(500)).toBe(false);
+    // One server per role: active checks all the same (a dead upstream must show on /readyz).
+    const split = parseConfig({
+      sites: [
+        { name: 'd', hosts: ['x'], preset: 'docker', upstreams: { read: 'http://a', write: 'http://b' } },
+        { name: 'n', hosts: ['y'], preset: 'npm', upstream: 'http://nexus:8081/repository/npm-group/' },
+        { name: 'off', hosts: ['z'], upstream: 'http://c', health: { checks: false } },
+      ],
+    });
+    const [d, n, off] = split.sites.map(compileSite);
+    expect(d!.health).toMatchObject({ checks: true, path: '/v2/', expected: '200 or 401' });
+    expect(d!.servers.every((s) => s.checked)).toBe(true);
+    expect(d!.health.passes(404)).toBe(false);
+    // A repository root is no API: any answer below 500 is a live server; `check --probe` stays strict.
+    expect(n!.health).toMatchObject({ checks: true, path: '/', expected: 'any answer below 500' });
+    expect([200, 401, 403, 404].map(n!.health.passes)).toEqual([true, true, true, true]);
+    expect([500, 502, 503].map(n!.health.passes)).toEqual([false, false, false]);
+    expect(n!.health.healthy(404)).toBe(false);
+    expect(off!.health.checks).toBe(false);
+    expect(off!.servers.every((s) => !s.checked)).toBe(true);
   });
 
   it('refuses a server listed twice in one pool and an empty pool', () => {
