@@ -80,7 +80,8 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
         const answered = await answerLocally(byAddress.handler, sites[byAddress.index]!, request, url, started, client, logged);
         if (answered) return answered;
       }
-      return refuse(logged, request, url, started, client, null, 421, 'UNSUPPORTED', `this router serves no site named ${url.host}`, {}, false);
+      const served = config.sites.map((s) => `${s.name} (${s.hosts.join(', ')})`).join('; ');
+      return refuse(logged, request, url, started, client, null, 421, 'UNSUPPORTED', `this router serves no site named ${url.host}; its sites serve: ${served}`, {}, false);
     }
     // Before static folders and rules: a hidden dot segment is refused whatever would serve it.
     const unsafe = unsafePath(url.pathname);

@@ -27,6 +27,7 @@ import { configWarnings } from '../config/warnings.ts';
 import type { ClientTimeouts, UpstreamClient } from '../forward/client.ts';
 import { checkCommand } from './check.ts';
 import { routeCommand } from './route.ts';
+import { defaultConfigLine, sitesLine, withBindHost } from './start-lines.ts';
 
 /** What an adapter hands the command line: its runtime's ways to read, write, connect and serve. */
 export interface CliHost {
@@ -91,13 +92,14 @@ export async function runCommand(host: CliHost, output: Output, onServe: () => v
   program
     .command('serve')
     .summary('run the router (the default command)')
-    .description('run the router (the default command); REGISTRY_ROUTER_CONFIG=FILE stands for --config, PORT replaces the first listener\'s port')
+    .description('run the router (the default command); REGISTRY_ROUTER_CONFIG=FILE stands for --config, PORT and HOST replace the first listener\'s port and address')
     .option('--config <file>', 'the config file (JSON; comments and trailing commas allowed); default: the built-in config')
     .option('--quiet', 'no access log')
     .action(async (options: { config?: string; quiet?: boolean }) => {
       let start: StartOptions;
       try {
         start = loadStartConfig({ configPath: options.config && userPath(options.config), quiet: options.quiet }, host.env, host.readText);
+        start = withBindHost(start, host.env('HOST'));
         checkFeaturesFor(host.runtime, start.config);
       } catch (error) {
         output.err(`${(error as Error).message}\n`);
@@ -105,6 +107,8 @@ export async function runCommand(host: CliHost, output: Output, onServe: () => v
         return;
       }
       for (const warning of configWarnings(start.config)) output.err(`registry-router: warning: ${warning}\n`);
+      if (!options.config && !host.env('REGISTRY_ROUTER_CONFIG')) output.err(`${defaultConfigLine(npmDir ? 'npm run demo' : 'registry-router demo')}\n`);
+      output.err(`${sitesLine(start.config)}\n`);
       onServe();
       exitCode = undefined;
       await host.serve(start);

@@ -217,6 +217,37 @@ describe('certs', () => {
 describe('serve', () => {
   // An upstream URL ending in /v2/ on a docker site stops it at start: test/cli/serve-start.test.ts.
 
+  it('without a config: the start lines name the sites and their hosts and point at the demo; HOST binds; a 421 names the hosts served', async () => {
+    const port = await freePort();
+    const router = spawn(NODE[0]!, [NODE[1]!, '--quiet'], { env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    router.stderr!.on('data', (chunk) => (stderr += chunk));
+    try {
+      for (let i = 0; i < 200 && !stderr.includes('listening on'); i++) await new Promise((r) => setTimeout(r, 50));
+      const lines = stderr.split('\n');
+      expect(lines[0]).toBe(
+        'registry-router: no --config FILE (or REGISTRY_ROUTER_CONFIG): the built-in default config runs (its sites below); to try the router without Nexus: registry-router demo',
+      );
+      expect(lines[1]).toBe(
+        'registry-router sites: docker (docker) → idocker.io; web (generic) → repo.example.com (requests are routed by their Host; a Host no site lists gets 421)',
+      );
+      expect(lines[2]).toBe(`registry-router listening on http://127.0.0.1:${port} (built-in default config)`);
+      const refused = await fetch(`http://127.0.0.1:${port}/v2/`);
+      expect(refused.status).toBe(421);
+      expect(await refused.text()).toContain(`this router serves no site named 127.0.0.1:${port}; its sites serve: docker (idocker.io); web (repo.example.com)`);
+    } finally {
+      const exited = new Promise((done) => router.once('exit', done));
+      router.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  it('HOST that is no address: exit 2 naming the variable', async () => {
+    const { code, stderr } = await run(NODE, ['--config', routerJson], { env: { HOST: 'my host' } });
+    expect(code).toBe(2);
+    expect(stderr).toContain('HOST must be an address to listen on (0.0.0.0, 127.0.0.1, ::, or a host name), got "my host"');
+  });
+
   it('a missing certificate file stops it with exit 2 and points at `npm run certs`', async () => {
     const dir = files({ 'router.json': JSON.stringify({ listen: { host: '127.0.0.1', port: 0, cert: 'certs/docker.crt', key: 'certs/docker.key' }, sites: [DOCKER_SITE] }) });
     const { code, stderr } = await run(NODE, ['--config', join(dir, 'router.json')]);
