@@ -241,12 +241,14 @@ ${answers}
 
 // ---------------------------------------------------------------- routers
 
-export const RUNTIMES = ['node', 'bun-node', 'bun', 'deno', 'workerd'] as const;
+/** `bun-node-http`: `bun run src/node.ts` with a PyPI site beside the docker ones, so it serves through Bun's node:http (src/node.ts). */
+export const RUNTIMES = ['node', 'bun-node', 'bun-node-http', 'bun', 'deno', 'workerd'] as const;
 export type Runtime = (typeof RUNTIMES)[number];
 
 export const RUNTIME_LABEL: Record<Runtime, string> = {
   node: 'node (dist/node.mjs)',
   'bun-node': 'bun (src/node.ts)',
+  'bun-node-http': 'bun (src/node.ts, node:http: a pypi site)',
   bun: 'bun (src/bun.ts)',
   deno: 'deno (src/deno.ts)',
   workerd: 'workerd (miniflare)',
@@ -257,6 +259,7 @@ const COMMANDS: Record<Runtime, { needs: string[]; argv: (config: string, extra:
   // BENCH_NODE_BUNDLE: another bundle of src/node.ts, to compare a change against dist/node.mjs.
   node: { needs: [nodeBundle()], argv: (c, extra) => [process.execPath, ...extra, nodeBundle(), '--config', c] },
   'bun-node': { needs: ['src/node.ts', BUN], argv: (c) => [BUN, 'run', 'src/node.ts', '--config', c] },
+  'bun-node-http': { needs: ['src/node.ts', BUN], argv: (c) => [BUN, 'run', 'src/node.ts', '--config', c] },
   bun: { needs: ['src/bun.ts', BUN], argv: (c) => [BUN, 'run', 'src/bun.ts', '--config', c] },
   deno: { needs: ['src/deno.ts', DENO], argv: (c) => [DENO, 'run', '--allow-net', '--allow-read', '--allow-env', 'src/deno.ts', '--config', c] },
   workerd: {
@@ -296,6 +299,8 @@ export async function startRouter(
         sites: [
           { name: 'static', hosts: ['static.bench'], preset: 'docker', upstream: `${origins.static}/` },
           { name: 'registry', hosts: ['127.0.0.1'], preset: 'docker', upstream: `${origins.registry}/` },
+          // Only there to make `bun run src/node.ts` choose node:http (its clients show reason phrases).
+          ...(runtime === 'bun-node-http' ? [{ name: 'pypi', hosts: ['pypi.bench'], preset: 'pypi', upstream: `${origins.static}/` }] : []),
         ],
       },
       null,
