@@ -55,14 +55,17 @@ export function withPortFromEnv(config: Config, env: (name: string) => string | 
   const port = env('PORT');
   if (port === undefined || port === '') return config;
   if (!/^\d+$/.test(port) || Number(port) > 65535) {
-    throw new ConfigError(`PORT must be a port number from 0 to 65535 (it replaces the port of listen[0]), got ${JSON.stringify(port)}: set a number, or unset PORT`);
+    throw new ConfigError(
+      `PORT must be a port number from 0 to 65535 (it replaces the port of listen[0]), got ${JSON.stringify(port)}: set a number, or unset PORT`,
+    );
   }
   const listen = config.listen.map((entry, i) => (i === 0 ? { ...entry, port: Number(port) } : entry));
   const next = { ...config, listen };
+  const first = listen[0]!;
   const clashes = [
-    ...listen.slice(1).flatMap((entry, i) => (addressesClash(listen[0]!, entry) ? [`listen[0].port: with PORT=${port}, ${clashText(listen[0]!, 'listen[0]', entry, `listen[${i + 1}]`)}`] : [])),
-    ...adminClashes(next).map((problem) => `admin.port: with PORT=${port}, ${problem}`),
-  ];
+    ...listen.flatMap((entry, i) => (i > 0 && addressesClash(first, entry) ? [`listen[0].port: ${clashText(first, 'listen[0]', entry, `listen[${i}]`)}`] : [])),
+    ...adminClashes(next).map((problem) => `admin.port: ${problem}`),
+  ].map((problem) => problem.replace(': ', `: with PORT=${port}, `));
   if (clashes.length) throw new ConfigError(clashes.join('\n'), clashes);
   return next;
 }

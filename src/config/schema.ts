@@ -45,7 +45,8 @@ export const ruleSchema = z.strictObject({
     .startsWith('/', {
       error: (issue) =>
         String(issue.input).startsWith('^')
-          ? `must start with "/", got ${JSON.stringify(issue.input)}: rule paths are globs, not regular expressions (no "^" or "$"; * is one path segment, ** any run)`
+          ? `must start with "/", got ${JSON.stringify(issue.input)}: ` +
+            'rule paths are globs, not regular expressions (no "^" or "$"; * is one path segment, ** any run)'
           : 'must start with "/"',
     })
     .optional(),

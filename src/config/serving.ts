@@ -54,7 +54,8 @@ export const listenSchema = z
 export type ListenEntry = z.output<typeof listenSchema>[number];
 
 /** `[::1]:8080`, `0.0.0.0:8080`, as a listener's address is written. */
-export const addressText = (entry: { host: string; port: number }): string => `${entry.host.includes(':') && !entry.host.startsWith('[') ? `[${entry.host}]` : entry.host}:${entry.port}`;
+export const addressText = (entry: { host: string; port: number }): string =>
+  `${entry.host.includes(':') && !entry.host.startsWith('[') ? `[${entry.host}]` : entry.host}:${entry.port}`;
 
 const bare = (host: string): string => host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
 
@@ -78,10 +79,11 @@ export function addressesClash(a: { host: string; port: number }, b: { host: str
  */
 export function clashText(entry: { host: string; port: number }, label: string, other: { host: string; port: number }, otherField: string): string {
   const wild = [entry.host, other.host].map(bare).find((host) => host === '::' || host === '0.0.0.0');
+  const every = `${wild} listens on port ${entry.port} of every ${wild === '::' ? '' : 'IPv4 '}address`;
   const why =
     bare(entry.host) === bare(other.host)
       ? `${addressText(entry)} is listed twice (${label} and ${otherField})`
-      : `${label} (${addressText(entry)}) and ${otherField} (${addressText(other)}) overlap: ${wild} listens on port ${entry.port} of every ${wild === '::' ? '' : 'IPv4 '}address`;
+      : `${label} (${addressText(entry)}) and ${otherField} (${addressText(other)}) overlap: ${every}`;
   return `${why}; the second to start would fail (EADDRINUSE): give one of them another port`;
 }
 

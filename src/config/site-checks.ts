@@ -162,7 +162,10 @@ export function sitesIssues(sites: ReadonlyArray<{ name: string; hosts: readonly
   sites.forEach((site, i) => {
     const first = sites.findIndex((other) => other.name === site.name);
     if (first < i) {
-      issues.push({ path: [i, 'name'], message: `"${site.name}" is also the name of sites[${first}]: give each site its own name (logs, metrics and the status page tell sites apart by it)` });
+      issues.push({
+        path: [i, 'name'],
+        message: `"${site.name}" is also the name of sites[${first}]: give each site its own name (logs, metrics and the status page tell sites apart by it)`,
+      });
     }
     site.hosts.forEach((host, h) => {
       for (let j = 0; j < i; j++) {

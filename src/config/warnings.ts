@@ -37,7 +37,8 @@ export function configWarnings(config: Config): string[] {
     const root = config.sites[site]!.preset === 'docker' ? undefined : v2Root(url);
     if (root !== undefined) {
       warnings.push(
-        `${field}: ${url} ends in /v2/, but the router appends the client's path to the upstream URL, so a registry client's /v2/… would go to …/v2/v2/…; give the repository root instead: ${root}`,
+        `${field}: ${url} ends in /v2/, but the router appends the client's path to the upstream URL, so a registry client's /v2/… ` +
+          `would go to …/v2/v2/…; give the repository root instead: ${root}`,
       );
     }
   }
@@ -46,8 +47,9 @@ export function configWarnings(config: Config): string[] {
       if (rule.path === undefined || !looksLikeRegex(rule.path)) return;
       const glob = globFor(rule.path);
       warnings.push(
-        `sites[${i}].rules[${r}].path: ${JSON.stringify(rule.path)} looks like a regular expression, but rule paths are globs (* is one path segment, ** any run ` +
-          `of characters, / included; everything else is literal), so this rule matches no request${glob ? `; as a glob: ${JSON.stringify(glob)}` : '; write it as a glob'}`,
+        `sites[${i}].rules[${r}].path: ${JSON.stringify(rule.path)} looks like a regular expression, but rule paths are globs ` +
+          '(* is one path segment, ** any run of characters, / included; everything else is literal), so this rule matches no request' +
+          (glob ? `; as a glob: ${JSON.stringify(glob)}` : '; write it as a glob'),
       );
     });
   });

@@ -192,11 +192,18 @@ describe('check: what serve would refuse, or could not do', () => {
     const dir = files({ [name]: typeof config === 'string' ? config : JSON.stringify(config) });
     return { dir, ...(await run(NODE, ['check', '--config', join(dir, name)], { env })) };
   };
-  const MAVEN_SITE = { name: 'maven', hosts: ['maven.example.com'], preset: 'maven', upstreams: { read: 'http://nexus:8081/repository/maven-public/', write: 'http://nexus:8081/repository/maven-releases/' } };
+  const MAVEN_SITE = {
+    name: 'maven',
+    hosts: ['maven.example.com'],
+    preset: 'maven',
+    upstreams: { read: 'http://nexus:8081/repository/maven-public/', write: 'http://nexus:8081/repository/maven-releases/' },
+  };
 
   it('an upstream URL ending in /v2/ on a docker site: exit 2, every role and pool server, saying where pushes would land', async () => {
     const { code, stdout } = await check({
-      sites: [{ ...DOCKER_SITE, upstreams: { read: { servers: ['http://nexus:8082/'], backup: ['http://nexus-b:8082/v2'] }, write: 'http://127.0.0.1:21083/v2/' } }],
+      sites: [
+        { ...DOCKER_SITE, upstreams: { read: { servers: ['http://nexus:8082/'], backup: ['http://nexus-b:8082/v2'] }, write: 'http://127.0.0.1:21083/v2/' } },
+      ],
     });
     expect(code).toBe(2);
     expect(stdout).toContain('is invalid (2 problems)');
@@ -209,9 +216,12 @@ describe('check: what serve would refuse, or could not do', () => {
   });
 
   it('a misspelt role: exit 2 with the role meant; Nexus\'s group/hosted: read and write missing, and which is which', async () => {
-    const snapshot = await check({ sites: [{ ...MAVEN_SITE, upstreams: { ...MAVEN_SITE.upstreams, snapshot: 'http://nexus:8081/repository/maven-snapshots/' } }] });
+    const misspelt = { ...MAVEN_SITE.upstreams, snapshot: 'http://nexus:8081/repository/maven-snapshots/' };
+    const snapshot = await check({ sites: [{ ...MAVEN_SITE, upstreams: misspelt }] });
     expect(snapshot.code).toBe(2);
-    expect(snapshot.stdout).toContain('  sites[0].upstreams.snapshot: no rule routes to a role named "snapshot", so this upstream would never be used (did you mean "snapshots"?)');
+    expect(snapshot.stdout).toContain(
+      '  sites[0].upstreams.snapshot: no rule routes to a role named "snapshot", so this upstream would never be used (did you mean "snapshots"?)',
+    );
     const nexusWords = await check({ sites: [{ ...DOCKER_SITE, upstreams: { group: 'http://nexus:8082', hosted: 'http://nexus:8083' } }] });
     expect(nexusWords.code).toBe(2);
     expect(nexusWords.stdout).toContain('is invalid (4 problems)');
@@ -235,7 +245,8 @@ describe('check: what serve would refuse, or could not do', () => {
     const config = { listen: { host: '127.0.0.1', port: 8080 }, sites: [{ ...DOCKER_SITE, static: [{ prefix: '/download/', dir: 'download' }] }] };
     const missing = await check(config);
     expect(missing.code).toBe(2);
-    expect(missing.stdout).toContain(`  sites[0].static[0].dir: ${join(missing.dir, 'download')} is not there, so every request under /download/ would answer 404`);
+    const dir = join(missing.dir, 'download');
+    expect(missing.stdout).toContain(`  sites[0].static[0].dir: ${dir} is not there, so every request under /download/ would answer 404;`);
     const present = files({ 'router.json': JSON.stringify(config) });
     mkdirSync(join(present, 'download'));
     const fine = await run(NODE, ['check', '--config', join(present, 'router.json')]);
@@ -245,7 +256,8 @@ describe('check: what serve would refuse, or could not do', () => {
 
   it('every missing certificate file is named, not only the first', async () => {
     const certs = [{ cert: 'certs/a.crt', key: 'certs/a.key' }, { cert: 'certs/b.crt', key: 'certs/b.key' }];
-    const { code, stdout, dir } = await check({ listen: [{ port: 8443, certs }, { port: 9443, cert: 'certs/c.crt', key: 'certs/c.key' }], sites: [DOCKER_SITE] });
+    const listen = [{ port: 8443, certs }, { port: 9443, cert: 'certs/c.crt', key: 'certs/c.key' }];
+    const { code, stdout, dir } = await check({ listen, sites: [DOCKER_SITE] });
     expect(code).toBe(2);
     for (const name of ['a', 'b']) {
       expect(stdout).toContain(`  listen[0]: cannot read the certificate ${join(dir, `certs/${name}.crt`)}: ENOENT`);
@@ -269,11 +281,13 @@ describe('check: what serve would refuse, or could not do', () => {
   });
 
   it('sizes as people write them pass; a host given as a URL says what to drop; a regex rule path is a warning', async () => {
-    const sizes = await check({ listen: { port: 8080 }, sites: [{ ...DOCKER_SITE, maxBodySize: '1GiB' }, { name: 'web', hosts: ['web.example.com'], upstream: 'http://web:80', maxBodySize: '1.5g' }] });
+    const web = { name: 'web', hosts: ['web.example.com'], upstream: 'http://web:80', maxBodySize: '1.5g' };
+    const sizes = await check({ listen: { port: 8080 }, sites: [{ ...DOCKER_SITE, maxBodySize: '1GiB' }, web] });
     expect(sizes.stdout).toContain('is fine for node');
     expect(sizes.code).toBe(0);
     const url = await check({ sites: [{ ...DOCKER_SITE, hosts: ['https://idocker.io/'] }] });
-    expect(url.stdout).toContain('  sites[0].hosts[0]: must be a host name, "*.domain" or host:port, got "https://idocker.io/": drop the scheme and path: "idocker.io"\n');
+    expect(url.stdout).toContain('  sites[0].hosts[0]: must be a host name, "*.domain" or host:port, got "https://idocker.io/": ');
+    expect(url.stdout).toContain('got "https://idocker.io/": drop the scheme and path: "idocker.io"\n');
     expect(url.code).toBe(2);
     const regex = await check({ sites: [{ ...DOCKER_SITE, rules: [{ path: '/v2/.*', to: 'write' }] }] });
     expect(regex.stdout).toContain('warning: sites[0].rules[0].path: "/v2/.*" looks like a regular expression, but rule paths are globs');

@@ -32,7 +32,8 @@ describe('config problems an operator can act on', () => {
 
   it('union fields say what they take, or the problem inside the form that was meant', () => {
     expect(problems(() => parseConfig({ sites: [{ ...site, maxBodySize: [] }] }))).toEqual([
-      'sites[0].maxBodySize: must be 0 (no cap), a byte count, or a size with a unit k, m, g or t (1024-based; "kb"/"kib" alike, any case), e.g. "512m", "1.5g", "1GiB"',
+      'sites[0].maxBodySize: must be 0 (no cap), a byte count, or a size with a unit k, m, g or t (1024-based; "kb"/"kib" alike, any case), ' +
+        'e.g. "512m", "1.5g", "1GiB"',
     ]);
     expect(problems(() => parseConfig({ sites: [{ ...site, upstreams: { read: 8082, write: 'http://h:8083' } }] }))).toEqual([
       'sites[0].upstreams.read: must be a URL ("http://nexus:8082") or a pool { "servers": [URL, …], "backup": [URL, …] }',
@@ -57,11 +58,12 @@ describe('config problems an operator can act on', () => {
       'sites[0].upstreams.write',
     ]);
     expect(problems(() => parseConfig({ sites: [{ ...site, upstreams: undefined, upstream: 'http://h:8083/v2/' }] }))).toEqual([
-      'sites[0].upstream: "http://h:8083/v2/" ends in /v2/, but the router appends the client\'s whole path (/v2/<name>/…) to it: a push of team/app would go to ' +
-        '…/v2/v2/team/app/… and land in a repository named "v2/team/app", which pulls of team/app never find; drop the /v2/: give the registry\'s root ' +
-        '("http://h:8083/") or Nexus\'s "/repository/<name>/"',
+      'sites[0].upstream: "http://h:8083/v2/" ends in /v2/, but the router appends the client\'s whole path (/v2/<name>/…) to it: ' +
+        'a push of team/app would go to …/v2/v2/team/app/… and land in a repository named "v2/team/app", which pulls of team/app never find; ' +
+        'drop the /v2/: give the registry\'s root ("http://h:8083/") or Nexus\'s "/repository/<name>/"',
     ]);
     const generic = parseConfig({ sites: [{ ...site, preset: 'generic', upstreams }] });
-    expect(configWarnings(generic).map((w) => w.split(':')[0])).toEqual(['sites[0].upstreams.read.servers[0]', 'sites[0].upstreams.read.backup[0]', 'sites[0].upstreams.write']);
+    const fields = ['sites[0].upstreams.read.servers[0]', 'sites[0].upstreams.read.backup[0]', 'sites[0].upstreams.write'];
+    expect(configWarnings(generic).map((w) => w.split(':')[0])).toEqual(fields);
   });
 });
