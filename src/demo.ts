@@ -8,11 +8,13 @@
  *   router  127.0.0.1:8080  reads → group, writes → hosted
  *   admin   127.0.0.1:9090  status page, /status.json, /metrics, /healthz, /readyz
  *
- * (Another free port is taken where one of these is busy.) It also writes a tiny OCI image layout,
- * so the printed `skopeo copy` works offline. Ctrl-C / SIGTERM stops everything and removes the
- * temporary folder.
+ * A port given on the command line that is busy stops the demo with a message naming the flag; a
+ * default one that is busy is replaced by a free one, said at the top of the banner. It also writes
+ * a tiny OCI image layout, so the printed `skopeo copy` works offline. Ctrl-C / SIGTERM stops
+ * everything and removes the temporary folder.
  *
- *   registry-router demo [--port 8080] [--admin-port 9090] [--quiet]     (npm run demo -- …)
+ *   registry-router demo [--port 8080] [--admin-port 9090] [--group-port 8082] [--hosted-port 8083] [--quiet]
+ *   (npm run demo -- …)
  *
  * Node only (child processes, node:http servers): the command line loads it when `demo` runs.
  */
@@ -46,6 +48,10 @@ let registryBin: string | undefined;
 export interface DemoOptions {
   port: number;
   adminPort: number;
+  groupPort: number;
+  hostedPort: number;
+  /** The ports the user gave (option names as typed: `port`, `admin-port`, …): busy ones are an error, not replaced. */
+  given: ReadonlySet<string>;
   quiet?: boolean | undefined;
 }
 
@@ -65,9 +71,17 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   });
 }
 
-async function main({ port, adminPort: wantedAdmin, quiet }: DemoOptions): Promise<void> {
+async function main(options: DemoOptions): Promise<void> {
+  const { quiet, given } = options;
+  const wanted: PortWish[] = [
+    { flag: 'port', what: 'the router', port: options.port },
+    { flag: 'admin-port', what: 'the status page', port: options.adminPort },
+    { flag: 'group-port', what: 'the group registry', port: options.groupPort },
+    { flag: 'hosted-port', what: 'the hosted registry', port: options.hostedPort },
+  ].map((wish) => ({ ...wish, given: given.has(wish.flag) }));
+  const { chosen, moved } = await ports(wanted);
+  const [routerPort, adminPort, groupPort, hostedPort] = chosen;
   work = await mkdtemp(join(tmpdir(), 'rr-demo-'));
-  const [routerPort, adminPort, groupPort, hostedPort] = await ports([port, wantedAdmin, 8082, 8083]);
 
   const hosted = await startRegistry('hosted', hostedPort!);
   const group = await startRegistry('group', groupPort!, hosted);
@@ -86,9 +100,11 @@ async function main({ port, adminPort: wantedAdmin, quiet }: DemoOptions): Promi
       },
     ],
   });
+  // The demo's own readiness request is not the user's: the log starts with the banner.
+  let logging = false;
   const app = createApp(config, {
     client: undiciClient(config.timeouts),
-    log: quiet ? () => {} : accessLine,
+    log: quiet ? () => {} : (entry) => logging && accessLine(entry),
     healthLog: healthLine,
     clientAddress: (c) => getConnInfo(c).remote.address,
   });
@@ -102,6 +118,7 @@ async function main({ port, adminPort: wantedAdmin, quiet }: DemoOptions): Promi
   await ping.arrayBuffer();
   const lines = [
     '',
+    ...moved.map((line) => `NOTE: ${line}`),
     'registry-router demo',
     `  hosted registry   http://${HOST}:${hostedPort}   (pushes land here)`,
     `  group registry    http://${HOST}:${groupPort}   (pull-through cache of hosted)`,
@@ -123,6 +140,7 @@ async function main({ port, adminPort: wantedAdmin, quiet }: DemoOptions): Promi
     '',
   ];
   console.log(lines.join('\n'));
+  logging = true;
 }
 
 /** `docker-registry`: $DOCKER_REGISTRY_BIN when set, else /usr/bin's or the first on $PATH. */
@@ -141,17 +159,34 @@ function findRegistry(): string | undefined {
   return undefined;
 }
 
-/** Each wanted port if it is free on loopback, else a free one; all different. */
-async function ports(wanted: number[]): Promise<number[]> {
+interface PortWish {
+  flag: string;
+  what: string;
+  port: number;
+  given: boolean;
+}
+
+/**
+ * Each wanted port if it is free on loopback (0: any free one). A busy port the user gave is an
+ * error naming its flag; a busy default is replaced by a free one, with a line saying so.
+ */
+async function ports(wanted: PortWish[]): Promise<{ chosen: number[]; moved: string[] }> {
   const taken = new Set<number>();
-  const out: number[] = [];
-  for (const port of wanted) {
-    let got = port > 0 && !taken.has(port) ? await probe(port) : undefined;
+  const chosen: number[] = [];
+  const moved: string[] = [];
+  for (const wish of wanted) {
+    const clash = wish.port > 0 && taken.has(wish.port);
+    let got = wish.port > 0 && !clash ? await probe(wish.port) : wish.port === 0 ? await probe(0) : undefined;
+    if (got === undefined && wish.given) {
+      const why = clash ? 'is already taken by another of the demo\'s ports' : 'is in use on 127.0.0.1 by another program';
+      throw new Error(`port ${wish.port} (--${wish.flag}, ${wish.what}) ${why}: give another --${wish.flag} (0: any free port)`);
+    }
     while (got === undefined || taken.has(got)) got = await probe(0);
+    if (wish.port > 0 && got !== wish.port) moved.push(`port ${wish.port} is busy: ${wish.what} listens on ${got} instead (--${wish.flag} N to choose)`);
     taken.add(got);
-    out.push(got);
+    chosen.push(got);
   }
-  return out;
+  return { chosen, moved };
 }
 
 function probe(port: number): Promise<number | undefined> {

@@ -180,14 +180,21 @@ export async function runCommand(host: CliHost, output: Output, onServe: () => v
     .command('demo')
     .summary('a local demo: two registries and the router, no Nexus needed')
     .description('a local demo without Nexus: two docker-registry processes as group and hosted, the router in front, its status page (needs docker-registry)')
-    .option('--port <port>', 'the router\'s port', portNumber, 8080)
+    .option('--port <port>', 'the router\'s port (0: any free one)', portNumber, 8080)
     .option('--admin-port <port>', 'the status page\'s port', portNumber, 9090)
+    .option('--group-port <port>', 'the group registry\'s port', portNumber, 8082)
+    .option('--hosted-port <port>', 'the hosted registry\'s port', portNumber, 8083)
     .option('--quiet', 'no access log')
-    .action(async (options: { port: number; adminPort: number; quiet?: boolean }) => {
+    .action(async (options: { port: number; adminPort: number; groupPort: number; hostedPort: number; quiet?: boolean }, command: Command) => {
       const { runDemo } = await import('../demo.ts');
+      // A port typed on the command line must be that port; a busy default may move (the banner says so).
+      const given = new Set(['port', 'admin-port', 'group-port', 'hosted-port'].filter((flag) => {
+        const key = flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+        return command.getOptionValueSource(key) === 'cli';
+      }));
       exitCode = undefined;
       onServe();
-      await runDemo(options);
+      await runDemo({ ...options, given });
     });
 
   const argv = [...host.argv];
