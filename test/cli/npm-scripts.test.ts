@@ -5,6 +5,8 @@
  * to stderr in JSON mode). And `npx registry-router`, the package's bin, in the checkout.
  */
 import { spawn } from 'node:child_process';
+import { symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import pkg from '../../package.json' with { type: 'json' };
@@ -58,6 +60,14 @@ describe('npm scripts print only the command\'s output on stdout', () => {
     expect(lines.length, stdout).toBeGreaterThan(0);
     for (const line of lines) expect(JSON.parse(line)).toMatchObject({ method: 'GET', path: '/v2/', status: 421 });
     expect(stderr).toContain(`> ${pkg.name}@${pkg.version} start\n`);
+  });
+
+  it('`registry-router` on the PATH: a symlink to the bundle runs from any folder', async () => {
+    const bin = files({});
+    symlinkSync(join(ROOT, 'dist/node.mjs'), join(bin, 'registry-router'));
+    const { code, stdout } = await run(['registry-router'], ['import-nginx', fixture], { cwd: tmpdir(), env: { PATH: `${bin}:${process.env.PATH ?? ''}` } });
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toHaveProperty('sites');
   });
 
   it('`npx registry-router` in the checkout runs the built bin, nothing else on stdout', async () => {
