@@ -51,7 +51,7 @@ tr.down td { background: color-mix(in srgb, var(--down-bg) 60%, transparent); }
 .state.unknown { color: var(--muted); } .state.unknown .dot { background: transparent; border: 2px solid var(--muted); width: 10px; height: 10px; }
 tr.unknown td { background: color-mix(in srgb, var(--soft) 70%, transparent); }
 .why { font-weight: 400; white-space: normal; max-width: 260px; }
-.progress { display: inline-block; width: 70px; height: 6px; border-radius: 3px; background: var(--soft); vertical-align: middle; margin-right: 6px; overflow: hidden; }
+.progress { display: inline-block; width: 48px; height: 6px; border-radius: 3px; background: var(--soft); vertical-align: middle; margin-right: 6px; overflow: hidden; }
 .progress i { display: block; height: 100%; background: var(--ok-bar); }
 .reason { max-width: 420px; }
 .grid { display: grid; grid-template-columns: minmax(280px, 1fr) minmax(280px, 1fr); gap: 0 28px; }
@@ -122,10 +122,14 @@ const SCRIPT = `
   }
   function num(n) { return Number(n || 0).toLocaleString('en-US'); }
   function ago(now, iso) { return duration(now - Date.parse(iso)) + ' ago'; }
-  /** A URL or path that may wrap after a slash (a word break, never inside a word). */
+  /** A URL or path that may wrap after a slash, colon, ? or & of its path (a digest after sha256:), never after the scheme. */
   function breakable(text) {
-    var parts = [];
-    String(text).split(/(?<=[\/?&])/).forEach(function (part, i) { if (i) parts.push(h('wbr')); parts.push(part); });
+    text = String(text);
+    var scheme = text.indexOf('://');
+    var host = scheme < 0 ? 0 : text.indexOf('/', scheme + 3);
+    if (host < 0) return text;
+    var parts = [text.slice(0, host + 1)];
+    text.slice(host + 1).split(/(?<=[\/?&:])/).forEach(function (part) { if (part) parts.push(h('wbr'), part); });
     return parts;
   }
 
@@ -135,7 +139,9 @@ const SCRIPT = `
   /** How the state is known: the last check and the last answered request, each with its time. */
   function evidence(s, now) {
     var lines = [];
-    if (s.lastCheck) lines.push(h('div', null, (s.lastCheck.ok ? 'check passed ' : 'check failed ') + ago(now, s.lastCheck.at), h('div', { class: 'muted small' }, s.lastCheck.reason)));
+    // A failed check's cause is the last failure's (next column) unless it changed since.
+    var cause = s.lastCheck && (s.lastCheck.ok || !s.lastFailure || s.lastFailure.reason !== s.lastCheck.reason) ? h('div', { class: 'muted small' }, s.lastCheck.reason) : null;
+    if (s.lastCheck) lines.push(h('div', null, (s.lastCheck.ok ? 'check passed ' : 'check failed ') + ago(now, s.lastCheck.at), cause));
     if (s.lastAnswer) lines.push(h('div', null, 'answered a request ' + ago(now, s.lastAnswer.at) + ' (' + s.lastAnswer.status + ')'));
     return lines.length ? lines : h('span', { class: 'muted' }, 'never checked, no request answered');
   }
@@ -152,7 +158,7 @@ const SCRIPT = `
           h('td', null, i === 0 ? h('b', null, role.role) : ''),
           h('td', null, s.tier === 'backup' ? h('span', { class: 'badge info' }, 'backup') : h('span', { class: 'muted small' }, 'primary')),
           h('td', { class: 'mono' }, breakable(s.href)),
-          h('td', null, state(s), s.state === 'up' ? null : h('div', { class: 'why muted small', 'data-testid': 'why' }, s.reason)),
+          h('td', null, state(s), s.state === 'unknown' ? h('div', { class: 'why muted small', 'data-testid': 'why' }, s.reason) : null),
           h('td', null, since),
           h('td', { class: 'small', 'data-testid': 'evidence' }, evidence(s, now)),
           h('td', null, failure),
@@ -210,7 +216,7 @@ const SCRIPT = `
       var bar = null;
       if (t.percent !== null && t.percent !== undefined) { bar = h('span', { class: 'progress' }, h('i')); bar.firstChild.style.width = t.percent + '%'; }
       return h('tr', { 'data-transfer': t.id },
-        h('td', null, h('b', null, t.method), ' ', h('span', { class: 'mono' }, breakable(t.path))),
+        h('td', null, h('b', null, t.method), ' ', h('span', { class: 'mono small' }, breakable(t.path))),
         h('td', null, t.role, t.upstream ? h('div', { class: 'mono small muted' }, breakable(t.upstream)) : null),
         h('td', { class: 'mono small' }, t.client),
         h('td', { class: 'num' }, t.elapsedMs < 10000 ? (t.elapsedMs / 1000).toFixed(1) + ' s' : duration(t.elapsedMs)),

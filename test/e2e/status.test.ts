@@ -3,8 +3,10 @@
  * `chromium`, /usr/bin/chromium) driven by playwright-core, against the Node router in front of two
  * real registries (write pool: primary + backup; the read pool the same two). The page lists the
  * site and both servers up; the primary is killed and the page shows it down within one health
- * interval plus one refresh; a download held open shows as a transfer in flight; a failure reason
- * holding markup is shown as text. Screenshots are kept in test-artifacts/ (git-ignored).
+ * interval plus one refresh, its cause wrapped at spaces only; a download held open shows as a
+ * transfer in flight with its server and progress; a passive-only site shows its server unknown
+ * until a request is answered; a failure reason holding markup is shown as text. Screenshots are
+ * kept in test-artifacts/ (git-ignored); docs/status.png is made by scripts/status-screenshot.ts.
  *
  * Node only: the admin listener is the same app on every runtime that has one, and workerd has none.
  */
@@ -46,7 +48,7 @@ describe('status page on the admin listener (node, headless chromium)', () => {
   };
   /** The heading over the per-minute chart: totals of the last minutes (robust to a minute turning over mid-test). */
   const recent = () => page.locator('section[data-site="docker"] [data-testid="recent"]').textContent();
-  const row = (server: string, state?: 'up' | 'down') =>
+  const row = (server: string, state?: 'up' | 'down' | 'unknown') =>
     page.locator(`section[data-site="docker"] tr[data-role="write"][data-server="${server}"]${state ? `[data-state="${state}"]` : ''}`);
 
   beforeAll(async () => {
@@ -76,6 +78,8 @@ describe('status page on the admin listener (node, headless chromium)', () => {
           upstream: `http://127.0.0.1:${await freePort()}`,
           health: { checks: true, interval: 5, timeout: 1, path: NASTY_PATH },
         },
+        // Passive only: its server is unknown until a request is answered.
+        { name: 'passive', hosts: ['passive.test'], preset: 'docker', upstream: backup.url, health: { checks: false } },
       ],
     }, { quiet: true });
     const deadline = Date.now() + 10_000;
@@ -120,7 +124,7 @@ describe('status page on the admin listener (node, headless chromium)', () => {
     await page.goto(`${admin}/`);
     await row(primary.url, 'up').waitFor({ timeout: 10_000 });
     await row(backup.url, 'up').waitFor({ timeout: 10_000 });
-    expect(await page.locator('section[data-site]').evaluateAll((sections) => sections.map((s) => s.getAttribute('data-site')))).toEqual(['docker', 'probe', '']);
+    expect(await page.locator('section[data-site]').evaluateAll((sections) => sections.map((s) => s.getAttribute('data-site')))).toEqual(['docker', 'probe', 'passive', '']);
     await expect.poll(recent, { timeout: 5000 }).toMatch(/^2 requests · 1 4xx · 0 5xx/);
 
     // A download held open (the client reads nothing): one transfer in flight on the primary.
@@ -129,14 +133,16 @@ describe('status page on the admin listener (node, headless chromium)', () => {
     expect(held.statusCode).toBe(200);
     await expect.poll(() => page.locator('section[data-site="docker"] [data-testid="in-flight"]').textContent(), { timeout: 5000 }).toBe('1');
     expect(await row(primary.url).locator('td').last().innerText()).toBe('1');
-    // Byte counts per transfer need the app to register its exchanges (Metrics.transfers.begin); until
-    // it does, the page shows the count alone. Either way nothing else is listed.
+    // The transfer with the server it went to, and how far it is of the length the registry declared.
     const transfers = (await status()).sites[0]!.transfers;
-    if (transfers.length) {
-      expect(transfers).toEqual([expect.objectContaining({ method: 'GET', path: `/v2/status/held/blobs/${digest}`, role: 'read', bytesIn: 0 })]);
-      expect(transfers[0]!.bytesOut).toBeGreaterThan(0);
-      await expect.poll(() => page.locator('section[data-site="docker"] tr[data-transfer]').count()).toBe(1);
-    }
+    expect(transfers).toEqual([
+      expect.objectContaining({ method: 'GET', path: `/v2/status/held/blobs/${digest}`, role: 'read', upstream: primary.url, bytesIn: 0, totalIn: null, totalOut: 32 * MiB }),
+    ]);
+    expect(transfers[0]!.bytesOut).toBeGreaterThan(0);
+    expect(transfers[0]!.percent).toBe(Math.floor((transfers[0]!.bytesOut * 100) / (32 * MiB)));
+    const transfer = page.locator('section[data-site="docker"] tr[data-transfer]');
+    await expect.poll(() => transfer.count()).toBe(1);
+    await expect.poll(() => transfer.innerText()).toMatch(new RegExp(`${primary.url.replace(/\./g, '\\.')}[\\s\\S]*of 32\\.0 MiB[\\s\\S]*\\d+ %`));
     await page.screenshot({ path: join(ARTIFACTS, 'status-up.png'), fullPage: true });
     held.body.destroy();
     await expect.poll(async () => (await status()).sites[0]!.inFlight, { timeout: 5000 }).toBe(0);
@@ -151,12 +157,41 @@ describe('status page on the admin listener (node, headless chromium)', () => {
 
     // What the page says about it, and the JSON it came from.
     const text = await row(primary.url, 'down').innerText();
-    expect(text).toMatch(/ECONNREFUSED|refused|fetch failed/i);
+    // The cause once, its code once (it was "(ECONNREFUSED) (ECONNREFUSED)").
+    const port = new URL(primary.url).port;
+    expect(text).toContain(`GET /v2/: 127.0.0.1:${port}: connection refused (ECONNREFUSED)`);
+    expect(text).not.toContain('(ECONNREFUSED) (ECONNREFUSED)');
     expect(text).toMatch(/for \d+ s/);
+    expect(text).toMatch(/check failed \d+ s ago/);
+    // Lines wrap at spaces (or after a slash of a URL), never inside a word.
+    const wraps = await row(primary.url, 'down').evaluate((tr) => {
+      const midWord: string[] = [];
+      let breaks = 0;
+      const walker = document.createTreeWalker(tr, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const text = node.textContent ?? '';
+        const range = document.createRange();
+        let lastTop: number | undefined;
+        for (let i = 0; i < text.length; i++) {
+          range.setStart(node, i);
+          range.setEnd(node, i + 1);
+          const rect = range.getClientRects()[0];
+          if (!rect) continue;
+          if (lastTop !== undefined && rect.top > lastTop + 2) {
+            breaks++;
+            if (!/[\s/]/.test(text[i - 1]!) && !/\s/.test(text[i]!)) midWord.push(`${text.slice(Math.max(0, i - 12), i)}|${text.slice(i, i + 12)}`);
+          }
+          lastTop = rect.top;
+        }
+      }
+      return { breaks, midWord };
+    });
+    expect(wraps.breaks).toBeGreaterThan(0);
+    expect(wraps.midWord).toEqual([]);
     const snapshot = await status();
     const write = snapshot.sites[0]!.roles.find((r) => r.role === 'write')!;
     expect(write.servers.map((s) => [s.tier, s.up])).toEqual([['primary', false], ['backup', true]]);
-    expect(write.servers[0]).toMatchObject({ changed: true, via: 'active', downs: 1, lastFailure: { via: 'active' } });
+    expect(write.servers[0]).toMatchObject({ state: 'down', changed: true, via: 'active', downs: 1, lastFailure: { via: 'active' } });
     expect(snapshot.sites[0]!.writesPaused).toBe(true);
     await expect.poll(() => page.locator('section[data-site="docker"] h2').innerText()).toMatch(/writes paused/);
 
@@ -169,6 +204,17 @@ describe('status page on the admin listener (node, headless chromium)', () => {
     await expect.poll(recent, { timeout: 5000 }).toMatch(/^4 requests · 1 4xx · 1 5xx/);
     await page.screenshot({ path: join(ARTIFACTS, 'status.png'), fullPage: true });
     console.log(`status page screenshots: ${join(ARTIFACTS, 'status-up.png')}, ${join(ARTIFACTS, 'status.png')}`);
+  });
+
+  it('shows a passive-only server as unknown, and up once it answered a request', async () => {
+    const passive = page.locator(`section[data-site="passive"] tr[data-role="read"][data-server="${backup.url}"]`);
+    await expect.poll(() => passive.getAttribute('data-state')).toBe('unknown');
+    expect(await passive.innerText()).toContain('not checked: active checks are off and no request has been answered yet');
+    expect(await page.locator('section[data-site="passive"] [data-testid="checks"]').innerText()).toBe('passive only: no active checks, health is learnt from requests');
+    expect(await page.locator('section[data-site="passive"] [data-testid="states"]').innerText()).toBe('1 of 1 unknown');
+    await request(`${router.url}/v2/`, { headers: { host: 'passive.test' } }).then((r) => r.body.dump());
+    await expect.poll(() => passive.getAttribute('data-state'), { timeout: 5000 }).toBe('up');
+    expect(await passive.innerText()).toMatch(/answered a request \d+ s ago \(200\)/);
   });
 
   it('shows a failure reason that holds markup as text, and runs nothing of it', async () => {
