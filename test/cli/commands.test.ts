@@ -4,7 +4,7 @@
  * `import-nginx`, and what `serve` says at start.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -162,23 +162,25 @@ describe('import-nginx', () => {
   it('the original nginx config: JSON on stdout, the deliberate changes on stderr by file:line; the output passes check once its certificates exist', async () => {
     const imported = await run(NODE, ['import-nginx', fixture]);
     expect(imported.code).toBe(0);
-    const json = JSON.parse(imported.stdout) as { listen: Array<{ cert?: string; key?: string }>; sites: Array<{ name: string }> };
+    const json = JSON.parse(imported.stdout) as { listen: Array<{ cert?: string; key?: string }>; sites: Array<{ name: string; static?: unknown }> };
     expect(json.sites.map((site) => site.name)).toEqual(['docker', 'repo']);
     expect(imported.stderr).toContain('import-nginx: done differently on purpose:');
     expect(imported.stderr).toMatch(/original\.conf:\d+/);
 
-    // As written, it names the nginx host's certificate files; check says so, and how to make some.
+    // As written, it names the nginx host's certificate files and download folder; check says so, and how to make certificates.
     const dir = files({ 'router.json': imported.stdout });
     const before = await run(NODE, ['check', '--config', join(dir, 'router.json')]);
     expect(before.code).toBe(2);
-    expect(before.stdout).toContain('(1 problem)');
-    expect(before.stdout).toContain('listen[1]: cannot use TLS certificate /etc/nginx/ssl/idocker.io.crt');
+    expect(before.stdout).toContain('listen[1]: cannot read the certificate /etc/nginx/ssl/idocker.io.crt');
     expect(before.stdout).toContain('npm run certs');
+    expect(before.stdout).toContain('sites[1].static[0].dir: /srv/download is not there');
 
     // The operator's next step: `certs`, then point the TLS listener at what it wrote.
     const certs = await run(NODE, ['certs', '--config', join(dir, 'router.json'), '--out', join(dir, 'certs')]);
     expect(certs.code).toBe(0);
     json.listen[1] = { ...json.listen[1], cert: 'certs/docker.crt', key: 'certs/docker.key' };
+    mkdirSync(join(dir, 'download'));
+    json.sites[1]!.static = [{ prefix: '/download', dir: 'download' }];
     writeFileSync(join(dir, 'router.json'), JSON.stringify(json));
     const after = await run(NODE, ['check', '--config', join(dir, 'router.json')]);
     expect(after.stdout).toContain('is fine for node (2 sites: docker, repo; listening on http://0.0.0.0:80, https://0.0.0.0:443)');
