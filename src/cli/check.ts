@@ -2,12 +2,12 @@
  * `registry-router check --config FILE [--runtime R] [--probe]`: what `nginx -t` is to nginx.
  * Reads the file as the router would (JSONC), lists every problem with its field path, then what
  * the chosen runtime cannot do (config/features.ts, config/worker.ts), whether the certificate
- * files load, whether the static folders are there, and warnings (config/warnings.ts). `PORT` is
- * applied as `serve` applies it. With `--probe` it GETs every upstream of every site through the
+ * files load, whether the static folders are there, and warnings (config/warnings.ts). `PORT` and
+ * `HOST` are applied as `serve` applies them. With `--probe` it GETs every upstream of every site through the
  * runtime's own upstream client and says how each answered. Exit 0 when fine, 2 when not; warnings
  * alone do not fail it.
  */
-import { readConfigFile, withPortFromEnv } from '../config/cli.ts';
+import { readConfigFile, withListenFromEnv } from '../config/cli.ts';
 import { featureProblems, type RuntimeName } from '../config/features.ts';
 import { ConfigError, parseConfigText } from '../config/load.ts';
 import { dirnameOf, resolveConfigPaths } from '../config/paths.ts';
@@ -24,7 +24,7 @@ export interface CheckOptions {
   runtime: RuntimeName;
   probe: boolean;
   readText(path: string): string;
-  /** The environment (`PORT`), as `serve` reads it; none when left out. */
+  /** The environment (`PORT`, `HOST`), as `serve` reads it; none when left out. */
   env?: (name: string) => string | undefined;
   client(timeouts: ClientTimeouts): UpstreamClient;
   output: Output;
@@ -44,8 +44,8 @@ export async function checkCommand(options: CheckOptions): Promise<boolean> {
   let config: Config;
   try {
     config = resolveConfigPaths(parseConfigText(readConfigFile(path, options.readText), path), dirnameOf(path));
-    // The worker has no listeners of its own (the platform's), so PORT means nothing there.
-    if (runtime !== 'worker') config = withPortFromEnv(config, options.env ?? (() => undefined));
+    // The worker has no listeners of its own (the platform's), so PORT and HOST mean nothing there.
+    if (runtime !== 'worker') config = withListenFromEnv(config, options.env ?? (() => undefined));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     const [first, ...rest] = error.message.split('\n');

@@ -2,6 +2,7 @@ import { ConfigError, loadDefaultConfig, parseConfigText } from './load.ts';
 import { dirnameOf, resolveConfigPaths } from './paths.ts';
 import { adminClashes, type Config } from './schema.ts';
 import { addressesClash, clashText } from './serving.ts';
+import { withBindHost } from '../cli/start-lines.ts';
 
 export interface StartOptions {
   config: Config;
@@ -25,8 +26,8 @@ export function configFromArgs(
 
 /**
  * The config to serve: `configPath`, else `REGISTRY_ROUTER_CONFIG=FILE`, else the built-in default
- * (file paths in it relative to its folder); `PORT` overrides the first listener's port (only the
- * first: platforms that set PORT give the process one listener); `quiet` turns the access log off.
+ * (file paths in it relative to its folder); `PORT` and `HOST` override the first listener's port and
+ * address (only the first: platforms that set PORT give the process one listener); `quiet` turns the access log off.
  * File reading is injected so each runtime uses its own API.
  */
 export function loadStartConfig(
@@ -41,31 +42,35 @@ export function loadStartConfig(
   } else {
     config = loadDefaultConfig();
   }
-  config = withPortFromEnv(config, env);
+  config = withListenFromEnv(config, env);
   if (options.quiet) config = { ...config, accessLog: false };
   return { config, source: path ?? 'built-in default config' };
 }
 
 /**
- * `PORT` (when set and not empty) replaces the first listener's port: platforms that set PORT give
- * the process one listener. A value that is no port, or a port that then clashes with another
- * listener or the admin listener, is a ConfigError saying so. `serve` and `check` both apply it.
+ * `PORT` and `HOST` (when set and not empty) replace the first listener's port and address:
+ * platforms that set them give the process one listener. A PORT that is no port (`HOST`: see
+ * cli/start-lines.ts), or a listener that then shares a socket with another listener or the admin
+ * listener, is a ConfigError saying so. `serve` and `check` both apply them.
  */
-export function withPortFromEnv(config: Config, env: (name: string) => string | undefined): Config {
-  const port = env('PORT');
-  if (port === undefined || port === '') return config;
-  if (!/^\d+$/.test(port) || Number(port) > 65535) {
+export function withListenFromEnv(config: Config, env: (name: string) => string | undefined): Config {
+  const port = env('PORT') || undefined;
+  const host = env('HOST') || undefined;
+  if (port === undefined && host === undefined) return config;
+  if (port !== undefined && (!/^\d+$/.test(port) || Number(port) > 65535)) {
     throw new ConfigError(
       `PORT must be a port number from 0 to 65535 (it replaces the port of listen[0]), got ${JSON.stringify(port)}: set a number, or unset PORT`,
     );
   }
-  const listen = config.listen.map((entry, i) => (i === 0 ? { ...entry, port: Number(port) } : entry));
-  const next = { ...config, listen };
+  const moved = withBindHost({ config, source: '' }, host).config;
+  const listen = moved.listen.map((entry, i) => (i === 0 && port !== undefined ? { ...entry, port: Number(port) } : entry));
+  const next = { ...moved, listen };
   const first = listen[0]!;
+  const set = [host !== undefined && `HOST=${host}`, port !== undefined && `PORT=${port}`].filter(Boolean).join(' ');
   const clashes = [
     ...listen.flatMap((entry, i) => (i > 0 && addressesClash(first, entry) ? [`listen[0].port: ${clashText(first, 'listen[0]', entry, `listen[${i}]`)}`] : [])),
     ...adminClashes(next).map((problem) => `admin.port: ${problem}`),
-  ].map((problem) => problem.replace(': ', `: with PORT=${port}, `));
+  ].map((problem) => problem.replace(': ', `: with ${set}, `));
   if (clashes.length) throw new ConfigError(clashes.join('\n'), clashes);
   return next;
 }

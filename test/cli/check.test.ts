@@ -269,8 +269,8 @@ describe('check: what serve would refuse, or could not do', () => {
 
   it('PORT as serve applies it: the port checked, a PORT on the admin port refused, PORT=abc a clear error', async () => {
     const config = { listen: { host: '127.0.0.1', port: 8080 }, admin: { port: 9090 }, sites: [DOCKER_SITE] };
-    const moved = await check(config, { PORT: '8081' });
-    expect(moved.stdout).toContain('listening on http://127.0.0.1:8081)');
+    const moved = await check(config, { PORT: '8081', HOST: '127.0.0.2' });
+    expect(moved.stdout).toContain('listening on http://127.0.0.2:8081)');
     expect(moved.code).toBe(0);
     const onAdmin = await check(config, { PORT: '9090' });
     expect(onAdmin.stdout).toContain('admin.port: with PORT=9090, 127.0.0.1:9090 is listed twice (admin and listen[0])');

@@ -125,6 +125,9 @@ describe('listeners', () => {
       'admin.port: with PORT=9090, admin (127.0.0.1:9090) and listen[0] (0.0.0.0:9090) overlap: 0.0.0.0 listens on port 9090 of every IPv4 address; ' +
         'the second to start would fail (EADDRINUSE): give one of them another port',
     ]);
+    // HOST moves the first listener onto the admin listener's address: refused as well.
+    const onAdmin = () => configFromArgs(['--config', 'router.json'], (name) => ({ HOST: '127.0.0.1', PORT: '9090' })[name], () => text);
+    expect(problems(onAdmin)).toEqual([expect.stringMatching(/^admin\.port: with HOST=127\.0\.0\.1 PORT=9090, 127\.0\.0\.1:9090 is listed twice \(admin and listen\[0\]\)/)]);
     expect(problems(() => start('8443'))[0]).toMatch(/^listen\[0\]\.port: with PORT=8443, listen\[0\] \(0\.0\.0\.0:8443\) and listen\[1\] \(127\.0\.0\.1:/);
   });
 });
