@@ -31,7 +31,8 @@
  * (`set`/`if ($request_method …)`/`map $request_method …`/`if … { proxy_pass }`/`limit_except`) →
  * `upstreams: { read, write }` with the docker preset where the site is a docker registry (a method
  * split, a `/v2/` location, `Docker-Distribution-Api-Version`, "docker" in a name), else generic;
- * `root`/`alias` locations → `static`; other proxied or `deny all` locations → site rules; a
+ * `root`/`alias` locations → `static` (nginx's default `index index.html` and `autoindex` carried over;
+ * other index names and `try_files` fallbacks listed); other proxied or `deny all` locations → site rules; a
  * plain-HTTP server that only redirects to HTTPS (or `if ($scheme = http) { return 301 https://… }`)
  * → `httpsRedirect`.
  */
@@ -86,7 +87,7 @@ const QUIET = new Set([
   'proxy_temp_path', 'client_body_temp_path', 'client_body_buffer_size', 'client_header_buffer_size', 'large_client_header_buffers',
   'chunked_transfer_encoding', 'ssl_session_cache', 'ssl_session_timeout', 'ssl_session_tickets', 'ssl_buffer_size', 'open_file_cache',
   'open_file_cache_valid', 'open_file_cache_min_uses', 'open_file_cache_errors', 'server_name_in_redirect', 'port_in_redirect',
-  'absolute_redirect', 'msie_padding', 'log_not_found', 'proxy_ignore_client_abort', 'proxy_socket_keepalive', 'index', 'autoindex_exact_size',
+  'absolute_redirect', 'msie_padding', 'log_not_found', 'proxy_ignore_client_abort', 'proxy_socket_keepalive', 'autoindex_exact_size',
   'autoindex_localtime', 'autoindex_format', 'ssl_trusted_certificate', 'ssl_stapling', 'ssl_stapling_verify',
 ]);
 
