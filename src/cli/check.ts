@@ -12,6 +12,7 @@ import { featureProblems, type RuntimeName } from '../config/features.ts';
 import { ConfigError, parseConfigText } from '../config/load.ts';
 import { dirnameOf, resolveConfigPaths } from '../config/paths.ts';
 import type { Config } from '../config/schema.ts';
+import { addressText } from '../config/serving.ts';
 import { pemPairProblems } from '../config/tls-files.ts';
 import { configWarnings } from '../config/warnings.ts';
 import { workerProblems } from '../config/worker.ts';
@@ -50,7 +51,8 @@ export async function checkCommand(options: CheckOptions): Promise<boolean> {
     if (!(error instanceof ConfigError)) throw error;
     const [first, ...rest] = error.message.split('\n');
     // "is invalid:" / "is not valid JSON:" heading, then the problems as the error lists them.
-    return rest.length ? fail(`registry-router: ${first!.replace(/:$/, '')} (${count(error.problems.length, 'problem')})`, error.problems) : fail(`registry-router: ${first}`, []);
+    if (!rest.length) return fail(`registry-router: ${first}`, []);
+    return fail(`registry-router: ${first!.replace(/:$/, '')} (${count(error.problems.length, 'problem')})`, error.problems);
   }
 
   const problems = [
@@ -68,8 +70,10 @@ export async function checkCommand(options: CheckOptions): Promise<boolean> {
   for (const warning of configWarnings(config)) say(`warning: ${warning}`);
   if (problems.length) return fail(`registry-router: ${path} is valid, but ${runtime} cannot run it as it is (${count(problems.length, 'problem')})`, problems);
 
-  const listeners = runtime === 'worker' ? 'listeners: the platform\'s' : `listening on ${config.listen.map((entry) => `${entry.certs.length ? 'https' : 'http'}://${entry.host.includes(':') ? `[${entry.host}]` : entry.host}:${entry.port}`).join(', ')}`;
-  say(`registry-router: ${path} is fine for ${runtime} (${count(config.sites.length, 'site')}: ${config.sites.map((site) => site.name).join(', ')}; ${listeners})`);
+  const urls = config.listen.map((entry) => `${entry.certs.length ? 'https' : 'http'}://${addressText(entry)}`);
+  const listeners = runtime === 'worker' ? 'listeners: the platform\'s' : `listening on ${urls.join(', ')}`;
+  const sites = `${count(config.sites.length, 'site')}: ${config.sites.map((site) => site.name).join(', ')}`;
+  say(`registry-router: ${path} is fine for ${runtime} (${sites}; ${listeners})`);
 
   if (!options.probe) return true;
   const { probeUpstreams } = await import('./probe.ts');
