@@ -3,7 +3,7 @@ import type { Metrics } from './metrics.ts';
 import type { Site } from './site/site.ts';
 import { STATUS_PAGE, statusPagePolicy } from './status/page.ts';
 import { statusSnapshot, withoutUserinfo } from './status/snapshot.ts';
-import type { Server } from './upstream/pool.ts';
+import type { Pool, Server } from './upstream/pool.ts';
 
 /** What the admin listener serves (listed in its 404 answer). */
 export const ADMIN_ENDPOINTS = ['/', '/status.json', '/metrics', '/healthz', '/readyz'] as const;
@@ -48,18 +48,26 @@ export function createAdminApp(sites: readonly Site[], metrics: Metrics): Hono {
 
 /**
  * Why the router is not ready, one line per site and role; empty when it is. Not ready means known
- * not to work: every server a role may use is down (a failed check or request). A server nobody
- * has checked yet is `unknown`, which counts as usable (requests go there), so a router is ready
- * until something is seen failing; with active checks (the default) that takes one check.
+ * not to work: every server a role may use is down. A server nobody has checked yet is `unknown`,
+ * which counts as usable (requests go there), so a router is ready until something is seen
+ * failing; with active checks (the default) that takes one check. A checked server that is out
+ * only for a failed request's back-off while its checks pass (say one 502 from a Nexus whose proxy
+ * remote failed) still counts: it answers, and a balancer dropping every router for one bad
+ * answer would turn a failed artifact into an outage.
  */
 export function readiness(sites: readonly Site[], now = Date.now()): string[] {
   const problems: string[] = [];
+  const dead = (server: Server) => {
+    const health = server.health(now);
+    return health.state === 'down' && !(server.checked && health.lastCheck?.ok);
+  };
+  const usable = (pool: Pool, backups: boolean) => pool.primaries.some((s) => !dead(s)) || (backups && pool.backups.some((s) => !dead(s)));
   for (const site of sites) {
     for (const pool of Object.values(site.pools)) {
       // Every role but read takes writes: backups count for it only when writes may go there.
       if (pool.role === 'read') {
-        if (!pool.ready(true, now)) problems.push(`site ${site.name}: no healthy read upstream`);
-      } else if (!pool.ready(site.writeToBackup, now)) {
+        if (!usable(pool, true)) problems.push(`site ${site.name}: no healthy read upstream`);
+      } else if (!usable(pool, site.writeToBackup)) {
         problems.push(`site ${site.name}: no healthy ${pool.role} upstream${pool.backups.length && !site.writeToBackup ? ' (writes are paused; backups take reads only)' : ''}`);
       }
     }

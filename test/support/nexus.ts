@@ -394,7 +394,10 @@ export async function startNexus(initial: NexusOptions = {}): Promise<Nexus> {
     const match = /^\/repository\/([^/]+)(\/.*)?$/.exec(pathname);
     const repo = match && repos.has(match[1]!) ? match[1]! : null;
     const rest = match ? match[2] ?? '/' : pathname;
-    seen.push({ method: req.method!, url: rawUrl, repo, path: rest + (q < 0 ? '' : rawUrl.slice(q)), headers: { ...req.headers } });
+    // The router's background health checks (on by default) are not requests a client caused.
+    if (req.headers['user-agent'] !== 'registry-router-health-check') {
+      seen.push({ method: req.method!, url: rawUrl, repo, path: rest + (q < 0 ? '' : rawUrl.slice(q)), headers: { ...req.headers } });
+    }
 
     const fail = (error: unknown) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }).end(`nexus-like: ${String(error)}\n`);

@@ -1,6 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/** The User-Agent of the router's active health checks (src/upstream/health.ts). */
+export const HEALTH_CHECK_AGENT = 'registry-router-health-check';
+
 export interface SeenRequest {
   method: string;
   url: string;
@@ -12,15 +15,18 @@ export interface SeenRequest {
 
 /**
  * A small in-process HTTP origin for the header and edge cases a real registry cannot produce.
- * Every request it saw is recorded (after its body finished or broke off).
+ * Every request it saw is recorded (after its body finished or broke off), but for the router's
+ * health checks unless `healthChecks` is set (they run in the background, on by default).
  */
-export async function startOrigin(handler: (req: IncomingMessage, res: ServerResponse) => void) {
+export async function startOrigin(handler: (req: IncomingMessage, res: ServerResponse) => void, options: { healthChecks?: boolean } = {}) {
   const seen: SeenRequest[] = [];
   const settled: Array<() => void> = [];
   const server = createServer((req, res) => {
     let bodyBytes = 0;
     const record = (complete: boolean) => {
       if (seen.some((s) => s.headers === req.headers)) return;
+      // The router's own health checks (on by default) are not requests a client caused; `healthChecks` keeps them.
+      if (!options.healthChecks && req.headers['user-agent'] === HEALTH_CHECK_AGENT) return;
       seen.push({ method: req.method!, url: req.url!, headers: req.headers, bodyBytes, complete });
       settled.splice(0).forEach((notify) => notify());
     };

@@ -30,7 +30,7 @@ describe.each(CLIENTS)('active health checks with the %s', (_name, makeClient) =
       if (req.url === '/repository/docker-group/v2/hang') return; // never answers
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end('{}');
-    });
+    }, { healthChecks: true });
   });
   afterAll(async () => {
     await origin?.close();

@@ -91,6 +91,21 @@ describe('Metrics', () => {
     s.pools.read.backups[0]!.failed('active', 'refused');
     expect(readiness([s])).toHaveLength(2);
   });
+
+  it('readiness: one failed answer of a server whose checks pass does not make the router unready', () => {
+    const s = site();
+    const hosted = s.pools.write.primaries[0]!;
+    expect(hosted.checked).toBe(true);
+    hosted.passed('GET /v2/ answered 200', 0);
+    // A 502 for one artifact: out of rotation for its back-off, but its server answers and its checks pass.
+    hosted.failed('passive', 'GET /v2/a/blobs/sha256:x answered 502', 1000);
+    hosted.passed('GET /v2/ answered 200', 2000);
+    expect(hosted.available(2000)).toBe(false);
+    expect(readiness([s], 2000)).toEqual([]);
+    // Its next check fails: now it is known dead.
+    hosted.failed('active', 'GET /v2/: connection refused', 3000);
+    expect(readiness([s], 3000)).toEqual(['site docker: no healthy write upstream']);
+  });
 });
 
 describe('parsePrometheus (the test parser) is strict', () => {
