@@ -27,7 +27,7 @@ import { configWarnings } from '../config/warnings.ts';
 import type { ClientTimeouts, UpstreamClient } from '../forward/client.ts';
 import { checkCommand } from './check.ts';
 import { routeCommand } from './route.ts';
-import { defaultConfigLine, sitesLine, withBindHost } from './start-lines.ts';
+import { defaultConfigLine, sitesLine } from './start-lines.ts';
 
 /** What an adapter hands the command line: its runtime's ways to read, write, connect and serve. */
 export interface CliHost {
@@ -99,7 +99,6 @@ export async function runCommand(host: CliHost, output: Output, onServe: () => v
       let start: StartOptions;
       try {
         start = loadStartConfig({ configPath: options.config && userPath(options.config), quiet: options.quiet }, host.env, host.readText);
-        start = withBindHost(start, host.env('HOST'));
         checkFeaturesFor(host.runtime, start.config);
       } catch (error) {
         output.err(`${(error as Error).message}\n`);
