@@ -13,7 +13,7 @@ import type { ListenEntry } from './config/serving.ts';
 import type { PemPair } from './config/tls-files.ts';
 import type { ClientTimeouts, UpstreamClient } from './forward/client.ts';
 import { fetchClient } from './forward/fetch-client.ts';
-import { Listeners } from './listeners.ts';
+import { addressInUseHint, Listeners } from './listeners.ts';
 import { nodeFiles } from './local/node-files.ts';
 import { refuseEarly } from './request/guard.ts';
 import { adminLine, appFor, listeningLine, stoppingLine, type SocketEnv } from './start.ts';
@@ -117,9 +117,16 @@ export function serveBun({ config, source }: StartOptions): void {
   listeners.servers.forEach((server, i) => console.error(listeningLine(config.listen[i]!.certs.length ? 'https' : 'http', server.hostname, server.port, source)));
 
   // /metrics, /healthz, /readyz on their own listener (loopback unless configured), never behind a site's Host.
-  const admin = config.admin
-    ? Bun.serve({ hostname: config.admin.host, port: config.admin.port, idleTimeout: 10, maxRequestBodySize: 64 * 1024, development: false, fetch: (request) => app.admin.fetch(request) })
-    : undefined;
+  let admin: BunServer | undefined;
+  try {
+    admin = config.admin
+      ? Bun.serve({ hostname: config.admin.host, port: config.admin.port, idleTimeout: 10, maxRequestBodySize: 64 * 1024, development: false, fetch: (request) => app.admin.fetch(request) })
+      : undefined;
+  } catch (error) {
+    const where = `${config.admin!.host}:${config.admin!.port}`;
+    console.error(`registry-router: cannot listen on ${where} (admin): ${(error as Error).message}${addressInUseHint(error, where, 'admin')}`);
+    process.exit(1);
+  }
   if (admin) console.error(adminLine(admin.hostname, admin.port));
 
   // New certificates (e.g. after `npm run certs`) for new connections; connections in flight keep theirs.

@@ -22,7 +22,9 @@ import { fetchClient } from './forward/fetch-client.ts';
 import { undiciClient } from './forward/undici-client.ts';
 import { nodeFiles } from './local/node-files.ts';
 import { presets } from './rules/presets.ts';
+import { addressInUseHint } from './listeners.ts';
 import { listen, type Listener } from './node-listen.ts';
+import { adminLine, listeningLine } from './start.ts';
 
 // Bun's node:http emulation has no undici underneath; its own fetch passes bytes through with `decompress: false`.
 const upstreamClient = (timeouts: ClientTimeouts) => (process.versions.bun ? fetchClient(timeouts, { init: { decompress: false } }) : undiciClient(timeouts));
@@ -103,11 +105,8 @@ function serveNode({ config, source }: StartOptions): void {
   };
   let listeners: Listener[];
   try {
-    listeners = config.listen.map((entry) =>
-      listen(entry, withReasonPhrase, (listener, info) => {
-        const host = info.address.includes(':') ? `[${info.address}]` : info.address;
-        console.error(`registry-router listening on ${listener.scheme}://${host}:${info.port} (${source})`);
-      }, warn, config.timeouts.header),
+    listeners = config.listen.map((entry, i) =>
+      listen(entry, withReasonPhrase, (listener, info) => console.error(listeningLine(listener.scheme, info.address, info.port, source)), warn, config.timeouts.header, `listen[${i}]`),
     );
   } catch (error) {
     console.error(String((error as Error).message));
@@ -122,12 +121,11 @@ function serveNode({ config, source }: StartOptions): void {
 
   // /metrics, /healthz, /readyz on their own listener (loopback unless configured), never behind a site's Host.
   const admin = config.admin
-    ? (serve({ fetch: app.admin.fetch, hostname: config.admin.host, port: config.admin.port }, (info) =>
-        console.error(`registry-router admin endpoints (/metrics, /healthz, /readyz) on http://${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}`),
-      ) as Server)
+    ? (serve({ fetch: app.admin.fetch, hostname: config.admin.host, port: config.admin.port }, (info) => console.error(adminLine(info.address, info.port))) as Server)
     : undefined;
   admin?.once('error', (error) => {
-    console.error(`registry-router: cannot listen on ${config.admin!.host}:${config.admin!.port} (admin): ${error.message}`);
+    const where = `${config.admin!.host}:${config.admin!.port}`;
+    console.error(`registry-router: cannot listen on ${where} (admin): ${error.message}${addressInUseHint(error, where, 'admin')}`);
     process.exit(1);
   });
 
