@@ -124,7 +124,12 @@ describe.each(HA_RUNTIMES)('primary + synced backup on %s', (runtime) => {
 
   it('serves /metrics, /healthz and /readyz on the admin listener only, never through a site Host', async () => {
     expect(await adminGet('/healthz')).toMatchObject({ status: 200, text: expect.stringContaining('"live"') });
-    expect(JSON.parse((await adminGet('/readyz')).text)).toEqual({ status: 'ready', problems: [] });
+    const ready = JSON.parse((await adminGet('/readyz')).text) as { status: string; problems: string[]; sites: Array<{ name: string; servers: Array<{ upstream: string; state: string }> }> };
+    expect(ready).toMatchObject({ status: 'ready', problems: [] });
+    // Each server with what is known of it (none is down; each is up once its first check passed).
+    expect(ready.sites.map((site) => site.name)).toEqual(['docker']);
+    expect(ready.sites[0]!.servers.map((server) => server.upstream).sort()).toEqual([groupA.url, groupB.url, hostedA.url, hostedB.url].sort());
+    expect(ready.sites[0]!.servers.filter((server) => server.state === 'down')).toEqual([]);
     for (const path of ['/metrics', '/healthz', '/readyz']) {
       for (const host of ['127.0.0.1', new URL(admin).host]) {
         const res = await request(`${router.url}${path}`, { headers: { host } });
