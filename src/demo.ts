@@ -253,7 +253,8 @@ function accessLine(entry: AccessEntry): void {
 }
 
 function healthLine(event: HealthEvent): void {
-  console.error(`${event.time.slice(11, 19)} ${event.event === 'upstream_down' ? 'DOWN' : 'UP  '} ${event.upstream} (${event.via}: ${event.reason})`);
+  const state = event.event === 'upstream_down' ? 'DOWN' : event.event === 'upstream_unknown' ? 'UNKNOWN' : 'UP';
+  console.error(`${event.time.slice(11, 19)} ${state.padEnd(7)} ${event.upstream} (${event.via}: ${event.reason})`);
 }
 
 /**
