@@ -1,21 +1,23 @@
 import { entryFor, type AccessLog } from '../access-log.ts';
 import { answerEarly, errorResponse, ownBodyBytes } from '../errors.ts';
-import type { Exchange } from '../exchange.ts';
+import { discardBody, type BodyPass, type Exchange } from '../exchange.ts';
+import { applyBody, bodyPasses as allBodyPasses, BodyPassError } from '../passes/body.ts';
 import { tallyBody } from '../passes/body-tally.ts';
-import { sealUploadLocation } from '../edge/uploads.ts';
-import { mapBodyUrls } from '../passes/body-urls.ts';
-import { readUpTo } from '../stream/read-up-to.ts';
 import { applyIncoming } from '../passes/incoming.ts';
 import type { Site } from '../site/site.ts';
 import { sendWithFailover } from './send.ts';
-import { discardBody, smallBodyLength, UpstreamError, type UpstreamClient } from './client.ts';
+import { UpstreamError, type UpstreamClient } from './client.ts';
 import { withReasonPhrase } from './reason-phrase.ts';
 
 /**
  * One decided exchange through its upstream: body cap, outgoing passes and the client (with
- * failover), incoming passes, then the answer, logged once its body has been delivered.
+ * failover), incoming passes, the body passes (`bodyPasses`: the site's, passes/body.ts), then the
+ * answer, logged once its body has been delivered.
  */
-export async function forward(exchange: Exchange, { client, log }: { client: UpstreamClient; log: AccessLog }): Promise<Response> {
+export async function forward(
+  exchange: Exchange,
+  { client, log, bodyPasses = allBodyPasses }: { client: UpstreamClient; log: AccessLog; bodyPasses?: readonly BodyPass[] | undefined },
+): Promise<Response> {
   const { site, request } = exchange;
   // The exchange as sent: its upstream is the server that answered (see forward/send.ts).
   let sent = exchange;
@@ -26,14 +28,19 @@ export async function forward(exchange: Exchange, { client, log }: { client: Ups
     if (exchange.session) exchange.session.seenAt = Date.now();
     log({ ...entryFor(sent.url, request.method, sent.startedAt, status, sent.clientAddress, sent), ...(error && { error }) });
   };
+  /**
+   * The one way out when the exchange fails after it was decided: `response` instead of an
+   * answer, logged with `error`. `early`: the request's body is not read (the connection closes).
+   */
+  const fail = (response: Response, error: string, early: boolean): Response => {
+    // A client that went away (499) gets nothing.
+    sent.tally.bytesOut = request.signal.aborted ? 0 : ownBodyBytes(request.method, response);
+    finish(response.status, error);
+    return early ? answerEarly(request, response) : response;
+  };
 
   const declared = Number(request.headers.get('content-length') ?? 0);
-  if (site.maxBodySize > 0 && declared > site.maxBodySize) {
-    const response = tooLarge(site);
-    exchange.tally.bytesOut = ownBodyBytes(request.method, response);
-    finish(413, 'body over limit');
-    return answerEarly(request, response);
-  }
+  if (site.maxBodySize > 0 && declared > site.maxBodySize) return fail(tooLarge(site), 'body over limit', true);
 
   const outcome = await sendWithFailover(exchange, client);
   if (outcome.kind === 'refused') {
@@ -47,55 +54,24 @@ export async function forward(exchange: Exchange, { client, log }: { client: Ups
     return answerEarly(request, outcome.response);
   }
   sent = outcome.exchange;
-  if (outcome.kind === 'failed') {
-    const response = failure(site, sent, outcome.error);
-    // A client that went away (499) gets nothing.
-    sent.tally.bytesOut = request.signal.aborted ? 0 : ownBodyBytes(request.method, response);
-    finish(response.status, String((outcome.error as Error)?.message ?? outcome.error));
-    return answerEarly(request, response);
-  }
+  if (outcome.kind === 'failed') return fail(failure(site, sent, outcome.error), errorText(outcome.error), true);
   release = outcome.release;
 
   const response = applyIncoming(sent, outcome.response);
-  if (site.uploads && response.headers.has('location')) {
-    try {
-      await sealUploadLocation(sent, site.uploads, response);
-    } catch (error) {
-      discardBody(response.body);
-      const failed = errorResponse(site.errorFormat, 500, 'UNAVAILABLE', String((error as Error).message));
-      sent.tally.bytesOut = ownBodyBytes(request.method, failed);
-      finish(500, String((error as Error).message));
-      return failed;
-    }
-  }
-  if (sent.mapUrls) {
-    try {
-      await mapBodyUrls(sent, response);
-    } catch (error) {
-      const failed = failure(site, sent, error);
-      sent.tally.bytesOut = ownBodyBytes(request.method, failed);
-      finish(failed.status, `response body: ${String((error as Error)?.message ?? error)}`);
-      return failed;
-    }
+  try {
+    const pending = applyBody(sent, response, bodyPasses);
+    if (pending) await pending;
+  } catch (error) {
+    discardBody(response.body);
+    // The router's own failure (an upload key not set) names itself; else the upstream's body failed.
+    if (error instanceof BodyPassError) return fail(errorResponse(site.errorFormat, 500, 'UNAVAILABLE', error.message), error.message, false);
+    return fail(failure(site, sent, error), `response body: ${errorText(error)}`, false);
   }
   const { status } = response;
   // The upstream's reason phrase (twine prints `400 File already exists.`); adapters send it where the runtime can.
   const statusText = /^[\t\x20-\x7e\x80-\xff]*$/.test(response.statusText ?? '') ? response.statusText ?? '' : '';
-  let bytes = response.body instanceof Uint8Array ? response.body : undefined;
-  const small = response.body && !bytes ? smallBodyLength(response.headers) : undefined;
-  if (small !== undefined) {
-    // Manifests, tag lists, tokens, errors: read whole, answered in one piece (one write instead
-    // of headers, then a stream pumped chunk by chunk). Bounded by the declared length.
-    try {
-      bytes = await readSmallBody(response.body as ReadableStream<Uint8Array>, small);
-    } catch (error) {
-      // The upstream broke off mid-body; nothing has reached the client yet.
-      const failed = failure(site, sent, error);
-      sent.tally.bytesOut = ownBodyBytes(request.method, failed);
-      finish(failed.status, `response body: ${String((error as Error)?.message ?? error)}`);
-      return failed;
-    }
-  }
+  // Read whole by the client or a body pass: answered in one piece.
+  const bytes = response.body instanceof Uint8Array ? response.body : undefined;
   if (bytes) {
     response.watch?.end();
     sent.tally.bytesOut = bytes.byteLength;
@@ -114,7 +90,7 @@ export async function forward(exchange: Exchange, { client, log }: { client: Ups
         0,
         (error) => {
           response.watch?.end();
-          finish(status, error ? `response body: ${String((error as Error)?.message ?? error)}` : undefined);
+          finish(status, error ? `response body: ${errorText(error)}` : undefined);
         },
       )
     : null;
@@ -125,13 +101,7 @@ export async function forward(exchange: Exchange, { client, log }: { client: Ups
   return withReasonPhrase(new Response(body, { status, statusText, headers: response.headers }), statusText);
 }
 
-/** The whole body, refusing to hold more than the `length` the upstream declared. */
-async function readSmallBody(body: ReadableStream<Uint8Array>, length: number): Promise<Uint8Array> {
-  const read = await readUpTo(body, length);
-  if (read.whole) return read.bytes;
-  void read.rest.cancel().catch(() => {});
-  throw new Error(`upstream sent more than its Content-Length of ${length} bytes`);
-}
+const errorText = (error: unknown): string => String((error as Error)?.message ?? error);
 
 function tooLarge(site: Site): Response {
   // At the edge the platform caps bodies; layers past the cap go around it with directUploads.

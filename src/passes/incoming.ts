@@ -1,5 +1,4 @@
-import type { Exchange, IncomingPass, UpstreamResponse } from '../exchange.ts';
-import { discardBody } from '../forward/client.ts';
+import { discardBody, type Exchange, type IncomingPass, type UpstreamResponse } from '../exchange.ts';
 import { dropHopByHopHeaders } from './hop-by-hop.ts';
 import { toPublicUrl } from './public-url.ts';
 
