@@ -1,22 +1,22 @@
 import { Hono, type Context } from 'hono';
-import { entryFor, type AccessEntry, type AccessLog } from './access-log.ts';
+import { entryFor, type AccessLog } from './access-log.ts';
 import { createAdminApp } from './admin.ts';
 import type { Config } from './config/schema.ts';
-import { answerEarly, errorResponse, formatForPath, ownBodyBytes, type RouterErrorCode } from './errors.ts';
-import type { Exchange } from './exchange.ts';
+import { answerEarly, errorResponse, formatForPath, ownBodyBytes } from './errors.ts';
+import type { BodyPass, Exchange } from './exchange.ts';
 import type { UpstreamClient } from './forward/client.ts';
 import { forward } from './forward/forward.ts';
 import { Metrics } from './metrics.ts';
 import { startHealthChecks, stderrHealthLog } from './upstream/health.ts';
 import type { HealthListener } from './upstream/pool.ts';
 import type { FileAccess } from './local/files.ts';
-import { compileAddressBootstrap, compileLocal, isAddress, type LocalHandler } from './local/local.ts';
-import { guardRequest } from './request/guard.ts';
-import { openUploadRequest, uploadSealFor } from './edge/uploads.ts';
-import { unsafePath } from './request/target.ts';
-import type { Role, Rule } from './rules/rule.ts';
-import { PushSessions, type PushSession, type SessionStore } from './site/push-sessions.ts';
-import { compileSite, siteFinder, type Site } from './site/site.ts';
+import { answerLocal } from './local/local.ts';
+import { openUploadRequest, uploadSealFor, type OpenedUpload } from './edge/uploads.ts';
+import { compileRouting, shareRouting, type Asked, type Forward, type Local, type Refuse, type Routing } from './decision.ts';
+import { bodyPassesFor } from './passes/body.ts';
+import type { Role } from './rules/rule.ts';
+import type { PushSession, SessionStore } from './site/push-sessions.ts';
+import { compileSite, type Site } from './site/site.ts';
 
 export interface AppOptions {
   client: UpstreamClient;
@@ -33,12 +33,16 @@ export interface AppOptions {
   secret?: (name: string) => string | undefined;
 }
 
-/** The sites' app, plus the admin app (`/metrics`, `/healthz`, `/readyz`) for its own listener and `stop()` for the health-check timers. */
-export type RouterApp = Hono & { readonly admin: Hono; stop(): void };
+/**
+ * The sites' app, plus the admin app (`/metrics`, `/healthz`, `/readyz`) for its own listener, the
+ * routing it decides by (src/decision.ts) and `stop()` for the health-check timers.
+ */
+export type RouterApp = Hono & { readonly admin: Hono; readonly routing: Routing; stop(): void };
 
 /**
- * The whole router as a Fetch-API app: app → site → rule → upstream → outgoing passes → client →
- * incoming passes. Adapters only start a server around `app.fetch` and inject the client.
+ * The whole router as a Fetch-API app: the decision (site, local answer or rule: src/decision.ts),
+ * then for a forward the push session, upstream, outgoing passes, client, incoming and body passes.
+ * Adapters only start a server around `app.fetch` and inject the client.
  */
 export function createApp(config: Config, appOptions: AppOptions): RouterApp {
   const sites: Site[] = config.sites.map((siteConfig) => {
@@ -51,10 +55,11 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
   const metrics = new Metrics();
   const options: AppOptions = { ...appOptions, log: metrics.counting(appOptions.log) };
   for (const site of sites) for (const server of site.servers) server.onChange = options.healthLog ?? stderrHealthLog;
-  const findSite = siteFinder(sites);
-  // What a site answers itself (bootstrap script, CA, HTTPS redirect, static folders), before any rule.
-  const locals = new Map<Site, LocalHandler | undefined>(sites.map((site, i) => [site, compileLocal(config.sites[i]!, config, options.files)]));
-  const byAddress = compileAddressBootstrap(config, options.files);
+  // The sites compiled once: the decision, and the blob cache through routingFor(config).
+  const routing = compileRouting(config, sites, { files: options.files !== undefined });
+  shareRouting(config, routing);
+  // Each site's body passes: only those its configuration needs.
+  const bodyPasses = new Map<Site, readonly BodyPass[]>(sites.map((site, i) => [site, bodyPassesFor(config.sites[i]!)]));
   const app = new Hono();
 
   app.all('*', async (c) => {
@@ -68,68 +73,46 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
           onAnswered();
         }
       : options.log;
-    let url = new URL(request.url);
-    const started = Date.now();
-    const client = options.clientAddress?.(c) ?? '';
-    const refusal = guardRequest(request, url);
-    if (refusal) return refuse(logged, request, url, started, client, null, refusal.status, 'UNSUPPORTED', refusal.message, { error: refusal.message });
-    const site = findSite(url.host);
-    if (!site) {
-      // By IP, before the name resolves: the bootstrap script and CA of the first docker site.
-      if (byAddress && isAddress(url.hostname)) {
-        const answered = await answerLocally(byAddress.handler, sites[byAddress.index]!, request, url, started, client, logged);
-        if (answered) return answered;
-      }
-      const served = config.sites.map((s) => `${s.name} (${s.hosts.join(', ')})`).join('; ');
-      return refuse(logged, request, url, started, client, null, 421, 'UNSUPPORTED', `this router serves no site named ${url.host}; its sites serve: ${served}`, {}, false);
-    }
-    // Before static folders and rules: a hidden dot segment is refused whatever would serve it.
-    const unsafe = unsafePath(url.pathname);
-    if (unsafe) return refuse(logged, request, url, started, client, site, 400, 'NAME_INVALID', `${unsafe}: refused, it could reach outside the upstream's path prefix`, { error: unsafe });
-    // The origin side of direct uploads answers nothing but uploads the edge sealed.
+    const asked: Asked = { method: request.method, url: new URL(request.url), headers: request.headers, client: options.clientAddress?.(c) ?? '' };
+    const at: Answering = { request, url: asked.url, started: Date.now(), client: asked.client, log: logged };
+    let decision = routing.decide(asked);
     let restoredAuthorization: string | null | undefined;
-    if (site.uploads?.side === 'origin') {
-      let opened;
-      try {
-        opened = await openUploadRequest(site.uploads, request.method, url);
-      } catch (error) {
-        opened = { status: 500 as const, message: String((error as Error).message) };
-      }
+    if (decision.kind === 'unseal') {
+      const opened = await openUpload(decision.site, request.method, asked.url);
       if ('status' in opened) {
-        return refuse(logged, request, url, started, client, site, opened.status, opened.status === 401 ? 'UNAUTHORIZED' : 'DENIED', opened.message, { error: opened.message });
+        const code = opened.status === 401 ? 'UNAUTHORIZED' : 'DENIED';
+        return refuse(at, { kind: 'refuse', site: decision.site, status: opened.status, code, message: opened.message, error: opened.message, early: true });
       }
-      url = opened.url;
+      // From here on the request is what the capability restored: its URL without it, the client's credentials.
+      at.url = opened.url;
       restoredAuthorization = opened.authorization;
+      decision = routing.decide({ ...asked, url: opened.url, unsealed: { authorization: opened.authorization } });
     }
-    const local = locals.get(site);
-    if (local) {
-      const answered = await answerLocally(local, site, request, url, started, client, logged);
-      if (answered) return answered;
+    switch (decision.kind) {
+      case 'refuse':
+        return refuse(at, decision);
+      case 'local':
+        return answerLocally(at, decision, options.files);
+      case 'unseal':
+        throw new Error(`site ${decision.site.name}: an unsealed upload was asked to be unsealed again`);
     }
-    const rule = site.rule(request.method, url.pathname, url.searchParams, request.headers.get('accept'));
-    const target = rule?.target ?? 'write';
-    if (target === 'deny') {
-      return refuse(logged, request, url, started, client, site, 405, 'DENIED', `site ${site.name} does not accept ${request.method} ${url.pathname}`, { role: target });
-    }
+    const { site } = decision;
     // Most requests touch no push session: no await (one microtask less) for those.
-    const way =
-      site.sessions && rule?.session
-        ? await pushSessionWay(site, rule, target, restoredAuthorization !== undefined ? restoredAuthorization : request.headers.get('authorization'), url, client, started)
-        : { role: target, subject: rule?.subject(url.pathname), pinned: rule?.pin ?? false };
+    const way = decision.session && site.sessions ? await sessionWay(site.sessions, decision, at.started) : plainWay(decision);
     const exchange: Exchange = {
       request,
-      url,
-      clientAddress: client,
+      url: at.url,
+      clientAddress: at.client,
       site,
       role: way.role,
       upstream: site.upstreams[way.role]!,
-      startedAt: started,
+      startedAt: at.started,
       tally: { bytesIn: 0, bytesOut: 0, bodyTooLarge: false },
-      subject: way.subject,
+      subject: decision.subject,
       pinned: way.pinned,
       session: way.session,
       steered: way.steered,
-      mapUrls: rule?.mapUrls,
+      mapUrls: decision.mapUrls,
       restoredAuthorization,
     };
     // In flight for the status page from here until the access log line is written.
@@ -138,7 +121,7 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
       transfer.end();
       logged(entry);
     };
-    return forward(exchange, { ...options, log }).catch((error: unknown) => {
+    return forward(exchange, { ...options, log, bodyPasses: bodyPasses.get(site) }).catch((error: unknown) => {
       transfer.end();
       throw error;
     });
@@ -146,81 +129,90 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
 
   // Started last, so that nothing above can throw and leave timers running.
   const checks = startHealthChecks(sites, options.client);
-  return Object.assign(app, { admin: createAdminApp(sites, metrics), stop: () => checks.stop() });
+  return Object.assign(app, { admin: createAdminApp(sites, metrics), routing, stop: () => checks.stop() });
+}
+
+/** One request being answered: what every answer the router makes itself and its access-log line need. */
+interface Answering {
+  readonly request: Request;
+  /** The URL as the client addressed it; after an upload capability opened, without it. */
+  url: URL;
+  readonly started: number;
+  readonly client: string;
+  readonly log: AccessLog;
 }
 
 /**
  * An answer the router makes itself, before any upstream: the error in the client's format (the
- * site's, or by path when no site was found) and its access-log line. `early`: the request's body
- * is not read, so the connection closes after the answer (see answerEarly).
+ * site's, or by path when no site was found) and its access-log line. An `early` refusal leaves
+ * the request's body unread, so the connection closes after the answer (see answerEarly).
  */
-function refuse(
-  log: AccessLog,
-  request: Request,
-  url: URL,
-  started: number,
-  client: string,
-  site: Site | null,
-  status: number,
-  code: RouterErrorCode,
-  message: string,
-  fields: Partial<AccessEntry>,
-  early = true,
-): Response {
-  const response = errorResponse(site?.errorFormat ?? formatForPath(url.pathname), status, code, message);
-  log({ ...entryFor(url, request.method, started, status, client, null), ...(site && { site: site.name }), bytesOut: ownBodyBytes(request.method, response), ...fields });
-  return early ? answerEarly(request, response) : response;
+function refuse({ request, url, started, client, log }: Answering, refusal: Refuse): Response {
+  const { site, status } = refusal;
+  const response = errorResponse(site?.errorFormat ?? formatForPath(url.pathname), status, refusal.code, refusal.message);
+  log({
+    ...entryFor(url, request.method, started, status, client, null),
+    ...(site && { site: site.name }),
+    bytesOut: ownBodyBytes(request.method, response),
+    ...(refusal.error !== undefined && { error: refusal.error }),
+    ...(refusal.role && { role: refusal.role }),
+  });
+  return refusal.early ? answerEarly(request, response) : response;
 }
+
+/** The origin side's gate (edge/uploads.ts); a key that cannot be had is a 500 naming why. */
+async function openUpload(site: Site, method: string, url: URL): Promise<OpenedUpload | { status: 500; message: string }> {
+  try {
+    return await openUploadRequest(site.uploads!, method, url);
+  } catch (error) {
+    return { status: 500, message: String((error as Error).message) };
+  }
+}
+
+/** Where a forwarded request goes, once its push session (if any) has had its say. */
+interface Way {
+  role: Role;
+  pinned: boolean;
+  session?: PushSession;
+  steered?: 'session';
+}
+
+const plainWay = (decision: Forward): Way => ({ role: decision.role, pinned: decision.pinned });
 
 /**
- * The role, subject, pinning and push session of a request, from its rule and the client's open
- * sessions: a rule with `session: "open"` opens or renews the session of (client, credentials,
- * repository); one with `session: "follow"` goes where that session writes, pinned like it.
+ * The decision's session effect against the site's store: `open` opens or renews the session of
+ * (client, credentials, repository); `follow` goes where that session writes, pinned like it. A
+ * store that fails (the edge's shared state unreachable) costs the session, not the request.
  */
-async function pushSessionWay(site: Site, rule: Rule | undefined, role: Role, authorization: string | null, url: URL, client: string, now: number) {
-  const subject = rule?.subject(url.pathname);
-  const way: { role: Role; subject?: string; pinned: boolean; session?: PushSession; steered?: 'session' } = { role, subject, pinned: rule?.pin ?? false };
-  if (!site.sessions || !subject || !rule?.session) return way;
-  const key = PushSessions.key(client, authorization, subject);
-  // A session store that fails (the edge's shared state unreachable) costs the session, not the request.
+async function sessionWay(sessions: SessionStore, decision: Forward, now: number): Promise<Way> {
+  const { effect, key, followTo } = decision.session!;
   try {
-    await followOrOpen(site.sessions, rule, key, role, now, way);
+    if (effect === 'open') return { ...plainWay(decision), session: await sessions.open(key, decision.role, now) };
+    const session = await sessions.find(key, now);
+    if (!session) return plainWay(decision);
+    // A read whose push lost its server is an ordinary read again (the pull may fail over).
+    if (session.server && !session.server.available(now)) {
+      await sessions.end(session);
+      return plainWay(decision);
+    }
+    return { role: followTo ?? session.role, pinned: true, session, steered: 'session' };
   } catch {
-    return { role, subject, pinned: rule.pin };
+    return plainWay(decision);
   }
-  return way;
 }
 
-/** Opens or follows the client's session for the rule; fills `way`. May throw where the store is remote. */
-async function followOrOpen(
-  sessions: SessionStore,
-  rule: Rule,
-  key: string,
-  role: Role,
-  now: number,
-  way: { role: Role; pinned: boolean; session?: PushSession; steered?: 'session' },
-): Promise<void> {
-  if (rule.session === 'open') {
-    way.session = await sessions.open(key, role, now);
-    return;
-  }
-  const session = await sessions.find(key, now);
-  if (!session) return;
-  // A read whose push lost its server is an ordinary read again (the pull may fail over).
-  if (session.server && !session.server.available(now)) await sessions.end(session);
-  else Object.assign(way, { role: rule.followTo ?? session.role, pinned: true, session, steered: 'session' });
-}
-
-async function answerLocally(local: LocalHandler, site: Site, request: Request, url: URL, started: number, client: string, log: AccessLog): Promise<Response | undefined> {
+/** Answers a local decision: the file reads are here; a read that fails is a 500 naming the site. */
+async function answerLocally(at: Answering, local: Local, files: FileAccess | undefined): Promise<Response> {
+  const { request, url, started, client, log } = at;
+  const { site } = local;
   let answer;
   try {
-    answer = await local(request, url);
+    answer = await answerLocal(local.plan, local, request, local.url, files);
   } catch (error) {
     const response = errorResponse(site.errorFormat, 500, 'UNAVAILABLE', `site ${site.name} could not read a local file`);
     log({ ...entryFor(url, request.method, started, 500, client, null), site: site.name, role: 'static', bytesOut: ownBodyBytes(request.method, response), error: String((error as Error)?.message ?? error) });
     return answerEarly(request, response);
   }
-  if (!answer) return undefined;
   const { response, role } = answer;
   const bytesOut = ownBodyBytes(request.method, response);
   log({ ...entryFor(url, request.method, started, response.status, client, null), site: site.name, role, bytesOut });

@@ -1,6 +1,6 @@
 /**
  * `registry-router route --config FILE METHOD URL`: where the router would send that request, by
- * the same code that routes it (site/site.ts, rules/rule.ts, upstream/upstream.ts): the site, the
+ * the same decision that routes it (src/decision.ts, then upstream/upstream.ts): the site, the
  * rule that matched (`sites[0].rules[2]`, or the preset's rule and its index in
  * src/rules/presets.ts), the role, what a push session changes, and the exact upstream URL.
  */
@@ -8,11 +8,9 @@ import { readConfigFile } from '../config/cli.ts';
 import { ConfigError, parseConfigText } from '../config/load.ts';
 import { dirnameOf, resolveConfigPaths } from '../config/paths.ts';
 import type { Config, SiteConfig } from '../config/schema.ts';
-import { DEFAULT_BOOTSTRAP, httpsPortOf } from '../local/local.ts';
-import { unsafePath } from '../request/target.ts';
+import { compileRouting, servedHosts, type Asked, type Forward, type Local } from '../decision.ts';
 import { presets } from '../rules/presets.ts';
 import type { Rule } from '../rules/rule.ts';
-import { compileSite, type Site } from '../site/site.ts';
 import type { Output } from './program.ts';
 
 export interface RouteOptions {
@@ -68,56 +66,60 @@ export function routeCommand(options: RouteOptions): boolean {
   return true;
 }
 
-/** The explanation as label/value lines (the command prints them aligned). */
+/** The explanation as label/value lines (the command prints them aligned): the parts of the decision (src/decision.ts). */
 export function explainRoute(config: Config, method: string, url: URL, accept?: string): Array<[string, string]> {
   const lines: Array<[string, string]> = [['request', `${method} ${url.href}${accept === undefined ? '' : ` (Accept: ${accept})`}`]];
-  const index = config.sites.findIndex((site) => compileSite(site).servesHost(url.host));
-  if (index < 0) {
-    lines.push(['answer', `421: no site serves the host ${url.host} (sites serve: ${servedHosts(config)}); nothing is forwarded`]);
-    return lines;
+  const routing = compileRouting(config);
+  const headers = new Headers({ host: url.host });
+  if (accept !== undefined) headers.set('accept', accept);
+  // The client's address and credentials only name its session: any will do here.
+  const asked: Asked = { method, url, headers, client: '' };
+  let decision = routing.decide(asked);
+  const site = decision.site;
+  if (site) {
+    const siteConfig = routing.configOf(site);
+    lines.push(['site', `${site.name} (sites[${routing.indexOf(site)}], preset ${siteConfig.preset}, hosts ${siteConfig.hosts.join(', ')})`]);
   }
-  const siteConfig = config.sites[index]!;
-  const site = compileSite(siteConfig);
-  lines.push(['site', `${site.name} (sites[${index}], preset ${siteConfig.preset}, hosts ${siteConfig.hosts.join(', ')})`]);
-
-  const unsafe = unsafePath(url.pathname);
-  if (unsafe) {
-    lines.push(['answer', `400: ${unsafe}: refused, it could reach outside the upstream's path prefix; nothing is forwarded`]);
-    return lines;
-  }
-  if (siteConfig.uploadsFromEdge) {
+  if (decision.kind === 'unseal') {
     lines.push(['note', 'this site takes only uploads sealed by an edge worker (directUploads); anything else gets 403, a bad seal 401']);
+    // What a sealed upload of this URL then gets.
+    decision = routing.decide({ ...asked, unsealed: { authorization: null } });
   }
-  const local = localAnswer(siteConfig, config, method, url);
-  if (local) {
-    lines.push(['answer', local]);
-    return lines;
+  switch (decision.kind) {
+    case 'unseal':
+      return lines;
+    case 'local':
+      lines.push(['answer', localText(config, decision)]);
+      return lines;
+    case 'refuse':
+      if (!decision.site && decision.status === 421) {
+        lines.push(['answer', `421: no site serves the host ${url.host} (sites serve: ${servedHosts(config)}); nothing is forwarded`]);
+        return lines;
+      }
+      if (decision.rule) lines.push(['rule', ruleSource(routing.configOf(decision.site!), routing.indexOf(decision.site!), decision.rule)]);
+      lines.push(['answer', `${decision.status}: ${decision.message}; nothing is forwarded`]);
+      return lines;
   }
-
-  const rule = site.rule(method, url.pathname, url.searchParams, accept ?? null);
+  const siteConfig = routing.configOf(decision.site);
+  const { rule, role: target, subject } = decision;
   if (!rule) {
     lines.push(['rule', 'none matches: writes are the default'], ['role', 'write']);
   } else {
-    lines.push(['rule', ruleSource(siteConfig, index, rule)]);
+    lines.push(['rule', ruleSource(siteConfig, routing.indexOf(decision.site), rule)]);
+    const alias = rule.source.to !== target ? ` ("to": "${rule.source.to}" is ${target} on this site)` : '';
+    lines.push(['role', `${target}${alias}`]);
   }
-  const target = rule?.target ?? 'write';
-  if (target === 'deny') {
-    lines.push(['answer', `405: site ${site.name} does not accept ${method} ${url.pathname}; nothing is forwarded`]);
-    return lines;
-  }
-  const alias = rule && rule.source.to !== target ? ` ("to": "${rule.source.to}" is ${target} on this site)` : '';
-  if (rule) lines.push(['role', `${target}${alias}`]);
 
-  const subject = rule?.subject(url.pathname);
-  const pool = site.pools[target]!;
+  const pool = decision.site.pools[target]!;
   let server = pool.primaries[0]!;
-  if (rule?.pin && subject !== undefined) {
+  const pinned = decision.pinned && subject !== undefined;
+  if (pinned) {
     server = pool.pinned(subject, true) ?? server;
     const of = pool.primaries.length > 1 ? `the primary "${subject}" hashes to (rendezvous), never retried on another` : 'its one primary';
     lines.push(['pinned', `every request of ${subject} goes to ${of}`]);
   }
-  for (const note of sessionNotes(site, siteConfig, rule, subject, target, accept)) lines.push(['session', note]);
-  if (rule?.mapUrls) lines.push(['answer', 'URLs in the JSON answer that point into an upstream are mapped to the public name']);
+  for (const note of sessionNotes(decision, siteConfig, accept)) lines.push(['session', note]);
+  if (decision.mapUrls) lines.push(['answer', 'URLs in the JSON answer that point into an upstream are mapped to the public name']);
 
   lines.push(['upstream', server.upstream.target(url.pathname + url.search)]);
   if (pool.primaries.length > 1 || pool.backups.length) {
@@ -125,7 +127,7 @@ export function explainRoute(config: Config, method: string, url: URL, accept?: 
       pool.primaries.length > 1 ? `primaries ${pool.primaries.map((s) => s.href).join(', ')}` : '',
       pool.backups.length ? `backups ${pool.backups.map((s) => s.href).join(', ')}` : '',
     ].filter(Boolean);
-    const why = rule?.pin && subject !== undefined ? 'when all are healthy' : 'least connections among the healthy ones';
+    const why = pinned ? 'when all are healthy' : 'least connections among the healthy ones';
     lines.push(['pool', `${others.join('; ')} (${why}${target !== 'read' && method !== 'GET' && method !== 'HEAD' && !siteConfig.writeToBackup ? '; writes never go to backups' : ''})`]);
   }
   return lines;
@@ -140,25 +142,21 @@ function ruleSource(site: SiteConfig, index: number, rule: Rule): string {
   return `preset ${site.preset}, rule #${preset} (src/rules/presets.ts): ${text}`;
 }
 
-/** `docker (idocker.io, idocker.io:5000); web (repo.example.com)`: every site's hosts, as the 421 answer names them. */
-export function servedHosts(config: Config): string {
-  return config.sites.map((site) => `${site.name} (${site.hosts.join(', ')})`).join('; ');
-}
-
 /** What a session changes for this request, in the words of the site's format (a docker push, a Maven deploy). */
-function sessionNotes(site: Site, config: SiteConfig, rule: Rule | undefined, subject: string | undefined, role: string, accept: string | undefined): string[] {
-  if (!rule?.session || subject === undefined) return [];
+function sessionNotes(decision: Forward, config: SiteConfig, accept: string | undefined): string[] {
+  const { site, rule, subject, role } = decision;
+  if (!rule?.session || !subject) return [];
   const words = SESSION_WORDS[config.preset] ?? SESSION_WORDS.generic!;
-  if (!site.sessions) return [`${words.name}s are off on this site (pushSessions.idle is 0)`];
+  if (!decision.session) return [`${words.name}s are off on this site (pushSessions.idle is 0)`];
   const idle = config.pushSessions.idle;
   const client = 'the client is its address plus its credentials';
-  if (rule.session === 'open') {
+  if (decision.session.effect === 'open') {
     return [`opens (or renews) the client's ${words.name} for ${subject} (${client}): until ${idle} s after its last such request, ${words.opened(subject, role)}`];
   }
   // Where the session sends it: the rule's own target, else the role of the request that opened the session.
   const roleOf = (to: string): string => (to in site.pools ? to : (presets[config.preset].optionalRoles[to] ?? to));
   const opening = [...new Set([...config.rules, ...presets[config.preset].rules].filter((r) => r.session === 'open').map((r) => roleOf(r.to)))];
-  const to = rule.followTo ?? (opening.length === 1 ? opening[0]! : `${opening.join(' or ')}, the role of the request that opened it`);
+  const to = decision.session.followTo ?? (opening.length === 1 ? opening[0]! : `${opening.join(' or ')}, the role of the request that opened it`);
   return [
     `inside a ${words.name} of ${subject} by the same client (${client}; opened by ${words.openedBy} within the last ${idle} s): ${words.followed(to)}, pinned to its server, logged as role "session"`,
     `otherwise (${words.otherwise(accept)}): ${role}`,
@@ -201,21 +199,16 @@ const SESSION_WORDS: Partial<Record<SiteConfig['preset'], SessionWords>> = {
   },
 };
 
-/** What the router answers itself before any rule: the bootstrap script and CA, the HTTPS redirect, static folders. */
-function localAnswer(site: SiteConfig, config: Config, method: string, url: URL): string | undefined {
-  if (site.preset === 'docker' && site.bootstrap !== false && config.caCert !== undefined) {
-    const paths = { ...DEFAULT_BOOTSTRAP, ...site.bootstrap };
-    if (url.pathname === paths.path) return `answered by the router: the client bootstrap script (rendered for ${url.host}); nothing is forwarded`;
-    if (url.pathname === paths.caPath) return `answered by the router: the CA certificate ${config.caCert}; nothing is forwarded`;
+/** A local answer in words: the bootstrap script and CA, the HTTPS redirect, a static folder. */
+function localText(config: Config, local: Local): string {
+  switch (local.which) {
+    case 'bootstrap':
+      return `answered by the router: the client bootstrap script (rendered for ${local.url.host}); nothing is forwarded`;
+    case 'ca':
+      return `answered by the router: the CA certificate ${config.caCert}; nothing is forwarded`;
+    case 'redirect':
+      return `${local.status} redirect to ${local.location} (httpsRedirect); nothing is forwarded`;
+    case 'static':
+      return `answered by the router from the folder ${local.mount.dir} (static "${local.mount.prefix || '/'}"; 404 when no such file); nothing is forwarded`;
   }
-  if (site.httpsRedirect !== false && url.protocol === 'http:') {
-    const port = httpsPortOf(site, config);
-    const status = method === 'GET' || method === 'HEAD' ? 301 : 308;
-    return `${status} redirect to https://${url.hostname}${port === 443 ? '' : `:${port}`}${url.pathname}${url.search} (httpsRedirect); nothing is forwarded`;
-  }
-  const mount = [...site.static]
-    .sort((a, b) => b.prefix.length - a.prefix.length)
-    .find(({ prefix }) => prefix === '' || url.pathname === prefix || url.pathname.startsWith(`${prefix}/`));
-  if (mount) return `answered by the router from the folder ${mount.dir} (static "${mount.prefix || '/'}"; 404 when no such file); nothing is forwarded`;
-  return undefined;
 }

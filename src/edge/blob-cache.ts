@@ -28,8 +28,8 @@
  */
 import { entryFor, type AccessEntry, type AccessLog } from '../access-log.ts';
 import type { Config, RuleConfig, SiteConfig } from '../config/schema.ts';
-import { unsafePath } from '../request/target.ts';
-import { compileSite, type Site } from '../site/site.ts';
+import { routingFor } from '../decision.ts';
+import type { Site } from '../site/site.ts';
 import { chunkReader, tapStream } from '../stream/tap.ts';
 
 /** The query parameter that marks the cache's own authorization `HEAD` (see withBlobCacheRules). */
@@ -126,12 +126,6 @@ export interface BlobPlan {
   readonly check: string;
 }
 
-interface CacheSite {
-  readonly site: Site;
-  readonly base: string;
-  readonly enabled: boolean;
-}
-
 /** One site's part of the key space: `https://<its first host>/.registry-router/blob-cache/<site>`. */
 function keyBase(config: SiteConfig): string {
   const first = config.hosts[0]!.replace(/^\*\./, '');
@@ -149,16 +143,21 @@ const toHex = (digest: ArrayBuffer) => [...new Uint8Array(digest)].map((byte) =>
 const noop = () => {};
 
 export class BlobCache {
-  readonly #sites: CacheSite[];
+  readonly #config: Config;
+  /** Each blob-cache site's part of the key space, by its index in `config.sites`. */
+  readonly #bases: ReadonlyMap<number, string>;
   readonly #runtime: Omit<BlobCacheRuntime, 'waitUntil'>;
   readonly #log: AccessLog;
   /** Outcomes of requests sent through the app, waiting for the app's access-log line (see accessLog). */
   readonly #pending = new Map<string, Array<{ outcome: CacheOutcome }>>();
 
-  /** `config` as withBlobCacheRules returned it; `log` is where the cache's own lines (hits) go. */
+  /**
+   * `config` as withBlobCacheRules returned it, the very object the app is created from: the cache
+   * decides by the app's own routing (src/decision.ts routingFor). `log` is where the cache's own lines (hits) go.
+   */
   constructor(config: Config, runtime: Omit<BlobCacheRuntime, 'waitUntil'>, log: AccessLog) {
-    // Every site, in config order, so that a host finds the site the app would find.
-    this.#sites = config.sites.map((site) => ({ site: compileSite(site), base: keyBase(site), enabled: site.blobCache }));
+    this.#config = config;
+    this.#bases = new Map(config.sites.flatMap((site, index) => (site.blobCache ? [[index, keyBase(site)] as const] : [])));
     this.#runtime = runtime;
     this.#log = log;
   }
@@ -169,14 +168,15 @@ export class BlobCache {
     const url = new URL(request.url);
     if (url.search) return undefined;
     const match = BLOB_PATH.exec(url.pathname);
-    if (!match || unsafePath(url.pathname)) return undefined;
-    // The first site whose hosts match, as the app finds it (site/site.ts siteFinder).
-    const entry = this.#sites.find(({ site }) => site.servesHost(url.host));
-    if (!entry?.enabled) return undefined;
-    // Only where the GET is a plain read of a role: never past a deny rule, never a push session's.
-    const rule = entry.site.rule('GET', url.pathname, url.searchParams);
-    if (!rule || rule.target === 'deny' || rule.session || !(rule.target in entry.site.upstreams)) return undefined;
-    return { site: entry.site, hex: match[2]!, markerKey: `${entry.base}/sha256:${match[2]}`, check: rule.pin ? `${rule.target}.pinned` : rule.target };
+    if (!match) return undefined;
+    // What the app would do with it: only a plain read of a role (never a deny, a local answer or a push session's).
+    // The guard is the app's: this request, and the check made of it, go through the app.
+    const routing = routingFor(this.#config);
+    const decision = routing.decide({ method: 'GET', url, headers: request.headers, client: request.headers.get('cf-connecting-ip') ?? '', guard: false });
+    if (decision.kind !== 'forward' || !decision.rule || decision.rule.session || !(decision.role in decision.site.upstreams)) return undefined;
+    const base = this.#bases.get(routing.indexOf(decision.site));
+    if (base === undefined) return undefined;
+    return { site: decision.site, hex: match[2]!, markerKey: `${base}/sha256:${match[2]}`, check: decision.pinned ? `${decision.role}.pinned` : decision.role };
   }
 
   /**
