@@ -66,7 +66,11 @@ export type Local = {
   readonly plan: LocalPlan;
   /** The URL the answer is made for: the request's, or the site's host name for a client that used an IP address. */
   readonly url: URL;
-} & ({ readonly which: 'bootstrap' | 'ca' } | { readonly which: 'redirect'; readonly status: 301 | 308; readonly location: string } | { readonly which: 'static'; readonly mount: StaticMount });
+} & (
+  | { readonly which: 'bootstrap' | 'ca' }
+  | { readonly which: 'redirect'; readonly status: 301 | 308; readonly location: string }
+  | { readonly which: 'static'; readonly mount: StaticMount }
+);
 
 /** What a push session does to the request; the store lookups are the app's (the store may be remote). */
 export interface SessionEffect {
@@ -114,7 +118,11 @@ export interface Routing {
  * The routing for `config` over `sites` (the app's, with their session stores; compileSite's
  * otherwise), in config order. `files`: whether this runtime can read files (local answers).
  */
-export function compileRouting(config: Config, sites: readonly Site[] = config.sites.map(compileSite), options: { files: boolean } = { files: true }): Routing {
+export function compileRouting(
+  config: Config,
+  sites: readonly Site[] = config.sites.map(compileSite),
+  options: { files: boolean } = { files: true },
+): Routing {
   if (sites.length !== config.sites.length) throw new Error(`compileRouting: ${sites.length} sites for ${config.sites.length} site configs`);
   const findSite = siteFinder(sites);
   const known = new Map(
@@ -129,7 +137,10 @@ export function compileRouting(config: Config, sites: readonly Site[] = config.s
   const decide = ({ method, url, headers, client, unsealed, guard }: Asked): Decision => {
     // The guard reads the method and the headers only.
     const refusal = guard === false ? undefined : guardRequest({ method, headers } as Request, url);
-    if (refusal) return { kind: 'refuse', site: undefined, status: refusal.status, code: 'UNSUPPORTED', message: refusal.message, error: refusal.message, early: true };
+    if (refusal) {
+      const { status, message } = refusal;
+      return { kind: 'refuse', site: undefined, status, code: 'UNSUPPORTED', message, error: message, early: true };
+    }
     const site = findSite(url.host);
     if (!site) {
       // By IP, before the name resolves: the bootstrap script and CA of the first docker site.
@@ -138,11 +149,15 @@ export function compileRouting(config: Config, sites: readonly Site[] = config.s
         const which = url.pathname === byAddress.path ? 'bootstrap' : 'ca';
         return { kind: 'local', site: owner, plan: known.get(owner)!.local!, url: addressUrl(url, byAddress.name), which };
       }
-      return { kind: 'refuse', site: undefined, status: 421, code: 'UNSUPPORTED', message: `this router serves no site named ${url.host}; its sites serve: ${served}`, early: false };
+      const message = `this router serves no site named ${url.host}; its sites serve: ${served}`;
+      return { kind: 'refuse', site: undefined, status: 421, code: 'UNSUPPORTED', message, early: false };
     }
     // Before static folders and rules: a hidden dot segment is refused whatever would serve it.
     const unsafe = unsafePath(url.pathname);
-    if (unsafe) return { kind: 'refuse', site, status: 400, code: 'NAME_INVALID', message: `${unsafe}: refused, it could reach outside the upstream's path prefix`, error: unsafe, early: true };
+    if (unsafe) {
+      const message = `${unsafe}: refused, it could reach outside the upstream's path prefix`;
+      return { kind: 'refuse', site, status: 400, code: 'NAME_INVALID', message, error: unsafe, early: true };
+    }
     const { local, gated } = known.get(site)!;
     // The origin side of direct uploads answers nothing but uploads the edge sealed.
     if (gated && !unsealed) return { kind: 'unseal', site };
@@ -151,7 +166,8 @@ export function compileRouting(config: Config, sites: readonly Site[] = config.s
     const rule = site.rule(method, url.pathname, url.searchParams, headers.get('accept'));
     const role = rule?.target ?? 'write';
     if (role === 'deny') {
-      return { kind: 'refuse', site, rule, role, status: 405, code: 'DENIED', message: `site ${site.name} does not accept ${method} ${url.pathname}`, early: true };
+      const message = `site ${site.name} does not accept ${method} ${url.pathname}`;
+      return { kind: 'refuse', site, rule, role, status: 405, code: 'DENIED', message, early: true };
     }
     const subject = rule?.subject(url.pathname);
     let session: SessionEffect | undefined;

@@ -18,7 +18,12 @@ const config = parseConfig({
       upstreams: { read: 'http://group:8082', write: 'http://hosted:8083' },
       rules: [{ methods: ['DELETE'], to: 'deny' }],
     },
-    { name: 'npm', hosts: ['npm.example.com'], preset: 'npm', upstreams: { read: 'http://nexus:8081/repository/npm-group/', write: 'http://nexus:8081/repository/npm-hosted/' } },
+    {
+      name: 'npm',
+      hosts: ['npm.example.com'],
+      preset: 'npm',
+      upstreams: { read: 'http://nexus:8081/repository/npm-group/', write: 'http://nexus:8081/repository/npm-hosted/' },
+    },
     {
       name: 'maven',
       hosts: ['maven.example.com'],
@@ -66,7 +71,14 @@ const table: Array<[string, Asked, Record<string, unknown>]> = [
   [
     'CONNECT: the guard refuses before any site',
     asked('CONNECT', 'http://idocker.io/'),
-    { kind: 'refuse', site: undefined, status: 405, code: 'UNSUPPORTED', early: true, message: 'CONNECT is not supported: this router is not a forward proxy' },
+    {
+      kind: 'refuse',
+      site: undefined,
+      status: 405,
+      code: 'UNSUPPORTED',
+      early: true,
+      message: 'CONNECT is not supported: this router is not a forward proxy',
+    },
   ],
   [
     'a Host no site serves: 421 naming every site, the body left to be read',
@@ -98,13 +110,21 @@ const table: Array<[string, Asked, Record<string, unknown>]> = [
     { kind: 'refuse', site: 'docker', status: 400, code: 'NAME_INVALID', early: true },
   ],
   ['the bootstrap script by name', asked('GET', 'http://idocker.io/download/scripts/docker-init.sh'), { kind: 'local', site: 'docker', which: 'bootstrap' }],
-  ['the bootstrap script with another method (answered 405 by the router, never forwarded)', asked('POST', 'http://idocker.io/download/ca.crt'), { kind: 'local', which: 'ca' }],
+  [
+    'the CA with another method (answered 405 by the router, never forwarded)',
+    asked('POST', 'http://idocker.io/download/ca.crt'),
+    { kind: 'local', which: 'ca' },
+  ],
   [
     'plain HTTP on an httpsRedirect site: 301 for GET',
     asked('GET', 'http://secure.example.com/v2/team/app/manifests/1.0?x=1'),
     { kind: 'local', site: 'secure', which: 'redirect', status: 301, location: 'https://secure.example.com:8443/v2/team/app/manifests/1.0?x=1' },
   ],
-  ['plain HTTP on an httpsRedirect site: 308 for a push', asked('PUT', 'http://secure.example.com/v2/a/manifests/1'), { kind: 'local', which: 'redirect', status: 308 }],
+  [
+    'plain HTTP on an httpsRedirect site: 308 for a push',
+    asked('PUT', 'http://secure.example.com/v2/a/manifests/1'),
+    { kind: 'local', which: 'redirect', status: 308 },
+  ],
   [
     'HTTPS on that site goes on to the rules',
     asked('GET', 'https://secure.example.com/v2/a/manifests/1'),
@@ -124,12 +144,29 @@ const table: Array<[string, Asked, Record<string, unknown>]> = [
   [
     'a deny rule: 405 with the rule',
     asked('DELETE', 'http://idocker.io/v2/team/app/manifests/1.0'),
-    { kind: 'refuse', site: 'docker', status: 405, code: 'DENIED', role: 'deny', rule: { methods: ['DELETE'], to: 'deny' }, early: true, message: 'site docker does not accept DELETE /v2/team/app/manifests/1.0' },
+    {
+      kind: 'refuse',
+      site: 'docker',
+      status: 405,
+      code: 'DENIED',
+      role: 'deny',
+      rule: { methods: ['DELETE'], to: 'deny' },
+      early: true,
+      message: 'site docker does not accept DELETE /v2/team/app/manifests/1.0',
+    },
   ],
   [
     'an upload: write, pinned, opens the push session of the client and its credentials',
     asked('PATCH', 'http://idocker.io/v2/team/app/blobs/uploads/5d1c', { authorization: 'Bearer abc' }),
-    { kind: 'forward', site: 'docker', role: 'write', subject: 'team/app', pinned: true, session: { effect: 'open', key: key('Bearer abc', 'team/app'), followTo: undefined }, mapUrls: false },
+    {
+      kind: 'forward',
+      site: 'docker',
+      role: 'write',
+      subject: 'team/app',
+      pinned: true,
+      session: { effect: 'open', key: key('Bearer abc', 'team/app'), followTo: undefined },
+      mapUrls: false,
+    },
   ],
   [
     "a pull's manifest HEAD (Accept: a list): read, no session",
@@ -154,7 +191,11 @@ const table: Array<[string, Asked, Record<string, unknown>]> = [
     asked('GET', 'http://maven.example.com/com/example/app/maven-metadata.xml'),
     { kind: 'forward', site: 'maven', role: 'read', subject: 'com/example/app', session: { effect: 'follow', key: key(null, 'com/example/app') } },
   ],
-  ['the origin side of direct uploads: unseal first', asked('PATCH', 'http://uploads.example.com/v2/a/blobs/uploads/1?rr_upload=x'), { kind: 'unseal', site: 'origin' }],
+  [
+    'the origin side of direct uploads: unseal first',
+    asked('PATCH', 'http://uploads.example.com/v2/a/blobs/uploads/1?rr_upload=x'),
+    { kind: 'unseal', site: 'origin' },
+  ],
 ];
 
 describe('the routing decision', () => {
@@ -163,8 +204,10 @@ describe('the routing decision', () => {
   });
 
   it('after unsealing: the rule, with the credentials the capability restored in the session key', () => {
-    const decision = routing.decide({ ...asked('PATCH', 'http://uploads.example.com/v2/a/blobs/uploads/1', { authorization: 'Basic edge' }), unsealed: { authorization: 'Bearer pusher' } });
-    expect(shape(decision)).toMatchObject({ kind: 'forward', site: 'origin', role: 'write', pinned: true, session: { effect: 'open', key: key('Bearer pusher', 'a') } });
+    const request = asked('PATCH', 'http://uploads.example.com/v2/a/blobs/uploads/1', { authorization: 'Basic edge' });
+    const decision = routing.decide({ ...request, unsealed: { authorization: 'Bearer pusher' } });
+    const session = { effect: 'open', key: key('Bearer pusher', 'a') };
+    expect(shape(decision)).toMatchObject({ kind: 'forward', site: 'origin', role: 'write', pinned: true, session });
   });
 
   it('leaves the guard out only when asked to (the blob cache: its requests all pass the app)', () => {

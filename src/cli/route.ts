@@ -128,7 +128,8 @@ export function explainRoute(config: Config, method: string, url: URL, accept?: 
       pool.backups.length ? `backups ${pool.backups.map((s) => s.href).join(', ')}` : '',
     ].filter(Boolean);
     const why = pinned ? 'when all are healthy' : 'least connections among the healthy ones';
-    lines.push(['pool', `${others.join('; ')} (${why}${target !== 'read' && method !== 'GET' && method !== 'HEAD' && !siteConfig.writeToBackup ? '; writes never go to backups' : ''})`]);
+    const primariesOnly = target !== 'read' && method !== 'GET' && method !== 'HEAD' && !siteConfig.writeToBackup;
+    lines.push(['pool', `${others.join('; ')} (${why}${primariesOnly ? '; writes never go to backups' : ''})`]);
   }
   return lines;
 }
@@ -151,7 +152,8 @@ function sessionNotes(decision: Forward, config: SiteConfig, accept: string | un
   const idle = config.pushSessions.idle;
   const client = 'the client is its address plus its credentials';
   if (decision.session.effect === 'open') {
-    return [`opens (or renews) the client's ${words.name} for ${subject} (${client}): until ${idle} s after its last such request, ${words.opened(subject, role)}`];
+    const until = `until ${idle} s after its last such request`;
+    return [`opens (or renews) the client's ${words.name} for ${subject} (${client}): ${until}, ${words.opened(subject, role)}`];
   }
   // Where the session sends it: the rule's own target, else the role of the request that opened the session.
   const roleOf = (to: string): string => (to in site.pools ? to : (presets[config.preset].optionalRoles[to] ?? to));

@@ -176,7 +176,8 @@ export class BlobCache {
     if (decision.kind !== 'forward' || !decision.rule || decision.rule.session || !(decision.role in decision.site.upstreams)) return undefined;
     const base = this.#bases.get(routing.indexOf(decision.site));
     if (base === undefined) return undefined;
-    return { site: decision.site, hex: match[2]!, markerKey: `${base}/sha256:${match[2]}`, check: decision.pinned ? `${decision.role}.pinned` : decision.role };
+    const check = decision.pinned ? `${decision.role}.pinned` : decision.role;
+    return { site: decision.site, hex: match[2]!, markerKey: `${base}/sha256:${match[2]}`, check };
   }
 
   /**

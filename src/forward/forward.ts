@@ -77,7 +77,8 @@ export async function forward(
     sent.tally.bytesOut = bytes.byteLength;
     finish(status);
     // An empty body goes out as none: servers then add no Content-Type of their own (node-server, Bun.serve do for bytes).
-    return withReasonPhrase(new Response(bytes.byteLength ? (bytes as Uint8Array<ArrayBuffer>) : null, { status, statusText, headers: response.headers }), statusText);
+    const whole = bytes.byteLength ? (bytes as Uint8Array<ArrayBuffer>) : null;
+    return withReasonPhrase(new Response(whole, { status, statusText, headers: response.headers }), statusText);
   }
   // Logged when the client has the whole body (or the transfer broke), not when headers went out.
   const body = response.body

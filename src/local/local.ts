@@ -119,7 +119,10 @@ async function bootstrapAnswer(plan: LocalPlan, isScript: boolean, request: Requ
     scriptUrl: origin + bootstrap.path,
     caUrl: origin + bootstrap.caPath,
   });
-  const headers = { 'content-disposition': `inline; filename="${bootstrap.path.split('/').pop() || 'docker-init.sh'}"`, 'x-registry': registryName(url.hostname, port) };
+  const headers = {
+    'content-disposition': `inline; filename="${bootstrap.path.split('/').pop() || 'docker-init.sh'}"`,
+    'x-registry': registryName(url.hostname, port),
+  };
   return body(request, new TextEncoder().encode(script), 'text/x-shellscript; charset=utf-8', headers);
 }
 

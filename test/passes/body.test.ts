@@ -28,14 +28,16 @@ describe('which body passes a site gets', () => {
   });
 
   it('sealing only where direct uploads are configured, either half', () => {
-    expect(bodyPassesFor(siteConfig({ preset: 'docker', directUploads: { url: 'https://upload.example.com', keyEnv: 'K' } }))).toEqual([sealUploads, readSmallBodies]);
+    const edge = siteConfig({ preset: 'docker', directUploads: { url: 'https://upload.example.com', keyEnv: 'K' } });
+    expect(bodyPassesFor(edge)).toEqual([sealUploads, readSmallBodies]);
     expect(bodyPassesFor(siteConfig({ preset: 'docker', uploadsFromEdge: { keyEnv: 'K' } }))).toEqual([sealUploads, readSmallBodies]);
   });
 
   it('URL mapping where the preset or a site rule maps URLs', () => {
     expect(bodyPassesFor(siteConfig({ preset: 'npm' }))).toEqual([mapUrls, readSmallBodies]);
     expect(bodyPassesFor(siteConfig({ preset: 'pypi' }))).toEqual([mapUrls, readSmallBodies]);
-    expect(bodyPassesFor(siteConfig({ preset: 'generic', rules: [{ methods: ['GET'], path: '/index/**', to: 'read', mapUrls: true }] }))).toEqual([mapUrls, readSmallBodies]);
+    const own = siteConfig({ preset: 'generic', rules: [{ methods: ['GET'], path: '/index/**', to: 'read', mapUrls: true }] });
+    expect(bodyPassesFor(own)).toEqual([mapUrls, readSmallBodies]);
     expect(bodyPassesFor(siteConfig({ preset: 'generic' }))).toEqual([readSmallBodies]);
   });
 
@@ -100,11 +102,12 @@ describe('a body pass that fails, through forward()', () => {
   };
 
   it('an upload key that is not set: 500 naming the variable, in the registry format, logged with that message', async () => {
-    const site = { directUploads: { url: 'https://upload.example.com', keyEnv: 'NO_SUCH_KEY' } };
+    const site = { directUploads: { url: 'https://upload.example.com', keyEnv: 'NO_SUCH_KEY', ttl: 3600 } };
     const base = makeExchange('http://idocker.io/v2/team/app/blobs/uploads/', { method: 'POST', site });
-    const uploads = uploadSealFor(site as never, () => undefined)!;
+    const uploads = uploadSealFor(site, () => undefined)!;
     const exchange: Exchange = { ...base, site: { ...base.site, uploads } };
-    const { answered, lines } = await run(exchange, { status: 202, headers: new Headers({ location: 'http://hosted:8083/v2/team/app/blobs/uploads/1' }), body: null });
+    const location = 'http://hosted:8083/v2/team/app/blobs/uploads/1';
+    const { answered, lines } = await run(exchange, { status: 202, headers: new Headers({ location }), body: null });
     expect(answered.status).toBe(500);
     const body = (await answered.json()) as { errors: Array<{ code: string; message: string }> };
     expect(body.errors[0]!.code).toBe('UNAVAILABLE');
@@ -123,13 +126,14 @@ describe('a body pass that fails, through forward()', () => {
 
   it('a site without the mapping pass forwards a packument as it came', async () => {
     const packument = '{"dist":{"tarball":"http://nexus:8081/repository/npm-group/a/-/a-1.0.0.tgz"}}';
-    const site = { preset: 'npm', upstreams: { read: 'http://nexus:8081/repository/npm-group/', write: 'http://nexus:8081/repository/npm-hosted/' } };
+    const site = { preset: 'npm' as const, upstreams: { read: 'http://nexus:8081/repository/npm-group/', write: 'http://nexus:8081/repository/npm-hosted/' } };
     const exchange = makeExchange('http://npm.example.com/a', { site });
     const headers = () => new Headers({ 'content-type': 'application/json', 'content-length': String(packument.length) });
     const mapped = await forward(exchange, { client: answerWith({ status: 200, headers: headers(), body: streamOf(packument) }), log: () => {} });
     expect(await mapped.text()).toContain('"http://npm.example.com/a/-/a-1.0.0.tgz"');
     const again = makeExchange('http://npm.example.com/a', { site });
-    const plain = await forward(again, { client: answerWith({ status: 200, headers: headers(), body: streamOf(packument) }), log: () => {}, bodyPasses: [readSmallBodies] });
+    const client = answerWith({ status: 200, headers: headers(), body: streamOf(packument) });
+    const plain = await forward(again, { client, log: () => {}, bodyPasses: [readSmallBodies] });
     expect(await plain.text()).toBe(packument);
   });
 });
