@@ -210,8 +210,8 @@ async function answerLocally(at: Answering, local: Local, files: FileAccess | un
     answer = await answerLocal(local.plan, local, request, local.url, files);
   } catch (error) {
     const response = errorResponse(site.errorFormat, 500, 'UNAVAILABLE', `site ${site.name} could not read a local file`);
-    const bytesOut = ownBodyBytes(request.method, response);
-    log({ ...entryFor(url, request.method, started, 500, client, null), site: site.name, role: 'static', bytesOut, error: String((error as Error)?.message ?? error) });
+    const failed = { site: site.name, role: 'static', bytesOut: ownBodyBytes(request.method, response), error: String((error as Error)?.message ?? error) };
+    log({ ...entryFor(url, request.method, started, 500, client, null), ...failed });
     return answerEarly(request, response);
   }
   const { response, role } = answer;
