@@ -11,6 +11,7 @@ import type { AccessEntry, AccessLog } from '../../src/access-log.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { BlobCache, CACHE_CHECK_PARAM, MAX_CACHED_BLOB, withBlobCacheRules, type BlobCacheRuntime, type CacheLike, type DigestSink } from '../../src/edge/blob-cache.ts';
+import { createApp } from '../../src/app.ts';
 import { compileSite } from '../../src/site/site.ts';
 
 const hexOf = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -228,6 +229,23 @@ describe('blob cache: what it takes and where its checks go', () => {
     expect(site.rule('GET', PATH, new URLSearchParams())).toMatchObject({ target: 'read' });
     // Sites without blobCache are left as they were.
     expect(cfg.sites[1]!.rules).toEqual([]);
+  });
+});
+
+describe('blob cache: the app\'s decision', () => {
+  it('decides with the sites the app compiled from the same config (no second compile); what the app answers itself stays the app\'s', () => {
+    const cfg = config({ httpsRedirect: 443 });
+    const blobs = new BlobCache(cfg, runtime(new MemoryCache()), () => {});
+    const client = { send: async () => ({ status: 200, headers: new Headers(), body: null }) };
+    const app = createApp(cfg, { client, log: blobs.accessLog(() => {}), healthLog: () => {} });
+    try {
+      // Over HTTPS the GET is a read of the group: planned, on the app's own site object.
+      expect(blobs.plan(new Request(URL_.replace('http:', 'https:')))?.site).toBe(app.routing.sites[0]);
+      // Over plain HTTP this site redirects (a local answer): nothing for the cache.
+      expect(blobs.plan(new Request(URL_))).toBeUndefined();
+    } finally {
+      app.stop();
+    }
   });
 });
 
