@@ -10,7 +10,7 @@ import { Metrics } from './metrics.ts';
 import { startHealthChecks, stderrHealthLog } from './upstream/health.ts';
 import type { HealthListener } from './upstream/pool.ts';
 import type { FileAccess } from './local/files.ts';
-import { answerLocal } from './local/local.ts';
+import { answerLocal, type LocalAnswer } from './local/local.ts';
 import { openUploadRequest, uploadSealFor, type OpenedUpload } from './edge/uploads.ts';
 import { compileRouting, shareRouting, type Asked, type Forward, type Local, type Refuse, type Routing } from './decision.ts';
 import { bodyPassesFor } from './passes/body.ts';
@@ -205,7 +205,7 @@ async function sessionWay(sessions: SessionStore, decision: Forward, now: number
 async function answerLocally(at: Answering, local: Local, files: FileAccess | undefined): Promise<Response> {
   const { request, url, started, client, log } = at;
   const { site } = local;
-  let answer;
+  let answer: LocalAnswer;
   try {
     answer = await answerLocal(local.plan, local, request, local.url, files);
   } catch (error) {

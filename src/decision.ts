@@ -203,7 +203,9 @@ export function shareRouting(config: Config, routing: Routing): void {
 
 /** The routing the app compiled for this very config object; compiled here when no app was made from it (tests, tools). */
 export function routingFor(config: Config): Routing {
-  let routing = shared.get(config);
-  if (!routing) shared.set(config, (routing = compileRouting(config)));
+  const known = shared.get(config);
+  if (known) return known;
+  const routing = compileRouting(config);
+  shared.set(config, routing);
   return routing;
 }

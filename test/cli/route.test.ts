@@ -51,8 +51,8 @@ describe('route: the decision in words', () => {
 
   it('refusals: a hidden dot segment, a target over 8 KiB (the guard), with nothing after them', () => {
     expect(lines('GET', 'http://idocker.io/v2/..%2f..%2fservice/rest/v1/status')).toEqual(['request', 'site', 'answer']);
-    const escape = explain('GET', 'http://idocker.io/v2/..%2f..%2fservice/rest/v1/status');
-    expect(escape.answer).toMatch(/^400: .*: refused, it could reach outside the upstream's path prefix; nothing is forwarded$/);
+    const climb = explain('GET', 'http://idocker.io/v2/..%2f..%2fservice/rest/v1/status');
+    expect(climb.answer).toMatch(/^400: .*: refused, it could reach outside the upstream's path prefix; nothing is forwarded$/);
     expect(explain('GET', `http://idocker.io/v2/${'a'.repeat(9000)}`).answer).toBe('414: the request target is longer than 8192 bytes; nothing is forwarded');
   });
 
