@@ -39,6 +39,8 @@ import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { freePort } from './ports.ts';
 
+import { HEALTH_CHECK_AGENT } from './origin.ts';
+
 export const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
 export const MVN_BIN = process.env.MVN_BIN ?? '/usr/bin/mvn';
 /** Debian's Maven repository: the plugins `libmaven-*-plugin-java` install. */
@@ -137,8 +139,10 @@ export async function startMavenRepos(opts: MavenReposOptions = {}): Promise<Mav
       return text
         .split('\n')
         .filter(Boolean)
-        .map((line) => {
-          const entry = JSON.parse(line) as Record<string, string>;
+        .map((line) => JSON.parse(line) as Record<string, string>)
+        // The router's background health checks (on by default) are not requests a client caused.
+        .filter((entry) => entry.agent !== HEALTH_CHECK_AGENT)
+        .map((entry) => {
           return {
             server: entry.server as RepoServer,
             method: entry.method!,
@@ -190,7 +194,8 @@ http {
   scgi_temp_path ${dir}/temp/scgi;
   client_max_body_size 0;
   log_format requests escape=json '{"server":"$server_name","method":"$request_method","uri":"$request_uri","status":"$status",'
-                                  '"expect":"$http_expect","contentLength":"$http_content_length","transferEncoding":"$http_transfer_encoding"}';
+                                  '"expect":"$http_expect","contentLength":"$http_content_length","transferEncoding":"$http_transfer_encoding",'
+                                  '"agent":"$http_user_agent"}';
   access_log ${dir}/logs/requests.log requests;
   server {
     listen 127.0.0.1:${ports.releases};

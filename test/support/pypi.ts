@@ -52,6 +52,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateRawSync, gzipSync } from 'node:zlib';
+import { HEALTH_CHECK_AGENT } from './origin.ts';
 
 // ───────────────────────────── names ─────────────────────────────
 
@@ -348,6 +349,12 @@ export async function startPypiOrigin(opts: Partial<PypiOriginOptions> = {}): Pr
   let selfBase = '';
 
   const server = createServer((req, res) => {
+    // The router's background health checks (on by default) are not requests a client caused: answered, not logged.
+    if (req.headers['user-agent'] === HEALTH_CHECK_AGENT) {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
     const entry: PypiLogEntry = {
       seq: log.length + 1,
       repository: null,

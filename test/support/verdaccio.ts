@@ -59,6 +59,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './ports.ts';
+import { HEALTH_CHECK_AGENT } from './origin.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 export const VERDACCIO_BIN = path.join(ROOT, 'node_modules/verdaccio/bin/verdaccio');
@@ -304,6 +305,16 @@ async function startLoggingProxy(instance: InstanceName, log: RequestLog, target
   const agent = new http.Agent({ keepAlive: true });
   const server = http.createServer((req, res) => {
     const raw = req.url ?? '/';
+    // The router's background health checks (on by default) are not requests a client caused: passed on, not logged.
+    if (req.headers['user-agent'] === HEALTH_CHECK_AGENT) {
+      const check = http.request({ host: '127.0.0.1', port: targetPort(), method: req.method, path: raw.slice(raw.startsWith(`${prefix}/`) ? prefix.length : 0) || '/', headers: req.headers, agent }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      check.on('error', () => res.destroy());
+      req.pipe(check);
+      return;
+    }
     // Via first: verdaccio's uplink adds X-Forwarded-For too.
     const source: LoggedRequest['source'] = req.headers.via ? 'uplink' : req.headers['x-forwarded-for'] ? 'router' : 'direct';
     if (prefix && !raw.startsWith(`${prefix}/`)) {
