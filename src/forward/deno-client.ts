@@ -486,7 +486,12 @@ class IdleSweep {
  * a short body ended cleanly would leave the origin waiting, a long one would smuggle bytes into
  * the next request on the connection.
  */
-async function pump(body: ReadableStream<Uint8Array>, request: http.ClientRequest, declared: number | undefined, onChunk: (bytes: number) => void): Promise<void> {
+async function pump(
+  body: ReadableStream<Uint8Array>,
+  request: http.ClientRequest,
+  declared: number | undefined,
+  onChunk: (bytes: number) => void,
+): Promise<void> {
   const reader = chunkReader(body);
   let total = 0;
   try {
