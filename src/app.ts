@@ -1,12 +1,12 @@
 import { Hono, type Context } from 'hono';
 import { entryFor, type AccessLog } from './access-log.ts';
-import { createAdminApp } from './admin.ts';
+import { createAdminApp } from './status/admin.ts';
 import type { Config } from './config/schema.ts';
 import { answerEarly, errorResponse, formatForPath, ownBodyBytes } from './errors.ts';
 import type { BodyPass, Exchange } from './exchange.ts';
 import type { UpstreamClient } from './forward/client.ts';
 import { forward } from './forward/forward.ts';
-import { Metrics } from './metrics.ts';
+import { Metrics } from './status/metrics.ts';
 import { startHealthChecks, stderrHealthLog } from './upstream/health.ts';
 import type { HealthListener } from './upstream/pool.ts';
 import type { FileAccess } from './local/files.ts';

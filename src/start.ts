@@ -4,7 +4,7 @@
  */
 import type { Context } from 'hono';
 import { jsonLinesLog, quietLog } from './access-log.ts';
-import { ADMIN_ENDPOINTS } from './admin.ts';
+import { ADMIN_ENDPOINTS } from './status/admin.ts';
 import { createApp, type AppOptions, type RouterApp } from './app.ts';
 import type { Config } from './config/schema.ts';
 import type { UpstreamClient } from './forward/client.ts';

@@ -1,4 +1,4 @@
-import type { Metrics, RequestTotals } from '../metrics.ts';
+import type { Metrics, RequestTotals } from './metrics.ts';
 import type { Site } from '../site/site.ts';
 import type { HealthEvent, HealthState, Server } from '../upstream/pool.ts';
 import type { TransferView } from './transfers.ts';

@@ -9,7 +9,7 @@ import { createApp, type RouterApp } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { Exchange } from '../../src/exchange.ts';
 import type { OutgoingRequest, UpstreamClient } from '../../src/forward/client.ts';
-import { Metrics } from '../../src/metrics.ts';
+import { Metrics } from '../../src/status/metrics.ts';
 import { compileSite, type Site } from '../../src/site/site.ts';
 import { POLL_MS, STATUS_PAGE } from '../../src/status/page.ts';
 import { statusSnapshot, TRANSFERS_LISTED, type StatusSnapshot } from '../../src/status/snapshot.ts';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { AccessEntry } from '../../src/access-log.ts';
-import { readiness } from '../../src/admin.ts';
+import { readiness } from '../../src/status/admin.ts';
 import { parseConfig } from '../../src/config/load.ts';
-import { Metrics } from '../../src/metrics.ts';
+import { Metrics } from '../../src/status/metrics.ts';
 import { compileSite } from '../../src/site/site.ts';
 import { parsePrometheus, sumOf, valueOf } from '../support/prometheus.ts';
 

@@ -1,9 +1,9 @@
 import { Hono } from 'hono';
 import type { Metrics } from './metrics.ts';
-import type { Site } from './site/site.ts';
-import { STATUS_PAGE, statusPagePolicy } from './status/page.ts';
-import { statusSnapshot, withoutUserinfo } from './status/snapshot.ts';
-import type { Pool, Server } from './upstream/pool.ts';
+import type { Site } from '../site/site.ts';
+import { STATUS_PAGE, statusPagePolicy } from './page.ts';
+import { statusSnapshot, withoutUserinfo } from './snapshot.ts';
+import type { Pool, Server } from '../upstream/pool.ts';
 
 /** What the admin listener serves (listed in its 404 answer). */
 export const ADMIN_ENDPOINTS = ['/', '/status.json', '/metrics', '/healthz', '/readyz'] as const;

@@ -1,8 +1,8 @@
-import type { AccessEntry, AccessLog } from './access-log.ts';
-import type { Site } from './site/site.ts';
-import type { Server } from './upstream/pool.ts';
-import { Transfers } from './status/transfers.ts';
-import { MinuteWindow, type MinuteCounts } from './status/window.ts';
+import type { AccessEntry, AccessLog } from '../access-log.ts';
+import type { Site } from '../site/site.ts';
+import type { Server } from '../upstream/pool.ts';
+import { Transfers } from './transfers.ts';
+import { MinuteWindow, type MinuteCounts } from './window.ts';
 
 /** Request duration buckets in seconds: manifest HEADs take milliseconds, layer transfers minutes. */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600] as const;
