@@ -32,6 +32,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import type { AccessEntry } from './access-log.ts';
 import { createApp } from './app.ts';
 import { parseConfig } from './config/load.ts';
+import { fetchClient } from './forward/fetch-client.ts';
 import { undiciClient } from './forward/undici-client.ts';
 import type { HealthEvent } from './upstream/pool.ts';
 
@@ -103,7 +104,8 @@ async function main(options: DemoOptions): Promise<void> {
   // The demo's own readiness request is not the user's: the log starts with the banner.
   let logging = false;
   const app = createApp(config, {
-    client: undiciClient(config.timeouts),
+    // Under Bun (the single executable), `undici` is Bun's stand-in without Agent.dispatch: Bun's own fetch, bytes as sent.
+    client: process.versions.bun ? fetchClient(config.timeouts, { init: { decompress: false } }) : undiciClient(config.timeouts),
     log: quiet ? () => {} : (entry) => logging && accessLine(entry),
     healthLog: healthLine,
     clientAddress: (c) => getConnInfo(c).remote.address,
