@@ -166,7 +166,9 @@ export function compileRouting(
     const rule = site.rule(method, url.pathname, url.searchParams, headers.get('accept'));
     const role = rule?.target ?? 'write';
     if (role === 'deny') {
-      const message = `site ${site.name} does not accept ${method} ${url.pathname}`;
+      // The format's own deny rules say what it takes instead (raw: how to upload); a site's own rules have no words.
+      const why = site.format?.refusal && site.format.rules.includes(rule!.source) ? `: ${site.format.refusal}` : '';
+      const message = `site ${site.name} does not accept ${method} ${url.pathname}${why}`;
       return { kind: 'refuse', site, rule, role, status: 405, code: 'DENIED', message, early: true };
     }
     const subject = rule?.subject(url.pathname);

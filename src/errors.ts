@@ -1,12 +1,16 @@
-/** How router-made errors are written: registry JSON (docker prints `errors[0].message`), npm's `{"error"}`, or a small JSON body. */
-export type ErrorFormat = 'registry' | 'npm' | 'plain';
+/**
+ * How router-made errors are written (each format's module names its own, src/formats/): registry JSON
+ * (docker prints `errors[0].message`), npm's `{"error"}`, a small JSON body (`plain`), or one line of
+ * text (`text`: raw, whose clients are curl and scripts, which print a body as it is).
+ */
+export type ErrorFormat = 'registry' | 'npm' | 'plain' | 'text';
 
 /** Codes from the distribution spec's error list, plus the statuses the router itself answers with. */
 export type RouterErrorCode = 'UNAVAILABLE' | 'SIZE_INVALID' | 'DENIED' | 'UNSUPPORTED' | 'NAME_UNKNOWN' | 'NAME_INVALID' | 'UNAUTHORIZED';
 
 /**
  * An error the router makes itself, written the way the client reads errors: registry JSON for
- * docker sites (clients print `message`), a small JSON body otherwise.
+ * docker sites (clients print `message`), npm's JSON, plain text for raw, a small JSON body otherwise.
  */
 export function errorResponse(format: ErrorFormat, status: number, code: RouterErrorCode, message: string): Response {
   // The length is declared, so the access log counts these bodies too (`bytesOut`, see ownBodyBytes).
@@ -20,6 +24,10 @@ export function errorResponse(format: ErrorFormat, status: number, code: RouterE
         'docker-distribution-api-version': 'registry/2.0',
       },
     });
+  }
+  if (format === 'text') {
+    const text = `${message}\n`;
+    return new Response(text, { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(byteLength(text)) } });
   }
   // npm prints the `error` string of a JSON error body (npm-registry-fetch), nothing else.
   const text = JSON.stringify(format === 'npm' ? { error: message, code } : { error: code.toLowerCase(), message });

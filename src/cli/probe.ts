@@ -1,6 +1,6 @@
 /**
- * `check --probe`: one `GET <server><health path>` (`/v2/` on docker sites, `/` otherwise, or the
- * site's `health.path`) to every server of every role of every site, through the upstream client
+ * `check --probe`: one `GET <server><health path>` (the format's: `/v2/` on docker sites, `/` otherwise,
+ * src/formats/; or the site's `health.path`) to every server of every role of every site, through the upstream client
  * the runtime forwards with, so what it reports is what requests would meet: the status and whether
  * it counts as healthy (`health.statuses`), or why there was no answer (connection refused, name
  * not found, timed out, TLS/scheme mismatch, reset: forward/net-errors.ts).
@@ -35,14 +35,14 @@ export async function probeUpstreams(config: Config, client: UpstreamClient, out
           known.roles.push(label);
           continue;
         }
-        const statuses = siteConfig.health.statuses ?? (siteConfig.preset === 'docker' ? [200, 401] : undefined);
         const target: Target = {
           site: site.name,
           roles: [label],
           server,
           path: site.health.path,
           healthy: site.health.healthy,
-          expected: statuses ? statuses.join(' or ') : '200–399',
+          // The format's health path and statuses unless the site names its own (upstream/health.ts).
+          expected: site.health.healthyText,
         };
         byServer.set(server, target);
         targets.push(target);

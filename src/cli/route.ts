@@ -1,15 +1,15 @@
 /**
  * `registry-router route --config FILE METHOD URL`: where the router would send that request, by
  * the same decision that routes it (src/decision.ts, then upstream/upstream.ts): the site, the
- * rule that matched (`sites[0].rules[2]`, or the preset's rule and its index in
- * src/rules/presets.ts), the role, what a push session changes, and the exact upstream URL.
+ * rule that matched (`sites[0].rules[2]`, or the format's rule and its index in its module,
+ * src/formats/<name>.ts), the role, what a push session changes, and the exact upstream URL.
  */
 import { readConfigFile } from '../config/cli.ts';
 import { ConfigError, parseConfigText } from '../config/load.ts';
 import { dirnameOf, resolveConfigPaths } from '../config/paths.ts';
 import type { Config, SiteConfig } from '../config/schema.ts';
 import { compileRouting, servedHosts, type Asked, type Forward, type Local } from '../decision.ts';
-import { presets } from '../rules/presets.ts';
+import { FORMATS, type SessionWords } from '../formats/index.ts';
 import type { Rule } from '../rules/rule.ts';
 import type { Output } from './program.ts';
 
@@ -107,7 +107,8 @@ export function explainRoute(config: Config, method: string, url: URL, accept?: 
   } else {
     lines.push(['rule', ruleSource(siteConfig, routing.indexOf(decision.site), rule)]);
     const alias = rule.source.to !== target ? ` ("to": "${rule.source.to}" is ${target} on this site)` : '';
-    lines.push(['role', `${target}${alias}`]);
+    const words = FORMATS[siteConfig.preset].roleWords?.[target];
+    lines.push(['role', `${target}${alias}${words ? `: ${words}` : ''}`]);
   }
 
   const pool = decision.site.pools[target]!;
@@ -134,20 +135,21 @@ export function explainRoute(config: Config, method: string, url: URL, accept?: 
   return lines;
 }
 
-/** `sites[0].rules[2]: {…}` or `preset docker, rule #4 of src/rules/presets.ts: {…}`. */
+/** `sites[0].rules[2]: {…}` or `preset docker, rule #4 (src/formats/docker.ts): {…}`. */
 function ruleSource(site: SiteConfig, index: number, rule: Rule): string {
   const own = site.rules.indexOf(rule.source);
   const text = JSON.stringify(rule.source);
   if (own >= 0) return `site rule sites[${index}].rules[${own}]: ${text}`;
-  const preset = presets[site.preset].rules.indexOf(rule.source);
-  return `preset ${site.preset}, rule #${preset} (src/rules/presets.ts): ${text}`;
+  const preset = FORMATS[site.preset].rules.indexOf(rule.source);
+  return `preset ${site.preset}, rule #${preset} (src/formats/${site.preset}.ts): ${text}`;
 }
 
 /** What a session changes for this request, in the words of the site's format (a docker push, a Maven deploy). */
 function sessionNotes(decision: Forward, config: SiteConfig, accept: string | undefined): string[] {
   const { site, rule, subject, role } = decision;
   if (!rule?.session || !subject) return [];
-  const words = SESSION_WORDS[config.preset] ?? SESSION_WORDS.generic!;
+  // Each format's sessions in its own terms (its module's `sessions`); the generic words for a site's own session rules.
+  const words: SessionWords = FORMATS[config.preset].sessions ?? FORMATS.generic.sessions!;
   if (!decision.session) return [`${words.name}s are off on this site (pushSessions.idle is 0)`];
   const idle = config.pushSessions.idle;
   const client = 'the client is its address plus its credentials';
@@ -156,50 +158,14 @@ function sessionNotes(decision: Forward, config: SiteConfig, accept: string | un
     return [`opens (or renews) the client's ${words.name} for ${subject} (${client}): ${until}, ${words.opened(subject, role)}`];
   }
   // Where the session sends it: the rule's own target, else the role of the request that opened the session.
-  const roleOf = (to: string): string => (to in site.pools ? to : (presets[config.preset].optionalRoles[to] ?? to));
-  const opening = [...new Set([...config.rules, ...presets[config.preset].rules].filter((r) => r.session === 'open').map((r) => roleOf(r.to)))];
+  const roleOf = (to: string): string => (to in site.pools ? to : (FORMATS[config.preset].optionalRoles[to] ?? to));
+  const opening = [...new Set([...config.rules, ...FORMATS[config.preset].rules].filter((r) => r.session === 'open').map((r) => roleOf(r.to)))];
   const to = decision.session.followTo ?? (opening.length === 1 ? opening[0]! : `${opening.join(' or ')}, the role of the request that opened it`);
   return [
     `inside a ${words.name} of ${subject} by the same client (${client}; opened by ${words.openedBy} within the last ${idle} s): ${words.followed(to)}, pinned to its server, logged as role "session"`,
     `otherwise (${words.otherwise(accept)}): ${role}`,
   ];
 }
-
-interface SessionWords {
-  /** `docker push session`. */
-  name: string;
-  openedBy: string;
-  opened(subject: string, role: string): string;
-  followed(to: string): string;
-  otherwise(accept: string | undefined): string;
-}
-
-/** Each format's sessions in its own terms; `generic` for sites whose own rules open sessions. */
-const SESSION_WORDS: Partial<Record<SiteConfig['preset'], SessionWords>> = {
-  docker: {
-    name: 'docker push session',
-    openedBy: 'an upload or a blob HEAD of that repository',
-    opened: (subject, role) =>
-      `that client's manifest HEADs of ${subject} asking for one media type go to ${role}, pinned: containerd asks "is this tag there?" before its manifest PUT, and skips the PUT when the group already serves the tag`,
-    followed: (to) => `containerd's "is this tag there?" before its manifest PUT goes where the push writes: ${to}`,
-    otherwise: (accept) => `other clients, no push of this repository in progress${accept === undefined ? '; and a pull\'s HEAD, whose Accept lists several manifest types and */*: see --accept' : ''}`,
-  },
-  maven: {
-    name: 'Maven deploy session',
-    openedBy: 'an artifact upload (PUT) under that groupId/artifactId',
-    opened: (subject, role) =>
-      `that client's reads and writes of ${subject}'s maven-metadata.xml go to ${role}, where this deploy writes: mvn deploy reads the metadata, adds its version and writes it back, so it must read it from the repository it writes to, not from the group`,
-    followed: (to) => `a metadata read or write during a deploy goes where the deploy writes: ${to}`,
-    otherwise: () => 'resolvers, other clients, and the first request of a deploy, which has no session yet',
-  },
-  generic: {
-    name: 'session',
-    openedBy: 'a request of a "session": "open" rule',
-    opened: (subject, role) => `that client's requests of ${subject} matched by a "session": "follow" rule go to ${role}, pinned`,
-    followed: (to) => `goes to ${to}`,
-    otherwise: () => 'other clients, no session open',
-  },
-};
 
 /** A local answer in words: the bootstrap script and CA, the HTTPS redirect, a static folder. */
 function localText(config: Config, local: Local): string {

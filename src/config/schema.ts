@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { parseSize, SIZE_FORMS } from './size.ts';
 import { addressesClash, bootstrapSchema, clashText, httpsRedirectSchema, listenSchema, staticMountSchema } from './serving.ts';
 import { adminSchema, healthSchema, upstreamPoolSchema } from './ha.ts';
-import { presets } from '../rules/presets.ts';
+import { FORMAT_NAMES, FORMATS } from '../formats/index.ts';
 import { directUploadsSchema, uploadsFromEdgeSchema } from './edge.ts';
 import { dockerV2Issues, hostEntryProblem, MISSING_ROLE, sitesIssues, unroutedRoleIssues } from './site-checks.ts';
 
@@ -97,7 +97,8 @@ const siteSchema = z
   .strictObject({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'must be a short identifier'),
     hosts: z.array(hostPattern).min(1, 'must list at least one host'),
-    preset: z.enum(['docker', 'npm', 'maven', 'pypi', 'generic']).default('generic'),
+    /** The site's format (src/formats/index.ts): its rules, roles, errors, health check. */
+    preset: z.enum(FORMAT_NAMES).default('generic'),
     upstream: upstreamPool.optional(),
     upstreams: upstreamsSchema.optional(),
     rules: z.array(ruleSchema).default([]),
@@ -136,10 +137,11 @@ const siteSchema = z
     if (site.directUploads && site.uploadsFromEdge) {
       ctx.addIssue({ code: 'custom', path: ['uploadsFromEdge'], message: 'a site is either the edge (directUploads) or the origin side (uploadsFromEdge), not both' });
     }
-    if ((site.directUploads || site.uploadsFromEdge) && site.preset !== 'docker') {
-      ctx.addIssue({ code: 'custom', path: [site.directUploads ? 'directUploads' : 'uploadsFromEdge'], message: 'direct uploads are for docker sites ("preset": "docker")' });
+    if ((site.directUploads || site.uploadsFromEdge) && !FORMATS[site.preset].directUploads) {
+      const formats = FORMAT_NAMES.filter((name) => FORMATS[name].directUploads).map((name) => `"preset": "${name}"`);
+      ctx.addIssue({ code: 'custom', path: [site.directUploads ? 'directUploads' : 'uploadsFromEdge'], message: `direct uploads are for docker sites (${formats.join(', ')})` });
     }
-    const known = ['read', 'write', 'deny', 'ping', 'token', ...Object.keys(site.upstreams ?? {}), ...Object.keys(presets[site.preset].optionalRoles)];
+    const known = ['read', 'write', 'deny', 'ping', 'token', ...Object.keys(site.upstreams ?? {}), ...Object.keys(FORMATS[site.preset].optionalRoles)];
     site.rules.forEach((rule, i) => {
       if (!known.includes(rule.to)) {
         ctx.addIssue({ code: 'custom', path: ['rules', i, 'to'], message: `must be one of ${[...new Set(known)].map((name) => `"${name}"`).join(', ')} (a role the site's upstreams name)` });

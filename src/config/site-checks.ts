@@ -5,7 +5,7 @@
  * the site defensively, since some run on a site whose other fields failed to parse (so that one
  * run of `check` names every problem).
  */
-import { presets, type PresetName } from '../rules/presets.ts';
+import { FORMATS, formatOf, isFormatName, type FormatName } from '../formats/index.ts';
 import { splitHost } from '../site/host.ts';
 import { nearest } from './issues.ts';
 
@@ -35,9 +35,9 @@ const isRecord = (value: unknown): value is Record<string, unknown> => typeof va
  * Every role a request can reach on a site: read and write, the preset's rules (`to`, `followTo`)
  * and optional roles, and the site's own rules. `ping`, `token` and `deny` are not roles.
  */
-export function routedRoles(preset: PresetName, rules: readonly unknown[]): string[] {
-  const roles = new Set(['read', 'write', ...Object.keys(presets[preset].optionalRoles)]);
-  for (const rule of [...presets[preset].rules, ...rules]) {
+export function routedRoles(preset: FormatName, rules: readonly unknown[]): string[] {
+  const roles = new Set(['read', 'write', ...Object.keys(FORMATS[preset].optionalRoles)]);
+  for (const rule of [...FORMATS[preset].rules, ...rules]) {
     if (!isRecord(rule)) continue;
     for (const name of [rule.to, rule.followTo]) if (typeof name === 'string') roles.add(name);
   }
@@ -50,8 +50,8 @@ export function routedRoles(preset: PresetName, rules: readonly unknown[]): stri
  * deploys to releases without a word) or Nexus's words for one (`group`, `hosted`).
  */
 export function unroutedRoleIssues(site: Record<string, unknown>): SiteIssue[] {
-  const preset = (site.preset ?? 'generic') as PresetName;
-  if (!isRecord(site.upstreams) || !Object.hasOwn(presets, preset)) return [];
+  const preset = site.preset ?? 'generic';
+  if (!isRecord(site.upstreams) || !isFormatName(preset)) return [];
   const routed = routedRoles(preset, Array.isArray(site.rules) ? site.rules : []);
   return Object.keys(site.upstreams)
     .filter((role) => !routed.includes(role) && !['deny', 'ping', 'token'].includes(role))
@@ -91,7 +91,8 @@ function siteUrls(site: Record<string, unknown>): Array<{ path: Array<string | n
  * repository `v2/team/app`. Refused on docker sites; other sites get a warning (config/warnings.ts).
  */
 export function dockerV2Issues(site: Record<string, unknown>): SiteIssue[] {
-  if (site.preset !== 'docker') return [];
+  // Formats whose every request starts with /v2/ (docker's `apiPrefix`, src/formats/).
+  if (formatOf(typeof site.preset === 'string' ? site.preset : undefined).apiPrefix !== '/v2/') return [];
   return siteUrls(site).flatMap(({ path, url }) => {
     const root = v2Root(url);
     if (root === undefined) return [];

@@ -1,6 +1,7 @@
 import { poolServers, type UpstreamPoolConfig } from './ha.ts';
 import type { Config } from './schema.ts';
 import { v2Root } from './site-checks.ts';
+import { FORMATS } from '../formats/index.ts';
 
 /** Every upstream URL of the config with the field that names it: `sites[0].upstreams.read`, `…servers[1]`. */
 export function upstreamFields(config: Config): Array<{ field: string; site: number; role: string; url: string }> {
@@ -34,7 +35,8 @@ export function upstreamFields(config: Config): Array<{ field: string; site: num
 export function configWarnings(config: Config): string[] {
   const warnings: string[] = [];
   for (const { field, site, url } of upstreamFields(config)) {
-    const root = config.sites[site]!.preset === 'docker' ? undefined : v2Root(url);
+    // A format whose requests start with /v2/ refuses such a URL instead (config/site-checks.ts).
+    const root = FORMATS[config.sites[site]!.preset].apiPrefix === '/v2/' ? undefined : v2Root(url);
     if (root !== undefined) {
       warnings.push(
         `${field}: ${url} ends in /v2/, but the router appends the client's path to the upstream URL, so a registry client's /v2/… ` +

@@ -39,7 +39,7 @@
 import type { ConfigInput } from '../config/schema.ts';
 import type { UpstreamPoolConfig } from '../config/ha.ts';
 import { parseSize } from '../config/size.ts';
-import { presets } from '../rules/presets.ts';
+import { FORMAT_NAMES, FORMATS, OTHER_NEXUS_FORMATS, type Format, type FormatName } from '../formats/index.ts';
 import { compileRule, pickRole } from '../rules/rule.ts';
 import { ALL_METHODS, METHODS, MethodRun, compileCondition, conditionArgs, parseMap, type MapDef, type Outcome, type Problem } from './nginx-eval.ts';
 import { directiveText, parseNginx, type Directive } from './nginx-syntax.ts';
@@ -801,11 +801,13 @@ class Importer {
     const dockerHeader = someDirective(plan.directive, (x) => x.name === 'add_header' && x.args[0]?.value.toLowerCase() === 'docker-distribution-api-version');
     const isSplit = Boolean(read && write && read.key !== write.key);
     // Another format named in the upstream URLs or host names: a split alone does not make it docker.
-    const otherFormat = /\b(npm|maven|pypi|nuget|raw|helm|rubygems|gems|conda|cargo|golang|apt|yum|conan|cocoapods|r-)/i.test(
+    const otherFormat = OTHER_FORMAT.test(
       [...names, ...[...primary.targets.values()].map((t) => (t ? JSON.stringify(t.pool).replace(/https?:\/\/[^/"]+/g, '') : ''))].join(' '),
     );
     plan.docker = hasV2 || dockerName || dockerHeader || (isSplit && !otherFormat);
-    const preset = plan.docker ? 'docker' : 'generic';
+    // A format whose module says the import may set it (raw): recognised by the Nexus repository names.
+    const recognised = plan.docker ? undefined : recogniseFormat(read?.pool, write?.pool);
+    const preset: FormatName = plan.docker ? 'docker' : recognised?.nginx?.adopt ? (recognised.name as FormatName) : 'generic';
 
     if (!read || !write) return undefined;
     const site: SiteInput = { name: '', hosts: this.hosts(plan), preset };
@@ -857,9 +859,15 @@ class Importer {
     if (rules.length) site.rules = rules.map((r) => r.rule);
     if (statics.length) site.static = statics;
 
-    const looksLike = /\/repository\/(npm|maven|pypi)[^/]*\//.exec(JSON.stringify([read.pool, write.pool]))?.[1];
-    if (!plan.docker && looksLike) {
-      this.note(`${names[0] ?? 'a site'} looks like ${looksLike}: "preset": "${looksLike}" routes what the generic split gets wrong (README, "The ${looksLike === 'pypi' ? 'PyPI' : looksLike === 'npm' ? 'npm' : 'Maven'} preset"); the import keeps "generic"`, primary.directive);
+    if (recognised?.nginx?.adopt) {
+      const more = recognised.nginx.adoptNote ? `: ${recognised.nginx.adoptNote}` : '';
+      this.note(`${names[0] ?? 'a site'} proxies Nexus ${recognised.title} repositories: "preset": "${recognised.name}" (README, "The ${recognised.title} preset")${more}`, primary.directive);
+    } else if (recognised) {
+      this.note(
+        `${names[0] ?? 'a site'} looks like ${recognised.name}: "preset": "${recognised.name}" routes what the generic split gets wrong ` +
+          `(README, "The ${recognised.title} preset"); the import keeps "generic"`,
+        primary.directive,
+      );
     }
     this.compareRouting(primary, site, read, write);
     this.haNotes(site, Object.values(roles));
@@ -1011,7 +1019,7 @@ class Importer {
       const t = primary.targets.get(method);
       return t?.key === read.key ? 'read' : t?.key === write.key ? 'write' : undefined;
     };
-    const preset = presets[site.preset ?? 'generic'];
+    const preset = FORMATS[site.preset ?? 'generic'];
     // The preset alone: the site's own rules replay other nginx locations, not the split.
     const rules = preset.rules.map((r) => compileRule(r, { ping: 'read', token: 'read', ...preset.optionalRoles }));
     const requests = site.preset === 'docker' ? DOCKER_REQUESTS : METHODS.map((m) => ({ method: m, path: '/some/path', kind: `${m} requests` }));
@@ -1230,6 +1238,21 @@ class Importer {
 }
 
 // ── helpers ──────────────────────────────────────────────────────────────────
+
+/** Another format named in upstream URLs or host names (a registered one or one Nexus has that no module covers yet). */
+const OTHER_FORMAT = new RegExp(
+  `\\b(${[...FORMAT_NAMES.filter((name) => name !== 'docker' && name !== 'generic'), ...OTHER_NEXUS_FORMATS].join('|')})`,
+  'i',
+);
+
+/**
+ * The format whose module recognises the Nexus repository named in the read or write upstream
+ * (`…/repository/<name>/`, its `nginx.repository`), if one does.
+ */
+function recogniseFormat(...pools: unknown[]): Format | undefined {
+  const names = [...JSON.stringify(pools).matchAll(/\/repository\/([^/"]+)\//g)].map((m) => m[1]!);
+  return Object.values(FORMATS).find((format) => format.nginx && names.some((name) => format.nginx!.repository.test(name)));
+}
 
 /** Requests docker, containerd and skopeo send, with what the README says about each. */
 const DOCKER_REQUESTS: ReadonlyArray<{ method: string; path: string; kind: string }> = [

@@ -1,5 +1,6 @@
 import type { Config, SiteConfig } from '../config/schema.ts';
 import { isTls, type StaticMount } from '../config/serving.ts';
+import { FORMATS } from '../formats/index.ts';
 import { isScriptableHost, registryName, renderBootstrapScript } from './bootstrap.ts';
 import { readSmallFile, type FileAccess } from './files.ts';
 import { staticHandler } from './static.ts';
@@ -46,7 +47,7 @@ export type LocalChoice =
 export function localPlan(site: SiteConfig, config: Config, files: boolean): LocalPlan | undefined {
   if (site.static.length && !files) throw new Error(`site ${site.name}: "static" needs file access, which this runtime did not provide`);
   const bootstrap =
-    site.preset === 'docker' && site.bootstrap !== false && config.caCert !== undefined && files
+    FORMATS[site.preset].clientBootstrap && site.bootstrap !== false && config.caCert !== undefined && files
       ? { ...DEFAULT_BOOTSTRAP, ...site.bootstrap, caFile: config.caCert }
       : undefined;
   const mounts = [...site.static].sort((a, b) => b.prefix.length - a.prefix.length);
@@ -147,7 +148,7 @@ function plain(status: number, text: string, extra: Record<string, string> = {})
  * and the paths; undefined when no site has one.
  */
 export function addressBootstrap(config: Config, files: boolean): { index: number; name: string; path: string; caPath: string } | undefined {
-  const index = config.sites.findIndex((site) => site.preset === 'docker' && site.bootstrap !== false && site.hosts.some((host) => !host.startsWith('*.')));
+  const index = config.sites.findIndex((site) => FORMATS[site.preset].clientBootstrap && site.bootstrap !== false && site.hosts.some((host) => !host.startsWith('*.')));
   if (index < 0 || config.caCert === undefined || !files) return undefined;
   const site = config.sites[index]!;
   const name = site.hosts.find((host) => !host.startsWith('*.'))!;

@@ -1,7 +1,11 @@
 import type { Exchange, UpstreamResponse } from '../exchange.ts';
+import type { BodyUrlKind } from '../formats/index.ts';
 import { fnv1a } from '../site/push-sessions.ts';
 import { readUpTo } from '../stream/read-up-to.ts';
 import { toPublicUrl } from './public-url.ts';
+
+/** Sites whose format does not say (a site's own `mapUrls` rules): both kinds. */
+const ALL_KINDS: readonly BodyUrlKind[] = ['json', 'html'];
 
 /** JSON answers larger than this pass unmapped, and the access log says so (bytes). */
 export const MAP_URLS_CAP = 32 * 1024 * 1024;
@@ -14,7 +18,8 @@ export const MAP_URLS_CAP = 32 * 1024 * 1024;
  * the way `Location` is mapped. Everything else stays byte for byte (no JSON re-serialisation).
  * pnpm and yarn do not cope with tarball URLs that name another path (pnpm #5549, verdaccio #234).
  *
- * Runs on 200 answers to GET of exchanges whose rule says `mapUrls`, with a JSON or HTML content type.
+ * Runs on 200 answers to GET of exchanges whose rule says `mapUrls`, with a JSON or HTML content type
+ * that the site's format names in its `bodyUrls` (src/formats/).
  * The body is read whole, up to `cap` bytes: a larger one passes unmapped (with `tally.note` set
  * for the access log). A gzip/deflate body (the upstream ignored `Accept-Encoding: identity`) is
  * decoded and sent identity. `Content-Length` is set to the mapped length; a changed body gets the
@@ -30,7 +35,9 @@ export async function mapBodyUrls(exchange: Exchange, response: UpstreamResponse
   if (exchange.request.method !== 'GET' || response.status !== 200 || !response.body) return;
   const type = response.headers.get('content-type') ?? '';
   const html = /html/i.test(type);
-  if (!html && !/json/i.test(type)) return;
+  // Which answers carry URLs is the format's to say (its module's `bodyUrls`): npm's are JSON, PyPI's HTML or JSON.
+  const kinds = exchange.site.format?.bodyUrls ?? ALL_KINDS;
+  if (!kinds.includes(html ? 'html' : /json/i.test(type) ? 'json' : ('none' as BodyUrlKind))) return;
   const encoding = (response.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
   if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'deflate') {
     exchange.tally.note = `JSON answer in ${encoding} encoding: passed unmapped`;

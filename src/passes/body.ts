@@ -1,7 +1,7 @@
 import type { SiteConfig } from '../config/schema.ts';
 import { sealUploadLocation } from '../edge/uploads.ts';
 import { smallBodyLength, type BodyPass, type Exchange, type UpstreamResponse } from '../exchange.ts';
-import { presets } from '../rules/presets.ts';
+import { FORMATS } from '../formats/index.ts';
 import { readUpTo } from '../stream/read-up-to.ts';
 import { mapBodyUrls } from './body-urls.ts';
 
@@ -49,11 +49,11 @@ export const bodyPasses: readonly BodyPass[] = [sealUploads, mapUrls, readSmallB
 
 /**
  * The body passes a site's configuration needs: sealing where it has direct uploads (either
- * half), URL mapping where one of its rules or its preset's maps URLs, and reading small bodies.
+ * half), URL mapping where one of its rules or its format's maps URLs, and reading small bodies.
  */
 export function bodyPassesFor(site: SiteConfig): readonly BodyPass[] {
   const sealing = site.directUploads !== undefined || site.uploadsFromEdge !== undefined;
-  const mapping = [...site.rules, ...presets[site.preset].rules].some((rule) => rule.mapUrls);
+  const mapping = [...site.rules, ...FORMATS[site.preset].rules].some((rule) => rule.mapUrls);
   return bodyPasses.filter((pass) => (pass === sealUploads ? sealing : pass === mapUrls ? mapping : true));
 }
 

@@ -1,5 +1,5 @@
 import type { SiteConfig } from '../config/schema.ts';
-import { presets } from '../rules/presets.ts';
+import { FORMATS, type Format } from '../formats/index.ts';
 import { compileRule, pickRole, pickRule, type Role, type Rule, type Target } from '../rules/rule.ts';
 import { healthSettings, type HealthSettings } from '../upstream/health.ts';
 import { compilePools, type RolePools, type Server } from '../upstream/pool.ts';
@@ -12,6 +12,9 @@ import type { UploadSeal } from '../edge/uploads.ts';
 
 export interface Site {
   readonly name: string;
+  /** The site's format (src/formats/): what the compiled parts below were made from, for passes that ask it more. */
+  readonly format: Format;
+  /** The format's error format (errors.ts). */
   readonly errorFormat: ErrorFormat;
   readonly maxBodySize: number;
   readonly preserveHost: boolean;
@@ -40,8 +43,8 @@ export interface Site {
 
 export function compileSite(config: SiteConfig): Site {
   const urls = config.upstreams ?? { read: config.upstream!, write: config.upstream! };
-  const preset = presets[config.preset];
-  // What rules may name besides read/write/deny: the site's own roles, the preset's optional roles
+  const preset = FORMATS[config.preset];
+  // What rules may name besides read/write/deny: the site's own roles, the format's optional roles
   // (their fallback when the site leaves them out), and the docker `ping`/`token` choices.
   const aliases: Record<string, Role> = {
     ...preset.optionalRoles,
@@ -51,10 +54,11 @@ export function compileSite(config: SiteConfig): Site {
   };
   const rules: Rule[] = [...config.rules, ...preset.rules].map((rule) => compileRule(rule, aliases));
   const hostMatchers: HostMatcher[] = config.hosts.map(compileHostPattern);
-  const health = healthSettings(config.health, config.preset);
+  const health = healthSettings(config.health, preset);
   const { pools, servers } = compilePools(config.name, urls, { backoffMs: health.backoffMs, checked: health.checks });
   return {
     name: config.name,
+    format: preset,
     errorFormat: preset.errorFormat,
     maxBodySize: config.maxBodySize,
     preserveHost: config.preserveHost,

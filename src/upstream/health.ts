@@ -1,5 +1,5 @@
 import type { HealthConfig } from '../config/ha.ts';
-import type { PresetName } from '../rules/presets.ts';
+import type { Format } from '../formats/index.ts';
 import type { UpstreamClient } from '../forward/client.ts';
 import type { HealthEvent, Server } from './pool.ts';
 import { drain } from '../stream/drain.ts';
@@ -13,6 +13,8 @@ export interface HealthSettings {
   readonly path: string;
   /** What the configured (or the format's) health answer is: `check --probe` holds servers to it. */
   readonly healthy: (status: number) => boolean;
+  /** `healthy` in words (`200 or 401`, `200–399`), for `check --probe`. */
+  readonly healthyText: string;
   /**
    * What an active check counts as up: `healthy`, except on a non-docker site with neither `path`
    * nor `statuses` given, where any answer below 500 does (see healthSettings).
@@ -28,22 +30,27 @@ export interface HealthSettings {
 /**
  * Active checks are on unless the config turns them off: a router whose upstreams are all dead
  * must say so on /readyz, whatever the number of servers (the worker turns them off instead:
- * config/worker.ts). The default check asks what tells "this server serves the format": `/v2/` on
- * docker sites (200, or 401 from a registry that wants login). On other formats the repository
- * root is no API (Nexus, verdaccio, WebDAV folders answer it with 200, 403 or 404 alike), so there
- * the default check counts any answer below 500 as up: it catches a dead, refusing or failing
- * server, never a live one; a site that names its health `path` gets 200–399 (or its `statuses`).
+ * config/worker.ts). The default check is the format's (`health` of its module in src/formats/):
+ * what tells "this server serves the format" where the format has such a path (docker: `/v2/`
+ * answering 200, or 401 from a registry that wants login; raw: the root answering 200, 401 or 404).
+ * Where the repository root is no API (npm, Maven, PyPI: Nexus, verdaccio, WebDAV folders answer it
+ * with 200, 403 or 404 alike), the default check counts any answer below 500 as up: it catches a
+ * dead, refusing or failing server, never a live one; a site that names its health `path` gets
+ * 200–399 (or its `statuses`).
  */
-export function healthSettings(config: HealthConfig, preset: PresetName): HealthSettings {
-  const statuses = config.statuses ?? (preset === 'docker' ? [200, 401] : undefined);
+export function healthSettings(config: HealthConfig, format: Pick<Format, 'health'>): HealthSettings {
+  // The format's statuses are what its own path answers; another path is held to 200–399 (or its `statuses`).
+  const ownPath = config.path === undefined || config.path === format.health.path;
+  const statuses = config.statuses ?? (ownPath ? format.health.statuses : undefined);
   const healthy = statuses ? (status: number) => statuses.includes(status) : (status: number) => status >= 200 && status < 400;
   const lenient = !statuses && config.path === undefined;
   return {
     checks: config.checks ?? true,
     intervalMs: config.interval * 1000,
     timeoutMs: config.timeout * 1000,
-    path: config.path ?? (preset === 'docker' ? '/v2/' : '/'),
+    path: config.path ?? format.health.path,
     healthy,
+    healthyText: statuses ? statuses.join(' or ') : '200–399',
     passes: lenient ? (status) => status < 500 : healthy,
     expected: statuses ? statuses.join(' or ') : lenient ? 'any answer below 500' : '200–399',
     failStatuses: new Set(config.failStatuses),

@@ -83,7 +83,7 @@ describe('route', () => {
     expect(code).toBe(0);
     const lines = Object.fromEntries(stdout.trimEnd().split('\n').map((line) => [line.slice(0, 9).trim(), line.slice(10)]));
     expect(lines.site).toBe('docker (sites[0], preset docker, hosts idocker.io)');
-    expect(lines.rule).toBe('preset docker, rule #0 (src/rules/presets.ts): {"path":"/v2/**/blobs/uploads/**","to":"write","pin":true,"session":"open"}');
+    expect(lines.rule).toBe('preset docker, rule #0 (src/formats/docker.ts): {"path":"/v2/**/blobs/uploads/**","to":"write","pin":true,"session":"open"}');
     expect(lines.role).toBe('write');
     expect(lines.pinned).toBe('every request of team/app goes to the primary "team/app" hashes to (rendezvous), never retried on another');
     expect(lines.session).toMatch(/^opens \(or renews\) the client's docker push session for team\/app .* manifest HEADs of team\/app asking for one media type go to write/);

@@ -59,7 +59,7 @@ describe('route: the decision in words', () => {
   it('a forward: rule, role, pinning and session, the upstream URL', () => {
     const explained = explain('HEAD', 'http://idocker.io/v2/team/app/blobs/sha256:abc');
     const rule = '{"methods":["HEAD"],"path":"/v2/**/blobs/*","to":"write","pin":true,"session":"open"}';
-    expect(explained.rule).toBe(`preset docker, rule #1 (src/rules/presets.ts): ${rule}`);
+    expect(explained.rule).toBe(`preset docker, rule #1 (src/formats/docker.ts): ${rule}`);
     expect(explained.role).toBe('write');
     expect(explained.pinned).toBe('every request of team/app goes to its one primary');
     expect(explained.session).toMatch(/^opens \(or renews\) the client's docker push session for team\/app/);
