@@ -28,7 +28,7 @@
  */
 import { entryFor, type AccessEntry, type AccessLog } from '../access-log.ts';
 import type { Config, RuleConfig, SiteConfig } from '../config/schema.ts';
-import { routingFor } from '../decision.ts';
+import type { Routing } from '../decision.ts';
 import type { Site } from '../site/site.ts';
 import { chunkReader, tapStream } from '../stream/tap.ts';
 
@@ -143,21 +143,26 @@ const toHex = (digest: ArrayBuffer) => [...new Uint8Array(digest)].map((byte) =>
 const noop = () => {};
 
 export class BlobCache {
-  readonly #config: Config;
-  /** Each blob-cache site's part of the key space, by its index in `config.sites`. */
-  readonly #bases: ReadonlyMap<number, string>;
+  readonly #routing: Routing;
+  /** Each blob-cache site's part of the key space. */
+  readonly #bases: ReadonlyMap<Site, string>;
   readonly #runtime: Omit<BlobCacheRuntime, 'waitUntil'>;
   readonly #log: AccessLog;
   /** Outcomes of requests sent through the app, waiting for the app's access-log line (see accessLog). */
   readonly #pending = new Map<string, Array<{ outcome: CacheOutcome }>>();
 
   /**
-   * `config` as withBlobCacheRules returned it, the very object the app is created from: the cache
-   * decides by the app's own routing (src/decision.ts routingFor). `log` is where the cache's own lines (hits) go.
+   * `routing`: the app's own (`app.routing`, compiled from the config withBlobCacheRules returned),
+   * so the cache decides as the app does, on the app's site objects. `log` is where the cache's own lines (hits) go.
    */
-  constructor(config: Config, runtime: Omit<BlobCacheRuntime, 'waitUntil'>, log: AccessLog) {
-    this.#config = config;
-    this.#bases = new Map(config.sites.flatMap((site, index) => (site.blobCache ? [[index, keyBase(site)] as const] : [])));
+  constructor(routing: Routing, runtime: Omit<BlobCacheRuntime, 'waitUntil'>, log: AccessLog) {
+    this.#routing = routing;
+    this.#bases = new Map(
+      routing.sites.flatMap((site) => {
+        const config = routing.configOf(site);
+        return config.blobCache ? [[site, keyBase(config)] as const] : [];
+      }),
+    );
     this.#runtime = runtime;
     this.#log = log;
   }
@@ -171,10 +176,9 @@ export class BlobCache {
     if (!match) return undefined;
     // What the app would do with it: only a plain read of a role (never a deny, a local answer or a push session's).
     // The guard is the app's: this request, and the check made of it, go through the app.
-    const routing = routingFor(this.#config);
-    const decision = routing.decide({ method: 'GET', url, headers: request.headers, client: request.headers.get('cf-connecting-ip') ?? '', guard: false });
+    const decision = this.#routing.decide({ method: 'GET', url, headers: request.headers, client: request.headers.get('cf-connecting-ip') ?? '', guard: false });
     if (decision.kind !== 'forward' || !decision.rule || decision.rule.session || !(decision.role in decision.site.upstreams)) return undefined;
-    const base = this.#bases.get(routing.indexOf(decision.site));
+    const base = this.#bases.get(decision.site);
     if (base === undefined) return undefined;
     const check = decision.pinned ? `${decision.role}.pinned` : decision.role;
     return { site: decision.site, hex: match[2]!, markerKey: `${base}/sha256:${match[2]}`, check };

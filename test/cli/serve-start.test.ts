@@ -73,4 +73,21 @@ describe('a port another process holds', () => {
     expect(stderr).toContain('stop it, or give the router another port: PORT=<port>');
     expect(stderr).toMatch(/"port" in (listen\[0\] of the config|"listen" of the config)/);
   });
+
+  // One lifecycle (src/adapter/lifecycle.ts) starts the admin listener on every runtime: Deno's used to die with a bare AddrInUse.
+  it.each([
+    ['node dist/node.mjs', NODE],
+    ['bun run src/node.ts', BUN_NODE],
+    ['bun run src/bun.ts', BUN],
+    ['deno run src/deno.ts', DENO],
+  ])('%s: the admin port held: exit 1, naming the address and the "admin" setting', async (_name, command) => {
+    const config = { listen: { host: '127.0.0.1', port: await freePort() }, admin: { host: '127.0.0.1', port }, sites: [DOCKER_SITE] };
+    const dir = files({ 'router.json': JSON.stringify(config) });
+    const { code, stderr } = await run(command, ['--config', join(dir, 'router.json'), '--quiet']);
+    expect(code).toBe(1);
+    expect(stderr).toContain(`registry-router: cannot listen on 127.0.0.1:${port} (admin): `);
+    expect(stderr).toContain(`; another process already listens on 127.0.0.1:${port} (\`ss -ltnp 'sport = :${port}'\` shows which): `);
+    expect(stderr).toContain('stop it, or give the router another port: "admin": { "port": … } in the config');
+    expect(stderr).not.toContain('status page on');
+  });
 });

@@ -40,7 +40,7 @@ const PASSWORD = 'p';
 const REASON: Record<Runtime, 'origin' | string> = {
   node: 'origin',
   // `bun run src/node.ts` serves a PyPI site over plain HTTP through Bun's node:http, which writes the phrase
-  // (src/node.ts: bunServerFor); `bun run src/bun.ts` is Bun.serve whatever the sites.
+  // (src/adapter/node/on-bun.ts: bunServerFor); `bun run src/bun.ts` is Bun.serve whatever the sites.
   'bun-node': 'origin',
   bun: 'Bad Request',
   deno: 'Bad Request',

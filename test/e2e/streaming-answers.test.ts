@@ -164,7 +164,7 @@ describe.each(RUNTIMES)('streamed answers on %s', (runtime) => {
   }, 15_000);
 
   // Who closes an idle keep-alive connection after a streamed answer, within 8 s: Bun.serve once
-  // its timer is armed again at the answer's end (src/bun-serve.ts; uWS checks its timers every 4 s),
+  // its timer is armed again at the answer's end (src/adapter/bun/serve.ts; uWS checks its timers every 4 s),
   // workerd by itself (5 s); Node keeps it for its 65 s keepAliveTimeout, Deno.serve has no timer.
   it(`${KEEP_ALIVE_CLOSES[runtime] ? 'closes' : 'keeps'} an idle keep-alive connection after a streamed answer within 8 s (timeouts.idle 2)`, async () => {
     const closedAfter = await keepAliveAfterStream(router, 8_000);

@@ -12,6 +12,7 @@ import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { BlobCache, CACHE_CHECK_PARAM, MAX_CACHED_BLOB, withBlobCacheRules, type BlobCacheRuntime, type CacheLike, type DigestSink } from '../../src/edge/blob-cache.ts';
 import { createApp } from '../../src/app.ts';
+import { compileRouting } from '../../src/decision.ts';
 import { compileSite } from '../../src/site/site.ts';
 
 const hexOf = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -138,7 +139,7 @@ function harness({ leaky = false }: { leaky?: boolean } = {}): Harness {
   const lines: Harness['lines'] = [];
   const inner: AccessLog = (entry) => void lines.push(entry);
   const cfg = config();
-  const blobs = new BlobCache(cfg, runtime(cache), inner);
+  const blobs = new BlobCache(compileRouting(cfg), runtime(cache), inner);
   const log = blobs.accessLog(inner);
   const h: Harness = {
     cache,
@@ -194,7 +195,7 @@ const settled = async (h: Harness) => {
 
 describe('blob cache: what it takes and where its checks go', () => {
   const cfg = config();
-  const blobs = new BlobCache(cfg, runtime(new MemoryCache()), () => {});
+  const blobs = new BlobCache(compileRouting(cfg), runtime(new MemoryCache()), () => {});
   const plan = (url: string, init?: RequestInit) => blobs.plan(new Request(url, init));
 
   it('takes GET of a blob by sha256 on a blobCache site, and nothing else', () => {
@@ -211,12 +212,12 @@ describe('blob cache: what it takes and where its checks go', () => {
   });
 
   it('leaves a GET that a deny rule refuses, or that a push session steers, to the app', () => {
-    const denied = new BlobCache(config({ rules: [{ methods: ['GET'], path: '/v2/secret/**', to: 'deny' }] }), runtime(new MemoryCache()), () => {});
+    const denied = new BlobCache(compileRouting(config({ rules: [{ methods: ['GET'], path: '/v2/secret/**', to: 'deny' }] })), runtime(new MemoryCache()), () => {});
     expect(denied.plan(new Request(`http://registry.example.com/v2/secret/app/blobs/sha256:${HEX}`))).toBeUndefined();
     expect(denied.plan(new Request(URL_))).toBeDefined();
-    const steered = new BlobCache(config({ rules: [{ methods: ['GET'], path: '/v2/**/blobs/*', to: 'read', session: 'follow' }] }), runtime(new MemoryCache()), () => {});
+    const steered = new BlobCache(compileRouting(config({ rules: [{ methods: ['GET'], path: '/v2/**/blobs/*', to: 'read', session: 'follow' }] })), runtime(new MemoryCache()), () => {});
     expect(steered.plan(new Request(URL_))).toBeUndefined();
-    const pinned = new BlobCache(config({ rules: [{ methods: ['GET'], path: '/v2/**/blobs/*', to: 'write', pin: true }] }), runtime(new MemoryCache()), () => {});
+    const pinned = new BlobCache(compileRouting(config({ rules: [{ methods: ['GET'], path: '/v2/**/blobs/*', to: 'write', pin: true }] })), runtime(new MemoryCache()), () => {});
     expect(pinned.plan(new Request(URL_))?.check).toBe('write.pinned');
   });
 
@@ -233,11 +234,11 @@ describe('blob cache: what it takes and where its checks go', () => {
 });
 
 describe('blob cache: the app\'s decision', () => {
-  it('decides with the sites the app compiled from the same config (no second compile); what the app answers itself stays the app\'s', () => {
+  it('decides with the routing the app compiled (app.routing, no second compile); what the app answers itself stays the app\'s', () => {
     const cfg = config({ httpsRedirect: 443 });
-    const blobs = new BlobCache(cfg, runtime(new MemoryCache()), () => {});
     const client = { send: async () => ({ status: 200, headers: new Headers(), body: null }) };
-    const app = createApp(cfg, { client, log: blobs.accessLog(() => {}), healthLog: () => {} });
+    const app = createApp(cfg, { client, log: () => {}, healthLog: () => {} });
+    const blobs = new BlobCache(app.routing, runtime(new MemoryCache()), () => {});
     try {
       // Over HTTPS the GET is a read of the group: planned, on the app's own site object.
       expect(blobs.plan(new Request(URL_.replace('http:', 'https:')))?.site).toBe(app.routing.sites[0]);

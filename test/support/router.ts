@@ -92,7 +92,7 @@ const BUN_SERVE: RuntimeLimits = {
 
 export const LIMITS: Record<Runtime, RuntimeLimits> = {
   node: { absoluteForm: 'authority', sendsHost: true, rssBudgetMiB: 150, parserAnswers: {}, headerTimeout: 'config' },
-  // `bun run src/node.ts` serves through Bun.serve as src/bun.ts does (src/bun-serve.ts).
+  // `bun run src/node.ts` serves through Bun.serve as src/bun.ts does (src/adapter/bun/serve.ts).
   'bun-node': BUN_SERVE,
   bun: BUN_SERVE,
   // Deno.serve (hyper) has no header timeout and no option for one: a client trickling its headers keeps its connection.

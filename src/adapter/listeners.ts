@@ -3,10 +3,10 @@
  * Deno.serve): one server per `listen` entry; on SIGHUP a TLS listener is replaced by a new server
  * on the same address (reusePort) with the re-read files while the old one drains; on stop every
  * server, replaced ones included, drains. Runtime-agnostic: the adapter says how to start and
- * drain its servers. (Node swaps certificates in place: see node-listen.ts.)
+ * drain its servers. (Node swaps certificates in place: see node/listen.ts.)
  */
-import type { ListenEntry } from './config/serving.ts';
-import { readPemPairs, reloadTls, type PemPair } from './config/tls-files.ts';
+import type { ListenEntry } from '../config/serving.ts';
+import { readPemPairs, reloadTls, type PemPair } from '../config/tls-files.ts';
 
 /**
  * What to do about a listener that cannot bind because its address is taken (EADDRINUSE, on every

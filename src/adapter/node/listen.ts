@@ -11,9 +11,9 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { isTls, type CertPair, type ListenEntry } from './config/serving.ts';
-import { missingFileHint } from './config/tls-files.ts';
-import { addressInUseHint } from './listeners.ts';
+import { isTls, type CertPair, type ListenEntry } from '../../config/serving.ts';
+import { missingFileHint } from '../../config/tls-files.ts';
+import { addressInUseHint } from '../listeners.ts';
 
 type FetchHandler = Parameters<typeof serve>[0]['fetch'];
 
@@ -86,7 +86,7 @@ function pick(pairs: readonly LoadedPair[], servername: string): LoadedPair {
 
 /**
  * A busy address fails after `listen()` returns, as an 'error' event whose message the adapter
- * prints (src/node.ts): the hint (what holds it, which setting moves the port) goes into that
+ * prints (node/serve.ts): the hint (what holds it, which setting moves the port) goes into that
  * message before the adapter's own handler sees it.
  */
 function withAddressHint(server: Server | HttpsServer, entry: ListenEntry, field: string): void {

@@ -1,0 +1,41 @@
+/**
+ * The app as every adapter builds it: the core (src/app.ts) with the access log the config asks
+ * for and the client address the runtime knows. Nothing here touches a runtime API.
+ */
+import type { Context } from 'hono';
+import { jsonLinesLog, quietLog } from '../access-log.ts';
+import { createApp, type AppOptions, type RouterApp } from '../app.ts';
+import type { Config } from '../config/schema.ts';
+import type { UpstreamClient } from '../forward/client.ts';
+import type { FileAccess } from '../local/files.ts';
+
+/** What the Bun and Deno adapters hand to `app.fetch` as Hono's env: the peer's socket address. */
+export interface SocketEnv {
+  clientAddress?: string;
+  /** Called once the answer has gone out whole or broke off (when its access-log line is written). */
+  answered?: () => void;
+}
+
+/**
+ * The app with the access log the config asks for. The client address comes from `SocketEnv`
+ * unless the adapter says otherwise (Node reads its socket, the worker CF-Connecting-IP).
+ */
+export function appFor(
+  config: Config,
+  options: {
+    client: UpstreamClient;
+    files?: FileAccess;
+    clientAddress?: (c: Context) => string | undefined;
+    secret?: (name: string) => string | undefined;
+    sessionStore?: AppOptions['sessionStore'];
+  },
+): RouterApp {
+  return createApp(config, {
+    client: options.client,
+    log: config.accessLog ? jsonLinesLog : quietLog,
+    clientAddress: options.clientAddress ?? ((c) => (c.env as SocketEnv | undefined)?.clientAddress),
+    ...(options.files && { files: options.files }),
+    ...(options.secret && { secret: options.secret }),
+    ...(options.sessionStore && { sessionStore: options.sessionStore }),
+  });
+}

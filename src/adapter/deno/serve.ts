@@ -1,0 +1,80 @@
+/**
+ * `registry-router serve` on Deno.serve: one per `listen` entry (TLS ones with their one
+ * certificate), the Deno client (client.ts); signals, the admin listener and draining through
+ * src/adapter/lifecycle.ts. On SIGHUP each TLS listener re-reads its files and is replaced: a new
+ * Deno.serve on the same address (reusePort, Linux) with the new certificate, then the old one's
+ * shutdown() stops accepting and lets requests in flight finish (src/adapter/listeners.ts).
+ * reusePort on a TLS listener is unstable in Deno 2: the repo's deno.json turns on `unstable: ["net"]`
+ * (Deno finds it from the script's folder); without it Deno exits at start asking for `--unstable-net`.
+ * It also turns on `no-legacy-abort`: otherwise Deno.serve aborts `request.signal` after every
+ * answer, building a DOMException each time (~6% of a small request's CPU); the router only needs
+ * the signal for clients that go away. Started elsewhere, pass `--unstable-net --unstable-no-legacy-abort`.
+ */
+import type { StartOptions } from '../../config/cli.ts';
+import type { ListenEntry } from '../../config/serving.ts';
+import type { PemPair } from '../../config/tls-files.ts';
+import { nodeFiles } from '../../local/node-files.ts';
+import { refuseEarly } from '../../request/guard.ts';
+import { appFor, type SocketEnv } from '../app.ts';
+import { listeningLine, runLifecycle, startAdmin, startListeners, type AdminStart, type ProcessHooks } from '../lifecycle.ts';
+import { Listeners } from '../listeners.ts';
+import { denoClient } from './client.ts';
+import { denoHooks } from './process.ts';
+import type { DenoApi, DenoServer, NetAddr } from './types.ts';
+
+declare const Deno: DenoApi;
+
+/** `registry-router serve` on Deno.serve: the config is read and checked for Deno already (src/cli/program.ts). */
+export function serveDeno({ config, source }: StartOptions, hooks: ProcessHooks = denoHooks): void {
+  const app = appFor(config, { client: denoClient(config.timeouts), files: nodeFiles, secret: (name) => Deno.env.get(name) });
+  const readText = (path: string) => Deno.readTextFileSync(path);
+  let starting = true;
+
+  /** `pairs` holds at most one certificate (features.ts refuses more for Deno). `onListen` prints the startup line; replacements stay quiet. */
+  const serve = (entry: ListenEntry, port: number, pairs: PemPair[], onListen: (addr: NetAddr) => void): DenoServer =>
+    Deno.serve(
+      {
+        hostname: entry.host,
+        port,
+        // TLS listeners share their address with their SIGHUP replacement while the old one drains.
+        ...(pairs[0] && { reusePort: true, cert: pairs[0].cert, key: pairs[0].key }),
+        onListen,
+      },
+      // A Host list (`a, b`, which hyper lets through) makes request.url unparsable: 400 before the app parses it.
+      (request, info) => refuseEarly(request) ?? app.fetch(request, { clientAddress: info.remoteAddr.hostname } satisfies SocketEnv),
+    );
+
+  const listeners = startListeners(
+    () =>
+      new Listeners(config.listen, {
+        // Only the first start of each entry prints the startup line; SIGHUP replacements stay quiet.
+        start: (entry, port, pairs) =>
+          serve(
+            entry,
+            port,
+            pairs,
+            starting ? (addr) => hooks.log(listeningLine(entry.certs.length ? 'https' : 'http', addr.hostname, addr.port, source)) : () => {},
+          ),
+        port: (server) => server.addr.port,
+        drain: (server) => server.shutdown(),
+        readText,
+        log: hooks.log,
+      }),
+    hooks,
+  );
+  starting = false;
+
+  runLifecycle({
+    config,
+    app,
+    serving: { reload: () => listeners.reload(), drain: () => listeners.stop() },
+    admin: startAdmin(config, app, denoAdmin, hooks),
+    hooks,
+  });
+}
+
+/** The admin listener on Deno.serve, which throws at once when it cannot listen. */
+const denoAdmin: AdminStart = ({ host, port, fetch }, listening) => {
+  const server = Deno.serve({ hostname: host, port, onListen: (addr) => listening(addr.hostname, addr.port) }, (request) => fetch(request));
+  return { stop: () => void server.shutdown() };
+};

@@ -1,0 +1,115 @@
+/**
+ * `registry-router serve` on Node's own servers (also `bun run src/node.ts` where it serves
+ * through Bun's node:http, and `deno run src/node.ts`): one @hono/node-server per `listen` entry
+ * (node:https for TLS ones, see listen.ts), the undici client, file access; signals, the admin
+ * listener and draining through src/adapter/lifecycle.ts.
+ */
+import type { OutgoingHttpHeaders, Server, ServerResponse } from 'node:http';
+import { serve } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { StartOptions } from '../../config/cli.ts';
+import { reasonPhraseOf } from '../../forward/reason-phrase.ts';
+import { nodeFiles } from '../../local/node-files.ts';
+import { appFor } from '../app.ts';
+import { listeningLine, runLifecycle, startAdmin, startListeners, type AdminStart, type ProcessHooks, type Serving } from '../lifecycle.ts';
+import { nodeClient } from './client.ts';
+import { listen, type Listener } from './listen.ts';
+import { processHooks } from './process.ts';
+
+/** `registry-router serve`: the config is read and checked for this runtime already (src/cli/program.ts). */
+export function serveNode({ config, source }: StartOptions, hooks: ProcessHooks = processHooks): void {
+  const app = appFor(config, {
+    client: nodeClient(config.timeouts),
+    files: nodeFiles,
+    clientAddress: (c) => getConnInfo(c).remote.address,
+    secret: (name) => process.env[name],
+  });
+
+  /**
+   * @hono/node-server writes only the status code; Node then keeps a `statusMessage` set before
+   * that. The phrase comes from a side table: reading `response.statusText` would turn the
+   * lightweight Response into a full one and lose the server's one-write path for small answers.
+   */
+  const withReasonPhrase = async (request: Request, env: { outgoing?: { statusMessage: string } }): Promise<Response> => {
+    const response = await app.fetch(request, env);
+    const phrase = reasonPhraseOf(response);
+    if (phrase && env.outgoing) env.outgoing.statusMessage = phrase;
+    if (env.outgoing && !response.headers.has('content-type')) withoutDefaultType(env.outgoing as ServerResponse);
+    return response;
+  };
+  const listeners: Listener[] = startListeners(
+    () =>
+      config.listen.map((entry, i) =>
+        listen(
+          entry,
+          withReasonPhrase,
+          (listener, info) => hooks.log(listeningLine(listener.scheme, info.address, info.port, source)),
+          hooks.log,
+          config.timeouts.header,
+          `listen[${i}]`,
+        ),
+      ),
+    hooks,
+  );
+  // Node says a busy address after listen() returned; the message carries the hint already (listen.ts).
+  for (const { server, entry } of listeners) {
+    server.once('error', (error) => {
+      hooks.log(`registry-router: cannot listen on ${entry.host}:${entry.port}: ${error.message}`);
+      hooks.exit(1);
+    });
+  }
+
+  runLifecycle({ config, app, serving: nodeServing(listeners, hooks), admin: startAdmin(config, app, nodeAdmin, hooks), hooks });
+}
+
+/** The admin listener on @hono/node-server; a busy port is an 'error' event after `serve` returned. */
+const nodeAdmin: AdminStart = ({ host, port, fetch }, listening, failed) => {
+  const server = serve({ fetch, hostname: host, port }, (info) => listening(info.address, info.port)) as Server;
+  server.once('error', failed);
+  return { stop: () => void server.close() };
+};
+
+/** Node's listeners under the lifecycle: certificates swapped in place; keep-alive connections closed as they go idle. */
+function nodeServing(listeners: readonly Listener[], hooks: ProcessHooks): Serving {
+  return {
+    reload() {
+      for (const listener of listeners) {
+        if (listener.scheme !== 'https') continue;
+        const where = `${listener.entry.host}:${listener.entry.port}`;
+        try {
+          listener.reload();
+          hooks.log(`registry-router: SIGHUP, reloaded the certificates of ${where}`);
+        } catch (error) {
+          hooks.log(`registry-router: SIGHUP, kept the old certificates of ${where}: ${(error as Error).message}`);
+        }
+      }
+    },
+    drain() {
+      const closed = Promise.all(listeners.map(({ server }) => new Promise<void>((done) => server.close(() => done()))));
+      // Keep-alive connections go idle one by one as their last response ends; close each then.
+      setInterval(() => {
+        for (const { server } of listeners) server.closeIdleConnections();
+      }, 100).unref();
+      return closed;
+    },
+    cut() {
+      for (const { server } of listeners) server.closeAllConnections();
+    },
+  };
+}
+
+/**
+ * @hono/node-server gives every answer with a body a Content-Type (`text/plain; charset=UTF-8`)
+ * when it has none; the upstream's answer goes out as it came, so take that one out again on its
+ * way to `writeHead` (a registry's 400 or 202 carries none).
+ */
+function withoutDefaultType(outgoing: ServerResponse): void {
+  const writeHead = outgoing.writeHead;
+  outgoing.writeHead = function (this: ServerResponse, status: number, ...rest: unknown[]) {
+    const headers = rest.at(-1);
+    if (headers && typeof headers === 'object' && !Array.isArray(headers)) {
+      for (const name of Object.keys(headers)) if (name.toLowerCase() === 'content-type') delete (headers as OutgoingHttpHeaders)[name];
+    }
+    return (writeHead as (...args: unknown[]) => ServerResponse).call(this, status, ...rest);
+  } as ServerResponse['writeHead'];
+}
