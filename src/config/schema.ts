@@ -139,7 +139,8 @@ const siteSchema = z
     }
     if ((site.directUploads || site.uploadsFromEdge) && !FORMATS[site.preset].directUploads) {
       const formats = FORMAT_NAMES.filter((name) => FORMATS[name].directUploads).map((name) => `"preset": "${name}"`);
-      ctx.addIssue({ code: 'custom', path: [site.directUploads ? 'directUploads' : 'uploadsFromEdge'], message: `direct uploads are for docker sites (${formats.join(', ')})` });
+      const field = site.directUploads ? 'directUploads' : 'uploadsFromEdge';
+      ctx.addIssue({ code: 'custom', path: [field], message: `direct uploads are for docker sites (${formats.join(', ')})` });
     }
     const known = ['read', 'write', 'deny', 'ping', 'token', ...Object.keys(site.upstreams ?? {}), ...Object.keys(FORMATS[site.preset].optionalRoles)];
     site.rules.forEach((rule, i) => {

@@ -42,10 +42,12 @@ export const docker: Format = {
     name: 'docker push session',
     openedBy: 'an upload or a blob HEAD of that repository',
     opened: (subject, role) =>
-      `that client's manifest HEADs of ${subject} asking for one media type go to ${role}, pinned: containerd asks "is this tag there?" before its manifest PUT, ` +
+      `that client's manifest HEADs of ${subject} asking for one media type go to ${role}, pinned: ` +
+      'containerd asks "is this tag there?" before its manifest PUT, ' +
       'and skips the PUT when the group already serves the tag',
     followed: (to) => `containerd's "is this tag there?" before its manifest PUT goes where the push writes: ${to}`,
     otherwise: (accept) =>
-      `other clients, no push of this repository in progress${accept === undefined ? '; and a pull\'s HEAD, whose Accept lists several manifest types and */*: see --accept' : ''}`,
+      'other clients, no push of this repository in progress' +
+      (accept === undefined ? '; and a pull\'s HEAD, whose Accept lists several manifest types and */*: see --accept' : ''),
   },
 };

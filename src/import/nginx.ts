@@ -861,7 +861,8 @@ class Importer {
 
     if (recognised?.nginx?.adopt) {
       const more = recognised.nginx.adoptNote ? `: ${recognised.nginx.adoptNote}` : '';
-      this.note(`${names[0] ?? 'a site'} proxies Nexus ${recognised.title} repositories: "preset": "${recognised.name}" (README, "The ${recognised.title} preset")${more}`, primary.directive);
+      const site = names[0] ?? 'a site';
+      this.note(`${site} proxies Nexus ${recognised.title} repositories: "preset": "${recognised.name}" (README, "The ${recognised.title} preset")${more}`, primary.directive);
     } else if (recognised) {
       this.note(
         `${names[0] ?? 'a site'} looks like ${recognised.name}: "preset": "${recognised.name}" routes what the generic split gets wrong ` +

@@ -148,7 +148,9 @@ function plain(status: number, text: string, extra: Record<string, string> = {})
  * and the paths; undefined when no site has one.
  */
 export function addressBootstrap(config: Config, files: boolean): { index: number; name: string; path: string; caPath: string } | undefined {
-  const index = config.sites.findIndex((site) => FORMATS[site.preset].clientBootstrap && site.bootstrap !== false && site.hosts.some((host) => !host.startsWith('*.')));
+  const index = config.sites.findIndex(
+    (site) => FORMATS[site.preset].clientBootstrap && site.bootstrap !== false && site.hosts.some((host) => !host.startsWith('*.')),
+  );
   if (index < 0 || config.caCert === undefined || !files) return undefined;
   const site = config.sites[index]!;
   const name = site.hosts.find((host) => !host.startsWith('*.'))!;

@@ -12,11 +12,12 @@ import type { OutgoingRequest, UpstreamClient } from '../../src/forward/client.t
 import { MAVEN_REQUESTS } from './maven-fixtures.ts';
 import { NPM_REQUESTS } from './npm-fixtures.ts';
 import { PYPI_REQUESTS } from './pypi-fixtures.ts';
+import { RAW_REQUESTS } from './raw-fixtures.ts';
 
 const ROLES = { read: 'http://group.internal/repository/group/', write: 'http://hosted.internal/repository/hosted/', snapshots: 'http://snapshots.internal/repository/snapshots/' };
 
 /** The role whose upstream received each request, in order. */
-async function replay(site: Record<string, unknown>, requests: Array<{ method: string; path: string; query?: string }>): Promise<string[]> {
+async function replay(site: Record<string, unknown>, requests: ReadonlyArray<{ method: string; path: string; query?: string }>): Promise<string[]> {
   const reached: string[] = [];
   const client: UpstreamClient = {
     async send(outgoing: OutgoingRequest) {
@@ -31,7 +32,10 @@ async function replay(site: Record<string, unknown>, requests: Array<{ method: s
   try {
     for (const { method, path, query } of requests) {
       const body = method === 'GET' || method === 'HEAD' ? undefined : 'x';
+      const before = reached.length;
       const response = await app.fetch(new Request(`http://repo.test${path}${query ? `?${query}` : ''}`, { method, body, headers: { host: 'repo.test', authorization: 'Basic dTpw' } }));
+      // Answered by the router itself (a deny rule): nothing reached an upstream.
+      if (reached.length === before) reached.push(response.status === 405 ? 'deny' : `answered ${response.status} by the router`);
       await response.body?.cancel();
     }
   } finally {
@@ -61,5 +65,11 @@ describe('presets replayed against captured client requests', () => {
   it(`pypi: ${PYPI_REQUESTS.length} requests of twine and pip reach the role they belong to`, async () => {
     const reached = await replay({ preset: 'pypi', upstreams: { read: ROLES.read, write: ROLES.write } }, PYPI_REQUESTS);
     expect(reached).toEqual(PYPI_REQUESTS.map((r) => r.expected));
+  });
+
+  it(`raw: ${RAW_REQUESTS.length} requests of curl reach the group, hosted, or the router's 405`, async () => {
+    const reached = await replay({ preset: 'raw', upstreams: { read: ROLES.read, write: ROLES.write } }, RAW_REQUESTS);
+    const lines = (roles: string[]) => roles.map((role, i) => `${RAW_REQUESTS[i]!.method} ${RAW_REQUESTS[i]!.path} → ${role}`);
+    expect(lines(reached)).toEqual(lines(RAW_REQUESTS.map((r) => r.expected)));
   });
 });
