@@ -102,6 +102,8 @@ describe('raw', () => {
     expect(own.healthyText).toBe('200–399');
     // docker keeps its /v2/ check; the other formats their lenient root check.
     expect(healthSettings(defaults, FORMATS.docker)).toMatchObject({ path: '/v2/', healthyText: '200 or 401' });
+    // As the README says: a site's own path is held to 200–399 on docker sites too (401 was counted before).
+    expect(healthSettings({ ...defaults, path: '/v2/health' }, FORMATS.docker)).toMatchObject({ path: '/v2/health', healthyText: '200–399' });
     expect(healthSettings(defaults, FORMATS.npm).passes(404)).toBe(true);
     expect(healthSettings(defaults, FORMATS.npm).healthy(404)).toBe(false);
   });
