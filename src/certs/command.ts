@@ -1,6 +1,6 @@
 /**
  * `registry-router certs --config router.json [--out certs/] [--key ec|rsa] [--renew]`
- * (`npm run certs -- …`; src/certs.ts runs it directly too)
+ * (`npm run certs -- …`; src/certs.ts runs it directly too; arguments parsed in src/cli/program.ts)
  *
  * Makes (once, then reuses) a local CA in OUT/ca.crt + OUT/ca.key and one server certificate per
  * site (OUT/<site>.crt + .key) naming all of the site's hosts; re-issues a site's certificate
@@ -27,29 +27,6 @@ export interface CertsResult {
   ca: { cert: string; key: string; created: boolean };
   sites: Array<{ name: string; cert: string; key: string; issued: boolean; why: string }>;
   snippet: string;
-}
-
-const USAGE = 'usage: npm run certs -- --config router.json [--out certs/] [--key ec|rsa] [--renew]';
-
-export function parseArgs(argv: readonly string[], env: (name: string) => string | undefined): CertsOptions {
-  const value = (flag: string) => {
-    const i = argv.indexOf(flag);
-    if (i < 0) return undefined;
-    const next = argv[i + 1];
-    if (!next || next.startsWith('--')) throw new Error(`${flag} needs a value\n${USAGE}`);
-    return next;
-  };
-  for (const arg of argv) {
-    if (arg.startsWith('--') && !['--config', '--out', '--key', '--renew', '--help'].includes(arg)) throw new Error(`unknown option ${arg}\n${USAGE}`);
-  }
-  if (argv.includes('--help')) throw new Error(USAGE);
-  const configArg = value('--config') ?? env('REGISTRY_ROUTER_CONFIG');
-  if (!configArg) throw new Error(`which config? --config FILE is needed (its sites' hosts go into the certificates)\n${USAGE}`);
-  // `npm run` starts scripts in the package folder; paths typed by the user are relative to where they typed them.
-  const base = env('INIT_CWD') ?? process.cwd();
-  const keyType = value('--key') ?? 'ec';
-  if (keyType !== 'ec' && keyType !== 'rsa') throw new Error(`--key is "ec" (ECDSA P-256, the default) or "rsa" (RSA 2048)`);
-  return { configPath: resolve(base, configArg), outDir: resolve(base, value('--out') ?? 'certs'), keyType, renew: argv.includes('--renew') };
 }
 
 function readPem(certPath: string, keyPath: string): Pem | undefined {

@@ -17,7 +17,7 @@
  * Heavy or Node-only commands (`certs`: @peculiar/x509; `demo`: child processes; `import-nginx`)
  * are loaded only when run, so `serve` starts no faster or slower than before.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import pkg from '../../package.json' with { type: 'json' };
 import { loadStartConfig, type StartOptions } from '../config/cli.ts';
 import { checkFeaturesFor, type RuntimeName } from '../config/features.ts';
@@ -152,7 +152,7 @@ export async function runCommand(host: CliHost, output: Output, onServe: () => v
     .description('make a local CA (once) and one TLS certificate per site, and print the listen lines to paste')
     .option('--config <file>', 'the config whose sites get certificates (or REGISTRY_ROUTER_CONFIG)')
     .option('--out <dir>', 'where the CA and certificates go', 'certs')
-    .addOption(new Option('--key <type>', 'key type').choices(['ec', 'rsa']).default('ec'))
+    .addOption(new Option('--key <type>', 'key type').choices(['ec', 'rsa']).argParser(keyType).default('ec'))
     .option('--renew', 're-issue every site certificate now')
     .action(async (options: { config?: string; out: string; key: 'ec' | 'rsa'; renew?: boolean }) => {
       const { certsCommand } = await import('../certs/command.ts');
@@ -217,6 +217,12 @@ export async function runCommand(host: CliHost, output: Output, onServe: () => v
 }
 
 class UsageError extends Error {}
+
+/** `certs --key`: commander's choices, with the sentence `certs` has always said. */
+function keyType(value: string): 'ec' | 'rsa' {
+  if (value !== 'ec' && value !== 'rsa') throw new InvalidArgumentError('--key is "ec" (ECDSA P-256, the default) or "rsa" (RSA 2048)');
+  return value;
+}
 
 function portNumber(value: string): number {
   const port = Number(value);

@@ -151,6 +151,25 @@ describe('certs command', () => {
     expect(certs('--config', configPath, '--key', 'dsa').stderr).toMatch(/--key is "ec"/);
   });
 
+  it('parses its arguments as `registry-router certs` does (one parser, commander): help, unknown flags and a bad --key alike', () => {
+    const help = certs('--help');
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('Usage: registry-router certs [options]');
+    expect(help.stdout).toContain('--renew');
+    const unknown = certs('--config', configPath, '--verbose');
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain("error: unknown option '--verbose'");
+    const missing = certs('--config', configPath, '--out');
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain("error: option '--out <dir>' argument missing");
+    const key = certs('--config', configPath, '--key', 'dsa');
+    expect(key.status).toBe(2);
+    expect(key.stderr).toContain('error: option \'--key <type>\' argument \'dsa\' is invalid. --key is "ec" (ECDSA P-256, the default) or "rsa" (RSA 2048)');
+    // The bundle's `certs` says the same, word for word.
+    const bundled = spawnSync(process.execPath, [join(ROOT, 'dist/node.mjs'), 'certs', '--config', configPath, '--key', 'dsa'], { encoding: 'utf8' });
+    expect([bundled.status, bundled.stderr]).toEqual([2, key.stderr]);
+  });
+
   it('turns hosts into SANs', () => {
     expect(sansFor(['a.io', 'a.io:5000', '*.a.io', '10.0.0.1:443', '[fe80::1]:8443', 'A.IO'])).toEqual({ dns: ['a.io', '*.a.io'], ip: ['10.0.0.1', 'fe80:0:0:0:0:0:0:1'] });
     expect(canonicalIp('::')).toBe('0:0:0:0:0:0:0:0');
