@@ -12,7 +12,7 @@ import type { HealthListener } from './upstream/pool.ts';
 import type { FileAccess } from './local/files.ts';
 import { answerLocal, type LocalAnswer } from './local/local.ts';
 import { openUploadRequest, uploadSealFor, type OpenedUpload } from './edge/uploads.ts';
-import { compileRouting, shareRouting, type Asked, type Forward, type Local, type Refuse, type Routing } from './decision.ts';
+import { compileRouting, type Asked, type Forward, type Local, type Refuse, type Routing } from './decision.ts';
 import { bodyPassesFor } from './passes/body.ts';
 import type { Role } from './rules/rule.ts';
 import type { PushSession, SessionStore } from './site/push-sessions.ts';
@@ -55,9 +55,8 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
   const metrics = new Metrics();
   const options: AppOptions = { ...appOptions, log: metrics.counting(appOptions.log) };
   for (const site of sites) for (const server of site.servers) server.onChange = options.healthLog ?? stderrHealthLog;
-  // The sites compiled once: the decision, and the blob cache through routingFor(config).
+  // The sites compiled once: the decision here, and the blob cache at the edge through `app.routing`.
   const routing = compileRouting(config, sites, { files: options.files !== undefined });
-  shareRouting(config, routing);
   // Each site's body passes: only those its configuration needs.
   const bodyPasses = new Map<Site, readonly BodyPass[]>(sites.map((site, i) => [site, bodyPassesFor(config.sites[i]!)]));
   const app = new Hono();

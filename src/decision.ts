@@ -195,19 +195,3 @@ const isOriginSide = (site: SiteConfig): boolean => site.directUploads === undef
 export function servedHosts(config: Config): string {
   return config.sites.map((site) => `${site.name} (${site.hosts.join(', ')})`).join('; ');
 }
-
-const shared = new WeakMap<Config, Routing>();
-
-/** Makes `routing` the one routingFor(config) returns: the app shares its compiled sites with the blob cache this way. */
-export function shareRouting(config: Config, routing: Routing): void {
-  shared.set(config, routing);
-}
-
-/** The routing the app compiled for this very config object; compiled here when no app was made from it (tests, tools). */
-export function routingFor(config: Config): Routing {
-  const known = shared.get(config);
-  if (known) return known;
-  const routing = compileRouting(config);
-  shared.set(config, routing);
-  return routing;
-}

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/load.ts';
-import { compileRouting, routingFor, shareRouting, type Asked, type Decision } from '../src/decision.ts';
+import { compileRouting, type Asked, type Decision } from '../src/decision.ts';
 import { PushSessions } from '../src/site/push-sessions.ts';
 
 const config = parseConfig({
@@ -229,14 +229,5 @@ describe('the routing decision', () => {
     expect(shape(bare.decide(asked('GET', 'http://idocker.io/download/ca.crt')))).toMatchObject({ kind: 'forward', role: 'read' });
     expect(shape(bare.decide(asked('GET', 'http://10.0.0.5/download/ca.crt')))).toMatchObject({ kind: 'refuse', status: 421 });
     expect(() => compileRouting(config, undefined, { files: false })).toThrow('site web: "static" needs file access, which this runtime did not provide');
-  });
-
-  it('the routing an app shared for a config object is the one routingFor gives back (the blob cache uses it)', () => {
-    const own = parseConfig({ sites: [{ name: 'docker', hosts: ['idocker.io'], preset: 'docker', upstream: 'http://nexus:8083' }] });
-    const compiled = routingFor(own);
-    expect(routingFor(own)).toBe(compiled);
-    const shared = compileRouting(own);
-    shareRouting(own, shared);
-    expect(routingFor(own)).toBe(shared);
   });
 });
