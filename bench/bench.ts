@@ -163,7 +163,7 @@ interface Row {
 
 const log = (line: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
 
-interface Target {
+interface BenchEndpoint {
   /** Base URL for blob requests (Host: 127.0.0.1:port). */
   blobs: string;
   /** Base URL for manifest requests (sent with Host: static.bench). */
@@ -182,7 +182,7 @@ const clientCpu = () => {
   return (user + system) / 1e6;
 };
 
-async function measure(row: Row, target: Target, ctx: Context): Promise<void> {
+async function measure(row: Row, target: BenchEndpoint, ctx: Context): Promise<void> {
   const alive = () => {
     if (target.proc?.exited()) throw new Error(`process exited (${target.proc.child.exitCode ?? target.proc.child.signalCode}): ${lastLines(target.proc.stderr())}`);
   };
@@ -207,7 +207,7 @@ async function measure(row: Row, target: Target, ctx: Context): Promise<void> {
   }
 }
 
-async function measurePhases(row: Row, target: Target, ctx: Context, phase: (what: string, run: () => Promise<void>) => Promise<void>): Promise<void> {
+async function measurePhases(row: Row, target: BenchEndpoint, ctx: Context, phase: (what: string, run: () => Promise<void>) => Promise<void>): Promise<void> {
   const { flags } = ctx;
   // A transfer slower than --min-mibs on average is cut (and counted as an error) to bound the run time.
   const limit = (mib: number) => (flags.minMiBs > 0 ? Math.max(30, mib / flags.minMiBs) : Infinity);

@@ -12,7 +12,7 @@ import { compileSite } from '../site/site.ts';
 import type { Server } from '../upstream/pool.ts';
 import type { Output } from './program.ts';
 
-interface Target {
+interface ProbedServer {
   site: string;
   roles: string[];
   server: Server;
@@ -23,10 +23,10 @@ interface Target {
 
 /** Probes all servers at once; prints one line each, in config order. True when every one answered healthy. */
 export async function probeUpstreams(config: Config, client: UpstreamClient, output: Output): Promise<boolean> {
-  const targets: Target[] = [];
+  const targets: ProbedServer[] = [];
   for (const siteConfig of config.sites) {
     const site = compileSite(siteConfig);
-    const byServer = new Map<Server, Target>();
+    const byServer = new Map<Server, ProbedServer>();
     for (const [role, pool] of Object.entries(site.pools)) {
       for (const server of [...pool.primaries, ...pool.backups]) {
         const known = byServer.get(server);
@@ -35,7 +35,7 @@ export async function probeUpstreams(config: Config, client: UpstreamClient, out
           known.roles.push(label);
           continue;
         }
-        const target: Target = {
+        const target: ProbedServer = {
           site: site.name,
           roles: [label],
           server,
@@ -61,7 +61,7 @@ export async function probeUpstreams(config: Config, client: UpstreamClient, out
   return results.every((result) => result.ok);
 }
 
-async function probeOne(target: Target, client: UpstreamClient, timeoutMs: number): Promise<{ ok: boolean; line: string }> {
+async function probeOne(target: ProbedServer, client: UpstreamClient, timeoutMs: number): Promise<{ ok: boolean; line: string }> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new Error('probe timed out')), timeoutMs);
   const started = Date.now();

@@ -53,9 +53,9 @@ export function denoClient(timeouts: ClientTimeouts): UpstreamClient {
     https: new https.Agent({ keepAlive: true, scheduling: 'lifo' }),
   };
   // Scheme, host and port per upstream origin, parsed once (outgoing.url is always absolute).
-  const origins = new Map<string, Target>();
+  const origins = new Map<string, OriginAddress>();
 
-  const target = (url: string): { target: Target; path: string } => {
+  const target = (url: string): { target: OriginAddress; path: string } => {
     const slash = url.indexOf('/', url.indexOf('//') + 2);
     const origin = slash < 0 ? url : url.slice(0, slash);
     let known = origins.get(origin);
@@ -423,7 +423,7 @@ function fullCollection(): (() => void) | undefined {
 /** Bytes of a large answer held ahead of the client before the upstream socket is paused. */
 const BODY_BUFFER = 256 * 1024;
 
-interface Target {
+interface OriginAddress {
   secure: boolean;
   /** `host:port` as in the URL, for messages. */
   host: string;

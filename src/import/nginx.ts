@@ -189,7 +189,7 @@ interface Listen {
   defaultServer: boolean;
 }
 
-interface Target {
+interface ProxiedUpstream {
   /** Equal targets have equal keys. */
   key: string;
   pool: UpstreamPoolConfig;
@@ -210,7 +210,7 @@ interface LocationInfo {
   /** The location's effective level (its own settings, falling back to the server's and http's). */
   level: Level;
   outcomes: Map<string, Outcome>;
-  targets: Map<string, Target | undefined>;
+  targets: Map<string, ProxiedUpstream | undefined>;
 }
 
 interface Deny {
@@ -660,7 +660,7 @@ class Importer {
 
     // Per method: what nginx does (set/if/map/proxy_pass, limit_except), and the target it names.
     const outcomes = new Map<string, Outcome>();
-    const targets = new Map<string, Target | undefined>();
+    const targets = new Map<string, ProxiedUpstream | undefined>();
     const report = (problem: Problem) => this.report(problem.directive, problem.why);
     for (const method of METHODS) {
       const run = new MethodRun(method, this.maps, report);
@@ -719,7 +719,7 @@ class Importer {
   }
 
   /** A `proxy_pass` value → an upstream URL or pool; undefined (reported) when it cannot be one. */
-  private target(outcome: Extract<Outcome, { kind: 'proxy' }>, locationPrefix: string): Target | undefined {
+  private target(outcome: Extract<Outcome, { kind: 'proxy' }>, locationPrefix: string): ProxiedUpstream | undefined {
     let value = outcome.value;
     // With variables nginx sends exactly the URI given: only "…$request_uri" keeps the request's path and query.
     const passthrough = outcome.viaVariables ? /(\$request_uri|\$uri\$is_args\$args)$/.exec(value) : null;
@@ -813,7 +813,7 @@ class Importer {
     const site: SiteInput = { name: '', hosts: this.hosts(plan), preset };
     if (read.key === write.key) site.upstream = read.pool;
     else site.upstreams = { read: read.pool, write: write.pool };
-    const roles: Record<string, Target> = { read, write };
+    const roles: Record<string, ProxiedUpstream> = { read, write };
 
     // Request methods that nginx answered itself in the primary location.
     const methodDeny = this.methodOutcomes(primary, roles);
@@ -876,7 +876,7 @@ class Importer {
   }
 
   /** `return 4xx` / `deny` for some methods in the primary location → deny rules; anything else reported. */
-  private methodOutcomes(primary: LocationInfo, roles: Record<string, Target>): RuleInput | undefined {
+  private methodOutcomes(primary: LocationInfo, roles: Record<string, ProxiedUpstream>): RuleInput | undefined {
     const deny: string[] = [];
     for (const [method, outcome] of primary.outcomes) {
       const target = primary.targets.get(method);
@@ -909,7 +909,7 @@ class Importer {
     return deny.length ? { methods: [...new Set(deny)], to: 'deny' } : undefined;
   }
 
-  private secondary(loc: LocationInfo, primary: LocationInfo, site: SiteInput, roles: Record<string, Target>, rules: Array<{ rule: RuleInput; order: number }>): void {
+  private secondary(loc: LocationInfo, primary: LocationInfo, site: SiteInput, roles: Record<string, ProxiedUpstream>, rules: Array<{ rule: RuleInput; order: number }>): void {
     const keys = new Set<string>();
     for (const method of METHODS) {
       const t = loc.targets.get(method);
@@ -947,7 +947,7 @@ class Importer {
     this.note(`location ${loc.path} → a rule: every method of ${path} to "${role}"${site.preset === 'docker' && loc.path.startsWith('/v2') ? ' (ahead of the docker preset, so without its pinning and push sessions)' : ''}`, loc.directive);
   }
 
-  private headers(loc: LocationInfo, site: SiteInput | undefined, read: Target | undefined, plan: ServerPlan): void {
+  private headers(loc: LocationInfo, site: SiteInput | undefined, read: ProxiedUpstream | undefined, plan: ServerPlan): void {
     const list = loc.level.headers ?? [];
     let host: Directive | undefined;
     let forwardedHost = false;
@@ -1014,7 +1014,7 @@ class Importer {
   }
 
   /** Compares the router's routing with nginx's per method (docker: per request kind) and notes or reports each difference. */
-  private compareRouting(primary: LocationInfo, site: SiteInput, read: Target, write: Target): void {
+  private compareRouting(primary: LocationInfo, site: SiteInput, read: ProxiedUpstream, write: ProxiedUpstream): void {
     if (read.key === write.key) return;
     const roleOf = (method: string): string | undefined => {
       const t = primary.targets.get(method);
@@ -1037,7 +1037,7 @@ class Importer {
     }
   }
 
-  private haNotes(site: SiteInput, targets: Target[]): void {
+  private haNotes(site: SiteInput, targets: ProxiedUpstream[]): void {
     const defs = [...new Set(targets.filter((t) => t.upstream).map((t) => t.upstream!))];
     if (!defs.length) return;
     const servers = defs.flatMap((d) => d.servers);

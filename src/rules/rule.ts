@@ -9,11 +9,11 @@ import { compilePathPattern, subjectOf } from './pattern.ts';
  */
 export type Role = string;
 /** Where a rule sends a request: an upstream role, or `deny` (answered by the router, never forwarded). */
-export type Target = Role | 'deny';
+export type RuleTarget = Role | 'deny';
 
 export interface Rule {
   readonly source: RuleConfig;
-  readonly target: Target;
+  readonly target: RuleTarget;
   /** Requests of one subject go to one server of the role's pool (rendezvous hashing), never retried elsewhere. */
   readonly pin: boolean;
   /** `open`: the request opens or renews the client's push session for its subject; `follow`: inside one, it goes where the session writes. */
@@ -34,7 +34,7 @@ export interface Rule {
  * site did not configure (to their fallback). `read`, `write` and `deny` are always known.
  */
 export function compileRule(source: RuleConfig, aliases: Readonly<Record<string, Role>>): Rule {
-  const target: Target | undefined = source.to === 'read' || source.to === 'write' || source.to === 'deny' ? source.to : aliases[source.to];
+  const target: RuleTarget | undefined = source.to === 'read' || source.to === 'write' || source.to === 'deny' ? source.to : aliases[source.to];
   if (!target) throw new Error(`rule target "${source.to}" is not a role (read, write, deny, ${Object.keys(aliases).join(', ')})`);
   const methods = source.methods && new Set(source.methods);
   const path = source.path === undefined ? undefined : compilePathPattern(source.path);
@@ -68,7 +68,7 @@ export function pickRule(rules: readonly Rule[], method: string, path: string, q
   return undefined;
 }
 
-export function pickRole(rules: readonly Rule[], method: string, path: string, query: URLSearchParams): Target {
+export function pickRole(rules: readonly Rule[], method: string, path: string, query: URLSearchParams): RuleTarget {
   // Writes are the safe default when nothing matches.
   return pickRule(rules, method, path, query)?.target ?? 'write';
 }

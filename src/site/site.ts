@@ -1,6 +1,6 @@
 import type { SiteConfig } from '../config/schema.ts';
 import { FORMATS, type Format } from '../formats/index.ts';
-import { compileRule, pickRole, pickRule, type Role, type Rule, type Target } from '../rules/rule.ts';
+import { compileRule, pickRole, pickRule, type Role, type Rule, type RuleTarget } from '../rules/rule.ts';
 import { healthSettings, type HealthSettings } from '../upstream/health.ts';
 import { compilePools, type RolePools, type Server } from '../upstream/pool.ts';
 import type { Upstream } from '../upstream/upstream.ts';
@@ -36,7 +36,7 @@ export interface Site {
   readonly sessions: SessionStore | undefined;
   servesHost(host: string): boolean;
   /** The target of the first matching rule (`write` when none matches). */
-  route(method: string, path: string, query: URLSearchParams): Target;
+  route(method: string, path: string, query: URLSearchParams): RuleTarget;
   /** The first matching rule itself (its subject, pinning and session part), or undefined. */
   rule(method: string, path: string, query: URLSearchParams, accept?: string | null): Rule | undefined;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compilePathPattern } from '../../src/rules/pattern.ts';
 import { presets } from '../../src/rules/presets.ts';
-import { compileRule, pickRole, type Role, type Target } from '../../src/rules/rule.ts';
+import { compileRule, pickRole, type Role, type RuleTarget } from '../../src/rules/rule.ts';
 
 const D = 'sha256:' + 'a'.repeat(64);
 
@@ -15,7 +15,7 @@ describe('path patterns', () => {
 });
 
 describe('docker preset', () => {
-  const route = (method: string, target: string, aliases: Record<string, Role> = { ping: 'read', token: 'read' }): Target => {
+  const route = (method: string, target: string, aliases: Record<string, Role> = { ping: 'read', token: 'read' }): RuleTarget => {
     const url = new URL(target, 'http://r');
     return pickRole(presets.docker.rules.map((rule) => compileRule(rule, aliases)), method, url.pathname, url.searchParams);
   };
