@@ -279,6 +279,8 @@ export interface ImageOptions {
   tag?: string;
   /** Seconds since the epoch for every mtime and `created`. Default: SOURCE_DATE_EPOCH, else the last commit's time. */
   epoch?: number;
+  /** The commit for the revision label. Default: the checkout's last commit (none outside git). */
+  revision?: string;
 }
 
 export interface BuiltImage {
@@ -315,6 +317,7 @@ export async function buildImage(options: ImageOptions): Promise<BuiltImage> {
   if (!Number.isInteger(epoch) || epoch < 0) throw new Error(`SOURCE_DATE_EPOCH must be a whole number of seconds, got "${process.env.SOURCE_DATE_EPOCH}"`);
   const created = new Date(epoch * 1000).toISOString().replace('.000Z', 'Z');
   const tag = options.tag ?? pkg.version;
+  const revision = options.revision ?? head.revision;
 
   const sums = readFileSync(join(options.binDir, 'SHA256SUMS'), 'utf8');
   const binaries = new Map<Platform, string>();
@@ -342,7 +345,7 @@ export async function buildImage(options: ImageOptions): Promise<BuiltImage> {
       'org.opencontainers.image.description': pkg.description,
       'org.opencontainers.image.version': pkg.version,
       'org.opencontainers.image.created': created,
-      ...(head.revision ? { 'org.opencontainers.image.revision': head.revision } : {}),
+      ...(revision ? { 'org.opencontainers.image.revision': revision } : {}),
     };
     // Both platforms' layers are compressed at once (zlib runs on the thread pool).
     const manifests = await Promise.all(
