@@ -11,11 +11,12 @@ import { maven } from './maven.ts';
 import { npm } from './npm.ts';
 import { pypi } from './pypi.ts';
 import { raw } from './raw.ts';
+import { yum } from './yum.ts';
 
 export type { BodyUrlKind, Format, SessionWords } from './format.ts';
 
 /** In the order `check` lists them; `generic` last (the default). */
-export const FORMATS = { docker, npm, maven, pypi, raw, generic } as const satisfies Record<string, Format>;
+export const FORMATS = { docker, npm, maven, pypi, raw, yum, generic } as const satisfies Record<string, Format>;
 
 export type FormatName = keyof typeof FORMATS;
 
@@ -39,4 +40,4 @@ export const isFormatName = (name: unknown): name is FormatName => typeof name =
  * Nexus formats with no module here yet: an nginx site whose upstreams or names say one of these is not a
  * docker registry just because it splits methods (src/import/nginx.ts).
  */
-export const OTHER_NEXUS_FORMATS = ['nuget', 'helm', 'rubygems', 'gems', 'conda', 'cargo', 'golang', 'apt', 'yum', 'conan', 'cocoapods', 'r-'] as const;
+export const OTHER_NEXUS_FORMATS = ['nuget', 'helm', 'rubygems', 'gems', 'conda', 'cargo', 'golang', 'apt', 'conan', 'cocoapods', 'r-'] as const;

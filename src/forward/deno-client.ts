@@ -467,10 +467,7 @@ class IdleSweep {
   }
 
   #sweep(): void {
-    if (this.#transfers.size === 0) {
-      this.stop();
-      return;
-    }
+    if (this.#transfers.size === 0) return this.stop();
     const now = Date.now();
     for (const transfer of this.#transfers) {
       if (now - transfer.last < this.ms) continue;

@@ -53,8 +53,7 @@ function origin(req: IncomingMessage, res: ServerResponse): void {
       if (half) setTimeout(() => res.destroy(), 200);
       else res.end();
     };
-    pump();
-    return;
+    return pump();
   }
   res.writeHead(404, { 'content-length': 0 });
   res.end();
