@@ -93,6 +93,7 @@ function parseFlags(argv: string[]) {
       case '-h':
         console.log(readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]);
         process.exit(0);
+        break;
       default:
         throw new Error(`unknown flag ${name} (see --help)`);
     }
@@ -529,7 +530,7 @@ async function main(): Promise<number> {
       const row: Row = { name: label, kind: 'router', runtime, errors: [], notes: [] };
       rows.push(row);
       log(`router on ${row.name}`);
-      let router;
+      let router: Awaited<ReturnType<typeof startRouter>> | undefined;
       try {
         router = await startRouter(runtime, join(dir, 'routers'), origins, { accessLog: flags.accessLog });
         await measure(row, { blobs: router.url, small: router.url, pid: router.proc.pid, proc: router.proc, cpuPid: router.proc.pid }, ctx);

@@ -21,7 +21,7 @@ export function importNginxCommand(options: { file: string; out?: string | undef
     output.err(`import-nginx: cannot read ${file}: ${(error as Error).message}\n`);
     return 2;
   }
-  let result;
+  let result: ReturnType<typeof importNginx>;
   try {
     result = importNginx(text, file, { include: nodeInclude(options.prefix ?? dirname(file)) });
   } catch (error) {

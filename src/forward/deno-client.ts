@@ -467,7 +467,10 @@ class IdleSweep {
   }
 
   #sweep(): void {
-    if (this.#transfers.size === 0) return this.stop();
+    if (this.#transfers.size === 0) {
+      this.stop();
+      return;
+    }
     const now = Date.now();
     for (const transfer of this.#transfers) {
       if (now - transfer.last < this.ms) continue;

@@ -42,7 +42,7 @@ interface Token {
 
 const SPACE = new Set([' ', '\t', '\r', '\n']);
 
-function unescape(raw: string): string {
+function unquote(raw: string): string {
   return raw.replace(/\\(["'\\tnr])/g, (_, ch: string) => ({ t: '\t', n: '\n', r: '\r' })[ch] ?? ch);
 }
 
@@ -76,7 +76,7 @@ export function tokenize(text: string, file: string): Token[] {
         j++;
       }
       if (j >= n) throw new NginxSyntaxError(file, start, `unterminated ${ch === '"' ? 'double' : 'single'}-quoted string`);
-      tokens.push({ kind: 'word', value: unescape(text.slice(i + 1, j)), quoted: true, line: start });
+      tokens.push({ kind: 'word', value: unquote(text.slice(i + 1, j)), quoted: true, line: start });
       i = j + 1;
       const next = text[i];
       if (next !== undefined && !SPACE.has(next) && next !== ';' && next !== '{' && next !== ')') {
@@ -96,7 +96,7 @@ export function tokenize(text: string, file: string): Token[] {
       if (c === '{' && text[j - 1] !== '$') break;
       j++;
     }
-    tokens.push({ kind: 'word', value: unescape(text.slice(i, j)), quoted: false, line });
+    tokens.push({ kind: 'word', value: unquote(text.slice(i, j)), quoted: false, line });
     i = j;
   }
   return tokens;

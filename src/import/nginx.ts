@@ -309,7 +309,10 @@ class Importer {
   /** A directive with no special meaning where it stands: quiet, noted, or untranslated. */
   private other(d: Directive): void {
     if (QUIET.has(d.name)) return;
-    if (d.name in NOTED) return this.note(NOTED[d.name]!, d);
+    if (d.name in NOTED) {
+      this.note(NOTED[d.name]!, d);
+      return;
+    }
     this.report(d, WHY[d.name] ?? `not known to the importer`);
   }
 

@@ -18,7 +18,7 @@ import type { AccessEntry } from '../../src/access-log.ts';
 import { headBlob, headManifest, uploadBlob } from '../support/blob.ts';
 import { buildImage, type BuiltImage } from '../support/image.ts';
 import { freePort } from '../support/ports.ts';
-import { parsePrometheus, sumOf, valueOf, type Family } from '../support/prometheus.ts';
+import { parsePrometheus, sumOf, sampleValue, type Family } from '../support/prometheus.ts';
 import { startRegistry, type Registry } from '../support/registry.ts';
 import { RUNTIMES, startRouter, type RouterProcess } from '../support/router.ts';
 import { copy, dockerRef, inspectDigest, tryCopy } from '../support/skopeo.ts';
@@ -196,8 +196,8 @@ describe.each(HA_RUNTIMES)('primary + synced backup on %s', (runtime) => {
     expect(ready.status).toBe(503);
     expect(JSON.parse(ready.text).problems).toEqual(['site docker: no healthy write upstream (writes are paused; backups take reads only)']);
     const metrics = await scrape();
-    expect(valueOf(metrics, 'registry_router_upstream_up', { role: 'write', upstream: hostedA.url })).toBe(0);
-    expect(valueOf(metrics, 'registry_router_upstream_up', { role: 'read', upstream: groupB.url })).toBe(1);
+    expect(sampleValue(metrics, 'registry_router_upstream_up', { role: 'write', upstream: hostedA.url })).toBe(0);
+    expect(sampleValue(metrics, 'registry_router_upstream_up', { role: 'read', upstream: groupB.url })).toBe(1);
   });
 
   it('notices the restarted primary within the check interval, and pushes work again (to the primary only)', async () => {
@@ -260,9 +260,9 @@ describe.each(HA_RUNTIMES)('primary + synced backup on %s', (runtime) => {
     }
     await until(() => accessLog().filter((entry) => entry.path === '/v2/' && entry.method === 'GET').length >= 5);
     const after = await scrape();
-    expect(valueOf(after, 'registry_router_requests_total', labels) - valueOf(before, 'registry_router_requests_total', labels)).toBe(5);
+    expect(sampleValue(after, 'registry_router_requests_total', labels) - sampleValue(before, 'registry_router_requests_total', labels)).toBe(5);
     const histogram = { site: 'docker', role: 'read' };
-    expect(valueOf(after, 'registry_router_request_duration_seconds_count', histogram) - valueOf(before, 'registry_router_request_duration_seconds_count', histogram)).toBe(5);
+    expect(sampleValue(after, 'registry_router_request_duration_seconds_count', histogram) - sampleValue(before, 'registry_router_request_duration_seconds_count', histogram)).toBe(5);
 
     // Every request the suite made is in the access log; the counters agree with it line by line.
     const log = accessLog();
@@ -291,10 +291,10 @@ describe.each(HA_RUNTIMES)('primary + synced backup on %s', (runtime) => {
     }
     expect(sumOf(after, 'registry_router_request_duration_seconds_count')).toBe(log.length);
     // The big blob went up and came down (in part) through the router.
-    expect(valueOf(after, 'registry_router_received_bytes_total', { role: 'write', upstream: hostedA.url })).toBeGreaterThanOrEqual(64 * MiB);
+    expect(sampleValue(after, 'registry_router_received_bytes_total', { role: 'write', upstream: hostedA.url })).toBeGreaterThanOrEqual(64 * MiB);
     expect(sumOf(after, 'registry_router_upstream_up')).toBe(4);
     expect(sumOf(after, 'registry_router_upstream_transfers_in_flight')).toBe(0);
-    expect(valueOf(after, 'registry_router_upstream_failures_total', { upstream: groupA.url })).toBeGreaterThanOrEqual(0);
+    expect(sampleValue(after, 'registry_router_upstream_failures_total', { upstream: groupA.url })).toBeGreaterThanOrEqual(0);
   });
 });
 

@@ -53,7 +53,8 @@ function origin(req: IncomingMessage, res: ServerResponse): void {
       if (half) setTimeout(() => res.destroy(), 200);
       else res.end();
     };
-    return pump();
+    pump();
+    return;
   }
   res.writeHead(404, { 'content-length': 0 });
   res.end();

@@ -8,7 +8,7 @@ import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin } from '../support/origin.ts';
 import { RUNTIMES, startRouter, type RouterProcess } from '../support/router.ts';
-import { ESCAPES, LEGITIMATE } from '../request/target.test.ts';
+import { ESCAPES, LEGITIMATE } from '../support/path-escapes.ts';
 
 const HOST = 'registry.test';
 

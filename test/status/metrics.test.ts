@@ -4,7 +4,7 @@ import { readiness } from '../../src/status/admin.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { Metrics } from '../../src/status/metrics.ts';
 import { compileSite } from '../../src/site/site.ts';
-import { parsePrometheus, sumOf, valueOf } from '../support/prometheus.ts';
+import { parsePrometheus, sumOf, sampleValue } from '../support/prometheus.ts';
 
 const entry = (over: Partial<AccessEntry>): AccessEntry => ({
   time: new Date().toISOString(),
@@ -47,26 +47,26 @@ describe('Metrics', () => {
     s.pools.read.primaries[0]!.failed('active', 'refused');
     s.pools.read.backups[0]!.active = 2;
     const families = parsePrometheus(metrics.render([s]));
-    expect(valueOf(families, 'registry_router_requests_total', { site: 'docker', role: 'read', upstream: 'http://a:8082', status: '200' })).toBe(2);
-    expect(valueOf(families, 'registry_router_requests_total', { status: '404' })).toBe(1);
-    expect(valueOf(families, 'registry_router_requests_total', { site: '', status: '421' })).toBe(1);
+    expect(sampleValue(families, 'registry_router_requests_total', { site: 'docker', role: 'read', upstream: 'http://a:8082', status: '200' })).toBe(2);
+    expect(sampleValue(families, 'registry_router_requests_total', { status: '404' })).toBe(1);
+    expect(sampleValue(families, 'registry_router_requests_total', { site: '', status: '421' })).toBe(1);
     expect(sumOf(families, 'registry_router_requests_total')).toBe(5);
-    expect(valueOf(families, 'registry_router_sent_bytes_total', { role: 'read' })).toBe(150);
-    expect(valueOf(families, 'registry_router_received_bytes_total', { role: 'write' })).toBe(4096);
-    expect(valueOf(families, 'registry_router_request_duration_seconds_count', { site: 'docker', role: 'read' })).toBe(3);
-    expect(valueOf(families, 'registry_router_request_duration_seconds_bucket', { site: 'docker', role: 'read', le: '0.005' })).toBe(1);
-    expect(valueOf(families, 'registry_router_request_duration_seconds_bucket', { site: 'docker', role: 'read', le: '0.05' })).toBe(2);
-    expect(valueOf(families, 'registry_router_request_duration_seconds_bucket', { site: 'docker', role: 'read', le: '10' })).toBe(3);
-    expect(valueOf(families, 'registry_router_request_duration_seconds_sum', { site: 'docker', role: 'read' })).toBeCloseTo(7.042);
+    expect(sampleValue(families, 'registry_router_sent_bytes_total', { role: 'read' })).toBe(150);
+    expect(sampleValue(families, 'registry_router_received_bytes_total', { role: 'write' })).toBe(4096);
+    expect(sampleValue(families, 'registry_router_request_duration_seconds_count', { site: 'docker', role: 'read' })).toBe(3);
+    expect(sampleValue(families, 'registry_router_request_duration_seconds_bucket', { site: 'docker', role: 'read', le: '0.005' })).toBe(1);
+    expect(sampleValue(families, 'registry_router_request_duration_seconds_bucket', { site: 'docker', role: 'read', le: '0.05' })).toBe(2);
+    expect(sampleValue(families, 'registry_router_request_duration_seconds_bucket', { site: 'docker', role: 'read', le: '10' })).toBe(3);
+    expect(sampleValue(families, 'registry_router_request_duration_seconds_sum', { site: 'docker', role: 'read' })).toBeCloseTo(7.042);
     // Down (a failed check): not up, but known.
-    expect(valueOf(families, 'registry_router_upstream_up', { role: 'read', upstream: 'http://a:8082', tier: 'primary' })).toBe(0);
-    expect(valueOf(families, 'registry_router_upstream_known', { role: 'read', upstream: 'http://a:8082', tier: 'primary' })).toBe(1);
+    expect(sampleValue(families, 'registry_router_upstream_up', { role: 'read', upstream: 'http://a:8082', tier: 'primary' })).toBe(0);
+    expect(sampleValue(families, 'registry_router_upstream_known', { role: 'read', upstream: 'http://a:8082', tier: 'primary' })).toBe(1);
     // Never checked, never answered: unknown, so not counted as up.
-    expect(valueOf(families, 'registry_router_upstream_up', { role: 'read', upstream: 'http://b:8082', tier: 'backup' })).toBe(0);
-    expect(valueOf(families, 'registry_router_upstream_known', { role: 'read', upstream: 'http://b:8082', tier: 'backup' })).toBe(0);
+    expect(sampleValue(families, 'registry_router_upstream_up', { role: 'read', upstream: 'http://b:8082', tier: 'backup' })).toBe(0);
+    expect(sampleValue(families, 'registry_router_upstream_known', { role: 'read', upstream: 'http://b:8082', tier: 'backup' })).toBe(0);
     // A quote in a label value is escaped and parses back.
-    expect(valueOf(families, 'registry_router_upstream_up', { role: 'write', upstream: 'http://h"q:8083' })).toBe(0);
-    expect(valueOf(families, 'registry_router_upstream_transfers_in_flight', { upstream: 'http://b:8082' })).toBe(2);
+    expect(sampleValue(families, 'registry_router_upstream_up', { role: 'write', upstream: 'http://h"q:8083' })).toBe(0);
+    expect(sampleValue(families, 'registry_router_upstream_transfers_in_flight', { upstream: 'http://b:8082' })).toBe(2);
     expect(families.get('registry_router_request_duration_seconds')?.type).toBe('histogram');
 
     // Once watched, an answered request is evidence: the backup is up; a fail status or an error is not.
@@ -75,10 +75,10 @@ describe('Metrics', () => {
     log(entry({ role: 'write', upstream: 'http://h"q:8083', status: 502 }));
     log(entry({ role: 'write', upstream: 'http://h"q:8083', status: 200, error: 'response body: reset' }));
     const after = parsePrometheus(metrics.render([s]));
-    expect(valueOf(after, 'registry_router_upstream_up', { role: 'read', upstream: 'http://b:8082', tier: 'backup' })).toBe(1);
-    expect(valueOf(after, 'registry_router_upstream_known', { role: 'read', upstream: 'http://b:8082', tier: 'backup' })).toBe(1);
+    expect(sampleValue(after, 'registry_router_upstream_up', { role: 'read', upstream: 'http://b:8082', tier: 'backup' })).toBe(1);
+    expect(sampleValue(after, 'registry_router_upstream_known', { role: 'read', upstream: 'http://b:8082', tier: 'backup' })).toBe(1);
     expect(s.pools.read.backups[0]!.health()).toMatchObject({ state: 'up', via: 'passive', reason: 'a request was answered (404)', lastAnswer: { status: 404 } });
-    expect(valueOf(after, 'registry_router_upstream_known', { role: 'write', upstream: 'http://h"q:8083' })).toBe(0);
+    expect(sampleValue(after, 'registry_router_upstream_known', { role: 'write', upstream: 'http://h"q:8083' })).toBe(0);
     expect(s.pools.write.primaries[0]!.health().lastAnswer).toBeNull();
   });
 
@@ -111,7 +111,7 @@ describe('Metrics', () => {
 describe('parsePrometheus (the test parser) is strict', () => {
   const ok = '# HELP x_total X.\n# TYPE x_total counter\nx_total{a="1"} 3\n';
   it('accepts valid text', () => {
-    expect(valueOf(parsePrometheus(ok), 'x_total', { a: '1' })).toBe(3);
+    expect(sampleValue(parsePrometheus(ok), 'x_total', { a: '1' })).toBe(3);
   });
   it.each([
     ['no final newline', ok.trimEnd()],

@@ -180,7 +180,7 @@ function checkHistogram(family: Family): void {
 }
 
 /** The value of the one sample of `name` whose labels include `labels`; 0 when there is none. */
-export function valueOf(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number {
+export function sampleValue(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number {
   const family = families.get(name) ?? [...families.values()].find((f) => f.samples.some((s) => s.name === name));
   const matches = (family?.samples ?? []).filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
   if (matches.length > 1) throw new Error(`${name}${JSON.stringify(labels)} matches ${matches.length} series`);
