@@ -78,5 +78,11 @@ export interface Format {
     readonly adopt: boolean;
     /** Said once when the import sets the preset: what the router then does differently from nginx. */
     readonly adoptNote?: string;
+    /**
+     * The preset sends methods its clients never use somewhere else than the split did, and `adoptNote` says so
+     * (RubyGems: any request but push and yank reads from the group): the import does not also report each of
+     * those methods as a difference it could not carry over.
+     */
+    readonly otherMethodsNoted?: true;
   };
 }

@@ -11,12 +11,13 @@ import { maven } from './maven.ts';
 import { npm } from './npm.ts';
 import { pypi } from './pypi.ts';
 import { raw } from './raw.ts';
+import { rubygems } from './rubygems.ts';
 import { yum } from './yum.ts';
 
 export type { BodyUrlKind, Format, SessionWords } from './format.ts';
 
 /** In the order `check` lists them; `generic` last (the default). */
-export const FORMATS = { docker, npm, maven, pypi, raw, yum, generic } as const satisfies Record<string, Format>;
+export const FORMATS = { docker, npm, maven, pypi, raw, yum, rubygems, generic } as const satisfies Record<string, Format>;
 
 export type FormatName = keyof typeof FORMATS;
 

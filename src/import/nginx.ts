@@ -1033,7 +1033,10 @@ class Importer {
       if (nginx === undefined || router === 'deny' || nginx === router) continue;
       const why = ON_PURPOSE[`${request.kind}:${router}`];
       if (why) this.note(`${why} (nginx: ${nginx})`, primary.directive);
-      else this.report(primary.directive, `${request.kind} went to ${nginx} in nginx; the ${site.preset} preset sends it to ${router}`);
+      // The format's adoptNote already says where its other methods go.
+      else if (!preset.nginx?.otherMethodsNoted) {
+        this.report(primary.directive, `${request.kind} went to ${nginx} in nginx; the ${site.preset} preset sends it to ${router}`);
+      }
     }
     if (site.preset === 'docker') {
       this.note('push sessions: while a client pushes a repository, its manifest HEADs of that repository go to hosted (containerd checks the tag there before the manifest PUT)');

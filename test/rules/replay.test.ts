@@ -13,6 +13,7 @@ import { MAVEN_REQUESTS } from './maven-fixtures.ts';
 import { NPM_REQUESTS } from './npm-fixtures.ts';
 import { PYPI_REQUESTS } from './pypi-fixtures.ts';
 import { RAW_REQUESTS } from './raw-fixtures.ts';
+import { RUBYGEMS_REQUESTS } from './rubygems-fixtures.ts';
 import { YUM_REQUESTS } from './yum-fixtures.ts';
 
 const ROLES = { read: 'http://group.internal/repository/group/', write: 'http://hosted.internal/repository/hosted/', snapshots: 'http://snapshots.internal/repository/snapshots/' };
@@ -72,6 +73,12 @@ describe('presets replayed against captured client requests', () => {
     const reached = await replay({ preset: 'raw', upstreams: { read: ROLES.read, write: ROLES.write } }, RAW_REQUESTS);
     const lines = (roles: string[]) => roles.map((role, i) => `${RAW_REQUESTS[i]!.method} ${RAW_REQUESTS[i]!.path} → ${role}`);
     expect(lines(reached)).toEqual(lines(RAW_REQUESTS.map((r) => r.expected)));
+  });
+
+  it(`rubygems: ${RUBYGEMS_REQUESTS.length} requests of gem and bundle reach the group, or hosted (push and yank, //api/v1/… too)`, async () => {
+    const reached = await replay({ preset: 'rubygems', upstreams: { read: ROLES.read, write: ROLES.write } }, RUBYGEMS_REQUESTS);
+    const lines = (roles: string[]) => roles.map((role, i) => `${RUBYGEMS_REQUESTS[i]!.method} ${RUBYGEMS_REQUESTS[i]!.path} → ${role}`);
+    expect(lines(reached)).toEqual(lines(RUBYGEMS_REQUESTS.map((r) => r.expected)));
   });
 
   it(`yum: ${YUM_REQUESTS.length} requests of dnf and curl reach the group, hosted, or the router's 405`, async () => {
