@@ -5,13 +5,14 @@
  *
  *   dist/registry-router-linux-x64  dist/registry-router-linux-arm64  dist/SHA256SUMS
  *
- *   tsx scripts/build-bin.ts [--out DIR] [--target linux-x64,linux-arm64] [--baseline]
+ *   tsx scripts/build-bin.ts [--out DIR] [--target linux-x64,linux-arm64]
  *
  * `bun build --compile` of the Node entry (src/node.ts): the same command line as `node
  * dist/node.mjs`; `serve` runs on Bun.serve (or Bun's node:http, as `bun run src/node.ts` decides).
  * A target other than this machine's is cross-compiled: Bun downloads that target's runtime from
- * the npm registry once (into its install cache). `--baseline`: the x64 build for CPUs without
- * AVX2 (before Haswell, or VMs that hide it); the default one stops there with "Illegal instruction".
+ * the npm registry once (into its install cache). The same sources give the same bytes (the output
+ * file's name is part of them). No separate x64 "baseline" build for CPUs without AVX2: Bun 1.4.5's
+ * `bun-linux-x64-baseline` target gives a file identical to `bun-linux-x64`'s.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -42,23 +43,18 @@ export async function sha256File(path: string): Promise<string> {
  * `sha256sum` prints them). Returns each file's path and hash. Throws with Bun's output when a
  * build fails.
  */
-export async function buildBinaries(
-  out: string,
-  targets: readonly Target[] = TARGETS,
-  baseline = false,
-): Promise<Array<{ target: Target; path: string; sha256: string }>> {
+export async function buildBinaries(out: string, targets: readonly Target[] = TARGETS): Promise<Array<{ target: Target; path: string; sha256: string }>> {
   await mkdir(out, { recursive: true });
   const built = [];
   for (const target of targets) {
     const path = join(out, binaryName(target));
     await rm(path, { force: true });
-    const bunTarget = `bun-${target}${baseline && target === 'linux-x64' ? '-baseline' : ''}`;
     execFileSync(
       BUN,
       [
         'build',
         '--compile',
-        `--target=${bunTarget}`,
+        `--target=bun-${target}`,
         // A compiled Bun program reads .env and bunfig.toml from the folder it runs in unless told not to:
         // a stray `.env` with PORT=3000 would move the listener. The router takes --config, REGISTRY_ROUTER_CONFIG,
         // PORT and HOST from the environment it is given, as on Node (bunfig.toml says the same for `bun run`).
@@ -86,9 +82,9 @@ function targetsOf(list: string): Target[] {
 
 if (import.meta.url === `file://${process.argv[1] && resolve(process.argv[1])}`) {
   try {
-    const { values } = parseArgs({ options: { out: { type: 'string', default: 'dist' }, target: { type: 'string' }, baseline: { type: 'boolean' } } });
+    const { values } = parseArgs({ options: { out: { type: 'string', default: 'dist' }, target: { type: 'string' } } });
     const started = Date.now();
-    const built = await buildBinaries(resolve(values.out), values.target ? targetsOf(values.target) : TARGETS, values.baseline ?? false);
+    const built = await buildBinaries(resolve(values.out), values.target ? targetsOf(values.target) : TARGETS);
     for (const { path, sha256 } of built) console.error(`built ${path} (sha256 ${sha256})`);
     console.error(`wrote ${join(resolve(values.out), 'SHA256SUMS')} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   } catch (error) {

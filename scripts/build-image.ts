@@ -319,14 +319,15 @@ export async function buildImage(options: ImageOptions): Promise<BuiltImage> {
   const tag = options.tag ?? pkg.version;
   const revision = options.revision ?? head.revision;
 
-  const sums = readFileSync(join(options.binDir, 'SHA256SUMS'), 'utf8');
+  const sumsPath = join(options.binDir, 'SHA256SUMS');
+  if (!existsSync(sumsPath)) throw new Error(`${sumsPath} is missing: build the executables first (npm run build:bin, or --bin DIR)`);
+  const sums = readFileSync(sumsPath, 'utf8');
   const binaries = new Map<Platform, string>();
   for (const platform of platforms) {
     const path = join(options.binDir, binaryName(platform.target));
     if (!existsSync(path)) throw new Error(`${path} is missing: build it first (npm run build:bin)`);
     const hex = await sha256File(path);
-    if (!sums.includes(`${hex}  ${binaryName(platform.target)}\n`))
-      throw new Error(`${path} does not match ${join(options.binDir, 'SHA256SUMS')}: build again (npm run build:bin)`);
+    if (!sums.includes(`${hex}  ${binaryName(platform.target)}\n`)) throw new Error(`${path} does not match ${sumsPath}: build again (npm run build:bin)`);
     binaries.set(platform, path);
   }
 

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pkg from '../../package.json' with { type: 'json' };
+import { buildBinaries } from '../../scripts/build-bin.ts';
 import { elfNeeds } from '../../scripts/build-image.ts';
 import { buildImage } from '../support/image.ts';
 import { freePort } from '../support/ports.ts';
@@ -61,6 +62,11 @@ describe('the single executables', () => {
         target,
       ).toEqual([]);
     }
+  });
+
+  it('are reproducible: built twice from the same sources, the same bytes', async () => {
+    const [first, second] = [await buildBinaries(join(work, 'a'), ['linux-x64']), await buildBinaries(join(work, 'b'), ['linux-x64'])];
+    expect(first[0]!.sha256).toBe(second[0]!.sha256);
   });
 
   it('under env -i: --version, check, route, import-nginx and --help say what node dist/node.mjs says', async () => {
