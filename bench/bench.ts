@@ -73,17 +73,38 @@ function parseFlags(argv: string[]) {
       return n;
     };
     switch (name) {
-      case '--blob-mib': flags.blobMib = Math.round(num(1)); break;
-      case '--rss-gib': flags.rssGib = num(0); break;
-      case '--duration': flags.duration = Math.round(num(1)); break;
-      case '--warmup': flags.warmup = Math.round(num(0)); break;
-      case '--min-mibs': flags.minMiBs = num(0); break;
-      case '--connections': flags.connections = Math.round(num(1)); break;
-      case '--threads': flags.threads = Math.round(num(1)); break;
-      case '--out': flags.out = resolve(value()); break;
-      case '--access-log': flags.accessLog = true; break;
+      case '--blob-mib':
+        flags.blobMib = Math.round(num(1));
+        break;
+      case '--rss-gib':
+        flags.rssGib = num(0);
+        break;
+      case '--duration':
+        flags.duration = Math.round(num(1));
+        break;
+      case '--warmup':
+        flags.warmup = Math.round(num(0));
+        break;
+      case '--min-mibs':
+        flags.minMiBs = num(0);
+        break;
+      case '--connections':
+        flags.connections = Math.round(num(1));
+        break;
+      case '--threads':
+        flags.threads = Math.round(num(1));
+        break;
+      case '--out':
+        flags.out = resolve(value());
+        break;
+      case '--access-log':
+        flags.accessLog = true;
+        break;
       case '--runtimes': {
-        const list = value().split(',').map((s) => s.trim()).filter(Boolean);
+        const list = value()
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
         const unknown = list.filter((r) => !(RUNTIMES as readonly string[]).includes(r));
         if (unknown.length) throw new Error(`unknown runtime(s) ${unknown.join(', ')}; known: ${RUNTIMES.join(', ')}`);
         flags.runtimes = list as Runtime[];
@@ -133,7 +154,11 @@ function machine() {
   };
 }
 
-const loadavg = () => os.loadavg().map((n) => n.toFixed(2)).join(' ');
+const loadavg = () =>
+  os
+    .loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' ');
 
 // ---------------------------------------------------------------- measuring
 
@@ -185,7 +210,8 @@ const clientCpu = () => {
 
 async function measure(row: Row, target: BenchEndpoint, ctx: Context): Promise<void> {
   const alive = () => {
-    if (target.proc?.exited()) throw new Error(`process exited (${target.proc.child.exitCode ?? target.proc.child.signalCode}): ${lastLines(target.proc.stderr())}`);
+    if (target.proc?.exited())
+      throw new Error(`process exited (${target.proc.child.exitCode ?? target.proc.child.signalCode}): ${lastLines(target.proc.stderr())}`);
   };
   const phase = async (what: string, run: () => Promise<void>) => {
     try {
@@ -256,7 +282,9 @@ async function measurePhases(row: Row, target: BenchEndpoint, ctx: Context, phas
       origin: share(ctx.registryPid ? cpuSeconds(ctx.registryPid) - before.origin : NaN),
     };
     const pct = (n: number | undefined) => (n === undefined ? 'n/a' : `${(n * 100).toFixed(0)}%`);
-    log(`${row.name}: blob GET ${row.getMiBs.toFixed(0)} MiB/s (CPU client ${pct(row.getCpu.client)}, proxy ${pct(row.getCpu.proxy)}, origin ${pct(row.getCpu.origin)})`);
+    log(
+      `${row.name}: blob GET ${row.getMiBs.toFixed(0)} MiB/s (CPU client ${pct(row.getCpu.client)}, proxy ${pct(row.getCpu.proxy)}, origin ${pct(row.getCpu.origin)})`,
+    );
   });
   await phase(`blob PUT ${flags.blobMib} MiB`, async () => {
     row.putMiBs = flags.blobMib / (await pushBlob(target.blobs, 'bench/put', ctx.block, flags.blobMib, ctx.blobDigest, limit(flags.blobMib)));
@@ -264,12 +292,24 @@ async function measurePhases(row: Row, target: BenchEndpoint, ctx: Context, phas
   });
 
   await phase('manifest check', async () => {
-    const { errors, notes } = await checkManifest(target.small, ctx.manifestPath, 'static.bench', { type: MANIFEST_TYPE, digest: ctx.manifestDigest, length: MANIFEST.length });
+    const { errors, notes } = await checkManifest(target.small, ctx.manifestPath, 'static.bench', {
+      type: MANIFEST_TYPE,
+      digest: ctx.manifestDigest,
+      length: MANIFEST.length,
+    });
     row.notes.push(...notes);
     if (errors.length) throw new Error(errors.join('; '));
   });
   const wrk = (seconds: number, headload?: string) =>
-    runWrk({ url: target.small + ctx.manifestPath, host: 'static.bench', accept: MANIFEST_TYPE, seconds, connections: flags.connections, threads: flags.threads, headload });
+    runWrk({
+      url: target.small + ctx.manifestPath,
+      host: 'static.bench',
+      accept: MANIFEST_TYPE,
+      seconds,
+      connections: flags.connections,
+      threads: flags.threads,
+      headload,
+    });
   const check = (what: string, result: WrkResult) => {
     if (result.errors) row.errors.push(`wrk ${what}: ${result.errorText}`);
     if (result.requests === 0) row.errors.push(`wrk ${what}: no request completed`);
@@ -282,14 +322,18 @@ async function measurePhases(row: Row, target: BenchEndpoint, ctx: Context, phas
     row.get = await wrk(flags.duration);
     row.cpuGetUs = perRequest(before, row.get);
     check('GET', row.get);
-    log(`${row.name}: GET ${row.get.rps.toFixed(0)} req/s p50 ${row.get.p50ms.toFixed(2)} ms p99 ${row.get.p99ms.toFixed(2)} ms${row.get.errors ? ` ERRORS ${row.get.errorText}` : ''}`);
+    log(
+      `${row.name}: GET ${row.get.rps.toFixed(0)} req/s p50 ${row.get.p50ms.toFixed(2)} ms p99 ${row.get.p99ms.toFixed(2)} ms${row.get.errors ? ` ERRORS ${row.get.errorText}` : ''}`,
+    );
   });
   await phase('HEAD load', async () => {
     const before = cpu();
     row.head = await wrk(flags.duration, ctx.headload);
     row.cpuHeadUs = perRequest(before, row.head);
     check('HEAD', row.head);
-    log(`${row.name}: HEAD ${row.head.rps.toFixed(0)} req/s p50 ${row.head.p50ms.toFixed(2)} ms p99 ${row.head.p99ms.toFixed(2)} ms${row.head.errors ? ` ERRORS ${row.head.errorText}` : ''}`);
+    log(
+      `${row.name}: HEAD ${row.head.rps.toFixed(0)} req/s p50 ${row.head.p50ms.toFixed(2)} ms p99 ${row.head.p99ms.toFixed(2)} ms${row.head.errors ? ` ERRORS ${row.head.errorText}` : ''}`,
+    );
   });
 }
 
@@ -308,8 +352,10 @@ interface Context {
 // ---------------------------------------------------------------- report
 
 const mb = (bytes: number | undefined) => (bytes === undefined ? '–' : (bytes / 1e6).toFixed(0));
-const num = (n: number | undefined, digits = 0) => (n === undefined || !Number.isFinite(n) ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
-const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? '–' : `${(a / b).toFixed(2)}×`);
+const num = (n: number | undefined, digits = 0) =>
+  n === undefined || !Number.isFinite(n) ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const ratio = (a: number | undefined, b: number | undefined) =>
+  a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? '–' : `${(a / b).toFixed(2)}×`;
 
 /** The rows the ratios are taken against: the origin and both nginx anchors (failed ones count as absent). */
 function anchors(rows: Row[]) {
@@ -342,10 +388,20 @@ function tables(rows: Row[]): { throughput: string; latency: string } {
   const headRps = (r: Row) => r.head?.rps;
   const throughputHeader = [
     'target',
-    'blob GET MiB/s', '× orig.', '× tuned', '× direct',
-    'blob PUT MiB/s', '× orig.', '× tuned', '× direct',
-    'GET req/s', '× orig.', '× tuned',
-    'HEAD req/s', '× orig.', '× tuned',
+    'blob GET MiB/s',
+    '× orig.',
+    '× tuned',
+    '× direct',
+    'blob PUT MiB/s',
+    '× orig.',
+    '× tuned',
+    '× direct',
+    'GET req/s',
+    '× orig.',
+    '× tuned',
+    'HEAD req/s',
+    '× orig.',
+    '× tuned',
     'errors',
   ];
   const throughput = rows.map((r) =>
@@ -353,11 +409,26 @@ function tables(rows: Row[]): { throughput: string; latency: string } {
       ? failed(r, throughputHeader.length)
       : [
           r.name,
-          num(r.getMiBs), vs(r, original, getMiBs), vs(r, tuned, getMiBs), vs(r, direct, getMiBs),
-          num(r.putMiBs), vs(r, original, putMiBs), vs(r, tuned, putMiBs), vs(r, direct, putMiBs),
-          num(r.get?.rps), vs(r, original, getRps), vs(r, tuned, getRps),
-          num(r.head?.rps), vs(r, original, headRps), vs(r, tuned, headRps),
-          r.errors.length ? r.errors.map((e) => e.replace(/\|/g, '\\|')).join('; ').slice(0, 400) : 'none',
+          num(r.getMiBs),
+          vs(r, original, getMiBs),
+          vs(r, tuned, getMiBs),
+          vs(r, direct, getMiBs),
+          num(r.putMiBs),
+          vs(r, original, putMiBs),
+          vs(r, tuned, putMiBs),
+          vs(r, direct, putMiBs),
+          num(r.get?.rps),
+          vs(r, original, getRps),
+          vs(r, tuned, getRps),
+          num(r.head?.rps),
+          vs(r, original, headRps),
+          vs(r, tuned, headRps),
+          r.errors.length
+            ? r.errors
+                .map((e) => e.replace(/\|/g, '\\|'))
+                .join('; ')
+                .slice(0, 400)
+            : 'none',
         ],
   );
 
@@ -367,8 +438,12 @@ function tables(rows: Row[]): { throughput: string; latency: string } {
   const cores = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '–' : `${(n * 100).toFixed(0)}`);
   const latencyHeader = [
     'target',
-    'GET p50 / p99 ms', 'p99 × orig.', 'p99 × tuned',
-    'HEAD p50 / p99 ms', 'p99 × orig.', 'p99 × tuned',
+    'GET p50 / p99 ms',
+    'p99 × orig.',
+    'p99 × tuned',
+    'HEAD p50 / p99 ms',
+    'p99 × orig.',
+    'p99 × tuned',
     'CPU µs/req GET / HEAD',
     'blob GET CPU % client / proxy / origin',
     'RSS idle → peak MB',
@@ -379,8 +454,12 @@ function tables(rows: Row[]): { throughput: string; latency: string } {
       ? [r.name, '**FAILED**', ...Array(latencyHeader.length - 2).fill('')]
       : [
           r.name,
-          lat(r.get), vs(r, original, getP99), vs(r, tuned, getP99),
-          lat(r.head), vs(r, original, headP99), vs(r, tuned, headP99),
+          lat(r.get),
+          vs(r, original, getP99),
+          vs(r, tuned, getP99),
+          lat(r.head),
+          vs(r, original, headP99),
+          vs(r, tuned, headP99),
           `${num(r.cpuGetUs)} / ${num(r.cpuHeadUs)}`,
           r.getCpu ? `${cores(r.getCpu.client)} / ${r.kind === 'direct' ? 'n/a' : cores(r.getCpu.proxy)} / ${cores(r.getCpu.origin)}` : '–',
           r.kind === 'direct' ? 'n/a' : `${mb(r.rssIdle)} → ${mb(r.rssPeak)}`,
@@ -397,7 +476,8 @@ function tables(rows: Row[]): { throughput: string; latency: string } {
 function targets(rows: Row[], flags: Context['flags']): string[] {
   const { direct, original, tuned } = anchors(rows);
   const out: string[] = [];
-  const shown = (value: number | undefined, unit: string) => (value === undefined || !Number.isFinite(value) ? 'not measured' : unit === '×' ? `${value.toFixed(2)}×` : `${value.toFixed(0)} ${unit}`);
+  const shown = (value: number | undefined, unit: string) =>
+    value === undefined || !Number.isFinite(value) ? 'not measured' : unit === '×' ? `${value.toFixed(2)}×` : `${value.toFixed(0)} ${unit}`;
   const check = (label: string, value: number | undefined, cmp: '≥' | '≤', goal: number, unit = '×', note = '') => {
     const ok = value !== undefined && Number.isFinite(value) && (cmp === '≥' ? value >= goal : value <= goal);
     out.push(`- ${ok ? 'met' : '**missed**'}: ${label} ${cmp} ${goal}${unit === '×' ? '×' : ` ${unit}`} → ${shown(value, unit)}${note}`);
@@ -405,7 +485,12 @@ function targets(rows: Row[], flags: Context['flags']): string[] {
   const of = (rt: Runtime) => rows.find((r) => r.runtime === rt && !r.failed);
   const div = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a / b);
 
-  for (const [rt, goal] of [['node', 0.8], ['bun-node', 0.8], ['bun', 0.8], ['deno', 0.7]] as const) {
+  for (const [rt, goal] of [
+    ['node', 0.8],
+    ['bun-node', 0.8],
+    ['bun', 0.8],
+    ['deno', 0.7],
+  ] as const) {
     const r = of(rt);
     if (r) check(`${r.name}: blob GET / nginx (tuned)`, div(r.getMiBs, tuned?.getMiBs), '≥', goal);
   }
@@ -414,8 +499,20 @@ function targets(rows: Row[], flags: Context['flags']): string[] {
     if (r) check(`${r.name}: blob PUT / direct`, div(r.putMiBs, direct?.putMiBs), '≥', 0.95);
   }
   for (const [rt, goals] of [
-    ['bun-node', [['tuned', 0.5], ['original', 1.2]]],
-    ['bun', [['tuned', 0.5], ['original', 1.2]]],
+    [
+      'bun-node',
+      [
+        ['tuned', 0.5],
+        ['original', 1.2],
+      ],
+    ],
+    [
+      'bun',
+      [
+        ['tuned', 0.5],
+        ['original', 1.2],
+      ],
+    ],
     ['node', [['original', 0.6]]],
     ['deno', [['original', 0.6]]],
   ] as const) {

@@ -112,7 +112,10 @@ export function callers(profile: Profile, pattern: RegExp, depth = 4, top = 12):
   });
   return [
     `time under /${pattern.source}/: ${(total / 1000).toFixed(0)} ms`,
-    ...[...chains.entries()].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, v]) => `  ${(v / 1000).toFixed(0).padStart(6)} ms  ${k}`),
+    ...[...chains.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([k, v]) => `  ${(v / 1000).toFixed(0).padStart(6)} ms  ${k}`),
   ].join('\n');
 }
 

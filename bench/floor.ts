@@ -38,7 +38,15 @@ try {
     { name: 'router (dist/node.mjs)', url: router.url, pid: router.proc.pid },
   ];
   const load = (url: string, s: number, head: boolean) =>
-    runWrk({ url: `${url}/v2/bench/static/manifests/latest`, host: 'static.bench', accept: MANIFEST_TYPE, seconds: s, connections: 32, threads: 2, headload: head ? headload : undefined });
+    runWrk({
+      url: `${url}/v2/bench/static/manifests/latest`,
+      host: 'static.bench',
+      accept: MANIFEST_TYPE,
+      seconds: s,
+      connections: 32,
+      threads: 2,
+      headload: head ? headload : undefined,
+    });
   for (const target of targets) await load(target.url, 2, false);
   const results = new Map<string, { rps: number[]; cpu: number[] }>();
   for (let round = 0; round < rounds; round++) {

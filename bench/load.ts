@@ -60,11 +60,18 @@ function exchange(url: URL, method: string, headers: Record<string, string>, upl
     const watchdog =
       deadline === Infinity
         ? undefined
-        : setTimeout(() => {
-            const seconds = (performance.now() - started) / 1000;
-            const moved = upload ? sent * upload.block.length : bytes;
-            finish(new TransferError(`gave up after ${seconds.toFixed(0)} s (--min-mibs): ${(moved / MiB).toFixed(0)} MiB ${upload ? 'sent' : 'received'}, ${(moved / MiB / seconds).toFixed(1)} MiB/s`));
-          }, Math.max(0, deadline - performance.now()));
+        : setTimeout(
+            () => {
+              const seconds = (performance.now() - started) / 1000;
+              const moved = upload ? sent * upload.block.length : bytes;
+              finish(
+                new TransferError(
+                  `gave up after ${seconds.toFixed(0)} s (--min-mibs): ${(moved / MiB).toFixed(0)} MiB ${upload ? 'sent' : 'received'}, ${(moved / MiB / seconds).toFixed(1)} MiB/s`,
+                ),
+              );
+            },
+            Math.max(0, deadline - performance.now()),
+          );
     const finish = (error?: Error) => {
       if (settled) return;
       settled = true;
@@ -145,11 +152,11 @@ function exchange(url: URL, method: string, headers: Record<string, string>, upl
               else if (name === 'location') location = value;
             }
             const rest = head.subarray(end + 4);
-            if (method === 'HEAD' || status === 204 || status === 304) return finish(), true;
+            if (method === 'HEAD' || status === 204 || status === 304) return (finish(), true);
             if (chunked) mode = 'chunked';
             else if (length !== undefined) (mode = 'length'), (left = length);
             else mode = 'close';
-            if (mode === 'length' && left === 0) return finish(), true;
+            if (mode === 'length' && left === 0) return (finish(), true);
             if (body(rest, 0, rest.length)) finish();
           } catch (error) {
             finish(error as Error);
@@ -227,7 +234,12 @@ export async function pullBlob(base: string, repo: string, digest: string, size:
  * HEAD — missing length). `notes`: a GET answered without Content-Length (chunked): valid HTTP, worth
  * knowing.
  */
-export async function checkManifest(base: string, path: string, host: string, expected: { type: string; digest: string; length: number }): Promise<{ errors: string[]; notes: string[] }> {
+export async function checkManifest(
+  base: string,
+  path: string,
+  host: string,
+  expected: { type: string; digest: string; length: number },
+): Promise<{ errors: string[]; notes: string[] }> {
   const problems: string[] = [];
   const notes: string[] = [];
   for (const method of ['GET', 'HEAD']) {
@@ -246,7 +258,8 @@ export async function checkManifest(base: string, path: string, host: string, ex
     if (seen.headers['content-type'] !== expected.type) bad(`content-type ${seen.headers['content-type']}`);
     if (seen.headers['docker-content-digest'] !== expected.digest) bad(`docker-content-digest ${seen.headers['docker-content-digest']}`);
     const length = seen.headers['content-length'];
-    if (length === undefined && method === 'GET') notes.push(`manifest GET answered without Content-Length (${seen.headers['transfer-encoding'] ?? 'no transfer-encoding'})`);
+    if (length === undefined && method === 'GET')
+      notes.push(`manifest GET answered without Content-Length (${seen.headers['transfer-encoding'] ?? 'no transfer-encoding'})`);
     else if (Number(length) !== expected.length) bad(`content-length ${length}`);
     if (seen.bytes !== (method === 'GET' ? expected.length : 0)) bad(`${seen.bytes} body bytes`);
   }
@@ -293,7 +306,15 @@ export function parseWrk(text: string): WrkResult {
  * GET runs with wrk; HEAD with bench/headload.c (`headload` below), because wrk 4.1 waits for a
  * HEAD answer's Content-Length bytes and times out on every request. Both print wrk's format.
  */
-export function runWrk(opts: { url: string; host: string; accept: string; seconds: number; connections: number; threads: number; headload?: string }): Promise<WrkResult & { raw: string }> {
+export function runWrk(opts: {
+  url: string;
+  host: string;
+  accept: string;
+  seconds: number;
+  connections: number;
+  threads: number;
+  headload?: string;
+}): Promise<WrkResult & { raw: string }> {
   const headers = ['-H', `Host: ${opts.host}`, '-H', `Accept: ${opts.accept}`];
   const [command, args] = opts.headload
     ? [opts.headload, [`-t${opts.threads}`, `-c${opts.connections}`, `-d${opts.seconds}`, '-m', 'HEAD', ...headers, opts.url]]

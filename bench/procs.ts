@@ -231,7 +231,12 @@ ${answers}
   return startNginx(dir, (port) =>
     [
       ...(tuned
-        ? [upstream('registry_group', origins.registry), upstream('registry_hosted', origins.registry), upstream('static_group', origins.static), upstream('static_hosted', origins.static)]
+        ? [
+            upstream('registry_group', origins.registry),
+            upstream('registry_hosted', origins.registry),
+            upstream('static_group', origins.static),
+            upstream('static_hosted', origins.static),
+          ]
         : []),
       server(port, '_', target('registry_group', origins.registry), target('registry_hosted', origins.registry)),
       server(port, 'static.bench', target('static_group', origins.static), target('static_hosted', origins.static)),

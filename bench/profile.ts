@@ -34,7 +34,12 @@ const keep = process.argv.includes('--keep') ? arg('--keep', '') : '';
 const profiling = !process.argv.includes('--no-profile');
 const flags = arg('--flags', '').split(' ').filter(Boolean);
 const interval = arg('--interval', '250');
-const ENTRIES: Record<string, string> = { node: process.env.BENCH_NODE_BUNDLE || 'dist/node.mjs', bun: 'src/bun.ts', 'bun-node': 'src/node.ts', deno: 'src/deno.ts' };
+const ENTRIES: Record<string, string> = {
+  node: process.env.BENCH_NODE_BUNDLE || 'dist/node.mjs',
+  bun: 'src/bun.ts',
+  'bun-node': 'src/node.ts',
+  deno: 'src/deno.ts',
+};
 if (!(runtime in ENTRIES)) throw new Error(`--runtime ${runtime}: one of ${Object.keys(ENTRIES).join(', ')}`);
 const entry = arg('--entry', ENTRIES[runtime]!);
 
@@ -42,7 +47,8 @@ const entry = arg('--entry', ENTRIES[runtime]!);
 function command(config: string, profiles: string): [string, string[]] {
   const script = [entry, '--config', config];
   if (runtime === 'node') return [process.execPath, [...(profiling ? ['--cpu-prof', '--cpu-prof-dir', profiles] : []), ...flags, ...script]];
-  if (runtime === 'deno') return [DENO, ['run', ...(profiling ? [`--cpu-prof-dir=${profiles}`] : []), ...flags, '--allow-net', '--allow-read', '--allow-env', ...script]];
+  if (runtime === 'deno')
+    return [DENO, ['run', ...(profiling ? [`--cpu-prof-dir=${profiles}`] : []), ...flags, '--allow-net', '--allow-read', '--allow-env', ...script]];
   return [BUN, [...(profiling ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`, `--cpu-prof-interval=${interval}`] : []), ...flags, 'run', ...script]];
 }
 
@@ -54,17 +60,34 @@ try {
   const port = await freePort();
   const config = join(dir, 'router.json');
   // The bench's static site (bench/procs.ts startRouter), access log off.
-  writeFileSync(config, JSON.stringify({ listen: { host: '127.0.0.1', port }, accessLog: false, sites: [{ name: 'static', hosts: ['static.bench'], preset: 'docker', upstream: `${origin.url}/` }] }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      listen: { host: '127.0.0.1', port },
+      accessLog: false,
+      sites: [{ name: 'static', hosts: ['static.bench'], preset: 'docker', upstream: `${origin.url}/` }],
+    }),
+  );
   const [program, args] = command(config, profiles);
   const router = launch(program, args, { cwd: ROOT, env: { ...process.env, PORT: '', NODE_ENV: 'production' } });
   await waitFor(router, () => /listening on/.test(router.stderr()), `${runtime} ${entry}`, 45_000);
   const headload = buildHeadload(join(ROOT, 'bench/headload.c'), dir);
   const load = (seconds: number, head: boolean) =>
-    runWrk({ url: `http://127.0.0.1:${port}/v2/bench/static/manifests/latest`, host: 'static.bench', accept: MANIFEST_TYPE, seconds, connections: 32, threads: 2, headload: head ? headload : undefined });
+    runWrk({
+      url: `http://127.0.0.1:${port}/v2/bench/static/manifests/latest`,
+      host: 'static.bench',
+      accept: MANIFEST_TYPE,
+      seconds,
+      connections: 32,
+      threads: 2,
+      headload: head ? headload : undefined,
+    });
   await load(2, false); // warm-up (JIT); part of the profile, a small share of it
   for (const head of method === 'both' ? [false, true] : [method === 'HEAD']) {
     const r = await load(duration, head);
-    console.log(`${head ? 'HEAD' : 'GET'} ${profiling ? 'under the profiler' : 'without the profiler'} (${runtime} ${entry}): ${r.rps.toFixed(0)} req/s, p50 ${r.p50ms.toFixed(2)} ms, p99 ${r.p99ms.toFixed(2)} ms${r.errors ? `, ERRORS ${r.errorText}` : ''}`);
+    console.log(
+      `${head ? 'HEAD' : 'GET'} ${profiling ? 'under the profiler' : 'without the profiler'} (${runtime} ${entry}): ${r.rps.toFixed(0)} req/s, p50 ${r.p50ms.toFixed(2)} ms, p99 ${r.p99ms.toFixed(2)} ms${r.errors ? `, ERRORS ${r.errorText}` : ''}`,
+    );
   }
   // SIGTERM: the router drains and exits 0, which is when each runtime writes its profile.
   await router.stop('SIGTERM');

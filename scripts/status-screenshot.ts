@@ -26,7 +26,15 @@ const ROOT = resolve(import.meta.dirname, '..');
 const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 const MiB = 1024 * 1024;
 /** Chromium without the background traffic and services a screenshot does not need. */
-const CHROMIUM_FLAGS = ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
+const CHROMIUM_FLAGS = [
+  '--no-sandbox',
+  '--headless',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-sync',
+];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { out: { type: 'string', default: join(ROOT, 'docs/status.png') } } });
@@ -38,24 +46,31 @@ async function main(): Promise<void> {
   let router: RouterProcess | undefined;
   let held: Dispatcher.ResponseData | undefined;
   try {
-    const [hostedA, hostedB] = await Promise.all([startRegistry({ name: 'hosted-a', logLevel: 'warn' }), startRegistry({ name: 'hosted-b', logLevel: 'warn' })]);
+    const [hostedA, hostedB] = await Promise.all([
+      startRegistry({ name: 'hosted-a', logLevel: 'warn' }),
+      startRegistry({ name: 'hosted-b', logLevel: 'warn' }),
+    ]);
     registries.push(hostedA, hostedB);
     const group = await startRegistry({ name: 'group', proxyRemote: hostedA.url, logLevel: 'warn' });
     registries.push(group);
 
     const adminPort = await freePort();
     const admin = `http://127.0.0.1:${adminPort}`;
-    router = await startRouter('node', {
-      admin: { port: adminPort },
-      sites: [
-        {
-          name: 'docker',
-          hosts: ['127.0.0.1', 'localhost'],
-          preset: 'docker',
-          upstreams: { read: group.url, write: { servers: [hostedA.url], backup: [hostedB.url] } },
-        },
-      ],
-    }, { quiet: true });
+    router = await startRouter(
+      'node',
+      {
+        admin: { port: adminPort },
+        sites: [
+          {
+            name: 'docker',
+            hosts: ['127.0.0.1', 'localhost'],
+            preset: 'docker',
+            upstreams: { read: group.url, write: { servers: [hostedA.url], backup: [hostedB.url] } },
+          },
+        ],
+      },
+      { quiet: true },
+    );
     const status = async (): Promise<StatusSnapshot> => (await (await request(`${admin}/status.json`)).body.json()) as StatusSnapshot;
     const until = async (what: string, condition: (s: StatusSnapshot) => boolean): Promise<void> => {
       const deadline = Date.now() + 30_000;

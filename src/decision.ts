@@ -118,11 +118,7 @@ export interface Routing {
  * The routing for `config` over `sites` (the app's, with their session stores; compileSite's
  * otherwise), in config order. `files`: whether this runtime can read files (local answers).
  */
-export function compileRouting(
-  config: Config,
-  sites: readonly Site[] = config.sites.map(compileSite),
-  options: { files: boolean } = { files: true },
-): Routing {
+export function compileRouting(config: Config, sites: readonly Site[] = config.sites.map(compileSite), options: { files: boolean } = { files: true }): Routing {
   if (sites.length !== config.sites.length) throw new Error(`compileRouting: ${sites.length} sites for ${config.sites.length} site configs`);
   const findSite = siteFinder(sites);
   const known = new Map(

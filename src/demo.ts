@@ -61,7 +61,9 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   registryBin = findRegistry();
   if (!registryBin) {
     const where = process.env.DOCKER_REGISTRY_BIN ? ` (DOCKER_REGISTRY_BIN=${process.env.DOCKER_REGISTRY_BIN} is not executable)` : '';
-    console.error(`demo: docker-registry is missing${where}. It is CNCF Distribution, in Debian's package docker-registry:\n  sudo apt-get install docker-registry`);
+    console.error(
+      `demo: docker-registry is missing${where}. It is CNCF Distribution, in Debian's package docker-registry:\n  sudo apt-get install docker-registry`,
+    );
     process.exit(1);
   }
   process.once('SIGINT', () => void shutdown('SIGINT'));
@@ -180,7 +182,7 @@ async function ports(wanted: PortWish[]): Promise<{ chosen: number[]; moved: str
     const clash = wish.port > 0 && taken.has(wish.port);
     let got = wish.port > 0 && !clash ? await probe(wish.port) : wish.port === 0 ? await probe(0) : undefined;
     if (got === undefined && wish.given) {
-      const why = clash ? 'is already taken by another of the demo\'s ports' : 'is in use on 127.0.0.1 by another program';
+      const why = clash ? "is already taken by another of the demo's ports" : 'is in use on 127.0.0.1 by another program';
       throw new Error(`port ${wish.port} (--${wish.flag}, ${wish.what}) ${why}: give another --${wish.flag} (0: any free port)`);
     }
     while (got === undefined || taken.has(got)) got = await probe(0);
@@ -218,7 +220,9 @@ async function startRegistry(name: string, port: number, remote?: string): Promi
   await writeFile(configFile, `${JSON.stringify(config, null, 2)}\n`);
   const log = await open(join(dir, 'registry.log'), 'a');
   // setpriv: the registry dies with the demo even if the demo is killed hard.
-  const [command, argv] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', registryBin!, 'serve', configFile]] : [registryBin!, ['serve', configFile]];
+  const [command, argv] = existsSync(SETPRIV)
+    ? [SETPRIV, ['--pdeathsig', 'KILL', '--', registryBin!, 'serve', configFile]]
+    : [registryBin!, ['serve', configFile]];
   const child = spawn(command, argv, { cwd: dir, stdio: ['ignore', log.fd, log.fd], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir } });
   await log.close();
   children.add(child);
@@ -251,7 +255,9 @@ function listen(fetch: (request: Request, env: unknown) => Response | Promise<Re
 function accessLine(entry: AccessEntry): void {
   const size = entry.bytesIn || entry.bytesOut ? ` in ${entry.bytesIn} out ${entry.bytesOut} B` : '';
   const where = entry.upstream ? ` → ${entry.role} ${entry.upstream}` : entry.role ? ` (${entry.role})` : '';
-  console.log(`${entry.time.slice(11, 19)} ${entry.method} ${entry.path} ${entry.status}${where}${size} ${entry.durationMs} ms${entry.error ? ` [${entry.error}]` : ''}`);
+  console.log(
+    `${entry.time.slice(11, 19)} ${entry.method} ${entry.path} ${entry.status}${where}${size} ${entry.durationMs} ms${entry.error ? ` [${entry.error}]` : ''}`,
+  );
 }
 
 function healthLine(event: HealthEvent): void {
@@ -279,7 +285,10 @@ async function writeImage(dir: string): Promise<string> {
   const manifest = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: configBlob, layers: [layer] };
   const manifestBlob = await put(Buffer.from(JSON.stringify(manifest)), manifest.mediaType);
   await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  await writeFile(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ ...manifestBlob, annotations: { 'org.opencontainers.image.ref.name': '1.0' } }] }));
+  await writeFile(
+    join(dir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ ...manifestBlob, annotations: { 'org.opencontainers.image.ref.name': '1.0' } }] }),
+  );
   return `oci:${dir}:1.0`;
 }
 
@@ -331,4 +340,3 @@ async function shutdown(signal: string, code = 0): Promise<void> {
   if (work) await rm(work, { recursive: true, force: true });
   process.exit(code);
 }
-

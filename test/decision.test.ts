@@ -99,11 +99,7 @@ const table: Array<[string, Asked, Record<string, unknown>]> = [
     { kind: 'local', site: 'docker', which: 'bootstrap', url: 'http://idocker.io:8080/download/scripts/docker-init.sh' },
   ],
   ['the CA by IP', asked('HEAD', 'http://10.0.0.5/download/ca.crt'), { kind: 'local', site: 'docker', which: 'ca', url: 'http://idocker.io/download/ca.crt' }],
-  [
-    'another path by IP: 421',
-    asked('GET', 'http://10.0.0.5/v2/'),
-    { kind: 'refuse', site: undefined, status: 421 },
-  ],
+  ['another path by IP: 421', asked('GET', 'http://10.0.0.5/v2/'), { kind: 'refuse', site: undefined, status: 421 }],
   [
     'a hidden dot segment: 400 before anything else of the site',
     asked('GET', 'http://idocker.io/v2/..%2f..%2fservice/rest/v1/status'),
@@ -125,11 +121,7 @@ const table: Array<[string, Asked, Record<string, unknown>]> = [
     asked('PUT', 'http://secure.example.com/v2/a/manifests/1'),
     { kind: 'local', which: 'redirect', status: 308 },
   ],
-  [
-    'HTTPS on that site goes on to the rules',
-    asked('GET', 'https://secure.example.com/v2/a/manifests/1'),
-    { kind: 'forward', site: 'secure', role: 'read' },
-  ],
+  ['HTTPS on that site goes on to the rules', asked('GET', 'https://secure.example.com/v2/a/manifests/1'), { kind: 'forward', site: 'secure', role: 'read' }],
   [
     'a static folder: the longest prefix that holds the path',
     asked('GET', 'http://web.example.com/files/big/disk.img'),

@@ -25,9 +25,7 @@ export function addressInUseHint(error: unknown, where: string, field: string): 
         : field === 'listen'
           ? 'PORT=<port> (the first listener\'s), or that listener\'s "port" in "listen" of the config'
           : `"port" in ${field} of the config`;
-  return (
-    `; another process already listens on ${where} (\`ss -ltnp 'sport = :${port}'\` shows which): stop it, or give the router another port: ${setting}`
-  );
+  return `; another process already listens on ${where} (\`ss -ltnp 'sport = :${port}'\` shows which): stop it, or give the router another port: ${setting}`;
 }
 
 /** `127.0.0.1:8080`, `[::1]:8080`. */

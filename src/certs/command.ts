@@ -33,7 +33,8 @@ function readPem(certPath: string, keyPath: string): Pem | undefined {
   const haveCert = existsSync(certPath);
   const haveKey = existsSync(keyPath);
   if (!haveCert && !haveKey) return undefined;
-  if (haveCert !== haveKey) throw new Error(`found ${haveCert ? certPath : keyPath} without ${haveCert ? keyPath : certPath}: restore it, or remove both to start over`);
+  if (haveCert !== haveKey)
+    throw new Error(`found ${haveCert ? certPath : keyPath} without ${haveCert ? keyPath : certPath}: restore it, or remove both to start over`);
   return { cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8') };
 }
 
@@ -70,7 +71,9 @@ export async function runCerts(options: CertsOptions, now = new Date()): Promise
     const { expiresAt } = checkCa(ca);
     lines.push(`kept     ${caCertPath} (the existing CA, valid until ${expiresAt.toISOString().slice(0, 10)})`);
     if (expiresAt.getTime() < now.getTime() + 365 * 86_400_000) {
-      lines.push(`warning: the CA expires within a year; to replace it, remove ${caCertPath} and ${caKeyPath}, run again, and re-run the bootstrap script on every client`);
+      lines.push(
+        `warning: the CA expires within a year; to replace it, remove ${caCertPath} and ${caKeyPath}, run again, and re-run the bootstrap script on every client`,
+      );
     }
   } else {
     const name = `registry-router CA ${hostname().split('.')[0]} ${now.toISOString().slice(0, 10)} ${Math.random().toString(16).slice(2, 8)}`;
@@ -119,7 +122,10 @@ export function listenSnippet(config: Config, configDir: string, caCertPath: str
 /** JSON on one line with a space after each colon and comma, as people write it. */
 function inline(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(inline).join(', ')}]`;
-  if (value && typeof value === 'object') return `{ ${Object.entries(value).map(([key, item]) => `${JSON.stringify(key)}: ${inline(item)}`).join(', ')} }`;
+  if (value && typeof value === 'object')
+    return `{ ${Object.entries(value)
+      .map(([key, item]) => `${JSON.stringify(key)}: ${inline(item)}`)
+      .join(', ')} }`;
   return JSON.stringify(value);
 }
 

@@ -71,7 +71,7 @@ export async function checkCommand(options: CheckOptions): Promise<boolean> {
   if (problems.length) return fail(`registry-router: ${path} is valid, but ${runtime} cannot run it as it is (${count(problems.length, 'problem')})`, problems);
 
   const urls = config.listen.map((entry) => `${entry.certs.length ? 'https' : 'http'}://${addressText(entry)}`);
-  const listeners = runtime === 'worker' ? 'listeners: the platform\'s' : `listening on ${urls.join(', ')}`;
+  const listeners = runtime === 'worker' ? "listeners: the platform's" : `listening on ${urls.join(', ')}`;
   const sites = `${count(config.sites.length, 'site')}: ${config.sites.map((site) => site.name).join(', ')}`;
   say(`registry-router: ${path} is fine for ${runtime} (${sites}; ${listeners})`);
 
@@ -114,7 +114,7 @@ async function folderProblems(config: Config, runtime: RuntimeName): Promise<str
       const what = info instanceof Error ? `cannot be read (${info.message})` : info ? 'is not a folder' : 'is not there';
       problems.push(
         `sites[${i}].static[${m}].dir: ${mount.dir} ${what}, so every request under ${mount.prefix}/ would answer 404; ` +
-          'create it, or fix the path (relative to the config file\'s folder)',
+          "create it, or fix the path (relative to the config file's folder)",
       );
     }
   }

@@ -78,7 +78,7 @@ async function probeOne(target: ProbedServer, client: UpstreamClient, timeoutMs:
     await drain(response.body, 64 * 1024);
     const status = `${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
     if (target.healthy(response.status)) return { ok: true, line: `→ ${status} (healthy) in ${ms} ms` };
-    const hint = response.status === 404 ? '; is the URL the repository\'s root (path prefix) and the health path right?' : '';
+    const hint = response.status === 404 ? "; is the URL the repository's root (path prefix) and the health path right?" : '';
     return { ok: false, line: `→ ${status}: not healthy (expected ${target.expected})${hint}` };
   } catch (error) {
     if (controller.signal.aborted) return { ok: false, line: `→ no answer: timed out after ${timeoutMs / 1000} s` };
@@ -87,4 +87,3 @@ async function probeOne(target: ProbedServer, client: UpstreamClient, timeoutMs:
     clearTimeout(timer);
   }
 }
-

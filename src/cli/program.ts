@@ -92,7 +92,9 @@ export async function runCommand(host: CliHost, output: Output, onServe: () => v
   program
     .command('serve')
     .summary('run the router (the default command)')
-    .description('run the router (the default command); REGISTRY_ROUTER_CONFIG=FILE stands for --config, PORT and HOST replace the first listener\'s port and address')
+    .description(
+      "run the router (the default command); REGISTRY_ROUTER_CONFIG=FILE stands for --config, PORT and HOST replace the first listener's port and address",
+    )
     .option('--config <file>', 'the config file (JSON; comments and trailing commas allowed); default: the built-in config')
     .option('--quiet', 'no access log')
     .action(async (options: { config?: string; quiet?: boolean }) => {
@@ -116,7 +118,9 @@ export async function runCommand(host: CliHost, output: Output, onServe: () => v
   program
     .command('check')
     .summary('validate a config like `nginx -t`; --probe tries every upstream')
-    .description('validate a config like `nginx -t`: every problem with its field, what the runtime cannot do, certificate files; --probe connects to every upstream. Exit 0 when fine, 2 when not')
+    .description(
+      'validate a config like `nginx -t`: every problem with its field, what the runtime cannot do, certificate files; --probe connects to every upstream. Exit 0 when fine, 2 when not',
+    )
     .option('--config <file>', 'the config file (or REGISTRY_ROUTER_CONFIG)')
     .addOption(new Option('--runtime <runtime>', 'the runtime it will run on (default: this one)').choices(RUNTIMES))
     .option('--probe', 'also GET every upstream (its health path: /v2/ on docker sites) and say how each answers')
@@ -137,11 +141,13 @@ export async function runCommand(host: CliHost, output: Output, onServe: () => v
   program
     .command('route')
     .summary('say where a request would go and why')
-    .description('say where a request would go: its site, the rule that matches (site rule or preset), the role, push-session effects, and the exact upstream URL')
+    .description(
+      'say where a request would go: its site, the rule that matches (site rule or preset), the role, push-session effects, and the exact upstream URL',
+    )
     .option('--config <file>', 'the config file (or REGISTRY_ROUTER_CONFIG)')
-    .option('--accept <value>', 'the request\'s Accept header (a docker pull\'s manifest HEAD lists several types and */*)')
+    .option('--accept <value>', "the request's Accept header (a docker pull's manifest HEAD lists several types and */*)")
     .argument('<method>', 'GET, HEAD, PUT, …')
-    .argument('<url>', 'the URL the client uses, e.g. http://idocker.io/v2/team/app/manifests/1.0 (a path alone: on the first site\'s first host)')
+    .argument('<url>', "the URL the client uses, e.g. http://idocker.io/v2/team/app/manifests/1.0 (a path alone: on the first site's first host)")
     .action((method: string, url: string, options: { config?: string; accept?: string }) => {
       exitCode = routeCommand({ path: configPath(options.config), method, url, accept: options.accept, readText: host.readText, output }) ? 0 : EXIT_USAGE;
     });
@@ -159,38 +165,50 @@ export async function runCommand(host: CliHost, output: Output, onServe: () => v
       // Absolute paths: the listen lines it prints are relative to the config file's folder.
       const base = npmDir ?? host.cwd();
       const config = options.config ?? host.env('REGISTRY_ROUTER_CONFIG');
-      if (!config) throw new UsageError('which config? --config FILE is needed (its sites\' hosts go into the certificates)');
-      exitCode = await certsCommand({ configPath: resolveFrom(base, config), outDir: resolveFrom(base, options.out), keyType: options.key, renew: options.renew ?? false }, output);
+      if (!config) throw new UsageError("which config? --config FILE is needed (its sites' hosts go into the certificates)");
+      exitCode = await certsCommand(
+        { configPath: resolveFrom(base, config), outDir: resolveFrom(base, options.out), keyType: options.key, renew: options.renew ?? false },
+        output,
+      );
     });
 
   program
     .command('import-nginx')
     .summary('translate an nginx config into a router config')
-    .description('translate an nginx config (the kind run in front of Nexus) into a router config: JSON on stdout or --out; what could not be carried over (file:line) and the deliberate changes on stderr')
+    .description(
+      'translate an nginx config (the kind run in front of Nexus) into a router config: JSON on stdout or --out; what could not be carried over (file:line) and the deliberate changes on stderr',
+    )
     .argument('<file>', 'the nginx config, e.g. /etc/nginx/nginx.conf')
     .option('--out <file>', 'write the JSON here instead of stdout')
     .option('--prefix <dir>', "nginx's folder that relative include paths start from (default: the file's folder)")
     .action(async (file: string, options: { out?: string; prefix?: string }) => {
       const { importNginxCommand } = await import('./import-nginx.ts');
-      exitCode = importNginxCommand({ file: userPath(file), out: options.out && userPath(options.out), prefix: options.prefix && userPath(options.prefix), output });
+      exitCode = importNginxCommand({
+        file: userPath(file),
+        out: options.out && userPath(options.out),
+        prefix: options.prefix && userPath(options.prefix),
+        output,
+      });
     });
 
   program
     .command('demo')
     .summary('a local demo: two registries and the router, no Nexus needed')
     .description('a local demo without Nexus: two docker-registry processes as group and hosted, the router in front, its status page (needs docker-registry)')
-    .option('--port <port>', 'the router\'s port (0: any free one)', portNumber, 8080)
-    .option('--admin-port <port>', 'the status page\'s port', portNumber, 9090)
-    .option('--group-port <port>', 'the group registry\'s port', portNumber, 8082)
-    .option('--hosted-port <port>', 'the hosted registry\'s port', portNumber, 8083)
+    .option('--port <port>', "the router's port (0: any free one)", portNumber, 8080)
+    .option('--admin-port <port>', "the status page's port", portNumber, 9090)
+    .option('--group-port <port>', "the group registry's port", portNumber, 8082)
+    .option('--hosted-port <port>', "the hosted registry's port", portNumber, 8083)
     .option('--quiet', 'no access log')
     .action(async (options: { port: number; adminPort: number; groupPort: number; hostedPort: number; quiet?: boolean }, command: Command) => {
       const { runDemo } = await import('../demo.ts');
       // A port typed on the command line must be that port; a busy default may move (the banner says so).
-      const given = new Set(['port', 'admin-port', 'group-port', 'hosted-port'].filter((flag) => {
-        const key = flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
-        return command.getOptionValueSource(key) === 'cli';
-      }));
+      const given = new Set(
+        ['port', 'admin-port', 'group-port', 'hosted-port'].filter((flag) => {
+          const key = flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+          return command.getOptionValueSource(key) === 'cli';
+        }),
+      );
       exitCode = undefined;
       onServe();
       await runDemo({ ...options, given });

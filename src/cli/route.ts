@@ -45,7 +45,9 @@ export function routeCommand(options: RouteOptions): boolean {
     // A path alone: on the first site's first host a client could name (not a wildcard).
     const host = config.sites[0]?.hosts.find((name) => !name.includes('*'));
     if (!host) {
-      output.err(`registry-router: "${given}" names no host, and sites[0] has no plain host name to use: give the URL the client uses, e.g. http://registry.example.com${given}\n`);
+      output.err(
+        `registry-router: "${given}" names no host, and sites[0] has no plain host name to use: give the URL the client uses, e.g. http://registry.example.com${given}\n`,
+      );
       return false;
     }
     given = `http://${host}${given}`;

@@ -27,7 +27,11 @@ export function withBindHost(start: StartOptions, value: string | undefined): St
   if (value === undefined || value === '') return start;
   const host = value.replace(/^\[(.*)\]$/, '$1');
   const ipv4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
-  const valid = ipv4 ? ipv4.slice(1).every((part) => Number(part) <= 255) : /^[0-9a-f:.]+$/i.test(host) ? host.includes(':') : /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(host);
+  const valid = ipv4
+    ? ipv4.slice(1).every((part) => Number(part) <= 255)
+    : /^[0-9a-f:.]+$/i.test(host)
+      ? host.includes(':')
+      : /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(host);
   if (!valid) throw new ConfigError(`HOST must be an address to listen on (0.0.0.0, 127.0.0.1, ::, or a host name), got "${value}"`);
   const listen = start.config.listen.map((entry, i) => (i === 0 ? { ...entry, host } : entry));
   return { ...start, config: { ...start.config, listen } };

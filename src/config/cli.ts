@@ -14,11 +14,7 @@ export interface StartOptions {
  * The process-level config from raw arguments (`--config FILE`, `--quiet`); the command line itself
  * is parsed by src/cli/program.ts, which calls `loadStartConfig`.
  */
-export function configFromArgs(
-  argv: readonly string[],
-  env: (name: string) => string | undefined,
-  readText: (path: string) => string,
-): StartOptions {
+export function configFromArgs(argv: readonly string[], env: (name: string) => string | undefined, readText: (path: string) => string): StartOptions {
   const flag = argv.indexOf('--config');
   if (flag >= 0 && !argv[flag + 1]) throw new ConfigError('--config needs a file path');
   return loadStartConfig({ configPath: flag >= 0 ? argv[flag + 1] : undefined, quiet: argv.includes('--quiet') }, env, readText);

@@ -6,7 +6,10 @@ import { z } from 'zod';
  * `uploadsFromEdge` on a router next to the registry. Both name the environment variable (a
  * worker secret, or the process environment) that holds the shared key.
  */
-const keyEnv = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name, e.g. "UPLOAD_KEY"').default('UPLOAD_KEY');
+const keyEnv = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name, e.g. "UPLOAD_KEY"')
+  .default('UPLOAD_KEY');
 
 export const directUploadsSchema = z.strictObject({
   /** Where clients send an upload's PATCH/PUT: `https://upload.registry.example.com` (no path, query or fragment). */

@@ -37,12 +37,16 @@ export function featureProblems(runtime: RuntimeName, config: Config): string[] 
         `listen[${i}]: TLS listeners (cert/key) are not supported on ${runtime}: the platform terminates TLS in front of the worker (Cloudflare serves your certificate); remove cert/key/certs`,
       );
     } else if (!can.sni && entry.certs.length > 1) {
-      problems.push(`listen[${i}].certs: ${runtime} serves one certificate per listener; give one cert/key pair (e.g. one certificate listing every host) or one listener per certificate`);
+      problems.push(
+        `listen[${i}].certs: ${runtime} serves one certificate per listener; give one cert/key pair (e.g. one certificate listing every host) or one listener per certificate`,
+      );
     }
   });
   if (!can.files) {
     if (config.caCert !== undefined) {
-      problems.push(`caCert: ${runtime} has no file system to read the CA from; serve the bootstrap script and ca.crt from a Node, Bun or Deno router, or remove caCert`);
+      problems.push(
+        `caCert: ${runtime} has no file system to read the CA from; serve the bootstrap script and ca.crt from a Node, Bun or Deno router, or remove caCert`,
+      );
     }
     config.sites.forEach((site, i) => {
       if (site.static.length) {

@@ -18,23 +18,26 @@ const status = z.number().int().min(100).max(599);
 export function upstreamPoolSchema<T extends z.ZodType<string, string>>(url: T, missing?: string) {
   return z.union(
     [
-    url,
-    z
-      .strictObject({
-        servers: z.array(url).min(1, 'must list at least one primary server'),
-        backup: z.array(url).default([]),
-      })
-      .superRefine((pool, ctx) => {
-        const seen = new Set<string>();
-        [...pool.servers, ...pool.backup].forEach((href, i) => {
-          const key = normalized(href);
-          const path = i < pool.servers.length ? ['servers', i] : ['backup', i - pool.servers.length];
-          if (seen.has(key)) ctx.addIssue({ code: 'custom', path, message: `${href} is listed twice in this pool` });
-          seen.add(key);
-        });
-      }),
+      url,
+      z
+        .strictObject({
+          servers: z.array(url).min(1, 'must list at least one primary server'),
+          backup: z.array(url).default([]),
+        })
+        .superRefine((pool, ctx) => {
+          const seen = new Set<string>();
+          [...pool.servers, ...pool.backup].forEach((href, i) => {
+            const key = normalized(href);
+            const path = i < pool.servers.length ? ['servers', i] : ['backup', i - pool.servers.length];
+            if (seen.has(key)) ctx.addIssue({ code: 'custom', path, message: `${href} is listed twice in this pool` });
+            seen.add(key);
+          });
+        }),
     ],
-    { error: (issue) => (issue.input === undefined && missing ? missing : 'must be a URL ("http://nexus:8082") or a pool { "servers": [URL, …], "backup": [URL, …] }') },
+    {
+      error: (issue) =>
+        issue.input === undefined && missing ? missing : 'must be a URL ("http://nexus:8082") or a pool { "servers": [URL, …], "backup": [URL, …] }',
+    },
   );
 }
 

@@ -86,7 +86,8 @@ function unionText(issue: Extract<Issue, { code: 'invalid_union' }>): string | u
 }
 
 /** Issues of one option that are not just "this option wants another type". */
-const deeper = (option: readonly Issue[]): boolean => option.some((inner) => !(inner.path.length === 0 && (inner.code === 'invalid_type' || inner.code === 'invalid_value')));
+const deeper = (option: readonly Issue[]): boolean =>
+  option.some((inner) => !(inner.path.length === 0 && (inner.code === 'invalid_type' || inner.code === 'invalid_value')));
 
 /** Every problem as `path: message`, one per line, in the order zod found them. */
 export function formatIssues(issues: readonly Issue[], prefix: readonly PathPart[] = []): string[] {
@@ -143,7 +144,13 @@ function plainMessage(issue: Issue): string {
   }
   if (issue.code === 'invalid_value' && /^Invalid (option|input)/.test(issue.message)) {
     const allowed = issue.values.map((value) => JSON.stringify(value));
-    const guess = typeof input === 'string' ? nearest(input, issue.values.filter((value): value is string => typeof value === 'string')) : undefined;
+    const guess =
+      typeof input === 'string'
+        ? nearest(
+            input,
+            issue.values.filter((value): value is string => typeof value === 'string'),
+          )
+        : undefined;
     return `must be ${allowed.length > 1 ? `one of ${allowed.join(', ')}` : allowed[0]}${input !== undefined ? `, got ${JSON.stringify(input)}` : ''}${guess ? ` (did you mean "${guess}"?)` : ''}`;
   }
   return issue.message.replace(/^Invalid input: /, '');

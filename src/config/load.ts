@@ -41,7 +41,9 @@ export function parseJsoncText(text: string, source = 'config'): unknown {
   const first = errors.filter((error, i) => errors.findIndex((other) => other.offset === error.offset) === i);
   const problems = first.slice(0, 3).map((error) => syntaxProblem(text, source, error));
   if (/\.ya?ml$/i.test(source)) {
-    problems.push(`  ${source} looks like YAML, which the router does not read: write it as JSON (comments and trailing commas are fine), e.g. \`yq -o=json ${source}\``);
+    problems.push(
+      `  ${source} looks like YAML, which the router does not read: write it as JSON (comments and trailing commas are fine), e.g. \`yq -o=json ${source}\``,
+    );
   }
   throw new ConfigError(`${source} is not valid JSON:\n${problems.join('\n')}`, problems);
 }

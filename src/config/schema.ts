@@ -6,27 +6,23 @@ import { FORMAT_NAMES, FORMATS } from '../formats/index.ts';
 import { directUploadsSchema, uploadsFromEdgeSchema } from './edge.ts';
 import { dockerV2Issues, hostEntryProblem, MISSING_ROLE, sitesIssues, unroutedRoleIssues } from './site-checks.ts';
 
-const upstreamUrl = z
-  .string()
-  .refine((value) => {
-    try {
-      const url = new URL(value);
-      return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash;
-    } catch {
-      return false;
-    }
-  }, 'must be an absolute http(s) URL without query or fragment, e.g. "http://nexus:8081/repository/docker-group/"');
+const upstreamUrl = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash;
+  } catch {
+    return false;
+  }
+}, 'must be an absolute http(s) URL without query or fragment, e.g. "http://nexus:8081/repository/docker-group/"');
 
-const size = z
-  .union([z.number(), z.string()], { error: `must be ${SIZE_FORMS}` })
-  .transform((value, ctx) => {
-    const bytes = parseSize(value);
-    if (bytes === undefined) {
-      ctx.addIssue({ code: 'custom', message: `must be ${SIZE_FORMS}; got ${JSON.stringify(value)}` });
-      return z.NEVER;
-    }
-    return bytes;
-  });
+const size = z.union([z.number(), z.string()], { error: `must be ${SIZE_FORMS}` }).transform((value, ctx) => {
+  const bytes = parseSize(value);
+  if (bytes === undefined) {
+    ctx.addIssue({ code: 'custom', message: `must be ${SIZE_FORMS}; got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return bytes;
+});
 
 const seconds = z.number().positive('must be a positive number of seconds');
 
@@ -85,13 +81,14 @@ const upstreamPool = upstreamPoolSchema(upstreamUrl);
 /** `read` and `write`, plus any named roles a preset or the site's rules route to (Maven's `snapshots`). */
 export const upstreamsSchema = z
   .object({ read: upstreamPoolSchema(upstreamUrl, MISSING_ROLE.read), write: upstreamPoolSchema(upstreamUrl, MISSING_ROLE.write) })
-  .catchall(upstreamPool).superRefine((roles, ctx) => {
-  for (const role of Object.keys(roles)) {
-    if (!/^[a-z][a-z0-9_-]*$/i.test(role) || ['deny', 'ping', 'token'].includes(role)) {
-      ctx.addIssue({ code: 'custom', path: [role], message: 'a role name is a short identifier other than deny, ping or token' });
+  .catchall(upstreamPool)
+  .superRefine((roles, ctx) => {
+    for (const role of Object.keys(roles)) {
+      if (!/^[a-z][a-z0-9_-]*$/i.test(role) || ['deny', 'ping', 'token'].includes(role)) {
+        ctx.addIssue({ code: 'custom', path: [role], message: 'a role name is a short identifier other than deny, ping or token' });
+      }
     }
-  }
-});
+  });
 
 const siteSchema = z
   .strictObject({
@@ -135,7 +132,11 @@ const siteSchema = z
       ctx.addIssue({ code: 'custom', path: ['upstreams'], message: 'give exactly one of "upstream" (one URL or pool) or "upstreams" ({ read, write })' });
     }
     if (site.directUploads && site.uploadsFromEdge) {
-      ctx.addIssue({ code: 'custom', path: ['uploadsFromEdge'], message: 'a site is either the edge (directUploads) or the origin side (uploadsFromEdge), not both' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['uploadsFromEdge'],
+        message: 'a site is either the edge (directUploads) or the origin side (uploadsFromEdge), not both',
+      });
     }
     if ((site.directUploads || site.uploadsFromEdge) && !FORMATS[site.preset].directUploads) {
       const formats = FORMAT_NAMES.filter((name) => FORMATS[name].directUploads).map((name) => `"preset": "${name}"`);
@@ -145,7 +146,11 @@ const siteSchema = z
     const known = ['read', 'write', 'deny', 'ping', 'token', ...Object.keys(site.upstreams ?? {}), ...Object.keys(FORMATS[site.preset].optionalRoles)];
     site.rules.forEach((rule, i) => {
       if (!known.includes(rule.to)) {
-        ctx.addIssue({ code: 'custom', path: ['rules', i, 'to'], message: `must be one of ${[...new Set(known)].map((name) => `"${name}"`).join(', ')} (a role the site's upstreams name)` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', i, 'to'],
+          message: `must be one of ${[...new Set(known)].map((name) => `"${name}"`).join(', ')} (a role the site's upstreams name)`,
+        });
       }
     });
   })
@@ -158,30 +163,32 @@ const siteSchema = z
     { when: (payload) => typeof payload.value === 'object' && payload.value !== null },
   );
 
-export const configSchema = z.strictObject({
-  /** One listener or several, each plain or TLS; an array once parsed (see config/serving.ts). */
-  listen: listenSchema,
-  /** The CA certificate (PEM) that signed the TLS certificates, as the `certs` command wrote it. */
-  caCert: z.string().min(1).optional(),
-  sites: z.array(siteSchema).min(1, 'must list at least one site'),
-  timeouts: z
-    .strictObject({
-      /** Idle time without a byte moving, not a cap on the whole transfer (docker layers take long). */
-      idle: seconds.default(3600),
-      connect: seconds.default(10),
-      /** How long a stopping server lets transfers in flight finish. */
-      shutdownGrace: seconds.default(30),
-      /** How long a client may take to send its request headers before its connection is closed (slow clients). */
-      header: seconds.default(30),
-    })
-    .default({ idle: 3600, connect: 10, shutdownGrace: 30, header: 30 }),
-  accessLog: z.boolean().default(true),
-  /** The admin listener (`/metrics`, `/healthz`, `/readyz`); none unless configured. */
-  admin: adminSchema.optional(),
-}).superRefine((config, ctx) => {
-  for (const issue of sitesIssues(config.sites)) ctx.addIssue({ code: 'custom', ...issue, path: ['sites', ...issue.path] });
-  for (const problem of adminClashes(config)) ctx.addIssue({ code: 'custom', path: ['admin', 'port'], message: problem });
-});
+export const configSchema = z
+  .strictObject({
+    /** One listener or several, each plain or TLS; an array once parsed (see config/serving.ts). */
+    listen: listenSchema,
+    /** The CA certificate (PEM) that signed the TLS certificates, as the `certs` command wrote it. */
+    caCert: z.string().min(1).optional(),
+    sites: z.array(siteSchema).min(1, 'must list at least one site'),
+    timeouts: z
+      .strictObject({
+        /** Idle time without a byte moving, not a cap on the whole transfer (docker layers take long). */
+        idle: seconds.default(3600),
+        connect: seconds.default(10),
+        /** How long a stopping server lets transfers in flight finish. */
+        shutdownGrace: seconds.default(30),
+        /** How long a client may take to send its request headers before its connection is closed (slow clients). */
+        header: seconds.default(30),
+      })
+      .default({ idle: 3600, connect: 10, shutdownGrace: 30, header: 30 }),
+    accessLog: z.boolean().default(true),
+    /** The admin listener (`/metrics`, `/healthz`, `/readyz`); none unless configured. */
+    admin: adminSchema.optional(),
+  })
+  .superRefine((config, ctx) => {
+    for (const issue of sitesIssues(config.sites)) ctx.addIssue({ code: 'custom', ...issue, path: ['sites', ...issue.path] });
+    for (const problem of adminClashes(config)) ctx.addIssue({ code: 'custom', path: ['admin', 'port'], message: problem });
+  });
 
 /** The admin listener on a site listener's socket: one of them could not start (EADDRINUSE). Also run after `PORT` is applied. */
 export function adminClashes(config: { listen: ReadonlyArray<{ host: string; port: number }>; admin?: { host: string; port: number } | undefined }): string[] {

@@ -128,7 +128,10 @@ export function hostEntryProblem(value: string): string | undefined {
   const shown = JSON.stringify(value);
   const schemeLess = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '') : value;
   const authority = schemeLess.replace(/^[^/?#@]*@/, '').split(/[/?#]/)[0]!;
-  const dropped = [schemeLess !== value && 'the scheme', authority !== schemeLess && 'path'].filter(Boolean).join(' and ').replace(/^path$/, 'the path');
+  const dropped = [schemeLess !== value && 'the scheme', authority !== schemeLess && 'path']
+    .filter(Boolean)
+    .join(' and ')
+    .replace(/^path$/, 'the path');
   if (dropped && authority && hostEntryProblem(authority) === undefined) {
     return `must be a host name, "*.domain" or host:port, got ${shown}: drop ${dropped}: ${JSON.stringify(authority)}`;
   }

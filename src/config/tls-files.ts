@@ -25,7 +25,10 @@ export function readPemPairs(entry: ListenEntry, read: (path: string) => string)
       const x509 = new X509Certificate(pem.cert);
       const spki = (k: ReturnType<typeof createPublicKey>) => k.export({ type: 'spki', format: 'der' }).toString('base64');
       if (spki(x509.publicKey) !== spki(createPublicKey(createPrivateKey(pem.key)))) throw new Error('the key does not match the certificate');
-      const dnsNames = (x509.subjectAltName ?? '').split(', ').filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4));
+      const dnsNames = (x509.subjectAltName ?? '')
+        .split(', ')
+        .filter((n) => n.startsWith('DNS:'))
+        .map((n) => n.slice(4));
       return { ...pem, dnsNames };
     } catch (error) {
       throw new Error(`cannot use TLS certificate ${cert} with key ${key}: ${(error as Error).message.split('\n')[0]}${missingFileHint(error)}`);
@@ -73,7 +76,9 @@ export function pemPairProblems(entry: ListenEntry, read: (path: string) => stri
 export function missingFileHint(error: unknown): string {
   const code = (error as { code?: string })?.code;
   const missing = code === 'ENOENT' || /No such file|not found|ENOENT/i.test(String((error as Error)?.message));
-  return missing ? '; to create them: `npm run certs -- --config CONFIG` (a local CA and one certificate per site in certs/; it prints the listen lines to paste)' : '';
+  return missing
+    ? '; to create them: `npm run certs -- --config CONFIG` (a local CA and one certificate per site in certs/; it prints the listen lines to paste)'
+    : '';
 }
 
 /**

@@ -34,10 +34,12 @@ export function passiveHealth(config: Config): Config {
 /** Everything in `config` a worker cannot do, one line each naming the field (also `check --runtime worker`). */
 export function workerProblems(config: Config): string[] {
   const problems = featureProblems('worker', config);
-  if (config.admin) problems.push('admin: a worker cannot open a listener of its own; remove admin (Cloudflare shows the worker\'s metrics)');
+  if (config.admin) problems.push("admin: a worker cannot open a listener of its own; remove admin (Cloudflare shows the worker's metrics)");
   config.sites.forEach((site, i) => {
     if (site.uploadsFromEdge) {
-      problems.push(`sites[${i}].uploadsFromEdge: the origin side of direct uploads runs on a router beside the registry (a DNS-only name the platform does not proxy), not at the edge; give the worker's site "directUploads" instead`);
+      problems.push(
+        `sites[${i}].uploadsFromEdge: the origin side of direct uploads runs on a router beside the registry (a DNS-only name the platform does not proxy), not at the edge; give the worker's site "directUploads" instead`,
+      );
     }
     // Only when asked for: the default (on elsewhere) is off here, see passiveHealth.
     if (site.health.checks === true) {

@@ -176,7 +176,13 @@ export class BlobCache {
     if (!match) return undefined;
     // What the app would do with it: only a plain read of a role (never a deny, a local answer or a push session's).
     // The guard is the app's: this request, and the check made of it, go through the app.
-    const decision = this.#routing.decide({ method: 'GET', url, headers: request.headers, client: request.headers.get('cf-connecting-ip') ?? '', guard: false });
+    const decision = this.#routing.decide({
+      method: 'GET',
+      url,
+      headers: request.headers,
+      client: request.headers.get('cf-connecting-ip') ?? '',
+      guard: false,
+    });
     if (decision.kind !== 'forward' || !decision.rule || decision.rule.session || !(decision.role in decision.site.upstreams)) return undefined;
     const base = this.#bases.get(decision.site);
     if (base === undefined) return undefined;
@@ -222,7 +228,12 @@ export class BlobCache {
    * Answers a planned request: from the cache after the origin said 200 to the check, otherwise
    * through `app` (the router as usual), storing a whole, verified 200 on the way.
    */
-  async serve(plan: BlobPlan, request: Request, app: (request: Request) => Promise<Response>, waitUntil: (promise: Promise<unknown>) => void): Promise<Response> {
+  async serve(
+    plan: BlobPlan,
+    request: Request,
+    app: (request: Request) => Promise<Response>,
+    waitUntil: (promise: Promise<unknown>) => void,
+  ): Promise<Response> {
     const started = Date.now();
     const marker = await this.#marker(plan);
     if (marker) {
@@ -232,7 +243,9 @@ export class BlobCache {
       const declared = check.headers.get('content-length');
       if (check.status === 200 && (declared === null || Number(declared) === marker.length)) {
         const range = request.headers.get('range');
-        const cached = await this.#runtime.cache.match(new Request(`${plan.markerKey}/${marker.data}`, { headers: range ? { range } : {} })).catch(() => undefined);
+        const cached = await this.#runtime.cache
+          .match(new Request(`${plan.markerKey}/${marker.data}`, { headers: range ? { range } : {} }))
+          .catch(() => undefined);
         if (cached) return this.#hit(plan, request, check, cached, started);
       }
     }
@@ -308,7 +321,12 @@ export class BlobCache {
     return new Response(this.#sized(body, length), { status, headers });
   }
 
-  async #miss(plan: BlobPlan, request: Request, app: (request: Request) => Promise<Response>, waitUntil: (promise: Promise<unknown>) => void): Promise<Response> {
+  async #miss(
+    plan: BlobPlan,
+    request: Request,
+    app: (request: Request) => Promise<Response>,
+    waitUntil: (promise: Promise<unknown>) => void,
+  ): Promise<Response> {
     const record = this.#track('GET', request, 'miss');
     let response: Response;
     try {
@@ -318,7 +336,14 @@ export class BlobCache {
       throw error;
     }
     const declared = response.headers.get('content-length');
-    if (response.status !== 200 || !response.body || request.headers.has('range') || response.headers.has('content-encoding') || declared === null || !/^\d+$/.test(declared)) {
+    if (
+      response.status !== 200 ||
+      !response.body ||
+      request.headers.has('range') ||
+      response.headers.has('content-encoding') ||
+      declared === null ||
+      !/^\d+$/.test(declared)
+    ) {
       return response;
     }
     const length = Number(declared);
@@ -328,7 +353,11 @@ export class BlobCache {
       return response;
     }
     const fill = new Fill(this.#runtime, plan, length, waitUntil);
-    return new Response(this.#sized(fill.pass(response.body), declared), { status: response.status, statusText: response.statusText, headers: response.headers });
+    return new Response(this.#sized(fill.pass(response.body), declared), {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
   }
 
   /** A stream made here goes out chunked unless it is of known length: with its Content-Length, as the origin sent it. */

@@ -32,7 +32,12 @@ export function uploadSealFor(
     ttl: config.directUploads?.ttl ?? 3600,
     key() {
       const value = secret(half.keyEnv);
-      if (!value) return Promise.reject(new Error(`the upload key is not set: put the shared secret in ${half.keyEnv} (wrangler secret put ${half.keyEnv}, or the environment of the router)`));
+      if (!value)
+        return Promise.reject(
+          new Error(
+            `the upload key is not set: put the shared secret in ${half.keyEnv} (wrangler secret put ${half.keyEnv}, or the environment of the router)`,
+          ),
+        );
       return (key ??= uploadKey(value));
     },
   };
@@ -51,7 +56,10 @@ export type OpenedUpload = { url: URL; authorization: string | null } | { status
 export async function openUploadRequest(seal: UploadSeal, method: string, url: URL, now = Date.now()): Promise<OpenedUpload> {
   const token = url.searchParams.get(CAPABILITY_PARAM);
   if (token === null || !UPLOAD_PATH.test(url.pathname) || !['PATCH', 'PUT', 'GET', 'HEAD', 'DELETE'].includes(method)) {
-    return { status: 403, message: 'this name takes only blob uploads handed out by the edge (a sealed upload Location); pull and push through the registry name' };
+    return {
+      status: 403,
+      message: 'this name takes only blob uploads handed out by the edge (a sealed upload Location); pull and push through the registry name',
+    };
   }
   const capability = await openCapability(await seal.key(), token);
   if (!capability) return { status: 401, message: 'the upload capability does not open: it was altered, or sealed with another key' };

@@ -48,6 +48,6 @@ export const docker: Format = {
     followed: (to) => `containerd's "is this tag there?" before its manifest PUT goes where the push writes: ${to}`,
     otherwise: (accept) =>
       'other clients, no push of this repository in progress' +
-      (accept === undefined ? '; and a pull\'s HEAD, whose Accept lists several manifest types and */*: see --accept' : ''),
+      (accept === undefined ? "; and a pull's HEAD, whose Accept lists several manifest types and */*: see --accept" : ''),
   },
 };

@@ -9,10 +9,7 @@ export const generic: Format = {
   health: { path: '/' },
   // A site's own rules may say `mapUrls`: both kinds, as the body pass always did.
   bodyUrls: ['json', 'html'],
-  rules: [
-    { methods: ['GET', 'HEAD'], to: 'read' },
-    { to: 'write' },
-  ],
+  rules: [{ methods: ['GET', 'HEAD'], to: 'read' }, { to: 'write' }],
   sessions: {
     name: 'session',
     openedBy: 'a request of a "session": "open" rule',

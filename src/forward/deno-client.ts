@@ -101,7 +101,8 @@ export function denoClient(timeouts: ClientTimeouts): UpstreamClient {
     const failed = (error: unknown): unknown => {
       finish();
       if (signal.aborted) return signal.reason ?? error;
-      if (idleFired) return new UpstreamError('timeout', `${new URL(outgoing.url).host}: no answer within ${timeouts.idle} s (timeouts.idle)`, { cause: error });
+      if (idleFired)
+        return new UpstreamError('timeout', `${new URL(outgoing.url).host}: no answer within ${timeouts.idle} s (timeouts.idle)`, { cause: error });
       // The cause by name (connection refused, name not found, TLS/scheme mismatch, reset, …).
       const failure = failureText(error, outgoing.url);
       return new UpstreamError(failure.timeout ? 'timeout' : 'unreachable', failure.message, { cause: error });
@@ -116,7 +117,13 @@ export function denoClient(timeouts: ClientTimeouts): UpstreamClient {
     });
     let answer: Response;
     try {
-      answer = await fetch(outgoing.url, { method: outgoing.method, headers, redirect: 'manual', signal: controller.signal, client: fetchClient } as RequestInit);
+      answer = await fetch(outgoing.url, {
+        method: outgoing.method,
+        headers,
+        redirect: 'manual',
+        signal: controller.signal,
+        client: fetchClient,
+      } as RequestInit);
     } catch (error) {
       throw failed(error);
     }
@@ -235,7 +242,8 @@ export function denoClient(timeouts: ClientTimeouts): UpstreamClient {
         settled = true;
         if (signal.aborted) return reject(signal.reason ?? error);
         if (uploadError !== undefined) return reject(uploadError);
-        if (connectTimedOut) return reject(new UpstreamError('timeout', `${to.host}: timed out connecting after ${timeouts.connect} s (timeouts.connect)`, { cause: error }));
+        if (connectTimedOut)
+          return reject(new UpstreamError('timeout', `${to.host}: timed out connecting after ${timeouts.connect} s (timeouts.connect)`, { cause: error }));
         if (idleFired) return reject(new UpstreamError('timeout', `${to.host}: no answer within ${timeouts.idle} s (timeouts.idle)`, { cause: error }));
         // The cause by name (connection refused, name not found, TLS/scheme mismatch, reset, …).
         const failure = failureText(error, outgoing.url);

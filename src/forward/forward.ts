@@ -69,7 +69,7 @@ export async function forward(
   }
   const { status } = response;
   // The upstream's reason phrase (twine prints `400 File already exists.`); adapters send it where the runtime can.
-  const statusText = /^[\t\x20-\x7e\x80-\xff]*$/.test(response.statusText ?? '') ? response.statusText ?? '' : '';
+  const statusText = /^[\t\x20-\x7e\x80-\xff]*$/.test(response.statusText ?? '') ? (response.statusText ?? '') : '';
   // Read whole by the client or a body pass: answered in one piece.
   const bytes = response.body instanceof Uint8Array ? response.body : undefined;
   if (bytes) {

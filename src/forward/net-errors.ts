@@ -39,7 +39,8 @@ function clues(error: unknown): Clue {
   return { codes, text: texts.join(' | ') };
 }
 
-const CERT_CODES = /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|ERR_TLS_CERT_ALTNAME_INVALID|CERT_UNTRUSTED|CERT_REVOKED|HOSTNAME_MISMATCH)$/;
+const CERT_CODES =
+  /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|ERR_TLS_CERT_ALTNAME_INVALID|CERT_UNTRUSTED|CERT_REVOKED|HOSTNAME_MISMATCH)$/;
 
 /**
  * What went wrong connecting to (or talking to) `url`, before an answer came. `url` decides the
@@ -51,7 +52,10 @@ export function describeFailure(error: unknown, url: string): FailureCause {
   const https = url.startsWith('https:');
   let code: string | undefined;
 
-  if ((code = has(/^(ENOTFOUND|EAI_NONAME|EAI_NODATA|DNSException)$/)) || /dns error|failed to lookup address|name or service not known|no address associated/i.test(text)) {
+  if (
+    (code = has(/^(ENOTFOUND|EAI_NONAME|EAI_NODATA|DNSException)$/)) ||
+    /dns error|failed to lookup address|name or service not known|no address associated/i.test(text)
+  ) {
     return { what: 'name not found (DNS)', code, timeout: false };
   }
   if ((code = has(/^EAI_AGAIN$/)) || /temporary failure in name resolution/i.test(text)) {
@@ -77,7 +81,11 @@ export function describeFailure(error: unknown, url: string): FailureCause {
     (code = has(/^(ERR_SSL_WRONG_VERSION_NUMBER|ERR_SSL_PACKET_LENGTH_TOO_LONG|ERR_SSL_HTTP_REQUEST|EPROTO|ERR_SSL_.*)$/)) ||
     /wrong version number|InvalidContentType|TLS handshake failed|corrupt message/i.test(text)
   ) {
-    return { what: https ? 'TLS/scheme mismatch: the TLS handshake failed; does this port speak plain HTTP? (then write http://)' : 'TLS error', code, timeout: false };
+    return {
+      what: https ? 'TLS/scheme mismatch: the TLS handshake failed; does this port speak plain HTTP? (then write http://)' : 'TLS error',
+      code,
+      timeout: false,
+    };
   }
   // http:// to a TLS port: the server closes, or answers with a TLS alert that is no HTTP.
   if (!https && ((code = has(/^(HPE_INVALID_CONSTANT|HPE_INVALID_VERSION|HPE_.*)$/)) || /invalid HTTP version|Expected HTTP\//i.test(text))) {
@@ -94,7 +102,7 @@ export function describeFailure(error: unknown, url: string): FailureCause {
     return { what: `connection closed before an answer${https ? '' : ' (if this port speaks TLS, write https://)'}`, code, timeout: false };
   }
   if (/bad port|ports? .*are blocked/i.test(text)) {
-    return { what: "the runtime's fetch refuses this port (a \"bad port\" of the Fetch standard: use another)", timeout: false };
+    return { what: 'the runtime\'s fetch refuses this port (a "bad port" of the Fetch standard: use another)', timeout: false };
   }
   const message = text.split(' | ').find((part) => part && part !== 'fetch failed') ?? (text || String(error));
   return { what: message.split('\n')[0]!.slice(0, 200), code: codes[0], timeout: false };

@@ -185,7 +185,7 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest): Promise<UpstreamResp
           method: outgoing.method as Dispatcher.HttpMethod,
           headers,
           // undici writes an async iterable with the declared Content-Length, or chunked.
-          body: (outgoing.body && counted(outgoing.body)) as unknown as Dispatcher.DispatchOptions["body"],
+          body: (outgoing.body && counted(outgoing.body)) as unknown as Dispatcher.DispatchOptions['body'],
           // undici closes the connection after every HEAD (in case a broken server sends a body
           // anyway): one new upstream connection per manifest/blob check. Registries answer HEAD
           // correctly; keep the connection.
@@ -210,7 +210,8 @@ async function* counted(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8A
 /** A small answer whose body did not match its Content-Length: cut short, or longer than declared. */
 class BodyBrokeOff extends Error {
   constructor(host: string, received: number, declared: number, cause?: Error) {
-    const what = received > declared ? `sent more than its Content-Length of ${declared} bytes` : `the answer broke off after ${received} of its ${declared} bytes`;
+    const what =
+      received > declared ? `sent more than its Content-Length of ${declared} bytes` : `the answer broke off after ${received} of its ${declared} bytes`;
     const code = (cause as { code?: string } | undefined)?.code;
     super(`${host}: ${what}${code ? ` (${code})` : ''}`, { cause });
   }

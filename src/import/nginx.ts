@@ -77,18 +77,78 @@ type StaticInput = NonNullable<SiteInput['static']>[number];
 
 /** Directives that change nothing the router needs to know. */
 const QUIET = new Set([
-  'user', 'worker_processes', 'worker_rlimit_nofile', 'worker_cpu_affinity', 'worker_shutdown_timeout', 'pid', 'daemon', 'master_process',
-  'load_module', 'pcre_jit', 'timer_resolution', 'env', 'working_directory', 'lock_file', 'thread_pool', 'error_log', 'log_format',
-  'sendfile', 'tcp_nopush', 'tcp_nodelay', 'keepalive_timeout', 'keepalive_requests', 'reset_timedout_connection', 'server_tokens',
-  'types_hash_max_size', 'types_hash_bucket_size', 'server_names_hash_bucket_size', 'server_names_hash_max_size',
-  'variables_hash_max_size', 'variables_hash_bucket_size', 'map_hash_bucket_size', 'map_hash_max_size', 'proxy_headers_hash_max_size',
-  'proxy_headers_hash_bucket_size', 'default_type', 'types', 'charset', 'resolver', 'resolver_timeout', 'proxy_http_version',
-  'proxy_buffer_size', 'proxy_buffers', 'proxy_busy_buffers_size', 'proxy_max_temp_file_size', 'proxy_temp_file_write_size',
-  'proxy_temp_path', 'client_body_temp_path', 'client_body_buffer_size', 'client_header_buffer_size', 'large_client_header_buffers',
-  'chunked_transfer_encoding', 'ssl_session_cache', 'ssl_session_timeout', 'ssl_session_tickets', 'ssl_buffer_size', 'open_file_cache',
-  'open_file_cache_valid', 'open_file_cache_min_uses', 'open_file_cache_errors', 'server_name_in_redirect', 'port_in_redirect',
-  'absolute_redirect', 'msie_padding', 'log_not_found', 'proxy_ignore_client_abort', 'proxy_socket_keepalive', 'autoindex_exact_size',
-  'autoindex_localtime', 'autoindex_format', 'ssl_trusted_certificate', 'ssl_stapling', 'ssl_stapling_verify',
+  'user',
+  'worker_processes',
+  'worker_rlimit_nofile',
+  'worker_cpu_affinity',
+  'worker_shutdown_timeout',
+  'pid',
+  'daemon',
+  'master_process',
+  'load_module',
+  'pcre_jit',
+  'timer_resolution',
+  'env',
+  'working_directory',
+  'lock_file',
+  'thread_pool',
+  'error_log',
+  'log_format',
+  'sendfile',
+  'tcp_nopush',
+  'tcp_nodelay',
+  'keepalive_timeout',
+  'keepalive_requests',
+  'reset_timedout_connection',
+  'server_tokens',
+  'types_hash_max_size',
+  'types_hash_bucket_size',
+  'server_names_hash_bucket_size',
+  'server_names_hash_max_size',
+  'variables_hash_max_size',
+  'variables_hash_bucket_size',
+  'map_hash_bucket_size',
+  'map_hash_max_size',
+  'proxy_headers_hash_max_size',
+  'proxy_headers_hash_bucket_size',
+  'default_type',
+  'types',
+  'charset',
+  'resolver',
+  'resolver_timeout',
+  'proxy_http_version',
+  'proxy_buffer_size',
+  'proxy_buffers',
+  'proxy_busy_buffers_size',
+  'proxy_max_temp_file_size',
+  'proxy_temp_file_write_size',
+  'proxy_temp_path',
+  'client_body_temp_path',
+  'client_body_buffer_size',
+  'client_header_buffer_size',
+  'large_client_header_buffers',
+  'chunked_transfer_encoding',
+  'ssl_session_cache',
+  'ssl_session_timeout',
+  'ssl_session_tickets',
+  'ssl_buffer_size',
+  'open_file_cache',
+  'open_file_cache_valid',
+  'open_file_cache_min_uses',
+  'open_file_cache_errors',
+  'server_name_in_redirect',
+  'port_in_redirect',
+  'absolute_redirect',
+  'msie_padding',
+  'log_not_found',
+  'proxy_ignore_client_abort',
+  'proxy_socket_keepalive',
+  'autoindex_exact_size',
+  'autoindex_localtime',
+  'autoindex_format',
+  'ssl_trusted_certificate',
+  'ssl_stapling',
+  'ssl_stapling_verify',
 ]);
 
 /** Directives absorbed, where the router does it its own way on purpose: the note for `changed`. */
@@ -96,26 +156,30 @@ const NOTED: Record<string, string> = {
   proxy_buffering: 'proxy_buffering / proxy_request_buffering off: the router always streams both ways (no setting)',
   proxy_request_buffering: 'proxy_buffering / proxy_request_buffering off: the router always streams both ways (no setting)',
   access_log: 'access log: one JSON line per request on stdout ("accessLog"), not nginx\'s log files and formats',
-  ssl_protocols: 'TLS protocols and ciphers (ssl_protocols, ssl_ciphers, …): the runtime\'s defaults (Node: TLS 1.2 and 1.3)',
-  ssl_ciphers: 'TLS protocols and ciphers (ssl_protocols, ssl_ciphers, …): the runtime\'s defaults (Node: TLS 1.2 and 1.3)',
-  ssl_prefer_server_ciphers: 'TLS protocols and ciphers (ssl_protocols, ssl_ciphers, …): the runtime\'s defaults (Node: TLS 1.2 and 1.3)',
-  ssl_ecdh_curve: 'TLS protocols and ciphers (ssl_protocols, ssl_ciphers, …): the runtime\'s defaults (Node: TLS 1.2 and 1.3)',
-  ssl_dhparam: 'TLS protocols and ciphers (ssl_protocols, ssl_ciphers, …): the runtime\'s defaults (Node: TLS 1.2 and 1.3)',
-  ssl_conf_command: 'TLS protocols and ciphers (ssl_protocols, ssl_ciphers, …): the runtime\'s defaults (Node: TLS 1.2 and 1.3)',
+  ssl_protocols: "TLS protocols and ciphers (ssl_protocols, ssl_ciphers, …): the runtime's defaults (Node: TLS 1.2 and 1.3)",
+  ssl_ciphers: "TLS protocols and ciphers (ssl_protocols, ssl_ciphers, …): the runtime's defaults (Node: TLS 1.2 and 1.3)",
+  ssl_prefer_server_ciphers: "TLS protocols and ciphers (ssl_protocols, ssl_ciphers, …): the runtime's defaults (Node: TLS 1.2 and 1.3)",
+  ssl_ecdh_curve: "TLS protocols and ciphers (ssl_protocols, ssl_ciphers, …): the runtime's defaults (Node: TLS 1.2 and 1.3)",
+  ssl_dhparam: "TLS protocols and ciphers (ssl_protocols, ssl_ciphers, …): the runtime's defaults (Node: TLS 1.2 and 1.3)",
+  ssl_conf_command: "TLS protocols and ciphers (ssl_protocols, ssl_ciphers, …): the runtime's defaults (Node: TLS 1.2 and 1.3)",
   http2: 'HTTP/2 (http2 on, listen … http2): the router speaks HTTP/1.1 to clients; docker, containerd and skopeo use HTTP/1.1 to registries anyway',
-  gzip: 'gzip: the router does not compress answers; it passes the upstream\'s encoding through untouched',
-  gzip_types: 'gzip: the router does not compress answers; it passes the upstream\'s encoding through untouched',
-  gzip_proxied: 'gzip: the router does not compress answers; it passes the upstream\'s encoding through untouched',
-  gzip_vary: 'gzip: the router does not compress answers; it passes the upstream\'s encoding through untouched',
-  gzip_comp_level: 'gzip: the router does not compress answers; it passes the upstream\'s encoding through untouched',
-  gzip_min_length: 'gzip: the router does not compress answers; it passes the upstream\'s encoding through untouched',
-  gzip_disable: 'gzip: the router does not compress answers; it passes the upstream\'s encoding through untouched',
-  proxy_redirect: 'proxy_redirect: the router maps every Location, Content-Location and bearer realm that points into an upstream back to the public scheme, host and port',
+  gzip: "gzip: the router does not compress answers; it passes the upstream's encoding through untouched",
+  gzip_types: "gzip: the router does not compress answers; it passes the upstream's encoding through untouched",
+  gzip_proxied: "gzip: the router does not compress answers; it passes the upstream's encoding through untouched",
+  gzip_vary: "gzip: the router does not compress answers; it passes the upstream's encoding through untouched",
+  gzip_comp_level: "gzip: the router does not compress answers; it passes the upstream's encoding through untouched",
+  gzip_min_length: "gzip: the router does not compress answers; it passes the upstream's encoding through untouched",
+  gzip_disable: "gzip: the router does not compress answers; it passes the upstream's encoding through untouched",
+  proxy_redirect:
+    'proxy_redirect: the router maps every Location, Content-Location and bearer realm that points into an upstream back to the public scheme, host and port',
   send_timeout: 'send_timeout / client_body_timeout: one idle timeout ("timeouts.idle") covers both sides of a transfer',
   client_body_timeout: 'send_timeout / client_body_timeout: one idle timeout ("timeouts.idle") covers both sides of a transfer',
-  proxy_next_upstream: 'proxy_next_upstream: a failed GET/HEAD without a body is retried on the next server before the client got anything; a request with a body is never sent twice',
-  proxy_next_upstream_tries: 'proxy_next_upstream: a failed GET/HEAD without a body is retried on the next server before the client got anything; a request with a body is never sent twice',
-  proxy_next_upstream_timeout: 'proxy_next_upstream: a failed GET/HEAD without a body is retried on the next server before the client got anything; a request with a body is never sent twice',
+  proxy_next_upstream:
+    'proxy_next_upstream: a failed GET/HEAD without a body is retried on the next server before the client got anything; a request with a body is never sent twice',
+  proxy_next_upstream_tries:
+    'proxy_next_upstream: a failed GET/HEAD without a body is retried on the next server before the client got anything; a request with a body is never sent twice',
+  proxy_next_upstream_timeout:
+    'proxy_next_upstream: a failed GET/HEAD without a body is retried on the next server before the client got anything; a request with a body is never sent twice',
 };
 
 /** Why a directive the router has no counterpart for matters. */
@@ -128,20 +192,20 @@ const WHY: Record<string, string> = {
   satisfy: 'the router does no authentication of its own',
   rewrite: 'the router does not rewrite request paths (a path prefix on an upstream URL is added going out)',
   return: 'the router answers only with what the upstream or its own rules say',
-  error_page: 'the router writes its own error bodies in the client\'s format (registry JSON on docker sites)',
+  error_page: "the router writes its own error bodies in the client's format (registry JSON on docker sites)",
   try_files: 'not translated',
   limit_req: 'the router has no request rate limits',
   limit_req_zone: 'the router has no request rate limits',
   limit_conn: 'the router has no connection limits per client',
   limit_conn_zone: 'the router has no connection limits per client',
   limit_rate: 'the router does not throttle transfers',
-  proxy_cache: 'the router does not cache answers (Nexus\' proxy repositories do)',
-  proxy_cache_path: 'the router does not cache answers (Nexus\' proxy repositories do)',
-  proxy_cache_valid: 'the router does not cache answers (Nexus\' proxy repositories do)',
-  proxy_cache_key: 'the router does not cache answers (Nexus\' proxy repositories do)',
-  proxy_hide_header: 'the router passes the upstream\'s headers (hop-by-hop ones aside)',
-  proxy_pass_header: 'the router passes the upstream\'s headers (hop-by-hop ones aside)',
-  proxy_intercept_errors: 'the upstream\'s error answers reach the client as they are',
+  proxy_cache: "the router does not cache answers (Nexus' proxy repositories do)",
+  proxy_cache_path: "the router does not cache answers (Nexus' proxy repositories do)",
+  proxy_cache_valid: "the router does not cache answers (Nexus' proxy repositories do)",
+  proxy_cache_key: "the router does not cache answers (Nexus' proxy repositories do)",
+  proxy_hide_header: "the router passes the upstream's headers (hop-by-hop ones aside)",
+  proxy_pass_header: "the router passes the upstream's headers (hop-by-hop ones aside)",
+  proxy_intercept_errors: "the upstream's error answers reach the client as they are",
   sub_filter: 'the router changes no answer bodies (npm and PyPI index URLs aside)',
   more_set_headers: 'the router adds no response headers',
   more_clear_headers: 'the router removes no response headers beyond hop-by-hop ones',
@@ -152,7 +216,7 @@ const WHY: Record<string, string> = {
   proxy_ssl_certificate: 'the router sends no client certificate to upstreams',
   proxy_ssl_certificate_key: 'the router sends no client certificate to upstreams',
   proxy_set_body: 'the router passes request bodies as they are',
-  proxy_method: 'the router sends the client\'s method',
+  proxy_method: "the router sends the client's method",
   stream: 'TCP/UDP proxying (stream) is not HTTP routing',
   mail: 'mail proxying is not HTTP routing',
   geo: 'the router routes by method, path and query only',
@@ -246,7 +310,12 @@ class Importer {
   private readonly changed = new Map<string, string[]>();
   private readonly upstreams = new Map<string, UpstreamDef>();
   private readonly maps = new Map<string, MapDef>();
-  private readonly timeouts: { read: Directive[]; send: Directive[]; connect: Directive[]; header: Directive[] } = { read: [], send: [], connect: [], header: [] };
+  private readonly timeouts: { read: Directive[]; send: Directive[]; connect: Directive[]; header: Directive[] } = {
+    read: [],
+    send: [],
+    connect: [],
+    header: [],
+  };
   private readonly accessLogs: Directive[] = [];
   private roleCount = 0;
 
@@ -442,7 +511,7 @@ class Importer {
       case 'add_header': {
         const [name] = d.args.map((a) => a.value);
         if (name?.toLowerCase() === 'docker-distribution-api-version') {
-          this.note('add_header Docker-Distribution-Api-Version: the registry\'s own header is passed through (Nexus and Distribution send it)', d);
+          this.note("add_header Docker-Distribution-Api-Version: the registry's own header is passed through (Nexus and Distribution send it)", d);
         } else this.report(d, 'the router adds no response headers');
         return true;
       }
@@ -505,11 +574,17 @@ class Importer {
       const info = this.location(loc, level, rewrite, serverRoot);
       if (!info) continue;
       if ('static' in info) statics.push(info.static);
-      else if ('deny' in info) rules.push({ rule: { path: info.deny, to: 'deny' }, order: info.order, directive: loc, prefix: info.prefix, status: info.status });
+      else if ('deny' in info)
+        rules.push({ rule: { path: info.deny, to: 'deny' }, order: info.order, directive: loc, prefix: info.prefix, status: info.status });
       else infos.push(info);
     }
     if (!infos.length) {
-      this.report(d, statics.length ? 'a server that only serves files: the router serves folders ("static") only on a site that also proxies' : 'a server that proxies nothing');
+      this.report(
+        d,
+        statics.length
+          ? 'a server that only serves files: the router serves folders ("static") only on a site that also proxies'
+          : 'a server that proxies nothing',
+      );
       return plan;
     }
     plan.site = this.site(plan, infos, statics, rules);
@@ -671,7 +746,13 @@ class Importer {
       if (limitExcept && !limitAllows(limitExcept, method)) {
         const inner = limitExcept.block ?? [];
         const innerProxy = inner.find((x) => x.name === 'proxy_pass');
-        if (innerProxy) outcome = { kind: 'proxy', value: run.expand(innerProxy.args[0]?.value ?? ''), directive: innerProxy, viaVariables: /\$/.test(innerProxy.args[0]?.value ?? '') };
+        if (innerProxy)
+          outcome = {
+            kind: 'proxy',
+            value: run.expand(innerProxy.args[0]?.value ?? ''),
+            directive: innerProxy,
+            viaVariables: /\$/.test(innerProxy.args[0]?.value ?? ''),
+          };
         else if (inner.some((x) => x.name === 'deny' && x.args[0]?.value === 'all')) outcome = { kind: 'deny', directive: limitExcept };
         else this.report(limitExcept, 'limit_except without proxy_pass or "deny all" (authentication per method) is not translated');
       }
@@ -701,13 +782,14 @@ class Importer {
     const prefix = path.replace(/\/+$/, '') || '/';
     // root: the URL path is appended to the folder; alias: the folder replaces the location's prefix.
     const joined = isAlias ? dir.replace(/\/+$/, '') || '/' : `${dir.replace(/\/+$/, '')}${prefix === '/' ? '' : prefix}`;
-    if (!path.endsWith('/') && prefix !== '/') this.note(`location ${path} → static prefix ${prefix}: it serves ${prefix} and ${prefix}/…, not other names starting with ${prefix}`, d);
+    if (!path.endsWith('/') && prefix !== '/')
+      this.note(`location ${path} → static prefix ${prefix}: it serves ${prefix} and ${prefix}/…, not other names starting with ${prefix}`, d);
     const mount: StaticInput = { prefix, dir: joined };
     if (level.autoindex?.args[0]?.value === 'on') mount.listing = true;
     this.indexNames(level.index);
     // `$uri`, `$uri/` and `=404` are what a static folder does anyway; a fallback file or location is not.
     if (tryFiles && !/^(\$uri )(\$uri\/ )?=404$/.test(`${tryFiles.args.map((a) => a.value).join(' ')}`)) {
-      this.report(tryFiles, 'a static folder serves the file the path names, a folder\'s index.html, or 404: no fallback to another file or location');
+      this.report(tryFiles, "a static folder serves the file the path names, a folder's index.html, or 404: no fallback to another file or location");
     }
     return { static: mount };
   }
@@ -758,7 +840,10 @@ class Importer {
       const uri = url.pathname;
       if (uri.endsWith(locationPrefix)) prefix = uri.slice(0, uri.length - locationPrefix.length);
       else {
-        this.report(outcome.directive, `nginx replaces the location prefix ${locationPrefix} with ${uri}; the router only adds a prefix in front of the request path`);
+        this.report(
+          outcome.directive,
+          `nginx replaces the location prefix ${locationPrefix} with ${uri}; the router only adds a prefix in front of the request path`,
+        );
         return undefined;
       }
     } else if (hasUri) prefix = url.pathname.replace(/\/$/, '');
@@ -791,16 +876,15 @@ class Importer {
     }
     locations = usable;
     const primary =
-      locations.find(split) ??
-      locations.find((l) => l.kind === 'prefix' && l.path === '/') ??
-      [...locations].sort((a, b) => a.path.length - b.path.length)[0]!;
+      locations.find(split) ?? locations.find((l) => l.kind === 'prefix' && l.path === '/') ?? [...locations].sort((a, b) => a.path.length - b.path.length)[0]!;
     const get = primary.targets.get('GET');
     const put = primary.targets.get('PUT') ?? primary.targets.get('POST');
     const read = get ?? put;
     const write = put ?? get;
     const names = plan.names.filter((n) => n !== '');
     const hasV2 = locations.some((l) => l.path.startsWith('/v2'));
-    const dockerName = names.some((n) => /docker/i.test(n)) || [...primary.targets.values()].some((t) => t && /docker/i.test(JSON.stringify(t.pool) + (t.upstream?.name ?? '')));
+    const dockerName =
+      names.some((n) => /docker/i.test(n)) || [...primary.targets.values()].some((t) => t && /docker/i.test(JSON.stringify(t.pool) + (t.upstream?.name ?? '')));
     const dockerHeader = someDirective(plan.directive, (x) => x.name === 'add_header' && x.args[0]?.value.toLowerCase() === 'docker-distribution-api-version');
     const isSplit = Boolean(read && write && read.key !== write.key);
     // Another format named in the upstream URLs or host names: a split alone does not make it docker.
@@ -830,7 +914,10 @@ class Importer {
     }
     for (const loc of locations) {
       if (loc !== primary && loc.level.maxBody !== primary.level.maxBody) {
-        this.report(loc.level.maxBody ?? loc.directive, `client_max_body_size differs by location; the site's limit is ${site.maxBodySize} (from the location at ${this.at(primary.directive)})`);
+        this.report(
+          loc.level.maxBody ?? loc.directive,
+          `client_max_body_size differs by location; the site's limit is ${site.maxBodySize} (from the location at ${this.at(primary.directive)})`,
+        );
       }
     }
 
@@ -843,7 +930,10 @@ class Importer {
     // cannot be a rule: it would refuse the proxied paths too.
     const rules: Array<{ rule: RuleInput; order: number }> = denies.filter((deny) => {
       if (deny.prefix === undefined || primary.path === '/' || deny.prefix.startsWith(primary.path)) {
-        this.note(`location ${deny.directive.args.map((a) => a.value).join(' ')} → a deny rule: the router answers 405 with its own error body (nginx: ${deny.status})`, deny.directive);
+        this.note(
+          `location ${deny.directive.args.map((a) => a.value).join(' ')} → a deny rule: the router answers 405 with its own error body (nginx: ${deny.status})`,
+          deny.directive,
+        );
         return true;
       }
       this.report(deny.directive, `nginx refused requests outside ${primary.path} here; the router proxies them`);
@@ -854,7 +944,10 @@ class Importer {
       this.secondary(loc, primary, site, roles, rules);
     }
     if (primary.path !== '/' || primary.kind !== 'prefix') {
-      this.note(`${names[0] ?? 'a site'}: nginx proxied only ${primary.kind === 'exact' ? '= ' : ''}${primary.path}; the router proxies every path of the site`, primary.directive);
+      this.note(
+        `${names[0] ?? 'a site'}: nginx proxied only ${primary.kind === 'exact' ? '= ' : ''}${primary.path}; the router proxies every path of the site`,
+        primary.directive,
+      );
     }
     // Longest location first, as nginx picks them; a method refused in the main location after those.
     rules.sort((a, b) => b.order - a.order);
@@ -865,7 +958,10 @@ class Importer {
     if (recognised?.nginx?.adopt) {
       const more = recognised.nginx.adoptNote ? `: ${recognised.nginx.adoptNote}` : '';
       const site = names[0] ?? 'a site';
-      this.note(`${site} proxies Nexus ${recognised.title} repositories: "preset": "${recognised.name}" (README, "The ${recognised.title} preset")${more}`, primary.directive);
+      this.note(
+        `${site} proxies Nexus ${recognised.title} repositories: "preset": "${recognised.name}" (README, "The ${recognised.title} preset")${more}`,
+        primary.directive,
+      );
     } else if (recognised) {
       this.note(
         `${names[0] ?? 'a site'} looks like ${recognised.name}: "preset": "${recognised.name}" routes what the generic split gets wrong ` +
@@ -884,7 +980,10 @@ class Importer {
     for (const [method, outcome] of primary.outcomes) {
       const target = primary.targets.get(method);
       if (outcome.kind === 'proxy' && target && ![roles.read?.key, roles.write?.key].includes(target.key)) {
-        this.report(outcome.directive, `${method} goes to a third upstream (${JSON.stringify(target.pool)}); the router's roles here are read (GET) and write (PUT)`);
+        this.report(
+          outcome.directive,
+          `${method} goes to a third upstream (${JSON.stringify(target.pool)}); the router's roles here are read (GET) and write (PUT)`,
+        );
       }
       if (outcome.kind === 'deny' || (outcome.kind === 'return' && outcome.status >= 400 && outcome.status < 500)) {
         const directive = outcome.directive;
@@ -893,16 +992,21 @@ class Importer {
         if (outcome.kind === 'return' && (!cond || cond.negated || cond.variable !== 'request_method')) {
           this.report(
             conditional ?? directive,
-            cond?.negated ? 'refuses the methods it does not name; the router\'s rules list the methods they refuse' : 'refuses requests on a condition the importer cannot turn into a rule',
+            cond?.negated
+              ? "refuses the methods it does not name; the router's rules list the methods they refuse"
+              : 'refuses requests on a condition the importer cannot turn into a rule',
           );
           continue;
         }
         if (outcome.kind === 'deny') {
-          this.report(directive, 'limit_except … { deny all; } refuses every method not listed; the router\'s rules list methods');
+          this.report(directive, "limit_except … { deny all; } refuses every method not listed; the router's rules list methods");
           continue;
         }
         deny.push(...ALL_METHODS.filter((m) => cond!.test(m)));
-        this.note(`${conditional ? directiveText(conditional).replace(/ \{ … \}$/, '') : ''} { return ${outcome.kind === 'return' ? outcome.status : 403}; } → a deny rule for those methods: the router answers 405 with its own error body`, directive);
+        this.note(
+          `${conditional ? directiveText(conditional).replace(/ \{ … \}$/, '') : ''} { return ${outcome.kind === 'return' ? outcome.status : 403}; } → a deny rule for those methods: the router answers 405 with its own error body`,
+          directive,
+        );
       } else if (outcome.kind === 'return') {
         this.report(outcome.directive, WHY.return!);
       } else if (outcome.kind === 'none') {
@@ -912,7 +1016,13 @@ class Importer {
     return deny.length ? { methods: [...new Set(deny)], to: 'deny' } : undefined;
   }
 
-  private secondary(loc: LocationInfo, primary: LocationInfo, site: SiteInput, roles: Record<string, ProxiedUpstream>, rules: Array<{ rule: RuleInput; order: number }>): void {
+  private secondary(
+    loc: LocationInfo,
+    primary: LocationInfo,
+    site: SiteInput,
+    roles: Record<string, ProxiedUpstream>,
+    rules: Array<{ rule: RuleInput; order: number }>,
+  ): void {
     const keys = new Set<string>();
     for (const method of METHODS) {
       const t = loc.targets.get(method);
@@ -927,7 +1037,10 @@ class Importer {
     const target = [...loc.targets.values()].find(Boolean)!;
     const inside = primary.path === '/' || loc.path.startsWith(primary.path);
     if (!inside) {
-      this.report(loc.directive, `requests outside ${primary.path} went here; the router sends them by the ${site.preset} preset (GET/HEAD → read, others → write)`);
+      this.report(
+        loc.directive,
+        `requests outside ${primary.path} went here; the router sends them by the ${site.preset} preset (GET/HEAD → read, others → write)`,
+      );
       return;
     }
     if (/\*/.test(loc.path)) {
@@ -947,7 +1060,10 @@ class Importer {
     }
     const path = loc.kind === 'exact' ? loc.path : `${loc.path}**`;
     rules.push({ rule: { path, to: role }, order: loc.kind === 'exact' ? Infinity : loc.path.length });
-    this.note(`location ${loc.path} → a rule: every method of ${path} to "${role}"${site.preset === 'docker' && loc.path.startsWith('/v2') ? ' (ahead of the docker preset, so without its pinning and push sessions)' : ''}`, loc.directive);
+    this.note(
+      `location ${loc.path} → a rule: every method of ${path} to "${role}"${site.preset === 'docker' && loc.path.startsWith('/v2') ? ' (ahead of the docker preset, so without its pinning and push sessions)' : ''}`,
+      loc.directive,
+    );
   }
 
   private headers(loc: LocationInfo, site: SiteInput | undefined, read: ProxiedUpstream | undefined, plan: ServerPlan): void {
@@ -964,7 +1080,8 @@ class Importer {
           if (value !== '$remote_addr') this.note(`X-Real-IP is the client's address (nginx: ${value})`, d);
           break;
         case 'x-forwarded-for':
-          if (value !== '$proxy_add_x_forwarded_for') this.note(`X-Forwarded-For: the router appends the client's address to what the client sent (nginx: ${value})`, d);
+          if (value !== '$proxy_add_x_forwarded_for')
+            this.note(`X-Forwarded-For: the router appends the client's address to what the client sent (nginx: ${value})`, d);
           break;
         case 'x-forwarded-proto':
           if (value !== '$scheme') {
@@ -973,7 +1090,10 @@ class Importer {
           break;
         case 'x-forwarded-host':
           forwardedHost = true;
-          this.note(`X-Forwarded-Host is one value without the port, and the port goes in X-Forwarded-Port (nginx: ${value}), so Nexus 3.78+ cannot double it`, d);
+          this.note(
+            `X-Forwarded-Host is one value without the port, and the port goes in X-Forwarded-Port (nginx: ${value}), so Nexus 3.78+ cannot double it`,
+            d,
+          );
           break;
         case 'x-forwarded-port':
         case 'x-forwarded-server':
@@ -991,24 +1111,33 @@ class Importer {
     }
     if (!site) return;
     const sent: Record<string, string> = {
-      'X-Real-IP': 'the client\'s address',
-      'X-Forwarded-For': 'the client\'s address, appended to what the client sent',
+      'X-Real-IP': "the client's address",
+      'X-Forwarded-For': "the client's address, appended to what the client sent",
       'X-Forwarded-Proto': 'the scheme the client used',
     };
     for (const [name, what] of Object.entries(sent)) {
-      if (!list.some((d) => d.args[0]?.value.toLowerCase() === name.toLowerCase())) this.note(`the router sends ${name} (${what}), which nginx did not set`, loc.directive);
+      if (!list.some((d) => d.args[0]?.value.toLowerCase() === name.toLowerCase()))
+        this.note(`the router sends ${name} (${what}), which nginx did not set`, loc.directive);
     }
     if (!forwardedHost) {
-      this.note('the router sends X-Forwarded-Host (the public name without the port) and X-Forwarded-Port, which nginx did not; Nexus builds its URLs from them ("forwardedHost": false turns that off)');
+      this.note(
+        'the router sends X-Forwarded-Host (the public name without the port) and X-Forwarded-Port, which nginx did not; Nexus builds its URLs from them ("forwardedHost": false turns that off)',
+      );
     }
     const value = host?.args[1]?.value;
     if (value === '$host' || value === '$server_name') {
-      this.note(`Host keeps the client's port (nginx's Host ${value} dropped it: on a non-default port, URLs Nexus built, such as upload Locations, pointed at the wrong port)`, host);
+      this.note(
+        `Host keeps the client's port (nginx's Host ${value} dropped it: on a non-default port, URLs Nexus built, such as upload Locations, pointed at the wrong port)`,
+        host,
+      );
     } else if (value === '$http_host' || value === '$host:$server_port') {
       // The router's default.
     } else if (!host || value === '$proxy_host') {
       site.preserveHost = false;
-      this.note(`${plan.names[0] ?? 'a site'}: nginx sent the upstream's own name as Host (${host ? 'Host $proxy_host' : 'its default without proxy_set_header Host'}): kept as "preserveHost": false (the router's default passes the client's Host with its port)`, host ?? loc.directive);
+      this.note(
+        `${plan.names[0] ?? 'a site'}: nginx sent the upstream's own name as Host (${host ? 'Host $proxy_host' : 'its default without proxy_set_header Host'}): kept as "preserveHost": false (the router's default passes the client's Host with its port)`,
+        host ?? loc.directive,
+      );
     } else {
       const readHost = read && typeof read.pool === 'string' ? new URL(read.pool).host : undefined;
       if (readHost && value === readHost) site.preserveHost = false;
@@ -1039,7 +1168,9 @@ class Importer {
       }
     }
     if (site.preset === 'docker') {
-      this.note('push sessions: while a client pushes a repository, its manifest HEADs of that repository go to hosted (containerd checks the tag there before the manifest PUT)');
+      this.note(
+        'push sessions: while a client pushes a repository, its manifest HEADs of that repository go to hosted (containerd checks the tag there before the manifest PUT)',
+      );
     }
   }
 
@@ -1048,10 +1179,14 @@ class Importer {
     if (!defs.length) return;
     const servers = defs.flatMap((d) => d.servers);
     if (servers.some((s) => s.backup)) {
-      this.note('backup servers: reads fail over to them when no primary is healthy; writes pause (503 "pushes … are paused") instead of going to a backup that the next sync would overwrite ("writeToBackup": true restores nginx\'s behaviour)');
+      this.note(
+        'backup servers: reads fail over to them when no primary is healthy; writes pause (503 "pushes … are paused") instead of going to a backup that the next sync would overwrite ("writeToBackup": true restores nginx\'s behaviour)',
+      );
     }
     if (servers.length > 1) {
-      this.note('health: the router checks every server actively (GET /v2/ on docker sites, / otherwise, every 5 s) besides taking a failing one out for "health.backoff" seconds; nginx only noticed failures on real requests');
+      this.note(
+        'health: the router checks every server actively (GET /v2/ on docker sites, / otherwise, every 5 s) besides taking a failing one out for "health.backoff" seconds; nginx only noticed failures on real requests',
+      );
     }
     if (defs.some((d) => d.servers.filter((s) => !s.backup).length > 1)) {
       this.note('several primary servers share the load by least connections; list several only if they share storage (a Nexus HA cluster)');
@@ -1077,7 +1212,10 @@ class Importer {
       else out.push(name.toLowerCase());
     }
     if (!out.length) {
-      this.report(plan.nameDirective ?? plan.directive, 'a catch-all server: the router answers only the names it lists (421 for others); "localhost" stands in, replace it with the names clients use');
+      this.report(
+        plan.nameDirective ?? plan.directive,
+        'a catch-all server: the router answers only the names it lists (421 for others); "localhost" stands in, replace it with the names clients use',
+      );
       out.push('localhost');
     }
     return [...new Set(out)];
@@ -1098,14 +1236,20 @@ class Importer {
       }
       const tlsPort = target.listens.find((l) => l.ssl)?.port;
       target.site.httpsRedirect = plan.redirect.port === 443 && (tlsPort === 443 || tlsPort === undefined) ? true : plan.redirect.port;
-      this.note('redirect to HTTPS → "httpsRedirect": 301 for GET/HEAD, 308 for other methods (the body is kept), and the bootstrap script and CA stay reachable over plain HTTP', plan.redirect.directive);
+      this.note(
+        'redirect to HTTPS → "httpsRedirect": 301 for GET/HEAD, 308 for other methods (the body is kept), and the bootstrap script and CA stay reachable over plain HTTP',
+        plan.redirect.directive,
+      );
       if (!plan.site) {
         for (const l of plan.listens) target.listens.push(l);
       }
     }
 
     // Listeners: one per address, TLS ones with every certificate of the servers that use them.
-    const byAddress = new Map<string, { host: string; port: number; ssl: boolean; certs: Array<{ cert: string; key: string }>; directive: Directive | undefined }>();
+    const byAddress = new Map<
+      string,
+      { host: string; port: number; ssl: boolean; certs: Array<{ cert: string; key: string }>; directive: Directive | undefined }
+    >();
     for (const plan of plans) {
       // A redirect-only server's listeners were handed to the site it was merged into.
       if (!plan.site) continue;
@@ -1130,7 +1274,7 @@ class Importer {
             else entry.certs.push(pair);
           }
           if (!pair.cert.startsWith('/') || !pair.key.startsWith('/')) {
-            this.note('certificate paths: relative ones are now relative to the router\'s config file (nginx: to its prefix, e.g. /etc/nginx)');
+            this.note("certificate paths: relative ones are now relative to the router's config file (nginx: to its prefix, e.g. /etc/nginx)");
           }
         }
       }
@@ -1146,7 +1290,9 @@ class Importer {
       }
     }
     const listen: ListenInput[] = [];
-    const inFileOrder = [...byAddress.values()].sort((a, b) => (a.directive?.file === b.directive?.file ? (a.directive?.line ?? 0) - (b.directive?.line ?? 0) : 0));
+    const inFileOrder = [...byAddress.values()].sort((a, b) =>
+      a.directive?.file === b.directive?.file ? (a.directive?.line ?? 0) - (b.directive?.line ?? 0) : 0,
+    );
     for (const entry of inFileOrder) {
       if (entry.ssl && !entry.certs.length) continue;
       const out: ListenInput = { host: entry.host, port: entry.port };
@@ -1159,7 +1305,12 @@ class Importer {
     const used = new Set<string>();
     for (const plan of sitePlans) {
       const site = plan.site!;
-      const base = plan.docker ? 'docker' : (site.hosts[0] ?? 'site').replace(/^\*\./, '').split(/[.:]/)[0]!.replace(/[^a-z0-9_-]/gi, '') || 'site';
+      const base = plan.docker
+        ? 'docker'
+        : (site.hosts[0] ?? 'site')
+            .replace(/^\*\./, '')
+            .split(/[.:]/)[0]!
+            .replace(/[^a-z0-9_-]/gi, '') || 'site';
       let name = /^[a-z0-9]/i.test(base) ? base.toLowerCase() : `site-${base}`;
       for (let i = 2; used.has(name); i++) name = `${base}-${i}`;
       used.add(name);
@@ -1174,7 +1325,10 @@ class Importer {
     const idleFrom = [...this.timeouts.read, ...this.timeouts.send];
     const idle = this.largest(idleFrom);
     if (idle !== undefined) timeouts.idle = idle;
-    else this.note('timeouts: nginx read/send timeouts were its default 60 s; the router\'s idle timeout defaults to 3600 s ("timeouts.idle"), never a cap on a long transfer');
+    else
+      this.note(
+        'timeouts: nginx read/send timeouts were its default 60 s; the router\'s idle timeout defaults to 3600 s ("timeouts.idle"), never a cap on a long transfer',
+      );
     const connect = this.largest(this.timeouts.connect);
     if (connect !== undefined) timeouts.connect = Math.min(connect, CONNECT_MAX);
     for (const d of this.timeouts.connect) {
@@ -1191,7 +1345,9 @@ class Importer {
     if (Object.keys(timeouts).length) config.timeouts = timeouts;
     const idleValues = new Set(idleFrom.map((d) => seconds(d.args[0]?.value ?? '')));
     if (idleValues.size > 1) {
-      this.note(`timeouts are global in the router: "idle" is the largest proxy_read_timeout / proxy_send_timeout (${idle} s; nginx had ${[...idleValues].join(', ')} s per server), and it is time without a byte moving, not a cap on a transfer`);
+      this.note(
+        `timeouts are global in the router: "idle" is the largest proxy_read_timeout / proxy_send_timeout (${idle} s; nginx had ${[...idleValues].join(', ')} s per server), and it is time without a byte moving, not a cap on a transfer`,
+      );
     }
     if (this.accessLogs.length && this.accessLogs.every((d) => d.args[0]?.value === 'off')) config.accessLog = false;
     this.untranslated.sort((a, b) => (a.file === b.file ? a.line - b.line : a.file < b.file ? -1 : 1));
@@ -1240,17 +1396,17 @@ class Importer {
       });
     }
     // A host with a port must be matched before the same name without one.
-    return plans.map((p) => p.site!).filter((site) => site.hosts.length).sort((a, b) => Number(b.hosts.some((h) => /:\d+$/.test(h))) - Number(a.hosts.some((h) => /:\d+$/.test(h))));
+    return plans
+      .map((p) => p.site!)
+      .filter((site) => site.hosts.length)
+      .sort((a, b) => Number(b.hosts.some((h) => /:\d+$/.test(h))) - Number(a.hosts.some((h) => /:\d+$/.test(h))));
   }
 }
 
 // ── helpers ──────────────────────────────────────────────────────────────────
 
 /** Another format named in upstream URLs or host names (a registered one or one Nexus has that no module covers yet). */
-const OTHER_FORMAT = new RegExp(
-  `\\b(${[...FORMAT_NAMES.filter((name) => name !== 'docker' && name !== 'generic'), ...OTHER_NEXUS_FORMATS].join('|')})`,
-  'i',
-);
+const OTHER_FORMAT = new RegExp(`\\b(${[...FORMAT_NAMES.filter((name) => name !== 'docker' && name !== 'generic'), ...OTHER_NEXUS_FORMATS].join('|')})`, 'i');
 
 /**
  * The format whose module recognises the Nexus repository named in the read or write upstream

@@ -14,7 +14,12 @@ export function nodeInclude(prefix: string): NonNullable<ImportOptions['include'
     const name = basename(path);
     if (!/[*?[]/.test(name)) return [{ file: path, text: readFileSync(path, 'utf8') }];
     if (/[*?[]/.test(dirname(path))) throw new Error('wildcards are followed in the last path segment only');
-    const re = new RegExp(`^${name.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+    const re = new RegExp(
+      `^${name
+        .replace(/[.+^${}()|\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.')}$`,
+    );
     return readdirSync(dirname(path))
       .filter((entry) => re.test(entry))
       .sort()

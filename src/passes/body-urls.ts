@@ -49,7 +49,8 @@ export async function mapBodyUrls(exchange: Exchange, response: UpstreamResponse
     return;
   }
   const body = response.body instanceof Uint8Array ? new Blob([response.body as Uint8Array<ArrayBuffer>]).stream() : response.body;
-  const source = encoding === 'identity' ? body : body.pipeThrough(new DecompressionStream(encoding) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>);
+  const source =
+    encoding === 'identity' ? body : body.pipeThrough(new DecompressionStream(encoding) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>);
   const read = await readUpTo(source, cap);
   if (!read.whole) {
     exchange.tally.note = `JSON answer over the ${cap}-byte mapping cap: passed unmapped`;

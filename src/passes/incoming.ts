@@ -42,11 +42,7 @@ export const rewriteAuthenticate: IncomingPass = (exchange, response) => {
 
 export const incomingPasses: readonly IncomingPass[] = [dropHopByHop, bodilessResponses, rewriteLocation, rewriteAuthenticate];
 
-export function applyIncoming(
-  exchange: Exchange,
-  response: UpstreamResponse,
-  passes: readonly IncomingPass[] = incomingPasses,
-): UpstreamResponse {
+export function applyIncoming(exchange: Exchange, response: UpstreamResponse, passes: readonly IncomingPass[] = incomingPasses): UpstreamResponse {
   for (const pass of passes) pass(exchange, response);
   // The length the client will get, for the status page's progress (a mapped body's length changes; a HEAD's is no body).
   const length = response.body === null || exchange.mapUrls ? null : response.headers.get('content-length');

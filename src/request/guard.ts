@@ -66,7 +66,8 @@ export function guardRequest(request: Request, url: URL): Refusal | undefined {
   if (length !== null && !DECIMAL.test(length)) return { status: 400, message: 'Content-Length must be one decimal number' };
   if (coding !== null) {
     if (length !== null) return { status: 400, message: 'the request has both Content-Length and Transfer-Encoding' };
-    if (coding.trim().toLowerCase() !== 'chunked') return { status: 501, message: `Transfer-Encoding ${JSON.stringify(coding)} is not supported (only chunked)` };
+    if (coding.trim().toLowerCase() !== 'chunked')
+      return { status: 501, message: `Transfer-Encoding ${JSON.stringify(coding)} is not supported (only chunked)` };
   }
   return undefined;
 }

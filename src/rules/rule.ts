@@ -45,7 +45,10 @@ export function compileRule(source: RuleConfig, aliases: Readonly<Record<string,
     pin: source.pin ?? false,
     session: source.session,
     mapUrls: source.mapUrls ?? false,
-    followTo: source.followTo === undefined ? undefined : (aliases[source.followTo] ?? (source.followTo === 'read' || source.followTo === 'write' ? source.followTo : undefined)),
+    followTo:
+      source.followTo === undefined
+        ? undefined
+        : (aliases[source.followTo] ?? (source.followTo === 'read' || source.followTo === 'write' ? source.followTo : undefined)),
     matches(method, requestPath, params, accept) {
       if (methods && !methods.has(method)) return false;
       if (source.accept && acceptShape(accept) !== source.accept) return false;

@@ -9,7 +9,6 @@ import { compileHostPattern, type HostMatcher } from './host.ts';
 import { PushSessions, type SessionStore } from './push-sessions.ts';
 import type { UploadSeal } from '../edge/uploads.ts';
 
-
 export interface Site {
   readonly name: string;
   /** The site's format (src/formats/): what the compiled parts below were made from, for passes that ask it more. */

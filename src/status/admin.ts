@@ -20,21 +20,24 @@ export function createAdminApp(sites: readonly Site[], metrics: Metrics): Hono {
   // Answered requests tell their servers they are up (passive evidence, see Metrics.watch).
   metrics.watch(sites);
   let policy: Promise<string> | undefined;
-  admin.get('/', async () =>
-    new Response(STATUS_PAGE, {
-      headers: {
-        'content-type': 'text/html; charset=utf-8',
-        'cache-control': 'no-store',
-        'content-security-policy': await (policy ??= statusPagePolicy()),
-        'x-content-type-options': 'nosniff',
-        'x-frame-options': 'DENY',
-        'referrer-policy': 'no-referrer',
-      },
-    }),
+  admin.get(
+    '/',
+    async () =>
+      new Response(STATUS_PAGE, {
+        headers: {
+          'content-type': 'text/html; charset=utf-8',
+          'cache-control': 'no-store',
+          'content-security-policy': await (policy ??= statusPagePolicy()),
+          'x-content-type-options': 'nosniff',
+          'x-frame-options': 'DENY',
+          'referrer-policy': 'no-referrer',
+        },
+      }),
   );
   admin.get('/status.json', () => json(200, statusSnapshot(sites, metrics, readiness(sites))));
-  admin.get('/metrics', () =>
-    new Response(metrics.render(sites), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' } }),
+  admin.get(
+    '/metrics',
+    () => new Response(metrics.render(sites), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' } }),
   );
   admin.get('/healthz', () => json(200, { status: 'live' }));
   admin.get('/readyz', () => {
@@ -68,7 +71,9 @@ export function readiness(sites: readonly Site[], now = Date.now()): string[] {
       if (pool.role === 'read') {
         if (!usable(pool, true)) problems.push(`site ${site.name}: no healthy read upstream`);
       } else if (!usable(pool, site.writeToBackup)) {
-        problems.push(`site ${site.name}: no healthy ${pool.role} upstream${pool.backups.length && !site.writeToBackup ? ' (writes are paused; backups take reads only)' : ''}`);
+        problems.push(
+          `site ${site.name}: no healthy ${pool.role} upstream${pool.backups.length && !site.writeToBackup ? ' (writes are paused; backups take reads only)' : ''}`,
+        );
       }
     }
   }
@@ -78,7 +83,9 @@ export function readiness(sites: readonly Site[], now = Date.now()): string[] {
 /** What /readyz says about a site: how its health is known, and each server's state with its evidence. */
 function readyzSite(site: Site, now: number) {
   const roles = (server: Server) =>
-    Object.values(site.pools).flatMap((pool) => (pool.primaries.includes(server) ? [pool.role] : pool.backups.includes(server) ? [`${pool.role} (backup)`] : []));
+    Object.values(site.pools).flatMap((pool) =>
+      pool.primaries.includes(server) ? [pool.role] : pool.backups.includes(server) ? [`${pool.role} (backup)`] : [],
+    );
   const iso = (ms: number) => new Date(ms).toISOString();
   return {
     name: site.name,

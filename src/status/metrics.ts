@@ -180,21 +180,40 @@ export class Metrics {
     const now = this.now();
     const tiers = (site: Site) =>
       Object.values(site.pools).flatMap((pool) =>
-        ([['primary', pool.primaries], ['backup', pool.backups]] as const).flatMap(([tier, servers]) =>
+        (
+          [
+            ['primary', pool.primaries],
+            ['backup', pool.backups],
+          ] as const
+        ).flatMap(([tier, servers]) =>
           servers.map((server) => ({ labels: labelSet({ site: site.name, role: pool.role, upstream: server.href, tier }), state: server.state(now) })),
         ),
       );
     const rows = sites.flatMap(tiers);
-    family('registry_router_upstream_up', 'gauge', 'Whether a server is known up (1: a check passed or a request was answered) or not (0: down, or unknown), per site, role and tier.');
+    family(
+      'registry_router_upstream_up',
+      'gauge',
+      'Whether a server is known up (1: a check passed or a request was answered) or not (0: down, or unknown), per site, role and tier.',
+    );
     for (const row of rows) out.push(`registry_router_upstream_up{${row.labels}} ${row.state === 'up' ? 1 : 0}`);
-    family('registry_router_upstream_known', 'gauge', 'Whether a server\'s health is known (1) or unknown (0: not checked yet, or its back-off ended without active checks).');
+    family(
+      'registry_router_upstream_known',
+      'gauge',
+      "Whether a server's health is known (1) or unknown (0: not checked yet, or its back-off ended without active checks).",
+    );
     for (const row of rows) out.push(`registry_router_upstream_known{${row.labels}} ${row.state === 'unknown' ? 0 : 1}`);
     family('registry_router_upstream_transfers_in_flight', 'gauge', 'Requests sent to a server whose response has not ended yet.');
-    for (const site of sites) for (const server of site.servers) out.push(`registry_router_upstream_transfers_in_flight{${labelSet({ site: site.name, upstream: server.href })}} ${server.active}`);
+    for (const site of sites)
+      for (const server of site.servers)
+        out.push(`registry_router_upstream_transfers_in_flight{${labelSet({ site: site.name, upstream: server.href })}} ${server.active}`);
     family('registry_router_upstream_failures_total', 'counter', 'Requests that failed on a server (connect errors, resets, fail statuses).');
-    for (const site of sites) for (const server of site.servers) out.push(`registry_router_upstream_failures_total{${labelSet({ site: site.name, upstream: server.href })}} ${server.failures}`);
+    for (const site of sites)
+      for (const server of site.servers)
+        out.push(`registry_router_upstream_failures_total{${labelSet({ site: site.name, upstream: server.href })}} ${server.failures}`);
     family('registry_router_retries_total', 'counter', 'GET/HEAD requests sent again to another server after a failure.');
-    for (const site of sites) for (const pool of Object.values(site.pools)) out.push(`registry_router_retries_total{${labelSet({ site: site.name, role: pool.role })}} ${pool.retries}`);
+    for (const site of sites)
+      for (const pool of Object.values(site.pools))
+        out.push(`registry_router_retries_total{${labelSet({ site: site.name, role: pool.role })}} ${pool.retries}`);
     return `${out.join('\n')}\n`;
   }
 }

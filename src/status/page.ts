@@ -326,7 +326,7 @@ export async function statusPagePolicy(): Promise<string> {
     `style-src 'sha256-${style}'`,
     `script-src 'sha256-${script}'`,
     "connect-src 'self'",
-    "img-src data:",
+    'img-src data:',
     "base-uri 'none'",
     "form-action 'none'",
     "frame-ancestors 'none'",

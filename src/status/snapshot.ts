@@ -114,7 +114,8 @@ function siteStatus(site: Site, metrics: Metrics, now: number): SiteStatus {
   }));
   // As the router decides it (forward/send.ts): a write role with backups whose primaries are all down.
   const writesPaused =
-    !site.writeToBackup && Object.values(site.pools).some((pool) => pool.role !== 'read' && pool.backups.length > 0 && !pool.primaries.some((s) => s.available(now)));
+    !site.writeToBackup &&
+    Object.values(site.pools).some((pool) => pool.role !== 'read' && pool.backups.length > 0 && !pool.primaries.some((s) => s.available(now)));
   return {
     name: site.name,
     checks: { on: site.health.checks, intervalMs: site.health.intervalMs, path: site.health.path, expected: site.health.expected },

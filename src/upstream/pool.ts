@@ -160,7 +160,12 @@ export class Server {
   /** Without active checks, the end of a back-off makes a down server `unknown` (not up: nobody looked). */
   #expire(now: number): void {
     if (this.#state === 'down' && !this.checked && now >= this.#retryAt) {
-      this.#change('unknown', 'backoff', `back-off of ${this.backoffMs / 1000} s is over; not checked since (active checks are off): the next request decides`, now);
+      this.#change(
+        'unknown',
+        'backoff',
+        `back-off of ${this.backoffMs / 1000} s is over; not checked since (active checks are off): the next request decides`,
+        now,
+      );
     }
   }
 

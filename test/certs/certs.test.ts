@@ -92,7 +92,9 @@ describe('certs command', () => {
     expect(leaf).toMatch(/X509v3 Basic Constraints: critical\s+CA:FALSE/);
     expect(leaf).toMatch(/X509v3 Key Usage: critical\s+Digital Signature\n/);
     expect(leaf).toMatch(/X509v3 Extended Key Usage: \s*\n\s+TLS Web Server Authentication\n/);
-    expect(leaf).toMatch(/X509v3 Subject Alternative Name: \s*\n\s+DNS:idocker\.io, DNS:\*\.idocker\.io, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1\n/);
+    expect(leaf).toMatch(
+      /X509v3 Subject Alternative Name: \s*\n\s+DNS:idocker\.io, DNS:\*\.idocker\.io, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1\n/,
+    );
     expect(leaf).toMatch(/Subject: CN = idocker\.io/);
     expect(leaf).toMatch(/X509v3 Authority Key Identifier/);
     const days = (Date.parse(openssl('x509', '-in', join(out, 'docker.crt'), '-noout', '-enddate').split('=')[1]!) - Date.now()) / 86_400_000;
@@ -171,7 +173,10 @@ describe('certs command', () => {
   });
 
   it('turns hosts into SANs', () => {
-    expect(sansFor(['a.io', 'a.io:5000', '*.a.io', '10.0.0.1:443', '[fe80::1]:8443', 'A.IO'])).toEqual({ dns: ['a.io', '*.a.io'], ip: ['10.0.0.1', 'fe80:0:0:0:0:0:0:1'] });
+    expect(sansFor(['a.io', 'a.io:5000', '*.a.io', '10.0.0.1:443', '[fe80::1]:8443', 'A.IO'])).toEqual({
+      dns: ['a.io', '*.a.io'],
+      ip: ['10.0.0.1', 'fe80:0:0:0:0:0:0:1'],
+    });
     expect(canonicalIp('::')).toBe('0:0:0:0:0:0:0:0');
     expect(canonicalIp('2001:db8::0a')).toBe('2001:db8:0:0:0:0:0:a');
   });

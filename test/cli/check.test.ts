@@ -38,7 +38,14 @@ const tls = JSON.stringify({
   listen: [{ port: 8080 }, { port: 8443, cert: 'certs/docker.crt', key: 'certs/docker.key' }],
   sites: [{ ...DOCKER_SITE, health: { checks: false } }],
 });
-const dir = files({ 'good.json': good, 'bad.json': bad, 'commented.json': jsonc, 'syntax.json': syntax, 'tls.json': tls, 'router.yaml': 'sites:\n  - name: docker\n' });
+const dir = files({
+  'good.json': good,
+  'bad.json': bad,
+  'commented.json': jsonc,
+  'syntax.json': syntax,
+  'tls.json': tls,
+  'router.yaml': 'sites:\n  - name: docker\n',
+});
 const at = (name: string) => join(dir, name);
 
 describe('check (node dist/node.mjs)', () => {
@@ -54,7 +61,9 @@ describe('check (node dist/node.mjs)', () => {
     expect(code).toBe(2);
     expect(stdout).toContain(`${at('bad.json')} is invalid (6 problems):`);
     expect(stdout).toContain('  listen.port: expected a number, got a string\n');
-    expect(stdout).toContain('  sites[0].preset: must be one of "docker", "npm", "maven", "pypi", "raw", "yum", "rubygems", "generic", got "dockr" (did you mean "docker"?)\n');
+    expect(stdout).toContain(
+      '  sites[0].preset: must be one of "docker", "npm", "maven", "pypi", "raw", "yum", "rubygems", "generic", got "dockr" (did you mean "docker"?)\n',
+    );
     expect(stdout).toContain('  sites[0].upstream: must be an absolute http(s) URL');
     // A union field says what it takes, not "Invalid input".
     expect(stdout).toContain('  sites[0].maxBodySize: must be 0 (no cap), a byte count, or a size with a unit k, m, g or t (1024-based;');
@@ -112,8 +121,13 @@ describe('check (node dist/node.mjs)', () => {
 
   it('a reader that goes away early (| true): the rest of the output is dropped quietly, the exit code stays', async () => {
     // The first line goes out before the probe; the reader is gone by then, so the later lines meet EPIPE.
-    const dead = files({ 'router.json': JSON.stringify({ sites: [{ ...DOCKER_SITE, upstream: `http://127.0.0.1:${await freePort()}`, upstreams: undefined }] }) });
-    const { code, stderr } = await run(['bash'], ['-c', `set -o pipefail; "${NODE[0]}" "${NODE[1]}" check --config "${join(dead, 'router.json')}" --probe | true`]);
+    const dead = files({
+      'router.json': JSON.stringify({ sites: [{ ...DOCKER_SITE, upstream: `http://127.0.0.1:${await freePort()}`, upstreams: undefined }] }),
+    });
+    const { code, stderr } = await run(
+      ['bash'],
+      ['-c', `set -o pipefail; "${NODE[0]}" "${NODE[1]}" check --config "${join(dead, 'router.json')}" --probe | true`],
+    );
     expect(stderr).toBe('');
     expect(code).toBe(2);
   });
@@ -150,17 +164,25 @@ describe('check --probe', () => {
   it('says how each upstream answered: healthy, refused, not healthy; exit 2 when one is not', async () => {
     const { code, stdout } = await run(NODE, ['check', '--config', join(probeConfig(), 'router.json'), '--probe']);
     expect(stdout).toContain('is fine for node');
-    expect(stdout).toMatch(new RegExp(`probe docker read\\s+GET http://127\\.0\\.0\\.1:${livePort}/repository/docker-group/v2/  → 401 Unauthorized \\(healthy\\) in \\d+ ms\\n`));
     expect(stdout).toMatch(
-      new RegExp(`probe docker write\\s+GET http://127\\.0\\.0\\.1:${deadPort}/repository/docker-hosted/v2/  → no answer: 127\\.0\\.0\\.1:${deadPort}: connection refused \\(ECONNREFUSED\\)\\n`),
+      new RegExp(`probe docker read\\s+GET http://127\\.0\\.0\\.1:${livePort}/repository/docker-group/v2/  → 401 Unauthorized \\(healthy\\) in \\d+ ms\\n`),
+    );
+    expect(stdout).toMatch(
+      new RegExp(
+        `probe docker write\\s+GET http://127\\.0\\.0\\.1:${deadPort}/repository/docker-hosted/v2/  → no answer: 127\\.0\\.0\\.1:${deadPort}: connection refused \\(ECONNREFUSED\\)\\n`,
+      ),
     );
     // One server for both roles: probed once.
-    expect(stdout).toMatch(new RegExp(`probe web read\\+write\\s+GET http://127\\.0\\.0\\.1:${livePort}/nothing-here/  → 404 Not Found: not healthy \\(expected 200–399\\); is the URL the repository's root`));
+    expect(stdout).toMatch(
+      new RegExp(
+        `probe web read\\+write\\s+GET http://127\\.0\\.0\\.1:${livePort}/nothing-here/  → 404 Not Found: not healthy \\(expected 200–399\\); is the URL the repository's root`,
+      ),
+    );
     expect(stdout).toMatch(/some upstreams did not answer as expected\n$/);
     expect(code).toBe(2);
   });
 
-  it('on Bun (src/node.ts), through Bun\'s fetch', async () => {
+  it("on Bun (src/node.ts), through Bun's fetch", async () => {
     const { code, stdout } = await run(BUN_NODE, ['check', '--config', join(probeConfig(), 'router.json'), '--probe']);
     expect(stdout).toContain('is fine for bun-node');
     expect(stdout).toMatch(/probe docker read .* → 401 Unauthorized \(healthy\)/);
@@ -215,7 +237,7 @@ describe('check: what serve would refuse, or could not do', () => {
     );
   });
 
-  it('a misspelt role: exit 2 with the role meant; Nexus\'s group/hosted: read and write missing, and which is which', async () => {
+  it("a misspelt role: exit 2 with the role meant; Nexus's group/hosted: read and write missing, and which is which", async () => {
     const misspelt = { ...MAVEN_SITE.upstreams, snapshot: 'http://nexus:8081/repository/maven-snapshots/' };
     const snapshot = await check({ sites: [{ ...MAVEN_SITE, upstreams: misspelt }] });
     expect(snapshot.code).toBe(2);
@@ -225,14 +247,14 @@ describe('check: what serve would refuse, or could not do', () => {
     const nexusWords = await check({ sites: [{ ...DOCKER_SITE, upstreams: { group: 'http://nexus:8082', hosted: 'http://nexus:8083' } }] });
     expect(nexusWords.code).toBe(2);
     expect(nexusWords.stdout).toContain('is invalid (4 problems)');
-    expect(nexusWords.stdout).toContain('  sites[0].upstreams.read: missing: the group repository\'s URL');
-    expect(nexusWords.stdout).toContain('  sites[0].upstreams.write: missing: the hosted repository\'s URL');
+    expect(nexusWords.stdout).toContain("  sites[0].upstreams.read: missing: the group repository's URL");
+    expect(nexusWords.stdout).toContain("  sites[0].upstreams.write: missing: the hosted repository's URL");
     expect(nexusWords.stdout).toContain('(did you mean "read"? the group repository is the "read" role)');
     expect(nexusWords.stdout).toContain('(did you mean "write"? the hosted repository is the "write" role)');
     expect(nexusWords.stdout).not.toContain('must be a URL');
   });
 
-  it('the admin port on a listener\'s, two sites with one name and host: exit 2, each named', async () => {
+  it("the admin port on a listener's, two sites with one name and host: exit 2, each named", async () => {
     const { code, stdout } = await check({ listen: { port: 8080 }, admin: { port: 8080 }, sites: [DOCKER_SITE, { ...DOCKER_SITE, hosts: ['IDOCKER.IO'] }] });
     expect(code).toBe(2);
     expect(stdout).toContain('is invalid (3 problems)');
@@ -255,8 +277,14 @@ describe('check: what serve would refuse, or could not do', () => {
   });
 
   it('every missing certificate file is named, not only the first', async () => {
-    const certs = [{ cert: 'certs/a.crt', key: 'certs/a.key' }, { cert: 'certs/b.crt', key: 'certs/b.key' }];
-    const listen = [{ port: 8443, certs }, { port: 9443, cert: 'certs/c.crt', key: 'certs/c.key' }];
+    const certs = [
+      { cert: 'certs/a.crt', key: 'certs/a.key' },
+      { cert: 'certs/b.crt', key: 'certs/b.key' },
+    ];
+    const listen = [
+      { port: 8443, certs },
+      { port: 9443, cert: 'certs/c.crt', key: 'certs/c.key' },
+    ];
     const { code, stdout, dir } = await check({ listen, sites: [DOCKER_SITE] });
     expect(code).toBe(2);
     for (const name of ['a', 'b']) {

@@ -16,7 +16,7 @@ const config = files({ 'router.json': JSON.stringify({ sites: [DOCKER_SITE] }) }
 const routerJson = join(config, 'router.json');
 
 describe('help, version, and what is refused', () => {
-  it('--version prints package.json\'s version', async () => {
+  it("--version prints package.json's version", async () => {
     const { code, stdout } = await run(NODE, ['--version']);
     expect(stdout).toBe(`${pkg.version}\n`);
     expect(code).toBe(0);
@@ -70,7 +70,10 @@ describe('route', () => {
       sites: [
         {
           ...DOCKER_SITE,
-          upstreams: { read: 'http://nexus:8081/repository/docker-group/', write: { servers: ['http://nexus-a:8081/repository/docker-hosted/', 'http://nexus-b:8081/repository/docker-hosted/'] } },
+          upstreams: {
+            read: 'http://nexus:8081/repository/docker-group/',
+            write: { servers: ['http://nexus-a:8081/repository/docker-hosted/', 'http://nexus-b:8081/repository/docker-hosted/'] },
+          },
           rules: [{ methods: ['DELETE'], to: 'deny' }],
         },
       ],
@@ -81,12 +84,19 @@ describe('route', () => {
   it('a docker push request: write, pinned, the push session it opens, the upstream URL with its prefix', async () => {
     const { code, stdout } = await run(NODE, ['route', '--config', at, 'PATCH', 'http://idocker.io/v2/team/app/blobs/uploads/5d1c?_state=x']);
     expect(code).toBe(0);
-    const lines = Object.fromEntries(stdout.trimEnd().split('\n').map((line) => [line.slice(0, 9).trim(), line.slice(10)]));
+    const lines = Object.fromEntries(
+      stdout
+        .trimEnd()
+        .split('\n')
+        .map((line) => [line.slice(0, 9).trim(), line.slice(10)]),
+    );
     expect(lines.site).toBe('docker (sites[0], preset docker, hosts idocker.io)');
     expect(lines.rule).toBe('preset docker, rule #0 (src/formats/docker.ts): {"path":"/v2/**/blobs/uploads/**","to":"write","pin":true,"session":"open"}');
     expect(lines.role).toBe('write');
     expect(lines.pinned).toBe('every request of team/app goes to the primary "team/app" hashes to (rendezvous), never retried on another');
-    expect(lines.session).toMatch(/^opens \(or renews\) the client's docker push session for team\/app .* manifest HEADs of team\/app asking for one media type go to write/);
+    expect(lines.session).toMatch(
+      /^opens \(or renews\) the client's docker push session for team\/app .* manifest HEADs of team\/app asking for one media type go to write/,
+    );
     expect(lines.upstream).toMatch(/^http:\/\/nexus-[ab]:8081\/repository\/docker-hosted\/v2\/team\/app\/blobs\/uploads\/5d1c\?_state=x$/);
     expect(lines.pool).toContain('primaries http://nexus-a:8081/repository/docker-hosted/, http://nexus-b:8081/repository/docker-hosted/');
   });
@@ -106,7 +116,7 @@ describe('route', () => {
     expect(nobody.stdout).toContain('answer    421: no site serves the host elsewhere.example');
   });
 
-  it('a pull\'s manifest HEAD (--accept with several types and */*) stays on read, whatever push is in progress', async () => {
+  it("a pull's manifest HEAD (--accept with several types and */*) stays on read, whatever push is in progress", async () => {
     const accept = 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, */*';
     const { code, stdout } = await run(NODE, ['route', '--config', at, 'HEAD', 'http://idocker.io/v2/team/app/manifests/1.0', '--accept', accept]);
     expect(code).toBe(0);
@@ -115,7 +125,7 @@ describe('route', () => {
     expect(stdout).not.toContain('session ');
   });
 
-  it('a Maven deploy is explained in Maven\'s terms: its deploy session, metadata read where the deploy writes', async () => {
+  it("a Maven deploy is explained in Maven's terms: its deploy session, metadata read where the deploy writes", async () => {
     const maven = files({
       'router.json': JSON.stringify({
         sites: [
@@ -123,20 +133,28 @@ describe('route', () => {
             name: 'maven',
             hosts: ['maven.example.com'],
             preset: 'maven',
-            upstreams: { read: 'http://nexus:8081/repository/maven-public/', write: 'http://nexus:8081/repository/maven-releases/', snapshots: 'http://nexus:8081/repository/maven-snapshots/' },
+            upstreams: {
+              read: 'http://nexus:8081/repository/maven-public/',
+              write: 'http://nexus:8081/repository/maven-releases/',
+              snapshots: 'http://nexus:8081/repository/maven-snapshots/',
+            },
           },
         ],
       }),
     });
     const put = await run(NODE, ['route', '--config', join(maven, 'router.json'), 'PUT', 'http://maven.example.com/com/example/app/1.0/app-1.0.jar']);
-    expect(put.stdout).toMatch(/^session {3}opens \(or renews\) the client's Maven deploy session for com\/example\/app .*maven-metadata\.xml go to write, where this deploy writes/m);
+    expect(put.stdout).toMatch(
+      /^session {3}opens \(or renews\) the client's Maven deploy session for com\/example\/app .*maven-metadata\.xml go to write, where this deploy writes/m,
+    );
     const metadata = await run(NODE, ['route', '--config', join(maven, 'router.json'), 'GET', 'http://maven.example.com/com/example/app/maven-metadata.xml']);
-    expect(metadata.stdout).toMatch(/^session {3}inside a Maven deploy session of com\/example\/app .*: a metadata read or write during a deploy goes where the deploy writes: snapshots or write/m);
+    expect(metadata.stdout).toMatch(
+      /^session {3}inside a Maven deploy session of com\/example\/app .*: a metadata read or write during a deploy goes where the deploy writes: snapshots or write/m,
+    );
     expect(metadata.stdout).toContain('session   otherwise (resolvers, other clients, and the first request of a deploy, which has no session yet): read\n');
     for (const { stdout } of [put, metadata]) expect(stdout).not.toMatch(/containerd|manifest|tag/);
   });
 
-  it('a path without a host: on the first site\'s first host, said so; no such host: refused with the URL to give', async () => {
+  it("a path without a host: on the first site's first host, said so; no such host: refused with the URL to give", async () => {
     const { code, stdout } = await run(NODE, ['route', '--config', at, 'GET', '/v2/']);
     expect(code).toBe(0);
     expect(stdout).toContain("note      no host given: the path on idocker.io (sites[0]'s first host); give http://HOST/v2/ for another site\n");
@@ -145,7 +163,9 @@ describe('route', () => {
     const wild = files({ 'router.json': JSON.stringify({ sites: [{ ...DOCKER_SITE, hosts: ['*.example.com'] }] }) });
     const refused = await run(NODE, ['route', '--config', join(wild, 'router.json'), 'GET', '/v2/']);
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain('"/v2/" names no host, and sites[0] has no plain host name to use: give the URL the client uses, e.g. http://registry.example.com/v2/');
+    expect(refused.stderr).toContain(
+      '"/v2/" names no host, and sites[0] has no plain host name to use: give the URL the client uses, e.g. http://registry.example.com/v2/',
+    );
   });
 
   it('the same on Bun (bun run src/node.ts)', async () => {
@@ -194,7 +214,9 @@ describe('import-nginx', () => {
     expect(code).toBe(0);
     expect(stdout).toBe('');
     expect(JSON.parse(readFileSync(out, 'utf8'))).toHaveProperty('sites');
-    expect(stderr).toMatch(/import-nginx: not carried over \(\d+\):\n {2}\S*path-based\.conf:3: limit_req_zone .*\n {6}the router has no request rate limits\n/);
+    expect(stderr).toMatch(
+      /import-nginx: not carried over \(\d+\):\n {2}\S*path-based\.conf:3: limit_req_zone .*\n {6}the router has no request rate limits\n/,
+    );
     expect(stderr).toContain(`import-nginx: wrote ${out}; next: registry-router check --config ${out}`);
   });
 
@@ -210,7 +232,10 @@ describe('import-nginx', () => {
 describe('certs', () => {
   it('| true: no EPIPE stack trace', async () => {
     const dir = files({});
-    const { code, stderr } = await run(['bash'], ['-c', `set -o pipefail; "${NODE[0]}" "${NODE[1]}" certs --config "${routerJson}" --out "${join(dir, 'certs')}" | true`]);
+    const { code, stderr } = await run(
+      ['bash'],
+      ['-c', `set -o pipefail; "${NODE[0]}" "${NODE[1]}" certs --config "${routerJson}" --out "${join(dir, 'certs')}" | true`],
+    );
     expect(stderr).toBe('');
     expect(code).toBe(0);
   });
@@ -221,7 +246,10 @@ describe('serve', () => {
 
   it('without a config: the start lines name the sites and their hosts and point at the demo; HOST binds; a 421 names the hosts served', async () => {
     const port = await freePort();
-    const router = spawn(NODE[0]!, [NODE[1]!, '--quiet'], { env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const router = spawn(NODE[0]!, [NODE[1]!, '--quiet'], {
+      env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     router.stderr!.on('data', (chunk) => (stderr += chunk));
     try {
@@ -236,7 +264,9 @@ describe('serve', () => {
       expect(lines[2]).toBe(`registry-router listening on http://127.0.0.1:${port} (built-in default config)`);
       const refused = await fetch(`http://127.0.0.1:${port}/v2/`);
       expect(refused.status).toBe(421);
-      expect(await refused.text()).toContain(`this router serves no site named 127.0.0.1:${port}; its sites serve: docker (idocker.io); web (repo.example.com)`);
+      expect(await refused.text()).toContain(
+        `this router serves no site named 127.0.0.1:${port}; its sites serve: docker (idocker.io); web (repo.example.com)`,
+      );
     } finally {
       const exited = new Promise((done) => router.once('exit', done));
       router.kill('SIGTERM');
@@ -251,7 +281,9 @@ describe('serve', () => {
   });
 
   it('a missing certificate file stops it with exit 2 and points at `npm run certs`', async () => {
-    const dir = files({ 'router.json': JSON.stringify({ listen: { host: '127.0.0.1', port: 0, cert: 'certs/docker.crt', key: 'certs/docker.key' }, sites: [DOCKER_SITE] }) });
+    const dir = files({
+      'router.json': JSON.stringify({ listen: { host: '127.0.0.1', port: 0, cert: 'certs/docker.crt', key: 'certs/docker.key' }, sites: [DOCKER_SITE] }),
+    });
     const { code, stderr } = await run(NODE, ['--config', join(dir, 'router.json')]);
     expect(code).toBe(2);
     expect(stderr).toContain(`cannot use TLS certificate ${join(dir, 'certs/docker.crt')}`);

@@ -45,7 +45,7 @@ async function whileBusy<T>(port: number, body: () => Promise<T>): Promise<T> {
 }
 
 describe('demo', () => {
-  it('takes every port from its flags; the banner comes first, without the demo\'s own request logged above it', async () => {
+  it("takes every port from its flags; the banner comes first, without the demo's own request logged above it", async () => {
     const [port, admin, group, hosted] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const run = await demo(['--port', `${port}`, '--admin-port', `${admin}`, '--group-port', `${group}`, '--hosted-port', `${hosted}`]);
     expect(run.stdout.startsWith('\nregistry-router demo\n'), run.stdout).toBe(true);
@@ -65,7 +65,7 @@ describe('demo', () => {
     expect(run.stderr).toContain(`demo: port ${port} (--port, the router) is in use on 127.0.0.1 by another program: give another --port (0: any free port)`);
   });
 
-  it('a busy default port (the group registry\'s 8082) is replaced, and the banner says so first', async () => {
+  it("a busy default port (the group registry's 8082) is replaced, and the banner says so first", async () => {
     const run = await whileBusy(8082, () => demo(['--port', '0', '--admin-port', '0', '--hosted-port', '0']));
     expect(run.stdout).toMatch(/^\nNOTE: port 8082 is busy: the group registry listens on \d+ instead \(--group-port N to choose\)\nregistry-router demo\n/);
     expect(run.code).toBe(0);

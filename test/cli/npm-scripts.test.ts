@@ -15,8 +15,8 @@ import { DOCKER_SITE, files, NODE, ROOT, run } from './support.ts';
 
 const fixture = join(ROOT, 'test/import/fixtures/original.conf');
 
-describe('npm scripts print only the command\'s output on stdout', () => {
-  it('`npm run import-nginx -- FILE > router.json` is the JSON the command prints; npm\'s banner goes to stderr', async () => {
+describe("npm scripts print only the command's output on stdout", () => {
+  it("`npm run import-nginx -- FILE > router.json` is the JSON the command prints; npm's banner goes to stderr", async () => {
     const viaNpm = await run(['npm'], ['run', 'import-nginx', '--', 'test/import/fixtures/original.conf']);
     const direct = await run(NODE, ['import-nginx', fixture]);
     expect(viaNpm.code).toBe(0);

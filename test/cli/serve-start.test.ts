@@ -29,7 +29,7 @@ describe('serve: what used to fail only once listening', () => {
     return run(command, ['--config', join(dir, 'router.json'), '--quiet'], { env });
   };
 
-  it('the admin port on a listener\'s socket: exit 2 before anything listens', async () => {
+  it("the admin port on a listener's socket: exit 2 before anything listens", async () => {
     const port = await freePort();
     const { code, stderr } = await serve({ listen: { port }, admin: { port }, sites: [DOCKER_SITE] });
     expect(code).toBe(2);

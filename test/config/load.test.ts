@@ -29,7 +29,11 @@ describe('config', () => {
   });
   it('reads --config or REGISTRY_ROUTER_CONFIG, and PORT overrides', () => {
     const files: Record<string, string> = { 'a.json': JSON.stringify({ sites: [site], listen: { port: 1 } }) };
-    const read = (path: string) => files[path] ?? (() => { throw new Error('ENOENT'); })();
+    const read = (path: string) =>
+      files[path] ??
+      (() => {
+        throw new Error('ENOENT');
+      })();
     const fromFlag = configFromArgs(['--config', 'a.json'], () => undefined, read);
     expect(fromFlag.config.listen[0]!.port).toBe(1);
     const fromEnv = configFromArgs([], (n) => ({ REGISTRY_ROUTER_CONFIG: 'a.json', PORT: '9' })[n], read);

@@ -17,19 +17,38 @@ describe('listen', () => {
       { host: '0.0.0.0', port: 80, certs: [] },
       { host: '0.0.0.0', port: 8443, certs: [{ cert: 'c.crt', key: 'c.key' }] },
     ]);
-    const sni = parseConfig({ sites: [site], listen: [{ port: 443, certs: [{ cert: 'a.crt', key: 'a.key' }, { cert: 'b.crt', key: 'b.key' }] }] });
+    const sni = parseConfig({
+      sites: [site],
+      listen: [
+        {
+          port: 443,
+          certs: [
+            { cert: 'a.crt', key: 'a.key' },
+            { cert: 'b.crt', key: 'b.key' },
+          ],
+        },
+      ],
+    });
     expect(sni.listen[0]!.certs).toHaveLength(2);
   });
   it('names what is wrong with an entry', () => {
-    expect(() => parseConfig({ sites: [site], listen: [{ port: 443, cert: 'c.crt' }] })).toThrow(/listen\[0\]\.key: a TLS listener needs both "cert" and "key"/);
-    expect(() => parseConfig({ sites: [site], listen: [{ cert: 'c', key: 'k', certs: [{ cert: 'c', key: 'k' }] }] })).toThrow(/either "cert"\/"key" or "certs"/);
+    expect(() => parseConfig({ sites: [site], listen: [{ port: 443, cert: 'c.crt' }] })).toThrow(
+      /listen\[0\]\.key: a TLS listener needs both "cert" and "key"/,
+    );
+    expect(() => parseConfig({ sites: [site], listen: [{ cert: 'c', key: 'k', certs: [{ cert: 'c', key: 'k' }] }] })).toThrow(
+      /either "cert"\/"key" or "certs"/,
+    );
     expect(() => parseConfig({ sites: [site], listen: [{ port: 80 }, { port: 80 }] })).toThrow(/listen\[1\]\.port: 0\.0\.0\.0:80 is listed twice/);
     expect(() => parseConfig({ sites: [site], listen: [] })).toThrow(/listen/);
     expect(() => parseConfig({ sites: [site], listen: { port: 80, tls: true } })).toThrow(/tls/);
   });
   it('PORT overrides the first entry only', () => {
     const text = JSON.stringify({ sites: [site], listen: [{ port: 80 }, { port: 443, cert: 'c.crt', key: 'c.key' }] });
-    const { config } = configFromArgs(['--config', 'conf/router.json'], (name) => (name === 'PORT' ? '9000' : undefined), () => text);
+    const { config } = configFromArgs(
+      ['--config', 'conf/router.json'],
+      (name) => (name === 'PORT' ? '9000' : undefined),
+      () => text,
+    );
     expect(config.listen.map((entry) => entry.port)).toEqual([9000, 443]);
   });
   it('resolves file paths against the config file folder', () => {
@@ -38,7 +57,11 @@ describe('listen', () => {
       listen: [{ port: 443, cert: 'certs/docker.crt', key: '/etc/ssl/docker.key' }],
       caCert: 'certs/ca.crt',
     });
-    const { config } = configFromArgs(['--config', 'conf/router.json'], () => undefined, () => text);
+    const { config } = configFromArgs(
+      ['--config', 'conf/router.json'],
+      () => undefined,
+      () => text,
+    );
     expect(config.listen[0]!.certs).toEqual([{ cert: 'conf/certs/docker.crt', key: '/etc/ssl/docker.key' }]);
     expect(config.caCert).toBe('conf/certs/ca.crt');
     expect(config.sites[0]!.static).toEqual([{ prefix: '/download', dir: 'conf/download', listing: false }]);
@@ -60,7 +83,10 @@ describe('site serving options', () => {
     expect(() => parseConfig({ sites: [{ ...site, static: [{ prefix: 'download', dir: 'd' }] }] })).toThrow(/sites\[0\]\.static\[0\]\.prefix/);
     expect(() => parseConfig({ sites: [{ ...site, static: [{ prefix: '/a/../b', dir: 'd' }] }] })).toThrow(/"\." or "\.\." segments/);
     expect(() => parseConfig({ sites: [{ ...site, bootstrap: { path: '/x?y' } }] })).toThrow(/bootstrap/);
-    expect(parseConfig({ sites: [{ ...site, bootstrap: {} }] }).sites[0]!.bootstrap).toEqual({ path: '/download/scripts/docker-init.sh', caPath: '/download/ca.crt' });
+    expect(parseConfig({ sites: [{ ...site, bootstrap: {} }] }).sites[0]!.bootstrap).toEqual({
+      path: '/download/scripts/docker-init.sh',
+      caPath: '/download/ca.crt',
+    });
     expect(parseConfig({ sites: [{ ...site, httpsRedirect: 8443 }] }).sites[0]!.httpsRedirect).toBe(8443);
   });
 });
@@ -68,7 +94,16 @@ describe('site serving options', () => {
 describe('checkFeaturesFor', () => {
   const full = parseConfig({
     sites: [{ ...site, static: [{ prefix: '/download', dir: 'download' }] }],
-    listen: [{ port: 80 }, { port: 443, certs: [{ cert: 'a.crt', key: 'a.key' }, { cert: 'b.crt', key: 'b.key' }] }],
+    listen: [
+      { port: 80 },
+      {
+        port: 443,
+        certs: [
+          { cert: 'a.crt', key: 'a.key' },
+          { cert: 'b.crt', key: 'b.key' },
+        ],
+      },
+    ],
     caCert: 'ca.crt',
   });
   it('node and bun (either entry: bun run src/node.ts serves through Bun.serve too) take everything', () => {

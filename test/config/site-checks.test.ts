@@ -39,11 +39,11 @@ describe('roles', () => {
     expect(right.route('PUT', '/com/x/a/1.0-SNAPSHOT/a-1.0-20240101.120000-1.jar', new URLSearchParams())).toBe('snapshots');
   });
 
-  it('Nexus\'s words: group and hosted say which role they are, and read and write say they are missing', () => {
+  it("Nexus's words: group and hosted say which role they are, and read and write say they are missing", () => {
     expect(problems(() => parseConfig({ sites: [{ ...docker, upstreams: { group: 'http://g:8082', hosted: 'http://h:8083' } }] }))).toEqual([
-      'sites[0].upstreams.read: missing: the group repository\'s URL (reads go there: pulls, installs, downloads), ' +
+      "sites[0].upstreams.read: missing: the group repository's URL (reads go there: pulls, installs, downloads), " +
         'e.g. "http://nexus:8081/repository/<group>/"',
-      'sites[0].upstreams.write: missing: the hosted repository\'s URL (writes go there: pushes, publishes, deploys), ' +
+      "sites[0].upstreams.write: missing: the hosted repository's URL (writes go there: pushes, publishes, deploys), " +
         'e.g. "http://nexus:8081/repository/<hosted>/"',
       expect.stringMatching(/^sites\[0\]\.upstreams\.group: no rule routes to a role named "group".*\(did you mean "read"\? the group repository is/),
       expect.stringMatching(/^sites\[0\]\.upstreams\.hosted: no rule routes to a role named "hosted".*\(did you mean "write"\? the hosted repository is/),
@@ -55,7 +55,7 @@ describe('roles', () => {
     }
   });
 
-  it('a role a rule of the site routes to, or the preset\'s optional one, is fine; one nothing routes to is not', () => {
+  it("a role a rule of the site routes to, or the preset's optional one, is fine; one nothing routes to is not", () => {
     const routed = { ...docker, upstreams: { ...docker.upstreams, admin: 'http://a/' }, rules: [{ path: '/service/**', to: 'admin' }] };
     expect(() => parseConfig({ sites: [routed] })).not.toThrow();
     expect(() => parseConfig({ sites: [{ ...maven, upstreams: { ...maven.upstreams, snapshots: 'http://s/' } }] })).not.toThrow();
@@ -82,7 +82,14 @@ describe('sites', () => {
       `sites[2].hosts[3]: "other.io:5000" is served by sites[1] ("docker") already (its "other.io"): ${SHADOWED}`,
     ]);
     // A name with a port first, the bare name after: the second still gets the other ports.
-    expect(() => parseConfig({ sites: [{ ...docker, hosts: ['idocker.io:5000'] }, { ...docker, name: 'b', hosts: ['idocker.io'] }] })).not.toThrow();
+    expect(() =>
+      parseConfig({
+        sites: [
+          { ...docker, hosts: ['idocker.io:5000'] },
+          { ...docker, name: 'b', hosts: ['idocker.io'] },
+        ],
+      }),
+    ).not.toThrow();
   });
 
   it('a host given as a URL: the value echoed, and what to drop', () => {
@@ -97,7 +104,7 @@ describe('sites', () => {
 });
 
 describe('listeners', () => {
-  it('the admin listener on a site listener\'s socket (same address, or a wildcard) is refused', () => {
+  it("the admin listener on a site listener's socket (same address, or a wildcard) is refused", () => {
     expect(problems(() => parseConfig({ sites: [docker], listen: { port: 8080 }, admin: { port: 8080 } }))).toEqual([
       'admin.port: admin (127.0.0.1:8080) and listen[0] (0.0.0.0:8080) overlap: 0.0.0.0 listens on port 8080 of every IPv4 address; ' +
         'the second to start would fail (EADDRINUSE): give one of them another port',
@@ -105,18 +112,34 @@ describe('listeners', () => {
     expect(problems(() => parseConfig({ sites: [docker], listen: { host: '127.0.0.1', port: 9000 }, admin: { port: 9000 } }))).toEqual([
       'admin.port: 127.0.0.1:9000 is listed twice (admin and listen[0]); the second to start would fail (EADDRINUSE): give one of them another port',
     ]);
-    expect(problems(() => parseConfig({ sites: [docker], listen: [{ host: '::', port: 80 }, { host: '127.0.0.1', port: 80 }] }))[0]).toMatch(
-      /^listen\[1\]\.port: listen\[1\] \(127\.0\.0\.1:80\) and listen\[0\] \(\[::\]:80\) overlap: :: listens on port 80 of every address/,
-    );
+    expect(
+      problems(() =>
+        parseConfig({
+          sites: [docker],
+          listen: [
+            { host: '::', port: 80 },
+            { host: '127.0.0.1', port: 80 },
+          ],
+        }),
+      )[0],
+    ).toMatch(/^listen\[1\]\.port: listen\[1\] \(127\.0\.0\.1:80\) and listen\[0\] \(\[::\]:80\) overlap: :: listens on port 80 of every address/);
     // Different addresses of one kind, or another port: fine.
-    const twoAddresses = [{ host: '127.0.0.1', port: 80 }, { host: '127.0.0.2', port: 80 }];
+    const twoAddresses = [
+      { host: '127.0.0.1', port: 80 },
+      { host: '127.0.0.2', port: 80 },
+    ];
     expect(() => parseConfig({ sites: [docker], listen: twoAddresses, admin: { port: 9090 } })).not.toThrow();
     expect(() => parseConfig({ sites: [docker], listen: { host: '::1', port: 9090 }, admin: { host: '127.0.0.1', port: 9090 } })).not.toThrow();
   });
 
   it('PORT: a number or a clear error; a PORT that lands on the admin port is refused as the file would be', () => {
     const text = JSON.stringify({ sites: [docker], listen: [{ port: 8080 }, { host: '127.0.0.1', port: 8443 }], admin: { port: 9090 } });
-    const start = (port: string) => configFromArgs(['--config', 'router.json'], (name) => (name === 'PORT' ? port : undefined), () => text);
+    const start = (port: string) =>
+      configFromArgs(
+        ['--config', 'router.json'],
+        (name) => (name === 'PORT' ? port : undefined),
+        () => text,
+      );
     expect(start('8081').config.listen[0]!.port).toBe(8081);
     expect(problems(() => start('abc'))).toEqual([
       'PORT must be a port number from 0 to 65535 (it replaces the port of listen[0]), got "abc": set a number, or unset PORT',
@@ -126,7 +149,12 @@ describe('listeners', () => {
         'the second to start would fail (EADDRINUSE): give one of them another port',
     ]);
     // HOST moves the first listener onto the admin listener's address: refused as well.
-    const onAdmin = () => configFromArgs(['--config', 'router.json'], (name) => ({ HOST: '127.0.0.1', PORT: '9090' })[name], () => text);
+    const onAdmin = () =>
+      configFromArgs(
+        ['--config', 'router.json'],
+        (name) => ({ HOST: '127.0.0.1', PORT: '9090' })[name],
+        () => text,
+      );
     expect(problems(onAdmin)).toEqual([expect.stringMatching(/^admin\.port: with HOST=127\.0\.0\.1 PORT=9090, 127\.0\.0\.1:9090 is listed twice/)]);
     expect(problems(() => start('8443'))[0]).toMatch(/^listen\[0\]\.port: with PORT=8443, listen\[0\] \(0\.0\.0\.0:8443\) and listen\[1\] \(127\.0\.0\.1:/);
   });

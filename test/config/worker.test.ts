@@ -41,7 +41,14 @@ describe('worker config (ROUTER_CONFIG)', () => {
     expect(() => workerConfig(text({ sites: [{ ...site, upstreams: { read: pool, write: 'http://h:8083' }, health: { checks: true } }] }))).toThrow(
       /sites\[0\]\.health: active checks/,
     );
-    const unset = workerConfig(text({ sites: [{ ...site, upstreams: { read: pool, write: 'http://h:8083' } }, { ...site, name: 'other', hosts: ['other.io'] }] }));
+    const unset = workerConfig(
+      text({
+        sites: [
+          { ...site, upstreams: { read: pool, write: 'http://h:8083' } },
+          { ...site, name: 'other', hosts: ['other.io'] },
+        ],
+      }),
+    );
     expect(unset.sites.map((s) => s.health.checks)).toEqual([false, false]);
     expect(unset.sites.map((s) => compileSite(s).health.checks)).toEqual([false, false]);
     const passive = workerConfig(text({ sites: [{ ...site, upstreams: { read: pool, write: 'http://h:8083' }, health: { checks: false } }] }));

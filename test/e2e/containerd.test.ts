@@ -90,11 +90,7 @@ const SEED_NS = 'seed';
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'rr-containerd-e2e-'));
-  [containerd, hostedA, remote] = await Promise.all([
-    startContainerd(),
-    startRegistry({ name: 'hosted-a' }),
-    startRegistry({ name: 'remote' }),
-  ]);
+  [containerd, hostedA, remote] = await Promise.all([startContainerd(), startRegistry({ name: 'hosted-a' }), startRegistry({ name: 'remote' })]);
   [groupA, groupB, remoteImage] = await Promise.all([
     startRegistry({ name: 'group-a', proxyRemote: hostedA.url }),
     startRegistry({ name: 'group-b', proxyRemote: remote.url }),
@@ -156,9 +152,16 @@ describe.each(RUNTIMES)('containerd through the router on %s', (runtime) => {
     // The bytes came through the router.
     const blobGets = (log: AccessLine[], digest: string) => log.filter((l) => l.method === 'GET' && l.path === `/v2/team/app/blobs/${digest}`);
     const log = await settledLog(router, 'main', (lines) => image.blobs.every((b) => blobGets(lines, b.digest).length > 0));
-    for (const { digest } of image.blobs) expect(blobGets(log, digest).map((l) => l.status), show(log)).toEqual([200]);
+    for (const { digest } of image.blobs)
+      expect(
+        blobGets(log, digest).map((l) => l.status),
+        show(log),
+      ).toEqual([200]);
     const manifestPuts = log.filter((l) => l.method === 'PUT' && l.path === `/v2/team/app/manifests/${runtime}`);
-    expect(manifestPuts.map((l) => [l.status, l.role]), show(log)).toEqual([[201, 'write']]);
+    expect(
+      manifestPuts.map((l) => [l.status, l.role]),
+      show(log),
+    ).toEqual([[201, 'write']]);
   });
 
   it('ctr pushes a tag the group already serves from another member: the manifest reaches hosted', async () => {
@@ -175,12 +178,18 @@ describe.each(RUNTIMES)('containerd through the router on %s', (runtime) => {
     const log = await settledLog(router, 'remote', (lines) => lines.some(isManifestHead) && lines.filter(isBlobPut).length >= remoteImage.blobs.length);
     // The blobs went to hosted either way.
     const blobPuts = log.filter(isBlobPut);
-    expect(blobPuts.map((l) => [l.status, l.role]), show(log)).toEqual(remoteImage.blobs.map(() => [201, 'write']));
+    expect(
+      blobPuts.map((l) => [l.status, l.role]),
+      show(log),
+    ).toEqual(remoteImage.blobs.map(() => [201, 'write']));
     // The manifest must have reached hosted: ctr skips the PUT when that HEAD answers the digest.
     const onHosted = await headManifest(hostedB.url, 'team/app', '1');
     expect([onHosted.status, onHosted.digest], `hosted after the push; router log:\n${show(log)}`).toEqual([200, remoteImage.manifestDigest]);
     const heads = log.filter(isManifestHead);
-    expect(heads.map((l) => l.role), show(log)).toEqual(['session']);
+    expect(
+      heads.map((l) => l.role),
+      show(log),
+    ).toEqual(['session']);
   });
 
   it('a pull of a tag only the group serves, by the client that has just pushed to that repository, comes from the group', async () => {
@@ -192,6 +201,9 @@ describe.each(RUNTIMES)('containerd through the router on %s', (runtime) => {
     // ctr's resolve is a HEAD with every manifest type and */*: the group's, not the session's.
     const isBaseHead = (l: AccessLine) => l.method === 'HEAD' && l.path === '/v2/team/app/manifests/base';
     const log = await settledLog(router, 'remote', (lines) => lines.some(isBaseHead));
-    expect(log.filter(isBaseHead).map((l) => [l.status, l.role]), show(log)).toEqual([[200, 'read']]);
+    expect(
+      log.filter(isBaseHead).map((l) => [l.status, l.role]),
+      show(log),
+    ).toEqual([[200, 'read']]);
   });
 });

@@ -141,8 +141,22 @@ describe('blob cache at the edge (workerd)', () => {
     const originUrl = `http://127.0.0.1:${(origin.address() as { port: number }).port}`;
     edge = await startRouter('workerd', {
       sites: [
-        { name: 'docker', hosts: ['localhost', '127.0.0.1'], preset: 'docker', upstreams: { read: groupLog.url, write: hosted.url }, health: { checks: false }, blobCache: true },
-        { name: 'poison', hosts: ['poison.localhost'], preset: 'docker', upstreams: { read: originUrl, write: originUrl }, health: { checks: false }, blobCache: true },
+        {
+          name: 'docker',
+          hosts: ['localhost', '127.0.0.1'],
+          preset: 'docker',
+          upstreams: { read: groupLog.url, write: hosted.url },
+          health: { checks: false },
+          blobCache: true,
+        },
+        {
+          name: 'poison',
+          hosts: ['poison.localhost'],
+          preset: 'docker',
+          upstreams: { read: originUrl, write: originUrl },
+          health: { checks: false },
+          blobCache: true,
+        },
       ],
     });
     // skopeo tries TLS first; local workerd never answers a ClientHello (see front-proxy.ts).
@@ -156,7 +170,8 @@ describe('blob cache at the edge (workerd)', () => {
   }, 180_000);
 
   afterAll(async () => {
-    if (process.env.DEBUG_CACHE) console.log(edge?.stderr(), edge?.stdout(), await group?.logTail(30), await hosted?.logTail(30), JSON.stringify(groupLog?.seen));
+    if (process.env.DEBUG_CACHE)
+      console.log(edge?.stderr(), edge?.stdout(), await group?.logTail(30), await hosted?.logTail(30), JSON.stringify(groupLog?.seen));
     await edgeFront?.close();
     await edge?.stop();
     await groupLog?.close();
@@ -174,14 +189,22 @@ describe('blob cache at the edge (workerd)', () => {
     await copy(edgeRef('1.0'), `oci:${join(work, 'pull-1')}:1.0`, { srcCreds: CREDS });
     expect(await inspectDigest(`oci:${join(work, 'pull-1')}:1.0`)).toBe(image.manifestDigest);
     const first = groupLog.seen.slice(before).filter((seen) => seen.path.includes('/blobs/'));
-    for (const digest of blobDigests()) expect(first.filter((seen) => seen.path === blobPath(digest) && seen.method === 'GET' && seen.status === 200), digest).toHaveLength(1);
+    for (const digest of blobDigests())
+      expect(
+        first.filter((seen) => seen.path === blobPath(digest) && seen.method === 'GET' && seen.status === 200),
+        digest,
+      ).toHaveLength(1);
 
     const middle = groupLog.seen.length;
     await copy(edgeRef('1.0'), `oci:${join(work, 'pull-2')}:1.0`, { srcCreds: CREDS });
     expect(await inspectDigest(`oci:${join(work, 'pull-2')}:1.0`)).toBe(image.manifestDigest);
     const second = groupLog.seen.slice(middle);
     const blobRequests = second.filter((seen) => seen.path.includes('/blobs/'));
-    expect(blobRequests.map((seen) => `${seen.method} ${seen.path} ${seen.status}`).sort()).toEqual(blobDigests().map((digest) => `HEAD ${blobPath(digest)} 200`).sort());
+    expect(blobRequests.map((seen) => `${seen.method} ${seen.path} ${seen.status}`).sort()).toEqual(
+      blobDigests()
+        .map((digest) => `HEAD ${blobPath(digest)} 200`)
+        .sort(),
+    );
     expect(blobRequests.every((seen) => seen.query === '?registry-router-cache-check=read')).toBe(true);
     // The manifest by tag was asked of the origin both times: tags are never cached.
     expect(second.filter((seen) => seen.method === 'GET' && seen.path === '/v2/team/app/manifests/1.0')).toHaveLength(1);
@@ -189,13 +212,16 @@ describe('blob cache at the edge (workerd)', () => {
     // The access log says which was which; the authorization HEADs went to the group (read), never to hosted.
     for (const digest of blobDigests()) {
       const lines = await linesFor(edge, blobPath(digest), 3);
-      expect(lines.map((line) => `${line.method} ${line.status} ${line.cache} ${line.role}`), digest).toEqual(['GET 200 miss read', 'HEAD 200 check read', 'GET 200 hit cache']);
+      expect(
+        lines.map((line) => `${line.method} ${line.status} ${line.cache} ${line.role}`),
+        digest,
+      ).toEqual(['GET 200 miss read', 'HEAD 200 check read', 'GET 200 hit cache']);
       const hit = lines[2]!;
       expect(hit.bytesOut).toBe(image.blobs.find((blob) => blob.digest === digest)!.size);
     }
   });
 
-  it('a client with wrong or no credentials gets the origin\'s 401 for a cached blob', async () => {
+  it("a client with wrong or no credentials gets the origin's 401 for a cached blob", async () => {
     const digest = image.layerDigests[0]!;
     const host = { host: `localhost:${edge.port}` };
     const before = groupLog.seen.length;
@@ -328,7 +354,11 @@ describe('worker memory while streaming (workerd)', () => {
     });
     await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(origin.address() as { port: number }).port}`;
-    router = await startRouter('workerd', { sites: [{ name: 'files', hosts: ['127.0.0.1'], preset: 'generic', upstream: url, health: { checks: false } }] }, { quiet: true });
+    router = await startRouter(
+      'workerd',
+      { sites: [{ name: 'files', hosts: ['127.0.0.1'], preset: 'generic', upstream: url, health: { checks: false } }] },
+      { quiet: true },
+    );
   });
 
   afterAll(async () => {

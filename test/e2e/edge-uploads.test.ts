@@ -34,7 +34,13 @@ function call(url: string, method: string, body?: Buffer, headers: Record<string
   return new Promise((resolve, reject) => {
     const target = new URL(url);
     const req = httpRequest(
-      { host: target.hostname, port: target.port, method, path: target.pathname + target.search, headers: { ...headers, ...(body && { 'content-length': String(body.length) }) } },
+      {
+        host: target.hostname,
+        port: target.port,
+        method,
+        path: target.pathname + target.search,
+        headers: { ...headers, ...(body && { 'content-length': String(body.length) }) },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -78,7 +84,9 @@ describe.each(['node', 'bun'] as const)('direct uploads: workerd edge, %s origin
     hosted = await startRegistry({ name: `edge-hosted-${originRuntime}` });
     group = await startRegistry({ name: `edge-group-${originRuntime}`, proxyRemote: hosted.url });
     const upstreams = { read: group.url, write: hosted.url };
-    origin = await startRouter(originRuntime, { sites: [{ name: 'uploads', hosts: ['127.0.0.1'], preset: 'docker', upstreams, uploadsFromEdge: { keyEnv: 'UPLOAD_KEY' } }] });
+    origin = await startRouter(originRuntime, {
+      sites: [{ name: 'uploads', hosts: ['127.0.0.1'], preset: 'docker', upstreams, uploadsFromEdge: { keyEnv: 'UPLOAD_KEY' } }],
+    });
     edge = await startRouter('workerd', {
       sites: [
         {
@@ -145,7 +153,10 @@ describe.each(['node', 'bun'] as const)('direct uploads: workerd edge, %s origin
     const post = await call(`${edge.url}/v2/team/capped/blobs/uploads/`, 'POST', Buffer.alloc(0), { host: `capped.localhost:${edge.port}` });
     expect(post.status).toBe(202);
     const location = new URL(String(post.headers.location));
-    const patch = await call(`${edge.url}${location.pathname}${location.search}`, 'PATCH', Buffer.alloc(CAP + 1), { host: `capped.localhost:${edge.port}`, 'content-type': 'application/octet-stream' });
+    const patch = await call(`${edge.url}${location.pathname}${location.search}`, 'PATCH', Buffer.alloc(CAP + 1), {
+      host: `capped.localhost:${edge.port}`,
+      'content-type': 'application/octet-stream',
+    });
     expect(patch.status).toBe(413);
     expect(JSON.parse(patch.body).errors[0].message).toMatch(/directUploads/);
   });
@@ -174,7 +185,10 @@ describe.each(['node', 'bun'] as const)('direct uploads: workerd edge, %s origin
       ['not an upload at all', `/v2/team/refused/manifests/1.0?${CAPABILITY_PARAM}=${token}`, 403],
     ];
     for (const [what, target, status] of attempts) {
-      const reply = await call(`http://127.0.0.1:${origin.port}${target}`, 'PATCH', body, { host: `127.0.0.1:${origin.port}`, 'content-type': 'application/octet-stream' });
+      const reply = await call(`http://127.0.0.1:${origin.port}${target}`, 'PATCH', body, {
+        host: `127.0.0.1:${origin.port}`,
+        'content-type': 'application/octet-stream',
+      });
       expect(reply.status, what).toBe(status);
       expect(JSON.parse(reply.body).errors[0].message, what).toBeTypeOf('string');
     }

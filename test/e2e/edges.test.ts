@@ -66,7 +66,12 @@ function handler(role: string) {
     }
     if (path.includes('/manifests/')) {
       // A HEAD answer carries the length of the body it does not send.
-      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': 1234, connection: 'close, x-hop', 'x-hop': 'secret' });
+      res.writeHead(200, {
+        'content-type': 'application/vnd.oci.image.manifest.v1+json',
+        'content-length': 1234,
+        connection: 'close, x-hop',
+        'x-hop': 'secret',
+      });
       return res.end(req.method === 'HEAD' ? undefined : Buffer.alloc(1234, 32));
     }
     let bytes = 0;
@@ -84,7 +89,10 @@ interface Reply {
   body: Buffer;
 }
 
-function send(router: RouterProcess, opts: { method?: string; path: string; host: string; headers?: Record<string, string | number>; body?: Buffer | 'chunked'; chunks?: number }): Promise<Reply> {
+function send(
+  router: RouterProcess,
+  opts: { method?: string; path: string; host: string; headers?: Record<string, string | number>; body?: Buffer | 'chunked'; chunks?: number },
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       { host: '127.0.0.1', port: router.port, method: opts.method ?? 'GET', path: opts.path, headers: { host: opts.host, ...opts.headers } },
@@ -197,7 +205,7 @@ describe.each(RUNTIMES)('router edge cases on %s', (runtime) => {
     }
   });
 
-  it('answers a method a rule denies itself, in the client\'s format', async () => {
+  it("answers a method a rule denies itself, in the client's format", async () => {
     const before = web.seen.length;
     const reply = await send(router, { method: 'DELETE', path: '/pkg', host: 'repo.example.com' });
     expect(reply.status).toBe(405);
@@ -290,7 +298,9 @@ describe.each(RUNTIMES)('router edge cases on %s', (runtime) => {
     const body = JSON.parse(reply.body.toString());
     expect(body.errors[0].code).toBe('UNAVAILABLE');
     // The cause by name, not "unreachable" (src/forward/net-errors.ts); workerd's fetch names none.
-    expect(body.errors[0].message).toMatch(runtime === 'workerd' ? /127\.0\.0\.1:\d+: connection failed or was lost/ : /127\.0\.0\.1:\d+: connection refused \(ECONNREFUSED\)/);
+    expect(body.errors[0].message).toMatch(
+      runtime === 'workerd' ? /127\.0\.0\.1:\d+: connection failed or was lost/ : /127\.0\.0\.1:\d+: connection refused \(ECONNREFUSED\)/,
+    );
   });
 
   it('answers 504 when the upstream stays silent past the idle timeout', async () => {
@@ -317,7 +327,11 @@ describe.each(RUNTIMES)('router edge cases on %s', (runtime) => {
 
   it('writes one JSON access-log line per request', async () => {
     await send(router, { path: '/v2/team/app/tags/list', host: DOCKER });
-    const lines = router.stdout().trim().split('\n').map((line) => JSON.parse(line));
+    const lines = router
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     const entry = lines.findLast((l) => l.path === '/v2/team/app/tags/list');
     expect(entry).toMatchObject({ site: 'docker', host: DOCKER, method: 'GET', status: 200, role: 'read', upstream: read.url });
     expect(entry.bytesOut).toBeGreaterThan(0);

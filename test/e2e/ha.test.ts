@@ -124,7 +124,11 @@ describe.each(HA_RUNTIMES)('primary + synced backup on %s', (runtime) => {
 
   it('serves /metrics, /healthz and /readyz on the admin listener only, never through a site Host', async () => {
     expect(await adminGet('/healthz')).toMatchObject({ status: 200, text: expect.stringContaining('"live"') });
-    const ready = JSON.parse((await adminGet('/readyz')).text) as { status: string; problems: string[]; sites: Array<{ name: string; servers: Array<{ upstream: string; state: string }> }> };
+    const ready = JSON.parse((await adminGet('/readyz')).text) as {
+      status: string;
+      problems: string[];
+      sites: Array<{ name: string; servers: Array<{ upstream: string; state: string }> }>;
+    };
     expect(ready).toMatchObject({ status: 'ready', problems: [] });
     // Each server with what is known of it (none is down; each is up once its first check passed).
     expect(ready.sites.map((site) => site.name)).toEqual(['docker']);
@@ -164,12 +168,19 @@ describe.each(HA_RUNTIMES)('primary + synced backup on %s', (runtime) => {
     expect(afterKill.filter((entry) => entry.status >= 500)).toEqual([]);
     expect(new Set(afterKill.filter((entry) => entry.role === 'read').map((entry) => entry.upstream))).toEqual(new Set([groupB.url]));
     await until(() => healthLines().some((line) => line.event === 'upstream_down' && line.upstream === hostedA.url));
-    expect(healthLines().filter((line) => line.event === 'upstream_down').map((line) => line.upstream)).toEqual(expect.arrayContaining([groupA.url, hostedA.url]));
+    expect(
+      healthLines()
+        .filter((line) => line.event === 'upstream_down')
+        .map((line) => line.upstream),
+    ).toEqual(expect.arrayContaining([groupA.url, hostedA.url]));
   });
 
   let paused: BuiltImage;
   it('a push while the primary is down gets 503 "pushes are paused" and writes nothing anywhere', async () => {
-    paused = await buildImage(join(work, 'images'), { tag: '4.0', layers: [{ randomBytes: MiB, seed: `ha-paused-${runtime}` }, { files: { 'app/version': '4.0\n' } }] });
+    paused = await buildImage(join(work, 'images'), {
+      tag: '4.0',
+      layers: [{ randomBytes: MiB, seed: `ha-paused-${runtime}` }, { files: { 'app/version': '4.0\n' } }],
+    });
     const push = await tryCopy(paused.ref(), dockerRef(router.url, 'team/new', '4.0'));
     expect(push.code).not.toBe(0);
     expect(push.stderr).toMatch(/503|paused/);
@@ -206,10 +217,18 @@ describe.each(HA_RUNTIMES)('primary + synced backup on %s', (runtime) => {
     await groupA.restart();
     const restarted = Date.now();
     await until(() => healthLines().filter((line) => line.event === 'upstream_up').length >= 2, 10_000);
-    const noticed = Math.max(...healthLines().filter((line) => line.event === 'upstream_up').map((line) => Date.parse(line.time)));
+    const noticed = Math.max(
+      ...healthLines()
+        .filter((line) => line.event === 'upstream_up')
+        .map((line) => Date.parse(line.time)),
+    );
     // One interval, plus the check itself and scheduling slack on a loaded 2-core machine.
     expect(noticed - restarted).toBeLessThan(INTERVAL * 1000 + 1000);
-    expect(healthLines().filter((line) => line.event === 'upstream_up').every((line) => line.via === 'active')).toBe(true);
+    expect(
+      healthLines()
+        .filter((line) => line.event === 'upstream_up')
+        .every((line) => line.via === 'active'),
+    ).toBe(true);
     expect((await adminGet('/readyz')).status).toBe(200);
 
     await copy(paused.ref(), dockerRef(router.url, 'team/new', '4.0'));
@@ -219,7 +238,14 @@ describe.each(HA_RUNTIMES)('primary + synced backup on %s', (runtime) => {
     await pull('team/new', paused);
     await pull('team/app', images[0]!);
     // Reads are back on the primary.
-    expect(new Set(accessLog().slice(before).filter((entry) => entry.role === 'read').map((entry) => entry.upstream))).toEqual(new Set([groupA.url]));
+    expect(
+      new Set(
+        accessLog()
+          .slice(before)
+          .filter((entry) => entry.role === 'read')
+          .map((entry) => entry.upstream),
+      ),
+    ).toEqual(new Set([groupA.url]));
   });
 
   it('a download in flight when its upstream dies ends with a client-visible error, never a short 200', async () => {
@@ -262,7 +288,10 @@ describe.each(HA_RUNTIMES)('primary + synced backup on %s', (runtime) => {
     const after = await scrape();
     expect(sampleValue(after, 'registry_router_requests_total', labels) - sampleValue(before, 'registry_router_requests_total', labels)).toBe(5);
     const histogram = { site: 'docker', role: 'read' };
-    expect(sampleValue(after, 'registry_router_request_duration_seconds_count', histogram) - sampleValue(before, 'registry_router_request_duration_seconds_count', histogram)).toBe(5);
+    expect(
+      sampleValue(after, 'registry_router_request_duration_seconds_count', histogram) -
+        sampleValue(before, 'registry_router_request_duration_seconds_count', histogram),
+    ).toBe(5);
 
     // Every request the suite made is in the access log; the counters agree with it line by line.
     const log = accessLog();

@@ -69,7 +69,14 @@ const ANSWERS_100_CONTINUE: Record<Runtime, boolean> = { node: true, 'bun-node':
  * maven-releases`, its only message: Maven 3.8's deploy plugin shows `transfer failed for <url>, status: 400 …`). 'origin': the router
  * passes Nexus's phrase; otherwise the one the runtime's server always writes (see test/e2e/pypi.test.ts).
  */
-const REASON: Record<Runtime, 'origin' | string> = { node: 'origin', 'bun-node': 'origin', bun: 'Bad Request', deno: 'Bad Request', 'deno-node': 'origin', workerd: 'origin' };
+const REASON: Record<Runtime, 'origin' | string> = {
+  node: 'origin',
+  'bun-node': 'origin',
+  bun: 'Bad Request',
+  deno: 'Bad Request',
+  'deno-node': 'origin',
+  workerd: 'origin',
+};
 const NEXUS_REFUSAL = 'Repository does not allow updating assets: maven-releases';
 
 let client: MavenClient;
@@ -118,22 +125,30 @@ describe('the Maven client itself (no router)', () => {
     await repos?.destroy();
   });
 
-  it('sends Expect: 100-continue with a Content-Length on every PUT of a deploy', async () => {
-    const { requests } = await mvn(repos, () => client.deployFile({ ...APP, version: '1.0', url: repos.releasesUrl, file: jar10 }));
-    const puts = requests.filter((r) => r.method === 'PUT');
-    expect(puts.length).toBeGreaterThanOrEqual(9);
-    for (const put of puts) {
-      expect(put, put.uri).toMatchObject({ server: 'releases', expect: '100-continue', transferEncoding: '' });
-      expect(Number(put.contentLength)).toBeGreaterThan(0);
-    }
-  }, MVN_TIMEOUT);
+  it(
+    'sends Expect: 100-continue with a Content-Length on every PUT of a deploy',
+    async () => {
+      const { requests } = await mvn(repos, () => client.deployFile({ ...APP, version: '1.0', url: repos.releasesUrl, file: jar10 }));
+      const puts = requests.filter((r) => r.method === 'PUT');
+      expect(puts.length).toBeGreaterThanOrEqual(9);
+      for (const put of puts) {
+        expect(put, put.uri).toMatchObject({ server: 'releases', expect: '100-continue', transferEncoding: '' });
+        expect(Number(put.contentLength)).toBeGreaterThan(0);
+      }
+    },
+    MVN_TIMEOUT,
+  );
 
-  it('sends no Expect when settings.xml turns it off (the workerd suite deploys so)', async () => {
-    const { requests } = await mvn(repos, () => client.deployFile({ ...APP, version: '1.0', url: repos.snapshotsUrl, file: jar10, expectContinue: false }));
-    const puts = requests.filter((r) => r.method === 'PUT');
-    expect(puts.length).toBeGreaterThanOrEqual(9);
-    for (const put of puts) expect(put, put.uri).toMatchObject({ server: 'snapshots', expect: '', transferEncoding: '' });
-  }, MVN_TIMEOUT);
+  it(
+    'sends no Expect when settings.xml turns it off (the workerd suite deploys so)',
+    async () => {
+      const { requests } = await mvn(repos, () => client.deployFile({ ...APP, version: '1.0', url: repos.snapshotsUrl, file: jar10, expectContinue: false }));
+      const puts = requests.filter((r) => r.method === 'PUT');
+      expect(puts.length).toBeGreaterThanOrEqual(9);
+      for (const put of puts) expect(put, put.uri).toMatchObject({ server: 'snapshots', expect: '', transferEncoding: '' });
+    },
+    MVN_TIMEOUT,
+  );
 });
 
 // workerd: through miniflare on a port, as the other suites run it.
@@ -173,75 +188,95 @@ describe.each(RUNTIMES)('maven through the router on %s', (runtime: Runtime) => 
 
   const text = async (where: 'releases' | 'snapshots', relative: string): Promise<string | undefined> => (await repos.file(where, relative))?.toString('utf8');
 
-  it('deploys com.example:app:1.0 to releases hosted, whose metadata lists 1.0 only (not the remote 0.9)', async () => {
-    const { requests } = await mvn(repos, () => client.deployFile({ ...APP, version: '1.0', url: router.url, file: jar10, expectContinue }));
-    steps.push({ step: 'release deploy', requests });
+  it(
+    'deploys com.example:app:1.0 to releases hosted, whose metadata lists 1.0 only (not the remote 0.9)',
+    async () => {
+      const { requests } = await mvn(repos, () => client.deployFile({ ...APP, version: '1.0', url: router.url, file: jar10, expectContinue }));
+      steps.push({ step: 'release deploy', requests });
 
-    const jar = await repos.file('releases', `${DIR}/1.0/app-1.0.jar`);
-    expect(jar && sha1(jar)).toBe(sha1(await readFile(jar10)));
-    expect(await text('releases', `${DIR}/1.0/app-1.0.jar.sha1`)).toBe(sha1(jar!));
-    expect(await text('releases', `${DIR}/1.0/app-1.0.pom`)).toContain('<version>1.0</version>');
-    const metadata = await text('releases', `${DIR}/maven-metadata.xml`);
-    expect(metadata).toBeDefined();
-    expect(listedVersions(metadata!)).toEqual(['1.0']);
-    expect(metadata).not.toContain('0.9');
-    expect(await text('releases', `${DIR}/maven-metadata.xml.sha1`)).toBe(sha1(metadata!));
-    expect(await repos.file('snapshots', `${DIR}/maven-metadata.xml`)).toBeUndefined();
-  }, MVN_TIMEOUT);
+      const jar = await repos.file('releases', `${DIR}/1.0/app-1.0.jar`);
+      expect(jar && sha1(jar)).toBe(sha1(await readFile(jar10)));
+      expect(await text('releases', `${DIR}/1.0/app-1.0.jar.sha1`)).toBe(sha1(jar!));
+      expect(await text('releases', `${DIR}/1.0/app-1.0.pom`)).toContain('<version>1.0</version>');
+      const metadata = await text('releases', `${DIR}/maven-metadata.xml`);
+      expect(metadata).toBeDefined();
+      expect(listedVersions(metadata!)).toEqual(['1.0']);
+      expect(metadata).not.toContain('0.9');
+      expect(await text('releases', `${DIR}/maven-metadata.xml.sha1`)).toBe(sha1(metadata!));
+      expect(await repos.file('snapshots', `${DIR}/maven-metadata.xml`)).toBeUndefined();
+    },
+    MVN_TIMEOUT,
+  );
 
-  it(`a refused deploy: mvn prints ${REASON[runtime] === 'origin' ? "Nexus's reason phrase" : `the reason phrase "${REASON[runtime]}"`}`, async () => {
-    const result = await client.deployFile({ ...APP, version: '2.0', url: `http://localhost:${router.port}`, file: jar10, expectContinue });
-    expect(result.code, result.output).not.toBe(0);
-    const reason = REASON[runtime] === 'origin' ? NEXUS_REFUSAL : REASON[runtime];
-    expect(result.output, mvnErrors(result)).toContain(`status: 400 ${reason}`);
-  }, MVN_TIMEOUT);
+  it(
+    `a refused deploy: mvn prints ${REASON[runtime] === 'origin' ? "Nexus's reason phrase" : `the reason phrase "${REASON[runtime]}"`}`,
+    async () => {
+      const result = await client.deployFile({ ...APP, version: '2.0', url: `http://localhost:${router.port}`, file: jar10, expectContinue });
+      expect(result.code, result.output).not.toBe(0);
+      const reason = REASON[runtime] === 'origin' ? NEXUS_REFUSAL : REASON[runtime];
+      expect(result.output, mvnErrors(result)).toContain(`status: 400 ${reason}`);
+    },
+    MVN_TIMEOUT,
+  );
 
-  it('deploys com.example:app:1.1-SNAPSHOT twice to snapshots hosted: build 1, then build 2', async () => {
-    const first = await mvn(repos, () => client.deployFile({ ...APP, version: '1.1-SNAPSHOT', url: router.url, file: jarSnapshot, expectContinue }));
-    steps.push({ step: 'snapshot deploy 1', requests: first.requests });
-    const afterFirst = snapshotOf((await text('snapshots', `${DIR}/1.1-SNAPSHOT/maven-metadata.xml`)) ?? '');
-    expect(afterFirst.buildNumber).toBe(1);
+  it(
+    'deploys com.example:app:1.1-SNAPSHOT twice to snapshots hosted: build 1, then build 2',
+    async () => {
+      const first = await mvn(repos, () => client.deployFile({ ...APP, version: '1.1-SNAPSHOT', url: router.url, file: jarSnapshot, expectContinue }));
+      steps.push({ step: 'snapshot deploy 1', requests: first.requests });
+      const afterFirst = snapshotOf((await text('snapshots', `${DIR}/1.1-SNAPSHOT/maven-metadata.xml`)) ?? '');
+      expect(afterFirst.buildNumber).toBe(1);
 
-    const second = await mvn(repos, () => client.deployFile({ ...APP, version: '1.1-SNAPSHOT', url: router.url, file: jarSnapshot, expectContinue }));
-    steps.push({ step: 'snapshot deploy 2', requests: second.requests });
-    const versionMetadata = await text('snapshots', `${DIR}/1.1-SNAPSHOT/maven-metadata.xml`);
-    const snapshot = snapshotOf(versionMetadata ?? '');
-    expect(snapshot.buildNumber).toBe(2);
-    expect(snapshot.values).toEqual([`1.1-${snapshot.timestamp}-2`, `1.1-${snapshot.timestamp}-2`]);
-    for (const [timestamp, build] of [
-      [afterFirst.timestamp, 1],
-      [snapshot.timestamp, 2],
-    ] as const) {
-      const jar = await repos.file('snapshots', `${DIR}/1.1-SNAPSHOT/app-1.1-${timestamp}-${build}.jar`);
-      expect(jar && sha1(jar), `build ${build}`).toBe(sha1(await readFile(jarSnapshot)));
-      expect(await repos.file('snapshots', `${DIR}/1.1-SNAPSHOT/app-1.1-${timestamp}-${build}.pom`), `build ${build}`).toBeDefined();
-    }
+      const second = await mvn(repos, () => client.deployFile({ ...APP, version: '1.1-SNAPSHOT', url: router.url, file: jarSnapshot, expectContinue }));
+      steps.push({ step: 'snapshot deploy 2', requests: second.requests });
+      const versionMetadata = await text('snapshots', `${DIR}/1.1-SNAPSHOT/maven-metadata.xml`);
+      const snapshot = snapshotOf(versionMetadata ?? '');
+      expect(snapshot.buildNumber).toBe(2);
+      expect(snapshot.values).toEqual([`1.1-${snapshot.timestamp}-2`, `1.1-${snapshot.timestamp}-2`]);
+      for (const [timestamp, build] of [
+        [afterFirst.timestamp, 1],
+        [snapshot.timestamp, 2],
+      ] as const) {
+        const jar = await repos.file('snapshots', `${DIR}/1.1-SNAPSHOT/app-1.1-${timestamp}-${build}.jar`);
+        expect(jar && sha1(jar), `build ${build}`).toBe(sha1(await readFile(jarSnapshot)));
+        expect(await repos.file('snapshots', `${DIR}/1.1-SNAPSHOT/app-1.1-${timestamp}-${build}.pom`), `build ${build}`).toBeDefined();
+      }
 
-    // Each hosted repository's artifact-level metadata lists what was deployed there, nothing else.
-    const snapshotsMetadata = await text('snapshots', `${DIR}/maven-metadata.xml`);
-    expect(listedVersions(snapshotsMetadata ?? '')).toEqual(['1.1-SNAPSHOT']);
-    expect(snapshotsMetadata).not.toContain('0.9');
-    expect(listedVersions((await text('releases', `${DIR}/maven-metadata.xml`)) ?? '')).toEqual(['1.0']);
-    expect(await repos.file('releases', `${DIR}/1.1-SNAPSHOT/maven-metadata.xml`)).toBeUndefined();
-    expect(await repos.file('snapshots', `${DIR}/1.0/app-1.0.jar`)).toBeUndefined();
-  }, MVN_TIMEOUT);
+      // Each hosted repository's artifact-level metadata lists what was deployed there, nothing else.
+      const snapshotsMetadata = await text('snapshots', `${DIR}/maven-metadata.xml`);
+      expect(listedVersions(snapshotsMetadata ?? '')).toEqual(['1.1-SNAPSHOT']);
+      expect(snapshotsMetadata).not.toContain('0.9');
+      expect(listedVersions((await text('releases', `${DIR}/maven-metadata.xml`)) ?? '')).toEqual(['1.0']);
+      expect(await repos.file('releases', `${DIR}/1.1-SNAPSHOT/maven-metadata.xml`)).toBeUndefined();
+      expect(await repos.file('snapshots', `${DIR}/1.0/app-1.0.jar`)).toBeUndefined();
+    },
+    MVN_TIMEOUT,
+  );
 
-  it('resolves com.example:app:1.0 from the group through the router, checksums verified', async () => {
-    await client.forget(APP.groupId);
-    const { requests } = await mvn(repos, () => client.get({ ...APP, version: '1.0', url: router.url }));
-    steps.push({ step: 'resolve release', requests });
-    const resolved = await readFile(path.join(client.localRepo, DIR, '1.0/app-1.0.jar'));
-    expect(sha1(resolved)).toBe(sha1(await readFile(jar10)));
-    expect(requests.length).toBeGreaterThan(0);
-    for (const request of requests) expect(request, request.uri).toMatchObject({ server: 'group', status: 200 });
-  }, MVN_TIMEOUT);
+  it(
+    'resolves com.example:app:1.0 from the group through the router, checksums verified',
+    async () => {
+      await client.forget(APP.groupId);
+      const { requests } = await mvn(repos, () => client.get({ ...APP, version: '1.0', url: router.url }));
+      steps.push({ step: 'resolve release', requests });
+      const resolved = await readFile(path.join(client.localRepo, DIR, '1.0/app-1.0.jar'));
+      expect(sha1(resolved)).toBe(sha1(await readFile(jar10)));
+      expect(requests.length).toBeGreaterThan(0);
+      for (const request of requests) expect(request, request.uri).toMatchObject({ server: 'group', status: 200 });
+    },
+    MVN_TIMEOUT,
+  );
 
   it('sends the request sequence of test/rules/maven-fixtures.ts, each request to its role', () => {
     expect(steps.map((s) => s.step)).toEqual(['release deploy', 'snapshot deploy 1', 'snapshot deploy 2', 'resolve release']);
-    const observed = steps.flatMap(({ step, requests }) => requests.map((r) => ({ step, method: r.method, path: normalizeMavenPath(r.uri), reached: ROLE_OF[r.server] })));
+    const observed = steps.flatMap(({ step, requests }) =>
+      requests.map((r) => ({ step, method: r.method, path: normalizeMavenPath(r.uri), reached: ROLE_OF[r.server] })),
+    );
     // To record a new capture for the fixture file: MAVEN_CAPTURE=/tmp/capture.json (raw paths, and the role each reached).
     if (process.env.MAVEN_CAPTURE) {
-      const raw = steps.flatMap(({ step, requests }) => requests.map((r) => ({ step, method: r.method, path: r.uri, reached: ROLE_OF[r.server], status: r.status })));
+      const raw = steps.flatMap(({ step, requests }) =>
+        requests.map((r) => ({ step, method: r.method, path: r.uri, reached: ROLE_OF[r.server], status: r.status })),
+      );
       writeFileSync(`${process.env.MAVEN_CAPTURE}.${runtime}`, JSON.stringify(raw, null, 1));
     }
     // The sequence mvn sends, request by request.

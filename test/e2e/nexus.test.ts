@@ -18,7 +18,17 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basicAuth, headManifest } from '../support/blob.ts';
 import { buildImage, type BuiltImage } from '../support/image.ts';
-import { createTokenIssuer, leakingHeaders, startMemberLink, startNexus, startWiretap, type MemberLink, type Nexus, type TokenIssuer, type Wiretap } from '../support/nexus.ts';
+import {
+  createTokenIssuer,
+  leakingHeaders,
+  startMemberLink,
+  startNexus,
+  startWiretap,
+  type MemberLink,
+  type Nexus,
+  type TokenIssuer,
+  type Wiretap,
+} from '../support/nexus.ts';
 import { startOrigin } from '../support/origin.ts';
 import { startRegistry, type Registry } from '../support/registry.ts';
 import { RUNTIMES, startRouter, type RouterProcess, type Runtime } from '../support/router.ts';
@@ -42,10 +52,7 @@ interface Reply {
 }
 
 /** One request to the router with a Host of our choosing (node:http keeps every header as sent). */
-function call(
-  port: number,
-  opts: { method?: string; path: string; host: string; headers?: Record<string, string>; body?: Buffer },
-): Promise<Reply> {
+function call(port: number, opts: { method?: string; path: string; host: string; headers?: Record<string, string>; body?: Buffer }): Promise<Reply> {
   const method = opts.method ?? 'GET';
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { host: opts.host, ...opts.headers };
@@ -83,7 +90,13 @@ async function handUpload(port: number, host: string, name: string, bytes: Buffe
   const post = await call(port, { method: 'POST', path: `/v2/${name}/blobs/uploads/`, host, headers });
   replies.push(post);
   expect(post.status, post.body).toBe(202);
-  const patch = await call(port, { method: 'PATCH', path: pathUnder(origin, post.headers.location), host, headers: { ...headers, 'content-type': 'application/octet-stream' }, body: bytes });
+  const patch = await call(port, {
+    method: 'PATCH',
+    path: pathUnder(origin, post.headers.location),
+    host,
+    headers: { ...headers, 'content-type': 'application/octet-stream' },
+    body: bytes,
+  });
   replies.push(patch);
   expect(patch.status, patch.body).toBe(202);
   const progress = await call(port, { method: 'GET', path: pathUnder(origin, patch.headers.location), host, headers });
@@ -110,11 +123,7 @@ interface Stack {
   stop(): Promise<void>;
 }
 
-async function startStack(
-  runtime: Runtime,
-  auth: 'none' | 'basic' | 'bearer',
-  issuer?: TokenIssuer,
-): Promise<Stack> {
+async function startStack(runtime: Runtime, auth: 'none' | 'basic' | 'bearer', issuer?: TokenIssuer): Promise<Stack> {
   // Stopped in reverse order, also when a later part fails to start.
   const stops: Array<() => Promise<unknown>> = [];
   const started = <T>(part: T, stop: (part: T) => Promise<unknown>): T => (stops.unshift(() => stop(part)), part);
@@ -180,7 +189,11 @@ function smallImage(work: string, name: string, tag: string): Promise<BuiltImage
   return buildImage(join(work, name), {
     tag,
     seed: `${name}-${tag}`,
-    layers: [{ randomBytes: 1536 * KiB, seed: `${name}-base` }, { files: { 'app/config.json': `{"image":"${name}"}` } }, { randomBytes: 256 * KiB, seed: `${name}-top` }],
+    layers: [
+      { randomBytes: 1536 * KiB, seed: `${name}-base` },
+      { files: { 'app/config.json': `{"image":"${name}"}` } },
+      { randomBytes: 256 * KiB, seed: `${name}-top` },
+    ],
   });
 }
 
@@ -222,7 +235,9 @@ describe.each(RUNTIMES)('Nexus-like path-based origin through the router on %s',
     it('the origin is the worst case: its upload Locations name its own host:port and the prefix', async () => {
       const post = await call(stack.nexus.port, { method: 'POST', path: '/repository/docker-hosted/v2/probe/blobs/uploads/', host: 'public.example' });
       expect(post.status).toBe(202);
-      expect(post.headers.location).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${stack.nexus.port}/repository/docker-hosted/v2/probe/blobs/uploads/[0-9a-f-]+\\?_state=`));
+      expect(post.headers.location).toMatch(
+        new RegExp(`^http://127\\.0\\.0\\.1:${stack.nexus.port}/repository/docker-hosted/v2/probe/blobs/uploads/[0-9a-f-]+\\?_state=`),
+      );
     });
 
     it('pushes and pulls with skopeo through prefixed upstreams, and no header names the origin', async () => {
@@ -267,13 +282,25 @@ describe.each(RUNTIMES)('Nexus-like path-based origin through the router on %s',
       const digest = `sha256:${'ab'.repeat(32)}`;
       const signedQuery = '?X-Amz-Credential=AKIA%2F20260101%2Fus-east-1&X-Amz-Signature=de%3Dad%2Bbe&x=%C3%A9';
       stack.nexus.options.blobRedirect = (_repo, name, d) =>
-        name === 'team/cdn' ? `http://cdn.example/registry/blobs/${d}${signedQuery}` : name === 'team/cdn-local' ? `${cdn.url}/blobs/${d}${signedQuery}` : undefined;
+        name === 'team/cdn'
+          ? `http://cdn.example/registry/blobs/${d}${signedQuery}`
+          : name === 'team/cdn-local'
+            ? `${cdn.url}/blobs/${d}${signedQuery}`
+            : undefined;
       try {
         const before = stack.nexus.seen.length;
-        const far = await call(stack.router.port, { path: `/v2/team/cdn/blobs/${digest}`, host: `127.0.0.1:${stack.router.port}`, headers: { authorization: AUTH } });
+        const far = await call(stack.router.port, {
+          path: `/v2/team/cdn/blobs/${digest}`,
+          host: `127.0.0.1:${stack.router.port}`,
+          headers: { authorization: AUTH },
+        });
         expect(far.status).toBe(307);
         expect(far.headers.location).toBe(`http://cdn.example/registry/blobs/${digest}${signedQuery}`);
-        const near = await call(stack.router.port, { path: `/v2/team/cdn-local/blobs/${digest}`, host: `127.0.0.1:${stack.router.port}`, headers: { authorization: AUTH } });
+        const near = await call(stack.router.port, {
+          path: `/v2/team/cdn-local/blobs/${digest}`,
+          host: `127.0.0.1:${stack.router.port}`,
+          headers: { authorization: AUTH },
+        });
         expect(near.status).toBe(307);
         expect(near.headers.location).toBe(`${cdn.url}/blobs/${digest}${signedQuery}`);
         // Authorization went to the chosen upstream (the group prefix) and nowhere else.
@@ -316,14 +343,21 @@ describe.each(RUNTIMES)('Nexus-like path-based origin through the router on %s',
       expect(await inspectDigest(`oci:${pulled}:v1`)).toBe(image.manifestDigest);
       // The credentials reached the registries (through the router and the origin).
       expect(stack.nexus.seen.filter((s) => s.repo === 'docker-hosted' && s.method === 'PUT').every((s) => s.headers.authorization === AUTH)).toBe(true);
-      const { replies: upload } = await handUpload(stack.router.port, `127.0.0.1:${stack.router.port}`, 'team/raw', Buffer.alloc(48 * KiB, 3), { authorization: AUTH });
+      const { replies: upload } = await handUpload(stack.router.port, `127.0.0.1:${stack.router.port}`, 'team/raw', Buffer.alloc(48 * KiB, 3), {
+        authorization: AUTH,
+      });
       replies.push(...upload);
       expect(leaks(stack, replies)).toEqual([]);
     });
 
     it('refuses a wrong password with a clear 401 and writes nothing', async () => {
       const wrong = basicAuth(USER, 'wrong password');
-      const post = await call(stack.router.port, { method: 'POST', path: '/v2/team/denied/blobs/uploads/', host: `127.0.0.1:${stack.router.port}`, headers: { authorization: wrong } });
+      const post = await call(stack.router.port, {
+        method: 'POST',
+        path: '/v2/team/denied/blobs/uploads/',
+        host: `127.0.0.1:${stack.router.port}`,
+        headers: { authorization: wrong },
+      });
       replies.push(post);
       expect(post.status).toBe(401);
       expect(JSON.parse(post.body).errors[0]).toMatchObject({ code: 'UNAUTHORIZED', message: 'authentication required' });
@@ -376,7 +410,11 @@ describe.each(RUNTIMES)('Nexus-like path-based origin through the router on %s',
 
       const before = stack.nexus.seen.length;
       const scope = encodeURIComponent('repository:team/raw:pull,push');
-      const tokenReply = await call(stack.router.port, { path: `/v2/token?account=${USER}&scope=${scope}&service=${SERVICE}`, host, headers: { authorization: AUTH } });
+      const tokenReply = await call(stack.router.port, {
+        path: `/v2/token?account=${USER}&scope=${scope}&service=${SERVICE}`,
+        host,
+        headers: { authorization: AUTH },
+      });
       replies.push(tokenReply);
       expect(tokenReply.status, tokenReply.body).toBe(200);
       expect(stack.nexus.seen.slice(before).map((s) => `${s.repo} ${s.path}`)).toEqual([
@@ -392,8 +430,14 @@ describe.each(RUNTIMES)('Nexus-like path-based origin through the router on %s',
       stack.nexus.options.urlBase = 'nexus-3.78';
       try {
         // What such a Nexus makes of a forwarded host that carries the port (the router sent that before).
-        const doubled = await call(stack.nexus.port, { path: '/repository/docker-group/v2/', host: 'registry.example.com:5001', headers: { 'x-forwarded-host': 'registry.example.com:5001' } });
-        expect(doubled.headers['www-authenticate']).toBe(`Bearer realm="http://registry.example.com:5001:5001/repository/docker-group/v2/token",service="${SERVICE}"`);
+        const doubled = await call(stack.nexus.port, {
+          path: '/repository/docker-group/v2/',
+          host: 'registry.example.com:5001',
+          headers: { 'x-forwarded-host': 'registry.example.com:5001' },
+        });
+        expect(doubled.headers['www-authenticate']).toBe(
+          `Bearer realm="http://registry.example.com:5001:5001/repository/docker-group/v2/token",service="${SERVICE}"`,
+        );
         for (const host of ['registry.example.com:5001', 'registry-noxfh.example.com:5001']) {
           const before = stack.nexus.seen.length;
           const ping = await call(stack.router.port, { path: '/v2/', host });
@@ -420,7 +464,11 @@ describe.each(RUNTIMES)('Nexus-like path-based origin through the router on %s',
       replies.push(ping);
       expect(ping.status).toBe(401);
       expect(ping.headers['www-authenticate']).toBe(`Bearer realm="http://${host}/v2/token",service="${SERVICE}"`);
-      const tokenReply = await call(stack.router.port, { path: `/v2/token?scope=repository%3Ateam%2Fraw%3Apull&service=${SERVICE}`, host, headers: { authorization: AUTH } });
+      const tokenReply = await call(stack.router.port, {
+        path: `/v2/token?scope=repository%3Ateam%2Fraw%3Apull&service=${SERVICE}`,
+        host,
+        headers: { authorization: AUTH },
+      });
       replies.push(tokenReply);
       expect(tokenReply.status, tokenReply.body).toBe(200);
       expect(stack.nexus.seen.slice(before).map((s) => `${s.repo} ${s.path.split('?')[0]}`)).toEqual(['docker-hosted /v2/', 'docker-hosted /v2/token']);

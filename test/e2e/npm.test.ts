@@ -65,7 +65,9 @@ function isWriteish(entry: LoggedRequest): boolean {
 it('states where requests belong as the captured npm fixtures do', () => {
   for (const request of NPM_REQUESTS) {
     const side = belongsTo({ method: request.method, path: request.path, query: request.query ?? '' });
-    expect(side, `${request.command}: ${request.method} ${request.path}${request.query ? `?${request.query}` : ''}`).toBe(request.expected === 'write' ? 'hosted' : 'group');
+    expect(side, `${request.command}: ${request.method} ${request.path}${request.query ? `?${request.query}` : ''}`).toBe(
+      request.expected === 'write' ? 'hosted' : 'group',
+    );
   }
 });
 
@@ -103,13 +105,19 @@ describe.each(Object.keys(LAYOUTS))('npm with registries at %s paths', (layout) 
     let start: number;
 
     /** Runs npm; expects success; checks every request it made reached the side it belongs to. */
-    async function npm(args: string[], opts: Parameters<typeof runNpm>[2] & { sandbox?: NpmSandbox } = {}): Promise<{ stdout: string; requests: LoggedRequest[] }> {
+    async function npm(
+      args: string[],
+      opts: Parameters<typeof runNpm>[2] & { sandbox?: NpmSandbox } = {},
+    ): Promise<{ stdout: string; requests: LoggedRequest[] }> {
       const mark = registries.log.mark();
       const result = assertNpmOk(await runNpm(opts.sandbox ?? client, args, opts));
       const requests = registries.log.since(mark);
       const seen = RequestLog.format(requests);
       // npm never went around the router (a tarball URL naming an upstream would make it).
-      expect(requests.filter((entry) => entry.source === 'direct'), `npm ${args.join(' ')} bypassed the router:\n${seen}`).toEqual([]);
+      expect(
+        requests.filter((entry) => entry.source === 'direct'),
+        `npm ${args.join(' ')} bypassed the router:\n${seen}`,
+      ).toEqual([]);
       const routed = requests.filter((entry) => entry.source === 'router');
       expect(routed.length, `npm ${args.join(' ')} sent nothing through the router:\n${seen}`).toBeGreaterThan(0);
       // The router kept each upstream's path prefix (Nexus layout).
@@ -137,7 +145,10 @@ describe.each(Object.keys(LAYOUTS))('npm with registries at %s paths', (layout) 
           entry.status !== undefined &&
           (status === undefined ? entry.status < 400 : entry.status === status),
       );
-      expect(found, `no ${method} ${path}${query ? `?${query}` : ''} answered ${status ?? 'successfully'} by ${instance} in:\n${RequestLog.format(requests)}`).toBe(true);
+      expect(
+        found,
+        `no ${method} ${path}${query ? `?${query}` : ''} answered ${status ?? 'successfully'} by ${instance} in:\n${RequestLog.format(requests)}`,
+      ).toBe(true);
     };
 
     beforeAll(async () => {
@@ -199,7 +210,9 @@ describe.each(Object.keys(LAYOUTS))('npm with registries at %s paths', (layout) 
       for (const version of ['1.0.0', '1.1.0']) {
         await writePackage(smallDir, { name: scoped, version });
         const { requests } = await npm(['publish'], { cwd: smallDir });
-        expect(requests.filter((entry) => entry.method === 'PUT').map((entry) => [entry.instance, entry.path, entry.status])).toEqual([['hosted', `/${scope}%2fsmall`, 201]]);
+        expect(requests.filter((entry) => entry.method === 'PUT').map((entry) => [entry.instance, entry.path, entry.status])).toEqual([
+          ['hosted', `/${scope}%2fsmall`, 201],
+        ]);
       }
       const stored = (await (await fetch(`${registries.hosted.directUrl}/${scope}%2fsmall`)).json()) as { versions: Record<string, unknown> };
       expect(Object.keys(stored.versions).sort()).toEqual(['1.0.0', '1.1.0']);
@@ -216,7 +229,11 @@ describe.each(Object.keys(LAYOUTS))('npm with registries at %s paths', (layout) 
       // runtime cannot set Host) and its path prefix; npm install downloads from the public name.
       const sent = viewBig.requests.find((entry) => entry.path === `/${big}`)!.headers.host;
       expect(sent).toBe(LIMITS[runtime].sendsHost ? `127.0.0.1:${router.port}` : new URL(registries.group.url).host);
-      for (const [asked, name] of [[big, big], [`${scope}%2fsmall`, scoped], [scoped, scoped]] as const) {
+      for (const [asked, name] of [
+        [big, big],
+        [`${scope}%2fsmall`, scoped],
+        [scoped, scoped],
+      ] as const) {
         const res = await fetch(`${router.url}/${asked}`, { headers: { accept: 'application/json' } });
         expect(res.status).toBe(200);
         const packument = (await res.json()) as { versions: Record<string, { dist: { tarball: string } }> };
@@ -244,7 +261,9 @@ describe.each(Object.keys(LAYOUTS))('npm with registries at %s paths', (layout) 
         expectRequest(requests, 'group', 'GET', `/${big}/-/${big}-1.0.0.tgz`);
         expectRequest(requests, 'group', 'GET', new RegExp(`^/${scope}(/|%2f)small/-/small-1\\.1\\.0\\.tgz$`, 'i'));
         const audit = requests.filter((entry) => entry.path.startsWith('/-/npm/v1/security/'));
-        expect(audit.map((entry) => [entry.instance, entry.method, entry.path, entry.status])).toEqual([['group', 'POST', '/-/npm/v1/security/advisories/bulk', 200]]);
+        expect(audit.map((entry) => [entry.instance, entry.method, entry.path, entry.status])).toEqual([
+          ['group', 'POST', '/-/npm/v1/security/advisories/bulk', 200],
+        ]);
         expect(audit[0]!.headers['content-encoding']).toBe('gzip');
       } finally {
         await rm(fresh.dir, { recursive: true, force: true });

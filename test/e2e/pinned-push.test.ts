@@ -81,7 +81,10 @@ describe.each(RUNTIMES)('pushes pinned to one of two write primaries on %s', (ru
   const serversOf = (name: string): Set<string | null> => new Set(pushRequests(name).map((entry) => entry.upstream));
   const summary = (name: string): string =>
     pushRequests(name)
-      .map((entry) => `${entry.method} ${entry.path.replace(/(uploads\/[0-9a-f]{8})[^?]*/, '$1…').slice(0, 70)} → ${entry.upstream} ${entry.status}${entry.error ? ` (${entry.error})` : ''}`)
+      .map(
+        (entry) =>
+          `${entry.method} ${entry.path.replace(/(uploads\/[0-9a-f]{8})[^?]*/, '$1…').slice(0, 70)} → ${entry.upstream} ${entry.status}${entry.error ? ` (${entry.error})` : ''}`,
+      )
       .join('\n');
   const image = (name: string, layers: Parameters<typeof buildImage>[1]['layers'], tag = 'v1'): Promise<BuiltImage> =>
     buildImage(join(work, 'images', name.replace(/\W/g, '_')), { tag, seed: `${runtime}/${name}`, layers });
@@ -134,7 +137,10 @@ describe.each(RUNTIMES)('pushes pinned to one of two write primaries on %s', (ru
     // A blob HEAD of a name is pinned like its push: it tells which server a name hashes to. Pick
     // three names per server among candidates, so "both servers get some" does not hang on the
     // luck of the hash with this run's ports (six names on one of two servers: 1 in 32).
-    const byServer = new Map<string, string[]>([[A.url, []], [B.url, []]]);
+    const byServer = new Map<string, string[]>([
+      [A.url, []],
+      [B.url, []],
+    ]);
     const probed = new Map<string, string>();
     for (let k = 0; k < 32 && [...byServer.values()].some((names) => names.length < 3); k++) {
       const name = `${ns}/par${k}`;
@@ -161,7 +167,10 @@ describe.each(RUNTIMES)('pushes pinned to one of two write primaries on %s', (ru
       expect([...serversOf(name)][0], report).toBe(probed.get(name));
     }
     expect(new Set(names.flatMap((name) => [...serversOf(name)])), `the six names did not use both servers:\n${report}`).toEqual(new Set([A.url, B.url]));
-    expect(results.map((result) => result.code), report).toEqual(names.map(() => 0));
+    expect(
+      results.map((result) => result.code),
+      report,
+    ).toEqual(names.map(() => 0));
     names.forEach((name, i) => parallel.push({ name, server: probed.get(name)!, image: images[i]! }));
     await Promise.all(
       names.map(async (name, i) => {
@@ -183,10 +192,7 @@ describe.each(RUNTIMES)('pushes pinned to one of two write primaries on %s', (ru
       let exited: SkopeoResult | undefined;
       void push.then((result) => (exited = result));
       // After the POST that opens the layer's upload, while its PATCH streams.
-      const post = await until(
-        () => accessLog().find((e) => e.method === 'POST' && e.path === `/v2/${name}/blobs/uploads/`) ?? exited,
-        15_000,
-      );
+      const post = await until(() => accessLog().find((e) => e.method === 'POST' && e.path === `/v2/${name}/blobs/uploads/`) ?? exited, 15_000);
       if ('code' in post) throw new Error(`the push ended before its upload started: exit ${post.code}\n${post.stderr}\n${summary(name)}`);
       target = post.upstream === A.url ? A : post.upstream === B.url ? B : undefined;
       expect(target, `POST went to ${post.upstream}`).toBeDefined();
@@ -200,7 +206,10 @@ describe.each(RUNTIMES)('pushes pinned to one of two write primaries on %s', (ru
       await new Promise((r) => setTimeout(r, 500));
       const report = `skopeo exit ${result.code} ${seconds.toFixed(1)} s after the kill:\n${result.stderr.trim()}\n${summary(name)}`;
       console.info(`${runtime}: pinned server killed mid-upload → ${report}`);
-      expect(pushRequests(name).filter((entry) => entry.upstream === other.url), `requests of the push reached the other server:\n${report}`).toEqual([]);
+      expect(
+        pushRequests(name).filter((entry) => entry.upstream === other.url),
+        `requests of the push reached the other server:\n${report}`,
+      ).toEqual([]);
       expect(result.code, report).not.toBe(0);
       expect(result.stderr, report).not.toMatch(/killed by/);
       expect(seconds, report).toBeLessThan(5);
@@ -223,10 +232,14 @@ describe.each(RUNTIMES)('pushes pinned to one of two write primaries on %s', (ru
     for (let attempt = 1; attempt <= 3; attempt++) {
       const mark = accessLog().length;
       const again = await skopeo(copyArgs(push.image.ref(), dockerRef(via, push.name, 'v1')), { timeoutMs: 30_000 });
-      const sent = accessLog().slice(mark).filter((entry) => entry.role === 'write' && entry.path.startsWith(`/v2/${push.name}/`));
+      const sent = accessLog()
+        .slice(mark)
+        .filter((entry) => entry.role === 'write' && entry.path.startsWith(`/v2/${push.name}/`));
       const servers = [...new Set(sent.map((entry) => entry.upstream))].join(', ');
       const first = sent.find((entry) => entry.status >= 500);
-      tries.push(`try ${attempt}: exit ${again.code} via ${servers}${again.code ? `: ${again.stderr.trim()}` : ''}${first ? ` [router: ${first.method} ${first.status} ${first.error ?? ''}]` : ''}`);
+      tries.push(
+        `try ${attempt}: exit ${again.code} via ${servers}${again.code ? `: ${again.stderr.trim()}` : ''}${first ? ` [router: ${first.method} ${first.status} ${first.error ?? ''}]` : ''}`,
+      );
       if (again.code === 0) {
         if (sent.some((entry) => entry.upstream !== survivor.url)) problems.push(`pushing ${push.name} again did not stay on the surviving server: ${servers}`);
         break;
@@ -246,7 +259,9 @@ describe.each(RUNTIMES)('pushes pinned to one of two write primaries on %s', (ru
       if (got.code !== 0 || digest !== built.manifestDigest) {
         const log = accessLog()
           .slice(before)
-          .map((entry) => `${entry.method} ${entry.path.slice(0, 60)} → ${entry.role} ${entry.upstream} ${entry.status}${entry.error ? ` (${entry.error})` : ''}`)
+          .map(
+            (entry) => `${entry.method} ${entry.path.slice(0, 60)} → ${entry.role} ${entry.upstream} ${entry.status}${entry.error ? ` (${entry.error})` : ''}`,
+          )
           .join('\n');
         problems.push(`pulling ${name} (pushed to the dead server before it died): exit ${got.code} ${got.stderr.trim()}\n${log}`);
       }
@@ -271,4 +286,3 @@ async function until<T>(probe: () => T | undefined | false, ms = 5000): Promise<
     await new Promise((r) => setTimeout(r, 20));
   }
 }
-

@@ -22,7 +22,20 @@ import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PYPI_REQUESTS } from '../rules/pypi-fixtures.ts';
-import { buildDists, pipInstall, pythonTools, SIMPLE_JSON, startPypiOrigin, twineUpload, uploadForm, type Dists, type LinkMode, type PypiLogEntry, type PypiOrigin, type PythonTools } from '../support/pypi.ts';
+import {
+  buildDists,
+  pipInstall,
+  pythonTools,
+  SIMPLE_JSON,
+  startPypiOrigin,
+  twineUpload,
+  uploadForm,
+  type Dists,
+  type LinkMode,
+  type PypiLogEntry,
+  type PypiOrigin,
+  type PythonTools,
+} from '../support/pypi.ts';
 import { RUNTIMES, startRouter, type RouterProcess, type Runtime } from '../support/router.ts';
 
 const USER = 'u';
@@ -135,7 +148,9 @@ describe.each(RUNTIMES)('pypi through the router on %s', (runtime) => {
     expect(again.result.output.replace(/\s+/g, ' ')).toContain(`${router.url}/ ${reason}`);
     expect(again.entries.map((e) => [e.repository, e.method, e.status, e.reason])).toEqual([['pypi-hosted', 'POST', 400, 'File already exists.']]);
 
-    const skip = await step('twine upload --skip-existing (again)', () => twineUpload(tools, `${router.url}/`, [dists.wheel.path, dists.sdist.path], ['--skip-existing']));
+    const skip = await step('twine upload --skip-existing (again)', () =>
+      twineUpload(tools, `${router.url}/`, [dists.wheel.path, dists.sdist.path], ['--skip-existing']),
+    );
     expect(skip.result.code, skip.result.output).toBe(0);
     expect(skip.result.output.replace(/\s+/g, ' ')).toContain(`Skipping ${dists.wheel.filename} because it appears to already exist`);
     expect(skip.result.output.replace(/\s+/g, ' ')).toContain(`Skipping ${dists.sdist.filename} because it appears to already exist`);
@@ -183,7 +198,9 @@ describe.each(RUNTIMES)('pypi through the router on %s', (runtime) => {
   it('pip builds and installs the sdist (--no-binary :all:) in a fresh venv', async () => {
     origin.options.json = false;
     origin.options.links = 'absolute';
-    const { result, entries } = await step('pip install --no-binary (HTML, absolute)', () => pipInstall(tools, `${router.url}/simple`, 'Router-Demo', dists.module, ['--no-binary', ':all:']));
+    const { result, entries } = await step('pip install --no-binary (HTML, absolute)', () =>
+      pipInstall(tools, `${router.url}/simple`, 'Router-Demo', dists.module, ['--no-binary', ':all:']),
+    );
     expect(result.code, result.output).toBe(0);
     expect(result.imported).toBe(dists.version);
     expect(entries.map((e) => [e.repository, e.method, e.url, e.status])).toEqual([
@@ -198,8 +215,13 @@ describe.each(RUNTIMES)('pypi through the router on %s', (runtime) => {
     origin.options.links = links;
     const api = await fetch(`${router.url}/pypi/router-demo/json`);
     expect(api.status).toBe(200);
-    const body = (await api.json()) as { urls: Array<{ url: string; filename: string; digests: { sha256: string } }>; releases: Record<string, Array<{ url: string }>> };
-    expect(body.urls.map((file) => file.url).sort()).toEqual([dists.sdist.filename, dists.wheel.filename].sort().map((name) => `${router.url}/packages/router-demo/1.0.0/${name}`));
+    const body = (await api.json()) as {
+      urls: Array<{ url: string; filename: string; digests: { sha256: string } }>;
+      releases: Record<string, Array<{ url: string }>>;
+    };
+    expect(body.urls.map((file) => file.url).sort()).toEqual(
+      [dists.sdist.filename, dists.wheel.filename].sort().map((name) => `${router.url}/packages/router-demo/1.0.0/${name}`),
+    );
     expect(body.releases['1.0.0']!.map((file) => file.url).sort()).toEqual(body.urls.map((file) => file.url).sort());
     const wheel = body.urls.find((file) => file.filename === dists.wheel.filename)!;
     const download = await fetch(wheel.url);
@@ -212,7 +234,9 @@ describe.each(RUNTIMES)('pypi through the router on %s', (runtime) => {
     const project = await fetch(`${router.url}/simple/router-demo/`, { headers: { accept: SIMPLE_JSON } });
     expect(project.headers.get('content-type')).toBe(SIMPLE_JSON);
     const files = ((await project.json()) as { files: Array<{ url: string }> }).files;
-    expect(files.map((file) => file.url).sort()).toEqual([dists.sdist.filename, dists.wheel.filename].sort().map((name) => `${router.url}/packages/router-demo/1.0.0/${name}`));
+    expect(files.map((file) => file.url).sort()).toEqual(
+      [dists.sdist.filename, dists.wheel.filename].sort().map((name) => `${router.url}/packages/router-demo/1.0.0/${name}`),
+    );
   });
 
   it('each client step sent exactly the requests test/rules/pypi-fixtures.ts lists, to the repository it names; no upload reached the group', () => {

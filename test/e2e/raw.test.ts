@@ -91,7 +91,7 @@ describe.each(['node', 'bun-node'] as const)('curl through the router to Nexus-l
     await repos?.destroy();
   });
 
-  it('runs the fixture\'s curl commands: uploads land in hosted, downloads come from the group, the form upload is refused', async () => {
+  it("runs the fixture's curl commands: uploads land in hosted, downloads come from the group, the form upload is refused", async () => {
     const status = (result: CurlResult) => result.stdout.slice(-3);
     const out = path.join(work, `out-${runtime}`);
 

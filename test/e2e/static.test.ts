@@ -115,7 +115,11 @@ describe.each(RUNTIMES.filter((runtime) => runtime !== 'workerd'))('static folde
       res.writeHead(404, { 'content-type': 'text/plain', 'x-origin': 'yes' });
       res.end('origin: not here\n');
     });
-    router = await startRouter(runtime, { sites: [{ name: 'files', hosts: ['files.test'], upstream: origin.url, static: [{ prefix: '/download', dir: root }] }] }, { quiet: true });
+    router = await startRouter(
+      runtime,
+      { sites: [{ name: 'files', hosts: ['files.test'], upstream: origin.url, static: [{ prefix: '/download', dir: root }] }] },
+      { quiet: true },
+    );
   });
 
   afterAll(async () => {

@@ -56,40 +56,58 @@ describe('status page on the admin listener (node, headless chromium)', () => {
     [primary, backup] = await Promise.all([startRegistry({ name: 'status-primary' }), startRegistry({ name: 'status-backup' })]);
     const adminPort = await freePort();
     admin = `http://127.0.0.1:${adminPort}`;
-    router = await startRouter('node', {
-      timeouts: { idle: 30, connect: 2 },
-      admin: { port: adminPort },
-      sites: [
-        {
-          name: 'docker',
-          hosts: ['127.0.0.1', 'localhost'],
-          preset: 'docker',
-          upstreams: {
-            read: { servers: [primary.url], backup: [backup.url] },
-            write: { servers: [primary.url], backup: [backup.url] },
+    router = await startRouter(
+      'node',
+      {
+        timeouts: { idle: 30, connect: 2 },
+        admin: { port: adminPort },
+        sites: [
+          {
+            name: 'docker',
+            hosts: ['127.0.0.1', 'localhost'],
+            preset: 'docker',
+            upstreams: {
+              read: { servers: [primary.url], backup: [backup.url] },
+              write: { servers: [primary.url], backup: [backup.url] },
+            },
+            health: { interval: INTERVAL, timeout: 1, backoff: INTERVAL },
           },
-          health: { interval: INTERVAL, timeout: 1, backoff: INTERVAL },
-        },
-        {
-          // Never up (nothing listens there): its check's failure reason quotes the health path.
-          name: 'probe',
-          hosts: ['probe.test'],
-          preset: 'generic',
-          upstream: `http://127.0.0.1:${await freePort()}`,
-          health: { checks: true, interval: 5, timeout: 1, path: NASTY_PATH },
-        },
-        // Passive only: its server is unknown until a request is answered.
-        { name: 'passive', hosts: ['passive.test'], preset: 'docker', upstream: backup.url, health: { checks: false } },
-      ],
-    }, { quiet: true });
+          {
+            // Never up (nothing listens there): its check's failure reason quotes the health path.
+            name: 'probe',
+            hosts: ['probe.test'],
+            preset: 'generic',
+            upstream: `http://127.0.0.1:${await freePort()}`,
+            health: { checks: true, interval: 5, timeout: 1, path: NASTY_PATH },
+          },
+          // Passive only: its server is unknown until a request is answered.
+          { name: 'passive', hosts: ['passive.test'], preset: 'docker', upstream: backup.url, health: { checks: false } },
+        ],
+      },
+      { quiet: true },
+    );
     const deadline = Date.now() + 10_000;
-    while (!(await request(`${admin}/healthz`).then((r) => r.body.dump().then(() => r.statusCode === 200), () => false))) {
+    while (
+      !(await request(`${admin}/healthz`).then(
+        (r) => r.body.dump().then(() => r.statusCode === 200),
+        () => false,
+      ))
+    ) {
       if (Date.now() > deadline) throw new Error(`admin listener did not come up:\n${router.stderr()}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--headless',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1360, height: 900 }, colorScheme: 'light' });
     page.on('pageerror', (error) => pageErrors.push(`pageerror: ${error.message}`));
@@ -118,13 +136,22 @@ describe('status page on the admin listener (node, headless chromium)', () => {
 
   it('lists the site and both write servers up, then the primary down within one health interval plus one refresh', async () => {
     // Something for the per-minute counts: a ping (200), an unknown manifest (404), an unknown Host (421).
-    for (const [path, host] of [['/v2/', '127.0.0.1'], ['/v2/none/manifests/latest', '127.0.0.1'], ['/v2/', 'nobody.test']] as const) {
+    for (const [path, host] of [
+      ['/v2/', '127.0.0.1'],
+      ['/v2/none/manifests/latest', '127.0.0.1'],
+      ['/v2/', 'nobody.test'],
+    ] as const) {
       await request(`${router.url}${path}`, { headers: { host } }).then((r) => r.body.dump());
     }
     await page.goto(`${admin}/`);
     await row(primary.url, 'up').waitFor({ timeout: 10_000 });
     await row(backup.url, 'up').waitFor({ timeout: 10_000 });
-    expect(await page.locator('section[data-site]').evaluateAll((sections) => sections.map((s) => s.getAttribute('data-site')))).toEqual(['docker', 'probe', 'passive', '']);
+    expect(await page.locator('section[data-site]').evaluateAll((sections) => sections.map((s) => s.getAttribute('data-site')))).toEqual([
+      'docker',
+      'probe',
+      'passive',
+      '',
+    ]);
     await expect.poll(recent, { timeout: 5000 }).toMatch(/^2 requests · 1 4xx · 0 5xx/);
 
     // A download held open (the client reads nothing): one transfer in flight on the primary.
@@ -136,7 +163,15 @@ describe('status page on the admin listener (node, headless chromium)', () => {
     // The transfer with the server it went to, and how far it is of the length the registry declared.
     const transfers = (await status()).sites[0]!.transfers;
     expect(transfers).toEqual([
-      expect.objectContaining({ method: 'GET', path: `/v2/status/held/blobs/${digest}`, role: 'read', upstream: primary.url, bytesIn: 0, totalIn: null, totalOut: 32 * MiB }),
+      expect.objectContaining({
+        method: 'GET',
+        path: `/v2/status/held/blobs/${digest}`,
+        role: 'read',
+        upstream: primary.url,
+        bytesIn: 0,
+        totalIn: null,
+        totalOut: 32 * MiB,
+      }),
     ]);
     expect(transfers[0]!.bytesOut).toBeGreaterThan(0);
     expect(transfers[0]!.percent).toBe(Math.floor((transfers[0]!.bytesOut * 100) / (32 * MiB)));
@@ -190,7 +225,10 @@ describe('status page on the admin listener (node, headless chromium)', () => {
     expect(wraps.midWord).toEqual([]);
     const snapshot = await status();
     const write = snapshot.sites[0]!.roles.find((r) => r.role === 'write')!;
-    expect(write.servers.map((s) => [s.tier, s.up])).toEqual([['primary', false], ['backup', true]]);
+    expect(write.servers.map((s) => [s.tier, s.up])).toEqual([
+      ['primary', false],
+      ['backup', true],
+    ]);
     expect(write.servers[0]).toMatchObject({ state: 'down', changed: true, via: 'active', downs: 1, lastFailure: { via: 'active' } });
     expect(snapshot.sites[0]!.writesPaused).toBe(true);
     await expect.poll(() => page.locator('section[data-site="docker"] h2').innerText()).toMatch(/writes paused/);
@@ -210,7 +248,9 @@ describe('status page on the admin listener (node, headless chromium)', () => {
     const passive = page.locator(`section[data-site="passive"] tr[data-role="read"][data-server="${backup.url}"]`);
     await expect.poll(() => passive.getAttribute('data-state')).toBe('unknown');
     expect(await passive.innerText()).toContain('not checked: active checks are off and no request has been answered yet');
-    expect(await page.locator('section[data-site="passive"] [data-testid="checks"]').innerText()).toBe('passive only: no active checks, health is learnt from requests');
+    expect(await page.locator('section[data-site="passive"] [data-testid="checks"]').innerText()).toBe(
+      'passive only: no active checks, health is learnt from requests',
+    );
     expect(await page.locator('section[data-site="passive"] [data-testid="states"]').innerText()).toBe('1 of 1 unknown');
     await request(`${router.url}/v2/`, { headers: { host: 'passive.test' } }).then((r) => r.body.dump());
     await expect.poll(() => passive.getAttribute('data-state'), { timeout: 5000 }).toBe('up');

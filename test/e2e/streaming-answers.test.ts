@@ -10,7 +10,14 @@ import { startOrigin } from '../support/origin.ts';
 import { LIMITS, RUNTIMES, startRouter, type RouterProcess } from '../support/router.ts';
 
 /** Whether the server closes an idle keep-alive connection within 8 s after a streamed answer. */
-const KEEP_ALIVE_CLOSES: Record<(typeof RUNTIMES)[number], boolean> = { node: false, 'bun-node': true, bun: true, deno: false, 'deno-node': false, workerd: true };
+const KEEP_ALIVE_CLOSES: Record<(typeof RUNTIMES)[number], boolean> = {
+  node: false,
+  'bun-node': true,
+  bun: true,
+  deno: false,
+  'deno-node': false,
+  workerd: true,
+};
 
 const PIECE = 1024;
 const PIECES = 10;
@@ -131,11 +138,15 @@ describe.each(RUNTIMES)('streamed answers on %s', (runtime) => {
     ['chunked, 10 KiB', '/pieces-chunked', PIECE],
     ['10 KiB declared', '/pieces', PIECE],
     ['80 KiB declared', '/pieces?piece=8192', 8 * PIECE],
-  ])('delivers an answer of 10 pieces over 5 s (%s) whole with timeouts.idle 2', async (_name, path, piece) => {
-    const got = await get(router, path);
-    expect({ status: got.status, bytes: got.bytes, complete: got.complete }).toEqual({ status: 200, bytes: piece * PIECES, complete: true });
-    expect(got.ms).toBeGreaterThanOrEqual(4500);
-  }, 15_000);
+  ])(
+    'delivers an answer of 10 pieces over 5 s (%s) whole with timeouts.idle 2',
+    async (_name, path, piece) => {
+      const got = await get(router, path);
+      expect({ status: got.status, bytes: got.bytes, complete: got.complete }).toEqual({ status: 200, bytes: piece * PIECES, complete: true });
+      expect(got.ms).toBeGreaterThanOrEqual(4500);
+    },
+    15_000,
+  );
 
   it(`sends a ${LARGE / 1024} KiB answer ${LIMITS[runtime].streamedLength === 'chunked' ? 'chunked (the runtime drops the declared length)' : 'with its Content-Length'}`, async () => {
     const got = await get(router, '/large');

@@ -73,10 +73,13 @@ const fingerprintOf = (pem: Buffer | string) => new X509Certificate(pem).fingerp
 /** The certificate a new TLS connection to the router's TLS listener (the second) is served. */
 function freshFingerprint(tlsPort: number, ca: Buffer): Promise<string> {
   return new Promise<string>((done, fail) => {
-    const req = httpsRequest({ host: '127.0.0.1', port: tlsPort, path: '/v2/', ca, servername: 'registry.test', agent: false, headers: { host: `registry.test:${tlsPort}` } }, (res) => {
-      res.resume();
-      done((res.socket as TLSSocket).getPeerX509Certificate()!.fingerprint256);
-    });
+    const req = httpsRequest(
+      { host: '127.0.0.1', port: tlsPort, path: '/v2/', ca, servername: 'registry.test', agent: false, headers: { host: `registry.test:${tlsPort}` } },
+      (res) => {
+        res.resume();
+        done((res.socket as TLSSocket).getPeerX509Certificate()!.fingerprint256);
+      },
+    );
     req.on('error', fail);
     req.end();
   });
@@ -109,22 +112,32 @@ async function sighupSwap(router: RouterProcess, pair: { cert: string; key: stri
   const resumed = new Promise<void>((r) => (resume = r));
   // Start a download and stop reading it halfway.
   const download = new Promise<{ digest: string; fingerprint: string; bytes: number }>((done, fail) => {
-    const req = httpsRequest({ agent, host: '127.0.0.1', port: tlsPort, path: `/v2/team/big/blobs/${blob.digest}`, servername: 'registry.test', headers: { host: `registry.test:${tlsPort}` } }, (res) => {
-      const hash = createHash('sha256');
-      let bytes = 0;
-      const fingerprint = (res.socket as TLSSocket).getPeerX509Certificate()!.fingerprint256;
-      res.on('data', (chunk: Buffer) => {
-        hash.update(chunk);
-        bytes += chunk.length;
-        if (bytes >= MiB && !paused) {
-          paused = true;
-          res.pause();
-          void resumed.then(() => res.resume());
-        }
-      });
-      res.on('end', () => done({ digest: `sha256:${hash.digest('hex')}`, fingerprint, bytes }));
-      res.on('error', fail);
-    });
+    const req = httpsRequest(
+      {
+        agent,
+        host: '127.0.0.1',
+        port: tlsPort,
+        path: `/v2/team/big/blobs/${blob.digest}`,
+        servername: 'registry.test',
+        headers: { host: `registry.test:${tlsPort}` },
+      },
+      (res) => {
+        const hash = createHash('sha256');
+        let bytes = 0;
+        const fingerprint = (res.socket as TLSSocket).getPeerX509Certificate()!.fingerprint256;
+        res.on('data', (chunk: Buffer) => {
+          hash.update(chunk);
+          bytes += chunk.length;
+          if (bytes >= MiB && !paused) {
+            paused = true;
+            res.pause();
+            void resumed.then(() => res.resume());
+          }
+        });
+        res.on('end', () => done({ digest: `sha256:${hash.digest('hex')}`, fingerprint, bytes }));
+        res.on('error', fail);
+      },
+    );
     req.on('error', fail);
     req.end();
   });
@@ -224,7 +237,11 @@ describe('TLS and plain HTTP in one Node process', () => {
     // The check fails loudly when TLS does not verify: a CA that is not the router's.
     const stranger = join(work, 'stranger');
     mkdirSync(stranger);
-    const otherCa = spawnSync(process.execPath, ['--import', 'tsx', 'src/certs.ts', '--config', join(work, 'router.json'), '--out', join(work, 'other-certs')], { cwd: ROOT });
+    const otherCa = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'src/certs.ts', '--config', join(work, 'router.json'), '--out', join(work, 'other-certs')],
+      { cwd: ROOT },
+    );
     expect(otherCa.status).toBe(0);
     const foreign = served.body.replace(ca.trim(), readFileSync(join(work, 'other-certs', 'ca.crt'), 'utf8').trim());
     writeFileSync(join(work, 'foreign.sh'), foreign);
@@ -255,7 +272,10 @@ describe('TLS and plain HTTP in one Node process', () => {
     expect(await inspectDigest(`oci:${pulled}:v1`)).toBe(image.manifestDigest);
 
     // Without the CA the same pull is refused: the TLS is real.
-    const untrusted = await tryCopy(dockerRef(httpsUrl, 'team/tls', 'v1'), `oci:${join(work, 'nope')}:v1`, { srcTlsVerify: true, srcCertDir: join(work, 'stranger') });
+    const untrusted = await tryCopy(dockerRef(httpsUrl, 'team/tls', 'v1'), `oci:${join(work, 'nope')}:v1`, {
+      srcTlsVerify: true,
+      srcCertDir: join(work, 'stranger'),
+    });
     expect(untrusted.code).not.toBe(0);
     expect(untrusted.stderr).toMatch(/certificate signed by unknown authority/);
 
@@ -271,7 +291,15 @@ describe('TLS and plain HTTP in one Node process', () => {
     // Upload Locations come back absolute, built by the registry from Host and X-Forwarded-Proto.
     const viaTls = await new Promise<string>((done, fail) => {
       const req = httpsRequest(
-        { host: '127.0.0.1', port: tlsPort, method: 'POST', path: '/v2/team/scheme/blobs/uploads/', ca: readFileSync(join(certsDir, 'ca.crt')), servername: 'registry.test', headers: { host: `registry.test:${tlsPort}`, 'content-length': 0 } },
+        {
+          host: '127.0.0.1',
+          port: tlsPort,
+          method: 'POST',
+          path: '/v2/team/scheme/blobs/uploads/',
+          ca: readFileSync(join(certsDir, 'ca.crt')),
+          servername: 'registry.test',
+          headers: { host: `registry.test:${tlsPort}`, 'content-length': 0 },
+        },
         (res) => {
           res.resume();
           done(String(res.headers.location));
@@ -310,7 +338,10 @@ describe.each(['node', 'bun-node', 'bun'] as const)('several certificates on one
       { name: 'npm', hosts: ['npm.test'], preset: 'npm' as const, upstream: hosted.url },
     ];
     writeFileSync(join(dir, 'router.json'), JSON.stringify({ sites }));
-    const made = spawnSync(process.execPath, ['--import', 'tsx', 'src/certs.ts', '--config', join(dir, 'router.json'), '--out', dir], { cwd: ROOT, encoding: 'utf8' });
+    const made = spawnSync(process.execPath, ['--import', 'tsx', 'src/certs.ts', '--config', join(dir, 'router.json'), '--out', dir], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     expect(made.status, made.stderr).toBe(0);
     const pair = (name: string) => ({ cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) });
     const own = await startRouter(runtime, { sites }, { quiet: true, listen: [{ certs: [pair('docker'), pair('npm')] }] });
@@ -320,10 +351,13 @@ describe.each(['node', 'bun-node', 'bun'] as const)('several certificates on one
       expect(await servedFingerprint(own.port, 'npm.test', ca)).toBe(fingerprintOf(readFileSync(pair('npm').cert)));
       // No SNI (a client connecting by IP): the first certificate, which does not name 127.0.0.1 here.
       const byIp = await new Promise<string>((done, fail) => {
-        const req = httpsRequest({ host: '127.0.0.1', port: own.port, path: '/v2/', ca, rejectUnauthorized: false, agent: false, headers: { host: 'registry.test' } }, (res) => {
-          res.resume();
-          done((res.socket as TLSSocket).getPeerX509Certificate()!.fingerprint256);
-        });
+        const req = httpsRequest(
+          { host: '127.0.0.1', port: own.port, path: '/v2/', ca, rejectUnauthorized: false, agent: false, headers: { host: 'registry.test' } },
+          (res) => {
+            res.resume();
+            done((res.socket as TLSSocket).getPeerX509Certificate()!.fingerprint256);
+          },
+        );
         req.on('error', fail);
         req.end();
       });
@@ -363,7 +397,13 @@ describe.each(['bun', 'bun-node', 'deno'] as const)('TLS certificates reloaded o
     const before = own.stderr().length;
     own.child.kill('SIGHUP');
     const said = await stderrAfter(own, before, /SIGHUP, kept the old certificates/);
-    expect(said.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^registry-router: SIGHUP, kept the old certificates of 127\\.0\\.0\\.1:${own.ports[1]}: cannot use TLS certificate ${pair.cert.replace(/[.]/g, '\\.')} with key `))]);
+    expect(said.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^registry-router: SIGHUP, kept the old certificates of 127\\.0\\.0\\.1:${own.ports[1]}: cannot use TLS certificate ${pair.cert.replace(/[.]/g, '\\.')} with key `,
+        ),
+      ),
+    ]);
     expect(await freshFingerprint(own.ports[1]!, readFileSync(join(certsDir, 'ca.crt')))).toBe(current);
 
     // SIGTERM stops the listeners in use (the replacements) and exits.

@@ -10,7 +10,15 @@ import { describe, expect, it } from 'vitest';
 import type { AccessEntry, AccessLog } from '../../src/access-log.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
-import { BlobCache, CACHE_CHECK_PARAM, MAX_CACHED_BLOB, withBlobCacheRules, type BlobCacheRuntime, type CacheLike, type DigestSink } from '../../src/edge/blob-cache.ts';
+import {
+  BlobCache,
+  CACHE_CHECK_PARAM,
+  MAX_CACHED_BLOB,
+  withBlobCacheRules,
+  type BlobCacheRuntime,
+  type CacheLike,
+  type DigestSink,
+} from '../../src/edge/blob-cache.ts';
 import { createApp } from '../../src/app.ts';
 import { compileRouting } from '../../src/decision.ts';
 import { compileSite } from '../../src/site/site.ts';
@@ -102,7 +110,14 @@ function config(site: Record<string, unknown> = {}): Config {
   return withBlobCacheRules(
     parseConfig({
       sites: [
-        { name: 'docker', hosts: ['registry.example.com'], preset: 'docker', upstreams: { read: 'http://group:8082', write: 'http://hosted:8083' }, blobCache: true, ...site },
+        {
+          name: 'docker',
+          hosts: ['registry.example.com'],
+          preset: 'docker',
+          upstreams: { read: 'http://group:8082', write: 'http://hosted:8083' },
+          blobCache: true,
+          ...site,
+        },
         { name: 'plain', hosts: ['plain.example.com'], preset: 'docker', upstreams: { read: 'http://group:8082', write: 'http://hosted:8083' } },
       ],
     }),
@@ -156,7 +171,20 @@ function harness({ leaky = false }: { leaky?: boolean } = {}): Harness {
         h.sent.push(sent);
         const url = new URL(sent.url);
         const response = h.answer(sent);
-        const entry = { time: '', site: 'docker', host: url.host, method: sent.method, path: url.pathname, status: response.status, bytesIn: 0, bytesOut: 0, durationMs: 0, role: 'read', upstream: 'http://group:8082/', client: sent.headers.get('cf-connecting-ip') ?? '' };
+        const entry = {
+          time: '',
+          site: 'docker',
+          host: url.host,
+          method: sent.method,
+          path: url.pathname,
+          status: response.status,
+          bytesIn: 0,
+          bytesOut: 0,
+          durationMs: 0,
+          role: 'read',
+          upstream: 'http://group:8082/',
+          client: sent.headers.get('cf-connecting-ip') ?? '',
+        };
         if (sent.method === 'HEAD' || !response.body) {
           log(entry);
           return new Response(null, { status: response.status, headers: response.headers });
@@ -212,12 +240,24 @@ describe('blob cache: what it takes and where its checks go', () => {
   });
 
   it('leaves a GET that a deny rule refuses, or that a push session steers, to the app', () => {
-    const denied = new BlobCache(compileRouting(config({ rules: [{ methods: ['GET'], path: '/v2/secret/**', to: 'deny' }] })), runtime(new MemoryCache()), () => {});
+    const denied = new BlobCache(
+      compileRouting(config({ rules: [{ methods: ['GET'], path: '/v2/secret/**', to: 'deny' }] })),
+      runtime(new MemoryCache()),
+      () => {},
+    );
     expect(denied.plan(new Request(`http://registry.example.com/v2/secret/app/blobs/sha256:${HEX}`))).toBeUndefined();
     expect(denied.plan(new Request(URL_))).toBeDefined();
-    const steered = new BlobCache(compileRouting(config({ rules: [{ methods: ['GET'], path: '/v2/**/blobs/*', to: 'read', session: 'follow' }] })), runtime(new MemoryCache()), () => {});
+    const steered = new BlobCache(
+      compileRouting(config({ rules: [{ methods: ['GET'], path: '/v2/**/blobs/*', to: 'read', session: 'follow' }] })),
+      runtime(new MemoryCache()),
+      () => {},
+    );
     expect(steered.plan(new Request(URL_))).toBeUndefined();
-    const pinned = new BlobCache(compileRouting(config({ rules: [{ methods: ['GET'], path: '/v2/**/blobs/*', to: 'write', pin: true }] })), runtime(new MemoryCache()), () => {});
+    const pinned = new BlobCache(
+      compileRouting(config({ rules: [{ methods: ['GET'], path: '/v2/**/blobs/*', to: 'write', pin: true }] })),
+      runtime(new MemoryCache()),
+      () => {},
+    );
     expect(pinned.plan(new Request(URL_))?.check).toBe('write.pinned');
   });
 
@@ -233,8 +273,8 @@ describe('blob cache: what it takes and where its checks go', () => {
   });
 });
 
-describe('blob cache: the app\'s decision', () => {
-  it('decides with the routing the app compiled (app.routing, no second compile); what the app answers itself stays the app\'s', () => {
+describe("blob cache: the app's decision", () => {
+  it("decides with the routing the app compiled (app.routing, no second compile); what the app answers itself stays the app's", () => {
     const cfg = config({ httpsRedirect: 443 });
     const client = { send: async () => ({ status: 200, headers: new Headers(), body: null }) };
     const app = createApp(cfg, { client, log: () => {}, healthLog: () => {} });

@@ -12,7 +12,10 @@ function namespace(): DurableObjectNamespaceLike & { objects: Map<string, PushSe
       const name = id as string;
       if (!objects.has(name)) {
         const data = new Map<string, unknown>();
-        objects.set(name, new PushSessionObject({ storage: { get: async (k) => data.get(k), put: async (k, v) => void data.set(k, v), delete: async (k) => data.delete(k) } }));
+        objects.set(
+          name,
+          new PushSessionObject({ storage: { get: async (k) => data.get(k), put: async (k, v) => void data.set(k, v), delete: async (k) => data.delete(k) } }),
+        );
       }
       return { fetch: (input, init) => objects.get(name)!.fetch(new Request(input, init)) };
     },
@@ -42,7 +45,7 @@ describe('push sessions in Durable Objects', () => {
     const [a, b] = [durableSessionStore(shared, 'maven', 60_000, servers), durableSessionStore(shared, 'maven', 60_000, servers)];
     const session = await a.open('c com/example/app', 'snapshots', 0);
     await a.hold(session, servers[0]!);
-    expect((await b.open('c com/example/app', 'write', 1))).toMatchObject({ role: 'write', server: undefined });
+    expect(await b.open('c com/example/app', 'write', 1)).toMatchObject({ role: 'write', server: undefined });
     await b.end(session);
     expect(await a.find('c com/example/app', 2)).toBeUndefined();
   });

@@ -121,7 +121,7 @@ describe('raw', () => {
     );
   });
 
-  it('a site\'s own deny rule keeps the plain refusal (the format\'s words are for its own rules)', () => {
+  it("a site's own deny rule keeps the plain refusal (the format's words are for its own rules)", () => {
     const config = rawConfig({ rules: [{ methods: ['DELETE'], to: 'deny' }] });
     const lines = Object.fromEntries(explainRoute(config, 'DELETE', new URL('http://raw.example.com/tools/app.tar.gz')));
     expect(lines.answer).toBe('405: site raw does not accept DELETE /tools/app.tar.gz; nothing is forwarded');

@@ -107,7 +107,9 @@ describe('causes as Bun, Deno and workerd word them', () => {
   const cause = (error: unknown, url = 'http://nexus:8082/v2/') => describeFailure(error, url).what;
   it('Bun: the code on the TypeError', () => {
     expect(cause(Object.assign(new TypeError('ECONNREFUSED: Unable to connect.'), { code: 'ECONNREFUSED' }))).toBe('connection refused');
-    expect(cause(Object.assign(new TypeError('EPROTO: The TLS handshake failed.'), { code: 'EPROTO' }), 'https://nexus:8082/')).toMatch(/^TLS\/scheme mismatch/);
+    expect(cause(Object.assign(new TypeError('EPROTO: The TLS handshake failed.'), { code: 'EPROTO' }), 'https://nexus:8082/')).toMatch(
+      /^TLS\/scheme mismatch/,
+    );
   });
   it('Deno: only a message, in the cause', () => {
     const deno = (message: string) => new TypeError('fetch failed', { cause: new Error(message) });

@@ -34,7 +34,16 @@ function exchangeFor(site: Site, target: string, init: RequestInit = {}): Exchan
   const url = new URL(request.url);
   const role = site.route(request.method, url.pathname, url.searchParams);
   if (role === 'deny') throw new Error('denied');
-  return { request, url, clientAddress: '192.0.2.1', site, role, upstream: site.upstreams[role]!, startedAt: Date.now(), tally: { bytesIn: 0, bytesOut: 0, bodyTooLarge: false } };
+  return {
+    request,
+    url,
+    clientAddress: '192.0.2.1',
+    site,
+    role,
+    upstream: site.upstreams[role]!,
+    startedAt: Date.now(),
+    tally: { bytesIn: 0, bytesOut: 0, bodyTooLarge: false },
+  };
 }
 
 /** A client that answers per upstream origin: a status, or 'down' (connection refused). */
@@ -139,7 +148,10 @@ describe('sendWithFailover', () => {
     const web = haSite({ preset: 'generic', upstreams: undefined, upstream: { servers: [HA], backup: [HB] } });
     web.pools.write.primaries[0]!.failed('passive', 'refused');
     const refused = await sendWithFailover(exchangeFor(web, 'http://idocker.io/pkg', { method: 'PUT', body: 'x' }), client);
-    expect(refused.kind === 'refused' && (await refused.response.json())).toMatchObject({ error: 'unavailable', message: expect.stringMatching(/^writes to docker are paused/) });
+    expect(refused.kind === 'refused' && (await refused.response.json())).toMatchObject({
+      error: 'unavailable',
+      message: expect.stringMatching(/^writes to docker are paused/),
+    });
   });
 
   it('tries a single server even when it is marked down (nothing to fail over to)', async () => {

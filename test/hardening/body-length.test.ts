@@ -101,7 +101,11 @@ function send(base: string, method: string, path: string, body: Buffer, chunked:
   return new Promise((resolve, reject) => {
     const req = request(`${base}${path}`, {
       method,
-      headers: { host: HOST, 'content-type': 'application/octet-stream', ...(chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': String(body.length) }) },
+      headers: {
+        host: HOST,
+        'content-type': 'application/octet-stream',
+        ...(chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': String(body.length) }),
+      },
     });
     req.on('response', (res) => {
       res.resume();

@@ -44,7 +44,13 @@ describe('guardRequest', () => {
     ['a control character in a value', 400, 'GET', '/v2/', { host: 'registry.test', 'x-bad': 'a\u0001b' }],
     ['DEL in a value', 400, 'GET', '/v2/', { host: 'registry.test', 'x-bad': 'a\u007fb' }],
     ['two Content-Lengths, joined', 400, 'PUT', '/v2/a/blobs/uploads/u', { host: 'registry.test', 'content-length': '1, 2' }],
-    ['Content-Length with Transfer-Encoding', 400, 'PUT', '/v2/a/blobs/uploads/u', { host: 'registry.test', 'content-length': '4', 'transfer-encoding': 'chunked' }],
+    [
+      'Content-Length with Transfer-Encoding',
+      400,
+      'PUT',
+      '/v2/a/blobs/uploads/u',
+      { host: 'registry.test', 'content-length': '4', 'transfer-encoding': 'chunked' },
+    ],
     ['Transfer-Encoding: gzip, chunked', 501, 'PUT', '/v2/a/blobs/uploads/u', { host: 'registry.test', 'transfer-encoding': 'gzip, chunked' }],
     ['Transfer-Encoding: identity', 501, 'PUT', '/v2/a/blobs/uploads/u', { host: 'registry.test', 'transfer-encoding': 'identity' }],
   ])('refuses %s with %i', (_name, expected, method, target, headers) => {
@@ -58,7 +64,8 @@ describe('guardRequest', () => {
 });
 
 describe('refuseEarly (Bun.serve, Deno.serve: before the app parses request.url)', () => {
-  const fake = (url: string, host: string | null) => ({ url, headers: new Headers(host === null ? {} : { host }), body: null, bodyUsed: false }) as unknown as Request;
+  const fake = (url: string, host: string | null) =>
+    ({ url, headers: new Headers(host === null ? {} : { host }), body: null, bodyUsed: false }) as unknown as Request;
 
   it('passes a well-formed request, and one without Host (the guard answers that)', () => {
     expect(refuseEarly(fake('http://registry.test/v2/', 'registry.test'))).toBeUndefined();
@@ -66,7 +73,10 @@ describe('refuseEarly (Bun.serve, Deno.serve: before the app parses request.url)
   });
 
   it('answers 400 in registry JSON when request.url does not parse (Bun: relative; Deno: a Host list)', async () => {
-    for (const [url, host] of [['/v2/', 'registry.test, other.example'], ['http://registry.test, other.example/v2/', 'registry.test, other.example']] as const) {
+    for (const [url, host] of [
+      ['/v2/', 'registry.test, other.example'],
+      ['http://registry.test, other.example/v2/', 'registry.test, other.example'],
+    ] as const) {
       const response = refuseEarly(fake(url, host))!;
       expect(response.status).toBe(400);
       expect((await response.json()).errors[0].code).toBe('UNSUPPORTED');

@@ -75,10 +75,9 @@ describe.each(RUNTIMES)('integrity under faults on %s', (runtime) => {
 
   beforeAll(async () => {
     router = await startRouter(runtime, {
-        timeouts: { connect: 2, idle: 30 },
-        sites: [{ name: 'docker', hosts: ['127.0.0.1', 'localhost'], preset: 'docker', upstream: hosted.url }],
-      },
-    );
+      timeouts: { connect: 2, idle: 30 },
+      sites: [{ name: 'docker', hosts: ['127.0.0.1', 'localhost'], preset: 'docker', upstream: hosted.url }],
+    });
     front = runtime === 'workerd' ? await frontProxy(router.port) : undefined;
     via = front?.url ?? router.url;
   });
@@ -148,7 +147,10 @@ describe.each(RUNTIMES)('integrity under faults on %s', (runtime) => {
     const t0 = pushes[0]!.startedAt!;
     const count = (outcome: Outcome) => pushes.filter((push) => push.outcome === outcome).length;
     const table = pushes
-      .map((push) => `  #${push.index} ${push.name}:${push.tag} ${push.outcome} [${push.startedAt! - t0}–${push.endedAt! - t0} ms] ${push.detail?.split('\n').at(-1) ?? ''}`)
+      .map(
+        (push) =>
+          `  #${push.index} ${push.name}:${push.tag} ${push.outcome} [${push.startedAt! - t0}–${push.endedAt! - t0} ms] ${push.detail?.split('\n').at(-1) ?? ''}`,
+      )
       .join('\n');
     const summary =
       `${PUSHES} pushes: ${count('succeeded')} succeeded, ${count('aborted')} aborted, ${count('failed')} failed; ` +
@@ -175,16 +177,23 @@ describe.each(RUNTIMES)('integrity under faults on %s', (runtime) => {
       else if (head.status !== 404) problems.push(`#${push.index} (${push.outcome}): registry answers ${head.status} for its tag`);
     }
     for (const push of present) {
-      for (const [where, base] of [['router', router.url], ['registry', hosted.url]] as const) {
+      for (const [where, base] of [
+        ['router', router.url],
+        ['registry', hosted.url],
+      ] as const) {
         const manifest = await getManifest(base, push.name, push.tag);
         if (manifest.status !== 200 || sha256(manifest.body) !== push.image.manifestDigest) {
-          problems.push(`#${push.index} (${push.outcome}) manifest from the ${where}: ${manifest.status} ${sha256(manifest.body)} ${manifest.body.toString('utf8', 0, 200)}`);
+          problems.push(
+            `#${push.index} (${push.outcome}) manifest from the ${where}: ${manifest.status} ${sha256(manifest.body)} ${manifest.body.toString('utf8', 0, 200)}`,
+          );
           continue;
         }
         for (const blob of push.image.blobs) {
           const got = await downloadBlob(base, push.name, blob.digest);
           if (got.status !== 200 || got.digest !== blob.digest || got.bytes !== blob.size) {
-            problems.push(`#${push.index} (${push.outcome}) blob ${blob.digest} from the ${where}: ${got.status}, ${got.bytes} of ${blob.size} bytes, ${got.digest}`);
+            problems.push(
+              `#${push.index} (${push.outcome}) blob ${blob.digest} from the ${where}: ${got.status}, ${got.bytes} of ${blob.size} bytes, ${got.digest}`,
+            );
           }
         }
       }
@@ -210,7 +219,10 @@ describe.each(RUNTIMES)('integrity under faults on %s', (runtime) => {
 
     const routerErrors = accessLog()
       .filter((entry) => Date.parse(entry.time) >= t0 && (entry.status >= 500 || entry.error))
-      .map((entry) => `  ${Date.parse(entry.time) - t0} ms ${entry.method} ${entry.path.replace(/(uploads\/[0-9a-f]{8})[^?]*/, '$1…').slice(0, 70)} ${entry.status} ${entry.upstream}${entry.error ? ` (${entry.error})` : ''}`);
+      .map(
+        (entry) =>
+          `  ${Date.parse(entry.time) - t0} ms ${entry.method} ${entry.path.replace(/(uploads\/[0-9a-f]{8})[^?]*/, '$1…').slice(0, 70)} ${entry.status} ${entry.upstream}${entry.error ? ` (${entry.error})` : ''}`,
+      );
     expect(count('succeeded'), table).toBeGreaterThan(0);
     expect(problems, `${runtime}: ${summary}\n${table}\nrouter errors (5xx or error):\n${routerErrors.slice(0, 40).join('\n')}`).toEqual([]);
   });
@@ -232,4 +244,3 @@ async function seededRandom(seed: string): Promise<() => number> {
     return value;
   };
 }
-

@@ -24,7 +24,11 @@ const ATTEMPTS: readonly Attempt[] = [
   { name: 'IPv6-literal Host', bytes: (bait) => head(['GET /v2/ HTTP/1.1', `Host: [::1]:${bait}`]) },
   { name: 'Host naming the bait by name', bytes: (bait) => head(['GET /v2/ HTTP/1.1', `Host: localhost:${bait}`]) },
   { name: 'absolute-form naming the bait, Host the bait', bytes: (bait) => head([`GET http://127.0.0.1:${bait}/v2/ HTTP/1.1`, `Host: 127.0.0.1:${bait}`]) },
-  { name: 'absolute-form naming the bait, Host the site', bytes: (bait) => head([`GET http://127.0.0.1:${bait}/v2/ HTTP/1.1`, `Host: ${HOST}`]), hostIsSite: true },
+  {
+    name: 'absolute-form naming the bait, Host the site',
+    bytes: (bait) => head([`GET http://127.0.0.1:${bait}/v2/ HTTP/1.1`, `Host: ${HOST}`]),
+    hostIsSite: true,
+  },
   { name: 'absolute-form https naming the bait', bytes: (bait) => head([`GET https://127.0.0.1:${bait}/v2/ HTTP/1.1`, `Host: 127.0.0.1:${bait}`]) },
   { name: 'CONNECT to the bait', bytes: (bait) => head([`CONNECT 127.0.0.1:${bait} HTTP/1.1`, `Host: 127.0.0.1:${bait}`]) },
   { name: 'CONNECT to the bait, Host the site', bytes: (bait) => head([`CONNECT 127.0.0.1:${bait} HTTP/1.1`, `Host: ${HOST}`]) },

@@ -29,7 +29,14 @@ function rawRequest(port: number, target: string, method = 'GET'): Promise<{ sta
 }
 
 // Escapes with more ways to write them: literal dot segments the URL parser resolves, and mixes.
-const PLAIN_DOTS = ['/v2/../../../service/rest/v1/script', '/v2/.%2e/x', '/v2/%2E./x', '/v2/a/%2e/b', '/v2/%2e%2e/%2e%2e/service/rest/v1/script', '/v2/a/./../../x'];
+const PLAIN_DOTS = [
+  '/v2/../../../service/rest/v1/script',
+  '/v2/.%2e/x',
+  '/v2/%2E./x',
+  '/v2/a/%2e/b',
+  '/v2/%2e%2e/%2e%2e/service/rest/v1/script',
+  '/v2/a/./../../x',
+];
 
 describe.each(RUNTIMES)('path prefix on %s', (runtime) => {
   let origin: Awaited<ReturnType<typeof startOrigin>>;
@@ -87,7 +94,10 @@ describe.each(RUNTIMES)('path prefix on %s', (runtime) => {
       const answer = await rawRequest(router.port, target);
       expect(answer.status, target).toBe(200);
       const prefix = path.includes('/blobs/uploads/') ? '/repository/docker-hosted' : '/repository/docker-group';
-      expect(origin.seen.slice(before).map((s) => s.url), target).toEqual([`${prefix}${target}`]);
+      expect(
+        origin.seen.slice(before).map((s) => s.url),
+        target,
+      ).toEqual([`${prefix}${target}`]);
     }
   });
 });

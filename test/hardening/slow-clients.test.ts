@@ -96,7 +96,9 @@ const fleets = new Map<Runtime, Fleet>();
 
 beforeAll(async () => {
   origin = await startRawOrigin();
-  const routers = await Promise.all(RUNTIMES.map((runtime) => startRouter(runtime, siteConfig(origin.url, { timeouts: { header: HEADER_S } }), { quiet: true })));
+  const routers = await Promise.all(
+    RUNTIMES.map((runtime) => startRouter(runtime, siteConfig(origin.url, { timeouts: { header: HEADER_S } }), { quiet: true })),
+  );
   // Warm: the first request pays for the upstream connection and the JIT, not the slow clients.
   for (const router of routers) await rawRequest(router.port, GOOD_REQUEST);
   // One runtime after the other: its 300 connect, then the normal request is timed at once (well
@@ -138,7 +140,9 @@ describe.each(RUNTIMES)('slow clients on %s', (runtime) => {
 
   it(`${SLOW} slow-header connections: a normal request answers in < ${ANSWER_MS / 1000} s`, () => {
     const fleet = fleets.get(runtime)!;
-    console.info(`${runtime}: normal request with ${fleet.openDuringAnswers.join(' / ')} slow connections open answered in ${fleet.answers.map((a) => `${a.ms} ms`).join(' / ')}`);
+    console.info(
+      `${runtime}: normal request with ${fleet.openDuringAnswers.join(' / ')} slow connections open answered in ${fleet.answers.map((a) => `${a.ms} ms`).join(' / ')}`,
+    );
     expect(fleet.openDuringAnswers).toEqual(fleet.answers.map(() => SLOW));
     for (const answer of fleet.answers) {
       expect(answer.status).toBe(200);
@@ -151,7 +155,9 @@ describe.each(RUNTIMES)('slow clients on %s', (runtime) => {
       const fleet = fleets.get(runtime)!;
       await allClosed(fleet, HEADER_S * 1000 + CONFIG_SLACK_MS + 1000);
       const times = fleet.slow.map((c) => c.closedAfter ?? Infinity);
-      console.info(`${runtime}: slow connections closed after ${Math.min(...times)}–${Math.max(...times)} ms; ${fleet.slow.filter((c) => c.said.startsWith('HTTP/1.1 408')).length} got a 408`);
+      console.info(
+        `${runtime}: slow connections closed after ${Math.min(...times)}–${Math.max(...times)} ms; ${fleet.slow.filter((c) => c.said.startsWith('HTTP/1.1 408')).length} got a 408`,
+      );
       expect(Math.min(...times)).toBeGreaterThanOrEqual(HEADER_S * 1000 - 100);
       expect(Math.max(...times)).toBeLessThanOrEqual(HEADER_S * 1000 + CONFIG_SLACK_MS);
       expect(fleet.slow.every((c) => c.said.startsWith('HTTP/1.1 408'))).toBe(true);

@@ -85,39 +85,42 @@ async function startStormOrigin() {
   const sockets = new Set<Socket>();
   // Connections that carry no request (spares a client pool opened: Deno's keeps one for its 90 s
   // pool timeout) are closed after 1 s, as idle keep-alive ones are: what stays connected is in use.
-  const server: Server = createServer({ headersTimeout: 1000, requestTimeout: 0, connectionsCheckingInterval: 250 }, (req: IncomingMessage, res: ServerResponse) => {
-    const query = new URL(req.url!, 'http://origin').searchParams;
-    const size = Number(query.get('size') ?? 0);
-    const cut = query.has('cut') ? Number(query.get('cut')) : -1;
-    req.on('error', () => {});
-    res.on('error', () => {});
-    if (req.method === 'GET') {
-      req.resume();
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
-      let sent = 0;
-      const limit = cut >= 0 ? cut : size;
-      const pump = () => {
-        while (sent < limit) {
-          const n = Math.min(CHUNK.length, limit - sent);
-          sent += n;
-          if (!res.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) return void res.once('drain', pump);
-        }
-        if (cut >= 0) res.destroy();
-        else res.end();
-      };
-      res.on('close', () => res.removeAllListeners('drain'));
-      return pump();
-    }
-    let got = 0;
-    req.on('data', (chunk: Buffer) => {
-      got += chunk.length;
-      if (cut >= 0 && got >= cut) req.socket.destroy();
-    });
-    req.on('end', () => {
-      res.writeHead(201, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ bytes: got }));
-    });
-  });
+  const server: Server = createServer(
+    { headersTimeout: 1000, requestTimeout: 0, connectionsCheckingInterval: 250 },
+    (req: IncomingMessage, res: ServerResponse) => {
+      const query = new URL(req.url!, 'http://origin').searchParams;
+      const size = Number(query.get('size') ?? 0);
+      const cut = query.has('cut') ? Number(query.get('cut')) : -1;
+      req.on('error', () => {});
+      res.on('error', () => {});
+      if (req.method === 'GET') {
+        req.resume();
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
+        let sent = 0;
+        const limit = cut >= 0 ? cut : size;
+        const pump = () => {
+          while (sent < limit) {
+            const n = Math.min(CHUNK.length, limit - sent);
+            sent += n;
+            if (!res.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) return void res.once('drain', pump);
+          }
+          if (cut >= 0) res.destroy();
+          else res.end();
+        };
+        res.on('close', () => res.removeAllListeners('drain'));
+        return pump();
+      }
+      let got = 0;
+      req.on('data', (chunk: Buffer) => {
+        got += chunk.length;
+        if (cut >= 0 && got >= cut) req.socket.destroy();
+      });
+      req.on('end', () => {
+        res.writeHead(201, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ bytes: got }));
+      });
+    },
+  );
   server.keepAliveTimeout = 1000;
   server.on('connection', (socket: Socket) => {
     open++;
@@ -256,16 +259,24 @@ describe.each(RUNTIMES)('abort storm on %s', (runtime) => {
   async function recovered(baseline: Reading): Promise<Reading> {
     const deadline = Date.now() + RECOVER_MS;
     let now = read();
-    while (Date.now() < deadline && (now.fds > baseline.fds + FD_MARGIN || now.upstream > baseline.upstream + CONN_MARGIN || now.originOpen > baseline.originOpen + CONN_MARGIN)) {
+    while (
+      Date.now() < deadline &&
+      (now.fds > baseline.fds + FD_MARGIN || now.upstream > baseline.upstream + CONN_MARGIN || now.originOpen > baseline.originOpen + CONN_MARGIN)
+    ) {
       await sleep(250);
       now = read();
     }
     return now;
   }
 
-  it(`${TRANSFERS} transfers (1–64 MiB, cut by client or origin, ${CONCURRENCY} at a time) all settle within ${SETTLE_MS / 1000} s; then fds ≤ baseline + ${FD_MARGIN}, upstream connections ≤ baseline + ${CONN_MARGIN}, RSS ≤ baseline + ${RSS_MARGIN_MIB} MiB`, { timeout: 300_000 }, async () => {
+  it(`${TRANSFERS} transfers (1–64 MiB, cut by client or origin, ${CONCURRENCY} at a time) all settle within ${SETTLE_MS / 1000} s; then fds ≤ baseline + ${FD_MARGIN}, upstream connections ≤ baseline + ${CONN_MARGIN}, RSS ≤ baseline + ${RSS_MARGIN_MIB} MiB`, {
+    timeout: 300_000,
+  }, async () => {
     // Warm-up: every code path once (both directions, both cuts), so the baseline holds what a warm router holds.
-    await storm(router, transfers.slice(0, CONCURRENCY).map((t) => ({ ...t, size: MiB, cut: Math.min(t.cut, MiB - 1) })));
+    await storm(
+      router,
+      transfers.slice(0, CONCURRENCY).map((t) => ({ ...t, size: MiB, cut: Math.min(t.cut, MiB - 1) })),
+    );
     // Quiet again: the origin closes idle keep-alive connections after 1 s; undici (Node) keeps
     // connections it opened for requests aborted before they were sent for its 4 s keep-alive.
     for (let waited = 0; origin.open() > 0 && waited < RECOVER_MS; waited += 100) await sleep(100);

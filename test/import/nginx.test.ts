@@ -108,7 +108,11 @@ describe('the fixtures are real nginx configurations (nginx -t)', () => {
 
   it.each(['original.conf', 'tls-map.conf', 'path-based.conf', 'readme-recipe.conf'])('%s', (name) => {
     const dir = mkdtempSync(join(tmpdir(), 'import-nginx-t-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=t'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=t'],
+      { stdio: 'ignore' },
+    );
     writeFileSync(join(dir, 'mime.types'), 'types { text/plain txt; }');
     writeFileSync(join(dir, 'proxy-headers.conf'), fixtureText('proxy-headers.conf'));
     // Upstream names must resolve and files must be writable for `nginx -t`: loopback and the temp folder.
@@ -134,7 +138,7 @@ describe('the fixtures are real nginx configurations (nginx -t)', () => {
 describe('the original set-up (original.conf)', () => {
   const result = importFixture('original.conf');
 
-  it('translates to the README\'s HA config, with listeners, timeouts and the download folder', () => {
+  it("translates to the README's HA config, with listeners, timeouts and the download folder", () => {
     expect(result.config).toEqual({
       listen: [
         { host: '0.0.0.0', port: 80 },
@@ -172,7 +176,11 @@ describe('the original set-up (original.conf)', () => {
 
   it('notes each place where the router differs on purpose, with where nginx said otherwise', () => {
     const at = (needle: string) => `${fixturePath('original.conf')}:${lineOf('original.conf', needle)}`;
-    const has = (re: RegExp) => expect(result.changed.some((c) => re.test(c)), `${re} in\n${result.changed.join('\n')}`).toBe(true);
+    const has = (re: RegExp) =>
+      expect(
+        result.changed.some((c) => re.test(c)),
+        `${re} in\n${result.changed.join('\n')}`,
+      ).toBe(true);
     has(new RegExp(`^HEAD of a manifest goes to the group \\(read\\).*nginx: write.*${at('location / {')}`));
     has(/^GET of an upload in progress .* goes to hosted/);
     has(new RegExp(`^Host keeps the client's port .*${at('proxy_set_header Host')}`));
@@ -195,7 +203,8 @@ describe('the original set-up (original.conf)', () => {
 
   it('the web UI site routes as nginx did: one upstream, the download folder served first', () => {
     const web = compileSite(parseConfig(result.config).sites[1]!);
-    for (const method of TABLE_METHODS) expect(web.upstreams[web.route(method, '/service/rest/v1/status', new URLSearchParams())]!.origin).toBe('http://nexus-a:8081');
+    for (const method of TABLE_METHODS)
+      expect(web.upstreams[web.route(method, '/service/rest/v1/status', new URLSearchParams())]!.origin).toBe('http://nexus-a:8081');
   });
 });
 
@@ -222,7 +231,12 @@ describe('variants', () => {
     expect(config.timeouts).toEqual({ idle: 900, connect: 5 });
     // `location / { return 404; }` around `location /v2/` cannot be a rule (it would refuse /v2/ too).
     expect(result.untranslated).toEqual([
-      { file: fixturePath('tls-map.conf'), line: lineOf('tls-map.conf', 'location / {'), directive: 'location / { … }', why: expect.stringMatching(/outside \/v2\//) },
+      {
+        file: fixturePath('tls-map.conf'),
+        line: lineOf('tls-map.conf', 'location / {'),
+        directive: 'location / { … }',
+        why: expect.stringMatching(/outside \/v2\//),
+      },
     ]);
     const site = parseConfig(config).sites[0]!;
     const { differs } = checkRouting(site, getAndHead);
@@ -230,7 +244,11 @@ describe('variants', () => {
     expect(compileSite(site).route('GET', '/v2/_catalog', new URLSearchParams())).toBe('deny');
     expect(result.changed.some((c) => c.startsWith('HEAD of a blob goes to hosted'))).toBe(true);
     // The header notes point into the included file.
-    expect(result.changed).toContainEqual(expect.stringMatching(new RegExp(`^X-Forwarded-Host is one value without the port.*proxy-headers\\.conf:${lineOf('proxy-headers.conf', 'X-Forwarded-Host')}`)));
+    expect(result.changed).toContainEqual(
+      expect.stringMatching(
+        new RegExp(`^X-Forwarded-Host is one value without the port.*proxy-headers\\.conf:${lineOf('proxy-headers.conf', 'X-Forwarded-Host')}`),
+      ),
+    );
     expect(result.changed).toContainEqual(expect.stringMatching(/^redirect to HTTPS → "httpsRedirect"/));
   });
 
@@ -282,7 +300,12 @@ describe('variants', () => {
       { host: '0.0.0.0', port: 80 },
     ]);
     const [docker, push, npm] = config.sites;
-    expect(docker).toMatchObject({ hosts: ['idocker.io:5000'], preset: 'docker', upstreams: { read: 'http://nexus:8082', write: 'http://nexus:8083' }, preserveHost: false });
+    expect(docker).toMatchObject({
+      hosts: ['idocker.io:5000'],
+      preset: 'docker',
+      upstreams: { read: 'http://nexus:8082', write: 'http://nexus:8083' },
+      preserveHost: false,
+    });
     expect(push).toMatchObject({ hosts: ['idocker.io:5001'], preset: 'docker', upstream: 'http://nexus:8083', preserveHost: false });
     expect(npm).toMatchObject({
       hosts: ['npm.example.com'],
@@ -327,7 +350,14 @@ describe('importNginx: pieces', () => {
       server { listen 80; server_name c.example.com; location / { proxy_pass http://c:1; } }
       server { listen 80; server_name d.example.com; location / { proxy_pass http://d:1; } }`);
     expect(config.listen).toEqual([
-      { host: '0.0.0.0', port: 443, certs: [{ cert: '/c/b.crt', key: '/c/b.key' }, { cert: '/c/a.crt', key: '/c/a.key' }] },
+      {
+        host: '0.0.0.0',
+        port: 443,
+        certs: [
+          { cert: '/c/b.crt', key: '/c/b.key' },
+          { cert: '/c/a.crt', key: '/c/a.key' },
+        ],
+      },
       { host: '0.0.0.0', port: 80 },
     ]);
     expect(() => parseConfig(config)).not.toThrow();
@@ -361,7 +391,11 @@ describe('importNginx: pieces', () => {
           proxy_pass http://$u;
         } }`);
     expect(untranslated).toEqual([]);
-    expect(config.sites[0]).toMatchObject({ preset: 'docker', upstreams: { read: 'http://n:8082', write: 'http://n:8083' }, rules: [{ methods: ['DELETE'], to: 'deny' }] });
+    expect(config.sites[0]).toMatchObject({
+      preset: 'docker',
+      upstreams: { read: 'http://n:8082', write: 'http://n:8083' },
+      rules: [{ methods: ['DELETE'], to: 'deny' }],
+    });
     expect(changed).toContainEqual(expect.stringMatching(/→ a deny rule for those methods/));
     const site = compileSite(parseConfig(config).sites[0]!);
     expect(site.route('DELETE', PATHS.manifest, new URLSearchParams())).toBe('deny');
@@ -389,7 +423,14 @@ describe('importNginx: pieces', () => {
           if ($request_method !~ ^(GET|HEAD|PUT|POST|PATCH|DELETE)$) { return 405; }
           proxy_pass http://n:8082;
         } }`);
-    expect(untranslated).toEqual([{ file: 'nginx.conf', line: 4, directive: expect.stringMatching(/^if \(\$request_method !~/), why: expect.stringMatching(/refuses the methods it does not name/) }]);
+    expect(untranslated).toEqual([
+      {
+        file: 'nginx.conf',
+        line: 4,
+        directive: expect.stringMatching(/^if \(\$request_method !~/),
+        why: expect.stringMatching(/refuses the methods it does not name/),
+      },
+    ]);
   });
 
   it('proxy_pass with a URI: the location prefix replaced → an upstream path prefix; other shapes listed', () => {
@@ -425,8 +466,10 @@ describe('importNginx: pieces', () => {
     expect(changed).toContainEqual(expect.stringMatching(/default 60 s/));
   });
 
-  it('index: index.html (nginx\'s default) is what a static folder serves; other names and try_files fallbacks are listed by file:line', () => {
-    const plain = small(`server { server_name a.example.com; location / { proxy_pass http://a:1; } location /download/ { alias /srv/dl/; index index.html; } }`);
+  it("index: index.html (nginx's default) is what a static folder serves; other names and try_files fallbacks are listed by file:line", () => {
+    const plain = small(
+      `server { server_name a.example.com; location / { proxy_pass http://a:1; } location /download/ { alias /srv/dl/; index index.html; } }`,
+    );
     expect(plain.config.sites[0]!.static).toEqual([{ prefix: '/download', dir: '/srv/dl' }]);
     expect(plain.untranslated).toEqual([]);
     const others = small(
@@ -460,7 +503,9 @@ describe('importNginx: pieces', () => {
     expect(changed).toContainEqual(
       'proxy_connect_timeout 3600 → "connect": 75: nginx documents that this timeout "cannot usually exceed 75 seconds" (the system gives up on a connection attempt first); a longer one only delays the failover to another server (nginx.conf:3)',
     );
-    expect(small(`server { server_name a.example.com; proxy_connect_timeout 30s; location / { proxy_pass http://a:1; } }`).config.timeouts).toEqual({ connect: 30 });
+    expect(small(`server { server_name a.example.com; proxy_connect_timeout 30s; location / { proxy_pass http://a:1; } }`).config.timeouts).toEqual({
+      connect: 30,
+    });
   });
 
   it('`access_log off` everywhere → accessLog false', () => {
@@ -495,7 +540,11 @@ describe('importNginx: pieces', () => {
       map $http_user_agent $be { default http://a:1; ~containerd http://b:1; }
       server { server_name a.example.com; location / { proxy_pass $be; } }`);
     expect(untranslated).toEqual([
-      expect.objectContaining({ line: 3, directive: 'proxy_pass $be;', why: expect.stringMatching(/maps \$http_user_agent, not \$request_method \(nginx\.conf:2\)/) }),
+      expect.objectContaining({
+        line: 3,
+        directive: 'proxy_pass $be;',
+        why: expect.stringMatching(/maps \$http_user_agent, not \$request_method \(nginx\.conf:2\)/),
+      }),
       expect.objectContaining({ line: 3, directive: 'server { … }', why: expect.stringMatching(/left out/) }),
     ]);
   });
@@ -522,7 +571,7 @@ describe('parseNginx (the tokenizer)', () => {
         '  set $u ${scheme}://x;',
         '}',
         'log_format j \'{"a":"$b",\'',
-        "            '\"c\":1}';",
+        '            \'"c":1}\';',
         'listen 80;',
       ].join('\n'),
       'f.conf',
@@ -551,7 +600,9 @@ describe('nodeInclude', () => {
     expect(include('*.conf', { file: 'x', line: 1 }).map((f) => f.file)).toEqual([join(dir, 'a.conf'), join(dir, 'b.conf')]);
     expect(include(join(dir, 'b.conf'), { file: 'x', line: 1 })[0]!.text).toMatch(/Host/);
     expect(include('none-*.conf', { file: 'x', line: 1 })).toEqual([]);
-    const result = importNginx(`include *.conf;\nserver { server_name a.example.com; location / { proxy_pass http://g; } }`, join(dir, 'nginx.conf'), { include });
+    const result = importNginx(`include *.conf;\nserver { server_name a.example.com; location / { proxy_pass http://g; } }`, join(dir, 'nginx.conf'), {
+      include,
+    });
     expect(result.config.sites[0]!.upstream).toBe('http://n:8082');
     expect(result.config.sites[0]!.preserveHost).toBeUndefined();
     rmSync(dir, { recursive: true, force: true });

@@ -41,7 +41,8 @@ function appWith(input: Partial<ConfigInput> & { site?: Record<string, unknown> 
   });
 }
 
-const fetchFrom = (app: ReturnType<typeof createApp>, url: string, method = 'GET') => app.fetch(new Request(url, { method, headers: { host: new URL(url).host } }));
+const fetchFrom = (app: ReturnType<typeof createApp>, url: string, method = 'GET') =>
+  app.fetch(new Request(url, { method, headers: { host: new URL(url).host } }));
 
 function shellcheck(script: string): { status: number | null; output: string } {
   const result = spawnSync('shellcheck', ['--shell=sh', '--severity=style', '-'], { input: script, encoding: 'utf8' });

@@ -184,7 +184,15 @@ describe('static files in the core', () => {
   });
 
   it('refuses encoded separators, dot segments, backslashes and control characters', async () => {
-    for (const path of ['/download/..%2fsecret.txt', '/download/%2e%2e%2fsecret.txt', '/download/inner%2f..%2f..%2fsecret.txt', '/download/..%5csecret.txt', '/download/readme.txt%00.png', '/download/%zz', '/download/a%0ab']) {
+    for (const path of [
+      '/download/..%2fsecret.txt',
+      '/download/%2e%2e%2fsecret.txt',
+      '/download/inner%2f..%2f..%2fsecret.txt',
+      '/download/..%5csecret.txt',
+      '/download/readme.txt%00.png',
+      '/download/%zz',
+      '/download/a%0ab',
+    ]) {
       const response = await get(path);
       expect({ path, status: response.status }).toEqual({ path, status: 400 });
     }

@@ -14,7 +14,11 @@ function packument(base: string): string {
 
 function answer(body: string | Uint8Array, headers: Record<string, string> = {}): UpstreamResponse {
   const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : body;
-  return { status: 200, headers: new Headers({ 'content-type': 'application/json', 'content-length': String(bytes.byteLength), ...headers }), body: new Response(bytes as Uint8Array<ArrayBuffer>).body };
+  return {
+    status: 200,
+    headers: new Headers({ 'content-type': 'application/json', 'content-length': String(bytes.byteLength), ...headers }),
+    body: new Response(bytes as Uint8Array<ArrayBuffer>).body,
+  };
 }
 
 describe('packument URL mapping', () => {
@@ -72,7 +76,7 @@ describe('PyPI index page mapping', () => {
     const page = [
       '<!DOCTYPE html><html><body>',
       '<a href="http://pypi.example.com/repository/pypi-group/packages/demo-1.0-py3-none-any.whl#sha256=ab">demo-1.0-py3-none-any.whl</a>',
-      "<a href='http://nexus:8081/repository/pypi-group/packages/demo-1.0.tar.gz?a=1&amp;b=2#sha256=cd' data-requires-python=\"&gt;=3.8\">demo-1.0.tar.gz</a>",
+      '<a href=\'http://nexus:8081/repository/pypi-group/packages/demo-1.0.tar.gz?a=1&amp;b=2#sha256=cd\' data-requires-python="&gt;=3.8">demo-1.0.tar.gz</a>',
       '<a href="../../packages/demo-0.9.tar.gz#sha256=ef">demo-0.9.tar.gz</a>',
       '<a href="https://files.example.org/demo-0.8.tar.gz">demo-0.8.tar.gz</a>',
       '</body></html>',
@@ -82,7 +86,7 @@ describe('PyPI index page mapping', () => {
     const text = await new Response(response.body as BodyInit).text();
     expect(text.split('\n').slice(1, 5)).toEqual([
       '<a href="http://pypi.example.com/packages/demo-1.0-py3-none-any.whl#sha256=ab">demo-1.0-py3-none-any.whl</a>',
-      "<a href='http://pypi.example.com/packages/demo-1.0.tar.gz?a=1&amp;b=2#sha256=cd' data-requires-python=\"&gt;=3.8\">demo-1.0.tar.gz</a>",
+      '<a href=\'http://pypi.example.com/packages/demo-1.0.tar.gz?a=1&amp;b=2#sha256=cd\' data-requires-python="&gt;=3.8">demo-1.0.tar.gz</a>',
       '<a href="../../packages/demo-0.9.tar.gz#sha256=ef">demo-0.9.tar.gz</a>',
       '<a href="https://files.example.org/demo-0.8.tar.gz">demo-0.8.tar.gz</a>',
     ]);

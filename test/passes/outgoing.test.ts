@@ -10,7 +10,7 @@ const run = (exchange: ReturnType<typeof makeExchange>, pass: typeof targetUrl) 
 };
 
 describe('outgoing passes', () => {
-  it('targetUrl: picks the role\'s upstream and keeps path and query as sent', () => {
+  it("targetUrl: picks the role's upstream and keeps path and query as sent", () => {
     const get = makeExchange('http://idocker.io:5000/v2/a/b/tags/list?n=10&last=a%2Fb');
     expect(run(get, targetUrl).url).toBe('http://group.internal:8082/v2/a/b/tags/list?n=10&last=a%2Fb');
     const post = makeExchange('http://idocker.io/v2/a/blobs/uploads/', { method: 'POST' });
@@ -26,7 +26,14 @@ describe('outgoing passes', () => {
 
   it('dropHopByHop: removes connection headers, the ones it lists, and Expect', () => {
     const exchange = makeExchange('http://idocker.io/v2/', {
-      headers: { connection: 'keep-alive, x-secret-hop', 'x-secret-hop': '1', 'keep-alive': 'timeout=5', te: 'trailers', expect: '100-continue', 'x-end-to-end': 'stays' },
+      headers: {
+        connection: 'keep-alive, x-secret-hop',
+        'x-secret-hop': '1',
+        'keep-alive': 'timeout=5',
+        te: 'trailers',
+        expect: '100-continue',
+        'x-end-to-end': 'stays',
+      },
     });
     const headers = run(exchange, dropHopByHop).headers;
     expect([...headers.keys()]).toEqual(['x-end-to-end']);
@@ -47,7 +54,9 @@ describe('outgoing passes', () => {
 
   it('forwardedProto: the scheme the client used, not a constant', () => {
     expect(run(makeExchange('https://idocker.io/v2/'), forwardedProto).headers.get('x-forwarded-proto')).toBe('https');
-    expect(run(makeExchange('http://idocker.io/v2/', { headers: { 'x-forwarded-proto': 'https' } }), forwardedProto).headers.get('x-forwarded-proto')).toBe('http');
+    expect(run(makeExchange('http://idocker.io/v2/', { headers: { 'x-forwarded-proto': 'https' } }), forwardedProto).headers.get('x-forwarded-proto')).toBe(
+      'http',
+    );
   });
 
   it('forwardedHost: one clean value even when the client sent a list', () => {
@@ -62,7 +71,10 @@ describe('outgoing passes', () => {
     expect([https.get('x-forwarded-host'), https.get('x-forwarded-port')]).toEqual(['idocker.io', '443']);
     const v6 = run(makeExchange('http://[2001:db8::1]:8080/v2/'), forwardedHost).headers;
     expect([v6.get('x-forwarded-host'), v6.get('x-forwarded-port')]).toEqual(['[2001:db8::1]', '8080']);
-    const off = run(makeExchange('http://idocker.io:5001/v2/', { headers: { 'x-forwarded-port': '1', 'x-forwarded-host': 'x' }, site: { forwardedHost: false } }), forwardedHost).headers;
+    const off = run(
+      makeExchange('http://idocker.io:5001/v2/', { headers: { 'x-forwarded-port': '1', 'x-forwarded-host': 'x' }, site: { forwardedHost: false } }),
+      forwardedHost,
+    ).headers;
     expect([off.get('x-forwarded-host'), off.get('x-forwarded-port')]).toEqual([null, null]);
   });
 

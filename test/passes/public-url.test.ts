@@ -29,7 +29,9 @@ describe('toPublicUrl', () => {
   it('maps URLs the origin built from the forwarded Host, fixing the scheme', () => {
     // Nexus behind a proxy that said http: the client used https on port 5443.
     const exchange = post('https://idocker.io:5443/v2/a/blobs/uploads/');
-    expect(toPublicUrl(exchange, 'http://idocker.io:5443/repository/docker-hosted/v2/a/blobs/uploads/u3')).toBe('https://idocker.io:5443/v2/a/blobs/uploads/u3');
+    expect(toPublicUrl(exchange, 'http://idocker.io:5443/repository/docker-hosted/v2/a/blobs/uploads/u3')).toBe(
+      'https://idocker.io:5443/v2/a/blobs/uploads/u3',
+    );
   });
 
   it('keeps the client port, including IPv6 literals and default ports', () => {
@@ -84,7 +86,10 @@ describe('rewrite passes', () => {
 
   it('rewriteAuthenticate: bearer realm becomes public, service and basic stay', () => {
     const exchange = makeExchange('https://idocker.io/v2/', { site: nexus() });
-    const headers = new Headers({ 'www-authenticate': 'Bearer realm="http://nexus:8081/repository/docker-group/v2/token",service="http://nexus:8081/repository/docker-group/v2/token",scope="repository:a:pull"' });
+    const headers = new Headers({
+      'www-authenticate':
+        'Bearer realm="http://nexus:8081/repository/docker-group/v2/token",service="http://nexus:8081/repository/docker-group/v2/token",scope="repository:a:pull"',
+    });
     rewriteAuthenticate(exchange, { status: 401, headers, body: null });
     expect(headers.get('www-authenticate')).toBe('Bearer realm="https://idocker.io/v2/token",service="https://idocker.io/v2/token",scope="repository:a:pull"');
 
@@ -99,8 +104,12 @@ describe('rewrite passes', () => {
 
   it('rewriteAuthenticate: the doubled-port realm and service of Nexus 3.78+ become the public URL', () => {
     const exchange = makeExchange('http://registry.example.com:5001/v2/', { site: nexus() });
-    const headers = new Headers({ 'www-authenticate': 'Bearer realm="http://registry.example.com:5001:5001/v2/token",service="http://registry.example.com:5001:5001/v2/token"' });
+    const headers = new Headers({
+      'www-authenticate': 'Bearer realm="http://registry.example.com:5001:5001/v2/token",service="http://registry.example.com:5001:5001/v2/token"',
+    });
     rewriteAuthenticate(exchange, { status: 401, headers, body: null });
-    expect(headers.get('www-authenticate')).toBe('Bearer realm="http://registry.example.com:5001/v2/token",service="http://registry.example.com:5001/v2/token"');
+    expect(headers.get('www-authenticate')).toBe(
+      'Bearer realm="http://registry.example.com:5001/v2/token",service="http://registry.example.com:5001/v2/token"',
+    );
   });
 });

@@ -16,7 +16,11 @@ import { RAW_REQUESTS } from './raw-fixtures.ts';
 import { RUBYGEMS_REQUESTS } from './rubygems-fixtures.ts';
 import { YUM_REQUESTS } from './yum-fixtures.ts';
 
-const ROLES = { read: 'http://group.internal/repository/group/', write: 'http://hosted.internal/repository/hosted/', snapshots: 'http://snapshots.internal/repository/snapshots/' };
+const ROLES = {
+  read: 'http://group.internal/repository/group/',
+  write: 'http://hosted.internal/repository/hosted/',
+  snapshots: 'http://snapshots.internal/repository/snapshots/',
+};
 
 /** The role whose upstream received each request, in order. */
 async function replay(site: Record<string, unknown>, requests: ReadonlyArray<{ method: string; path: string; query?: string }>): Promise<string[]> {
@@ -35,7 +39,9 @@ async function replay(site: Record<string, unknown>, requests: ReadonlyArray<{ m
     for (const { method, path, query } of requests) {
       const body = method === 'GET' || method === 'HEAD' ? undefined : 'x';
       const before = reached.length;
-      const response = await app.fetch(new Request(`http://repo.test${path}${query ? `?${query}` : ''}`, { method, body, headers: { host: 'repo.test', authorization: 'Basic dTpw' } }));
+      const response = await app.fetch(
+        new Request(`http://repo.test${path}${query ? `?${query}` : ''}`, { method, body, headers: { host: 'repo.test', authorization: 'Basic dTpw' } }),
+      );
       // Answered by the router itself (a deny rule): nothing reached an upstream.
       if (reached.length === before) reached.push(response.status === 405 ? 'deny' : `answered ${response.status} by the router`);
       await response.body?.cancel();
@@ -49,14 +55,16 @@ async function replay(site: Record<string, unknown>, requests: ReadonlyArray<{ m
 describe('presets replayed against captured client requests', () => {
   it(`npm: ${NPM_REQUESTS.length} requests of the npm CLI reach the role they belong to`, async () => {
     const reached = await replay({ preset: 'npm', upstreams: { read: ROLES.read, write: ROLES.write } }, NPM_REQUESTS);
-    expect(reached.map((role, i) => `${NPM_REQUESTS[i]!.method} ${NPM_REQUESTS[i]!.path}${NPM_REQUESTS[i]!.query ? `?${NPM_REQUESTS[i]!.query}` : ''} → ${role}`)).toEqual(
-      NPM_REQUESTS.map((r) => `${r.method} ${r.path}${r.query ? `?${r.query}` : ''} → ${r.expected}`),
-    );
+    expect(
+      reached.map((role, i) => `${NPM_REQUESTS[i]!.method} ${NPM_REQUESTS[i]!.path}${NPM_REQUESTS[i]!.query ? `?${NPM_REQUESTS[i]!.query}` : ''} → ${role}`),
+    ).toEqual(NPM_REQUESTS.map((r) => `${r.method} ${r.path}${r.query ? `?${r.query}` : ''} → ${r.expected}`));
   });
 
   it(`maven: ${MAVEN_REQUESTS.length} requests of mvn deploy and resolve reach releases, snapshots or the group`, async () => {
     const reached = await replay({ preset: 'maven', upstreams: ROLES }, MAVEN_REQUESTS);
-    expect(reached.map((role, i) => `${MAVEN_REQUESTS[i]!.method} ${MAVEN_REQUESTS[i]!.path} → ${role}`)).toEqual(MAVEN_REQUESTS.map((r) => `${r.method} ${r.path} → ${r.expected}`));
+    expect(reached.map((role, i) => `${MAVEN_REQUESTS[i]!.method} ${MAVEN_REQUESTS[i]!.path} → ${role}`)).toEqual(
+      MAVEN_REQUESTS.map((r) => `${r.method} ${r.path} → ${r.expected}`),
+    );
   });
 
   it('maven without a snapshots upstream: snapshot deploys go to write', async () => {

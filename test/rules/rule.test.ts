@@ -17,7 +17,12 @@ describe('path patterns', () => {
 describe('docker preset', () => {
   const route = (method: string, target: string, aliases: Record<string, Role> = { ping: 'read', token: 'read' }): RuleTarget => {
     const url = new URL(target, 'http://r');
-    return pickRole(presets.docker.rules.map((rule) => compileRule(rule, aliases)), method, url.pathname, url.searchParams);
+    return pickRole(
+      presets.docker.rules.map((rule) => compileRule(rule, aliases)),
+      method,
+      url.pathname,
+      url.searchParams,
+    );
   };
 
   it.each([
@@ -47,8 +52,7 @@ describe('docker preset', () => {
 });
 
 describe('generic preset and user rules', () => {
-  const rules = (extra: Parameters<typeof compileRule>[0][]) =>
-    [...extra, ...presets.generic.rules].map((rule) => compileRule(rule, {}));
+  const rules = (extra: Parameters<typeof compileRule>[0][]) => [...extra, ...presets.generic.rules].map((rule) => compileRule(rule, {}));
   it('reads with GET/HEAD, writes otherwise', () => {
     expect(pickRole(rules([]), 'GET', '/x', new URLSearchParams())).toBe('read');
     expect(pickRole(rules([]), 'POST', '/x', new URLSearchParams())).toBe('write');

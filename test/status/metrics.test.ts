@@ -24,7 +24,14 @@ const entry = (over: Partial<AccessEntry>): AccessEntry => ({
 
 function site() {
   const config = parseConfig({
-    sites: [{ name: 'docker', hosts: ['idocker.io'], preset: 'docker', upstreams: { read: { servers: ['http://a:8082'], backup: ['http://b:8082'] }, write: { servers: ['http://h"q:8083'], backup: [] } } }],
+    sites: [
+      {
+        name: 'docker',
+        hosts: ['idocker.io'],
+        preset: 'docker',
+        upstreams: { read: { servers: ['http://a:8082'], backup: ['http://b:8082'] }, write: { servers: ['http://h"q:8083'], backup: [] } },
+      },
+    ],
   });
   const compiled = compileSite(config.sites[0]!);
   for (const s of compiled.servers) s.onChange = () => {};
@@ -77,7 +84,12 @@ describe('Metrics', () => {
     const after = parsePrometheus(metrics.render([s]));
     expect(sampleValue(after, 'registry_router_upstream_up', { role: 'read', upstream: 'http://b:8082', tier: 'backup' })).toBe(1);
     expect(sampleValue(after, 'registry_router_upstream_known', { role: 'read', upstream: 'http://b:8082', tier: 'backup' })).toBe(1);
-    expect(s.pools.read.backups[0]!.health()).toMatchObject({ state: 'up', via: 'passive', reason: 'a request was answered (404)', lastAnswer: { status: 404 } });
+    expect(s.pools.read.backups[0]!.health()).toMatchObject({
+      state: 'up',
+      via: 'passive',
+      reason: 'a request was answered (404)',
+      lastAnswer: { status: 404 },
+    });
     expect(sampleValue(after, 'registry_router_upstream_known', { role: 'write', upstream: 'http://h"q:8083' })).toBe(0);
     expect(s.pools.write.primaries[0]!.health().lastAnswer).toBeNull();
   });

@@ -45,14 +45,18 @@ describe.each(ADMIN_RUNTIMES)('/readyz and /status.json on %s', (runtime) => {
     [deadRead, deadWrite] = [await freePort(), await freePort()];
     const adminPort = await freePort();
     admin = `http://127.0.0.1:${adminPort}`;
-    router = await startRouter(runtime, {
-      admin: { port: adminPort },
-      sites: [
-        { name: 'dead', hosts: ['dead.test'], preset: 'docker', upstreams: { read: `http://127.0.0.1:${deadRead}`, write: `http://127.0.0.1:${deadWrite}` } },
-        { name: 'live', hosts: ['live.test'], preset: 'docker', upstream: origin.url },
-        { name: 'passive', hosts: ['passive.test'], preset: 'generic', upstream: `${origin.url}/files/`, health: { checks: false } },
-      ],
-    }, { quiet: true });
+    router = await startRouter(
+      runtime,
+      {
+        admin: { port: adminPort },
+        sites: [
+          { name: 'dead', hosts: ['dead.test'], preset: 'docker', upstreams: { read: `http://127.0.0.1:${deadRead}`, write: `http://127.0.0.1:${deadWrite}` } },
+          { name: 'live', hosts: ['live.test'], preset: 'docker', upstream: origin.url },
+          { name: 'passive', hosts: ['passive.test'], preset: 'generic', upstream: `${origin.url}/files/`, health: { checks: false } },
+        ],
+      },
+      { quiet: true },
+    );
   });
   afterAll(async () => {
     await router?.stop();
@@ -66,23 +70,30 @@ describe.each(ADMIN_RUNTIMES)('/readyz and /status.json on %s', (runtime) => {
     expect(body.problems).toEqual(['site dead: no healthy read upstream', 'site dead: no healthy write upstream']);
     const [dead, live, passive] = body.sites;
     expect(dead!.checks).toBe('active: GET /v2/ every 5 s (up: 200 or 401), and failed requests');
-    expect(dead!.servers).toEqual([deadRead, deadWrite].map((port, i) => ({
-      upstream: `http://127.0.0.1:${port}`,
-      roles: [i ? 'write' : 'read'],
-      state: 'down',
-      since: expect.any(String),
-      via: 'active',
-      // The cause in words, its code once.
-      reason: `GET /v2/: 127.0.0.1:${port}: connection refused (ECONNREFUSED)`,
-      lastCheck: { at: expect.any(String), ok: false, reason: `GET /v2/: 127.0.0.1:${port}: connection refused (ECONNREFUSED)` },
-      lastAnswer: null,
-    })));
+    expect(dead!.servers).toEqual(
+      [deadRead, deadWrite].map((port, i) => ({
+        upstream: `http://127.0.0.1:${port}`,
+        roles: [i ? 'write' : 'read'],
+        state: 'down',
+        since: expect.any(String),
+        via: 'active',
+        // The cause in words, its code once.
+        reason: `GET /v2/: 127.0.0.1:${port}: connection refused (ECONNREFUSED)`,
+        lastCheck: { at: expect.any(String), ok: false, reason: `GET /v2/: 127.0.0.1:${port}: connection refused (ECONNREFUSED)` },
+        lastAnswer: null,
+      })),
+    );
     await expect.poll(async () => (await get<Readyz>('/readyz')).body.sites[1]!.servers[0]!.state, { timeout: 10_000 }).toBe('up');
     expect(live!.servers[0]!.roles).toEqual(['read', 'write']);
     const liveNow = (await get<Readyz>('/readyz')).body.sites[1]!;
     expect(liveNow.servers[0]).toMatchObject({ state: 'up', via: 'active', reason: 'GET /v2/ answered 200', lastCheck: { ok: true } });
     expect(passive!.checks).toBe('passive only: failed and answered requests (health.checks is false)');
-    expect(passive!.servers[0]).toMatchObject({ state: 'unknown', via: null, reason: 'not checked: active checks are off and no request has been answered yet', lastCheck: null });
+    expect(passive!.servers[0]).toMatchObject({
+      state: 'unknown',
+      via: null,
+      reason: 'not checked: active checks are off and no request has been answered yet',
+      lastCheck: null,
+    });
   });
 
   it('shows the passive-only server up once it answered a request, with when and what', async () => {
@@ -94,7 +105,14 @@ describe.each(ADMIN_RUNTIMES)('/readyz and /status.json on %s', (runtime) => {
     expect(body.version).toBe(2);
     const [dead, live, passive] = body.sites;
     expect(passive!.checks).toEqual({ on: false, intervalMs: 5000, path: '/', expected: 'any answer below 500' });
-    expect(passive!.roles[0]!.servers[0]).toMatchObject({ state: 'up', up: true, via: 'passive', reason: 'a request was answered (404)', lastAnswer: { status: 404 }, lastCheck: null });
+    expect(passive!.roles[0]!.servers[0]).toMatchObject({
+      state: 'up',
+      up: true,
+      via: 'passive',
+      reason: 'a request was answered (404)',
+      lastAnswer: { status: 404 },
+      lastCheck: null,
+    });
     expect(dead!.roles.map((role) => role.servers.map((s) => [s.state, s.up]))).toEqual([[['down', false]], [['down', false]]]);
     expect(live!.roles[0]!.servers[0]).toMatchObject({ state: 'up', via: 'active' });
     expect(body.ready).toBe(false);

@@ -42,8 +42,11 @@ const client: UpstreamClient = {
   async send(request: OutgoingRequest) {
     await request.body?.cancel();
     const url = new URL(request.url);
-    const answer = (status: number, body = '') =>
-      ({ status, headers: new Headers({ 'content-type': 'application/json', 'content-length': String(body.length) }), body: new Response(body).body });
+    const answer = (status: number, body = '') => ({
+      status,
+      headers: new Headers({ 'content-type': 'application/json', 'content-length': String(body.length) }),
+      body: new Response(body).body,
+    });
     if (url.host === 'hosted-a:8083') return answer(502, '{}');
     return url.pathname === '/v2/' ? answer(200, '{}') : answer(404, '{"errors":[]}');
   },
@@ -52,7 +55,8 @@ const client: UpstreamClient = {
 let app: RouterApp | undefined;
 afterEach(() => app?.stop());
 
-const start = (events: HealthEvent[] = []) => (app = createApp(config(), { client, log: () => {}, healthLog: (e) => events.push(e), clientAddress: () => '192.0.2.7' }));
+const start = (events: HealthEvent[] = []) =>
+  (app = createApp(config(), { client, log: () => {}, healthLog: (e) => events.push(e), clientAddress: () => '192.0.2.7' }));
 const snapshot = async (router: RouterApp): Promise<StatusSnapshot> => {
   const res = await router.admin.request('/status.json');
   expect(res.status).toBe(200);
@@ -156,7 +160,10 @@ describe('GET /status.json', () => {
     expect(lastTwo).toBe(4);
     expect(Date.parse(current.start) % 60_000).toBe(0);
     expect(Date.parse(current.start)).toBeLessThanOrEqual(Date.parse(status.now));
-    expect(status.unrouted).toEqual({ total: { requests: 1, clientErrors: 1, serverErrors: 0, bytesIn: 0, bytesOut: expect.any(Number) }, minutes: expect.any(Array) });
+    expect(status.unrouted).toEqual({
+      total: { requests: 1, clientErrors: 1, serverErrors: 0, bytesIn: 0, bytesOut: expect.any(Number) },
+      minutes: expect.any(Array),
+    });
     expect(status.sites[1]!.requests.total.requests).toBe(0);
 
     const hostedA = docker.roles[1]!.servers[0]!;
@@ -242,7 +249,16 @@ describe('transfers in flight', () => {
   }
   const exchange = (s: Site, path: string, startedAt: number, method = 'GET', headers: Record<string, string> = {}): Exchange => {
     const request = new Request(`http://idocker.io${path}`, { method, headers });
-    return { request, url: new URL(request.url), clientAddress: '192.0.2.9', site: s, role: 'read', upstream: s.upstreams.read, startedAt, tally: { bytesIn: 0, bytesOut: 0, bodyTooLarge: false } };
+    return {
+      request,
+      url: new URL(request.url),
+      clientAddress: '192.0.2.9',
+      site: s,
+      role: 'read',
+      upstream: s.upstreams.read,
+      startedAt,
+      tally: { bytesIn: 0, bytesOut: 0, bodyTooLarge: false },
+    };
   };
 
   it('lists each exchange with its bytes so far and a rate sampled at most once a second', () => {
@@ -336,7 +352,9 @@ describe('transfers in flight', () => {
     while (got < 100 * 1024) got += (await reader.read()).value!.byteLength;
     let docker = (await snapshot(router)).sites[0]!;
     expect(docker.inFlight).toBe(1);
-    expect(docker.transfers).toEqual([expect.objectContaining({ method: 'GET', upstream: GA, bytesOut: 100 * 1024, totalIn: null, totalOut: 1024 * 1024, percent: 9 })]);
+    expect(docker.transfers).toEqual([
+      expect.objectContaining({ method: 'GET', upstream: GA, bytesOut: 100 * 1024, totalIn: null, totalOut: 1024 * 1024, percent: 9 }),
+    ]);
     release();
     while (!(await reader.read()).done);
     expect((await snapshot(router)).sites[0]!.transfers).toEqual([]);

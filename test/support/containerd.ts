@@ -48,7 +48,10 @@ export interface CtrResult {
 }
 
 export class CtrError extends Error {
-  constructor(readonly result: CtrResult, daemonLog: string) {
+  constructor(
+    readonly result: CtrResult,
+    daemonLog: string,
+  ) {
     super(
       `ctr ${result.args.join(' ')} exited ${result.code}:\n${(result.stderr || result.stdout).trim()}` +
         `\n--- containerd log (tail) ---\n${daemonLog.split('\n').slice(-20).join('\n')}`,

@@ -28,14 +28,14 @@
  * Note: while G restarts (≈100–300 ms, twice) it refuses connections; seed
  * before starting traffic through the router, not concurrently.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
-import { request } from "undici";
-import { headBlob, headManifest, MANIFEST_ACCEPT } from "./blob.ts";
-import { buildImage, type BuiltImage } from "./image.ts";
-import { hasRepoBlobOnDisk, startRegistry, type Registry } from "./registry.ts";
-import { copy, dockerRef } from "./skopeo.ts";
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { request } from 'undici';
+import { headBlob, headManifest, MANIFEST_ACCEPT } from './blob.ts';
+import { buildImage, type BuiltImage } from './image.ts';
+import { hasRepoBlobOnDisk, startRegistry, type Registry } from './registry.ts';
+import { copy, dockerRef } from './skopeo.ts';
 
 export interface SeedGroupOnlyOptions {
   /** Hosted registry H (must not end up with the image). */
@@ -67,7 +67,7 @@ export interface GroupOnlyImage {
 }
 
 async function drain(url: string, headers: Record<string, string>): Promise<number> {
-  const res = await request(url, { method: "GET", headers });
+  const res = await request(url, { method: 'GET', headers });
   await res.body.dump({ limit: Number.MAX_SAFE_INTEGER });
   return res.statusCode;
 }
@@ -75,28 +75,28 @@ async function drain(url: string, headers: Record<string, string>): Promise<numb
 export async function seedGroupOnlyImage(opts: SeedGroupOnlyOptions): Promise<GroupOnlyImage> {
   const { hosted, group, name, tag } = opts;
   const original = group.options;
-  if (original.proxyRemote === undefined) throw new Error("seedGroupOnlyImage: group is not a proxy registry");
+  if (original.proxyRemote === undefined) throw new Error('seedGroupOnlyImage: group is not a proxy registry');
   const headers = opts.groupHeaders ?? {};
 
   let tmpLayout: string | undefined;
   let image = opts.image;
   if (!image) {
-    tmpLayout = await mkdtemp(path.join(os.tmpdir(), "rr-group-only-img-"));
+    tmpLayout = await mkdtemp(path.join(os.tmpdir(), 'rr-group-only-img-'));
     const seed = opts.seed ?? `${name}:${tag}`;
     image = await buildImage(tmpLayout, {
       seed,
       tag,
-      layers: [{ randomBytes: 256 * 1024 }, { files: { "group-only.txt": seed } }],
+      layers: [{ randomBytes: 256 * 1024 }, { files: { 'group-only.txt': seed } }],
     });
   }
 
-  const hub = await startRegistry({ name: "hub" });
+  const hub = await startRegistry({ name: 'hub' });
   try {
     await copy(image.ref(), dockerRef(hub.url, name, tag));
     await group.restart({ proxyRemote: hub.url, proxyAuth: undefined });
     try {
       const m = await request(`${group.url}/v2/${name}/manifests/${tag}`, {
-        method: "GET",
+        method: 'GET',
         headers: { accept: MANIFEST_ACCEPT, ...headers },
       });
       await m.body.dump();
@@ -111,9 +111,7 @@ export async function seedGroupOnlyImage(opts: SeedGroupOnlyOptions): Promise<Gr
         const missing = blobs.filter((d) => !hasRepoBlobOnDisk(group, name, d));
         if (missing.length === 0) break;
         if (Date.now() > deadline) {
-          throw new Error(
-            `seedGroupOnlyImage: group did not cache ${missing.join(", ")}; log:\n${await group.logTail()}`,
-          );
+          throw new Error(`seedGroupOnlyImage: group did not cache ${missing.join(', ')}; log:\n${await group.logTail()}`);
         }
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -130,9 +128,7 @@ export async function seedGroupOnlyImage(opts: SeedGroupOnlyOptions): Promise<Gr
   if (onHosted.status !== 404) throw new Error(`seedGroupOnlyImage: hosted answers ${onHosted.status}, expected 404`);
   const onGroup = await headManifest(group.url, name, tag, { headers });
   if (onGroup.status !== 200 || onGroup.digest !== image.manifestDigest) {
-    throw new Error(
-      `seedGroupOnlyImage: group answers ${onGroup.status} digest ${onGroup.digest ?? "-"}, expected 200 ${image.manifestDigest}`,
-    );
+    throw new Error(`seedGroupOnlyImage: group answers ${onGroup.status} digest ${onGroup.digest ?? '-'}, expected 200 ${image.manifestDigest}`);
   }
   for (const d of [image.configDigest, ...image.layerDigests]) {
     const b = await headBlob(group.url, name, d, { headers });

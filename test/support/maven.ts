@@ -136,23 +136,25 @@ export async function startMavenRepos(opts: MavenReposOptions = {}): Promise<Mav
     remoteDir,
     async requests() {
       const text = existsSync(requestLog) ? await readFile(requestLog, 'utf8') : '';
-      return text
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as Record<string, string>)
-        // The router's background health checks (on by default) are not requests a client caused.
-        .filter((entry) => entry.agent !== HEALTH_CHECK_AGENT)
-        .map((entry) => {
-          return {
-            server: entry.server as RepoServer,
-            method: entry.method!,
-            uri: entry.uri!,
-            status: Number(entry.status),
-            expect: entry.expect ?? '',
-            contentLength: entry.contentLength ?? '',
-            transferEncoding: entry.transferEncoding ?? '',
-          };
-        });
+      return (
+        text
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => JSON.parse(line) as Record<string, string>)
+          // The router's background health checks (on by default) are not requests a client caused.
+          .filter((entry) => entry.agent !== HEALTH_CHECK_AGENT)
+          .map((entry) => {
+            return {
+              server: entry.server as RepoServer,
+              method: entry.method!,
+              uri: entry.uri!,
+              status: Number(entry.status),
+              expect: entry.expect ?? '',
+              contentLength: entry.contentLength ?? '',
+              transferEncoding: entry.transferEncoding ?? '',
+            };
+          })
+      );
     },
     async file(where, relative) {
       try {
@@ -383,9 +385,7 @@ export function snapshotOf(xml: string): { buildNumber: number; timestamp: strin
 /** The newest version of a Debian-packaged plugin that ships its jar (`2.7` of the deploy plugin is a relocation POM). */
 export function debianPluginVersion(artifactId: string): string {
   const folder = path.join(DEBIAN_MAVEN_REPO, 'org/apache/maven/plugins', artifactId);
-  const versions = existsSync(folder)
-    ? readdirSync(folder).filter((v) => /^\d/.test(v) && existsSync(path.join(folder, v, `${artifactId}-${v}.jar`)))
-    : [];
+  const versions = existsSync(folder) ? readdirSync(folder).filter((v) => /^\d/.test(v) && existsSync(path.join(folder, v, `${artifactId}-${v}.jar`))) : [];
   if (!versions.length) throw new Error(`${artifactId} is not in ${DEBIAN_MAVEN_REPO}: install Debian's lib${artifactId.replace(/-plugin$/, '')}-plugin-java`);
   return versions.sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).at(-1)!;
 }

@@ -98,14 +98,15 @@ function workerdPids(): number[] {
 function shutdown(signal: NodeJS.Signals): void {
   const pids = workerdPids();
   for (const pid of pids) process.kill(pid, signal);
-  const gone = () => pids.every((pid) => {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  });
+  const gone = () =>
+    pids.every((pid) => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
   const finish = async (code: number) => {
     await mf.dispose().catch(() => {});
     rmSync(outdir, { recursive: true, force: true });

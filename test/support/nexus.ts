@@ -33,7 +33,15 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomUUID, webcrypto, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import {
+  Agent,
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,7 +118,14 @@ export function parseScope(scope: string): AccessEntry | undefined {
   const first = scope.indexOf(':');
   const last = scope.lastIndexOf(':');
   if (first < 0 || last <= first) return undefined;
-  return { type: scope.slice(0, first), name: scope.slice(first + 1, last), actions: scope.slice(last + 1).split(',').filter(Boolean) };
+  return {
+    type: scope.slice(0, first),
+    name: scope.slice(first + 1, last),
+    actions: scope
+      .slice(last + 1)
+      .split(',')
+      .filter(Boolean),
+  };
 }
 
 export async function createTokenIssuer(opts: TokenIssuerOptions): Promise<TokenIssuer> {
@@ -120,8 +135,23 @@ export async function createTokenIssuer(opts: TokenIssuerOptions): Promise<Token
   try {
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-        '-subj', '/CN=registry-router test token issuer', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=registry-router test token issuer',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     keyPem = readFileSync(join(dir, 'key.pem'), 'utf8');
@@ -246,8 +276,21 @@ export interface Nexus {
 
 /** Request headers the registry must not see: connection-level ones, and the client's view of the URL. */
 const DROP_GOING_IN = new Set([
-  'host', 'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'upgrade',
-  'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-prefix', 'forwarded', 'x-real-ip',
+  'host',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'upgrade',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'forwarded',
+  'x-real-ip',
 ]);
 const DROP_COMING_OUT = new Set(['connection', 'keep-alive', 'transfer-encoding', 'trailer', 'upgrade']);
 const HOP_BY_HOP_IN = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
@@ -393,7 +436,7 @@ export async function startNexus(initial: NexusOptions = {}): Promise<Nexus> {
     const query = q < 0 ? '' : rawUrl.slice(q + 1);
     const match = /^\/repository\/([^/]+)(\/.*)?$/.exec(pathname);
     const repo = match && repos.has(match[1]!) ? match[1]! : null;
-    const rest = match ? match[2] ?? '/' : pathname;
+    const rest = match ? (match[2] ?? '/') : pathname;
     // The router's background health checks (on by default) are not requests a client caused.
     if (req.headers['user-agent'] !== 'registry-router-health-check') {
       seen.push({ method: req.method!, url: rawUrl, repo, path: rest + (q < 0 ? '' : rawUrl.slice(q)), headers: { ...req.headers } });

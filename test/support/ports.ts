@@ -1,4 +1,4 @@
-import net from "node:net";
+import net from 'node:net';
 
 /**
  * Returns a TCP port that was free on 127.0.0.1 a moment ago.
@@ -9,12 +9,12 @@ export function freePort(): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on("error", reject);
-    srv.listen({ host: "127.0.0.1", port: 0, exclusive: true }, () => {
+    srv.on('error', reject);
+    srv.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => {
       const addr = srv.address();
-      if (addr === null || typeof addr === "string") {
+      if (addr === null || typeof addr === 'string') {
         srv.close();
-        reject(new Error("freePort: unexpected server address"));
+        reject(new Error('freePort: unexpected server address'));
         return;
       }
       const { port } = addr;

@@ -190,5 +190,7 @@ export function sampleValue(families: Map<string, Family>, name: string, labels:
 /** Sum over every sample of `name` whose labels include `labels`. */
 export function sumOf(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number {
   const family = families.get(name) ?? [...families.values()].find((f) => f.samples.some((s) => s.name === name));
-  return (family?.samples ?? []).filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((total, s) => total + s.value, 0);
+  return (family?.samples ?? [])
+    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+    .reduce((total, s) => total + s.value, 0);
 }

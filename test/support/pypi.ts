@@ -121,7 +121,18 @@ export async function buildDists(dir: string, name: string, version: string): Pr
     [
       `${root}/pyproject.toml`,
       Buffer.from(
-        ['[build-system]', 'requires = []', 'build-backend = "tiny_backend"', 'backend-path = ["."]', '', '[project]', `name = "${name}"`, `version = "${version}"`, 'requires-python = ">=3.7"', ''].join('\n'),
+        [
+          '[build-system]',
+          'requires = []',
+          'build-backend = "tiny_backend"',
+          'backend-path = ["."]',
+          '',
+          '[project]',
+          `name = "${name}"`,
+          `version = "${version}"`,
+          'requires-python = ">=3.7"',
+          '',
+        ].join('\n'),
       ),
     ],
     [`${root}/tiny_backend.py`, Buffer.from(TINY_BACKEND)],
@@ -222,7 +233,7 @@ function zip(files: Array<[string, Buffer]>): Buffer {
     central.writeUInt32LE(packed.length, 20);
     central.writeUInt32LE(data.length, 24);
     central.writeUInt16LE(nameBytes.length, 28);
-    central.writeUInt32LE(((0o100644 << 16) >>> 0), 38); // external attributes: -rw-r--r--
+    central.writeUInt32LE((0o100644 << 16) >>> 0, 38); // external attributes: -rw-r--r--
     central.writeUInt32LE(offset, 42);
     centrals.push(central, nameBytes);
     offset += local.length + nameBytes.length + packed.length;
@@ -419,7 +430,10 @@ export async function startPypiOrigin(opts: Partial<PypiOriginOptions> = {}): Pr
       const projects = await listProjects();
       if (wantsJson) return json(res, 200, { meta: { 'api-version': '1.0' }, projects: projects.map((name) => ({ name })) }, SIMPLE_JSON);
       const href = (name: string) => (options.links === 'relative' ? `${name}/` : `${repoBase}/simple/${name}/`);
-      return html(res, `<!DOCTYPE html>\n<html lang="en">\n<head><meta name="pypi:repository-version" content="1.0"><title>Simple Index</title></head>\n<body>\n${projects.map((name) => `<a href="${href(name)}">${name}</a><br/>`).join('\n')}\n</body>\n</html>\n`);
+      return html(
+        res,
+        `<!DOCTYPE html>\n<html lang="en">\n<head><meta name="pypi:repository-version" content="1.0"><title>Simple Index</title></head>\n<body>\n${projects.map((name) => `<a href="${href(name)}">${name}</a><br/>`).join('\n')}\n</body>\n</html>\n`,
+      );
     }
     let m = /^\/simple\/([^/]+)\/$/.exec(path);
     if (m) {
@@ -427,7 +441,9 @@ export async function startPypiOrigin(opts: Partial<PypiOriginOptions> = {}): Pr
       const stored = await projectFiles(project);
       if (!stored.length) return text(res, 404, 'Not Found\n');
       const fileUrl = (file: StoredFile) =>
-        options.links === 'relative' ? `../../packages/${file.normalized}/${file.version}/${file.filename}` : `${repoBase}/packages/${file.normalized}/${file.version}/${file.filename}`;
+        options.links === 'relative'
+          ? `../../packages/${file.normalized}/${file.version}/${file.filename}`
+          : `${repoBase}/packages/${file.normalized}/${file.version}/${file.filename}`;
       if (wantsJson) {
         return json(
           res,
@@ -435,15 +451,24 @@ export async function startPypiOrigin(opts: Partial<PypiOriginOptions> = {}): Pr
           {
             meta: { 'api-version': '1.0' },
             name: project,
-            files: stored.map((file) => ({ filename: file.filename, url: fileUrl(file), hashes: { sha256: file.sha256 }, 'requires-python': file.requiresPython || undefined })),
+            files: stored.map((file) => ({
+              filename: file.filename,
+              url: fileUrl(file),
+              hashes: { sha256: file.sha256 },
+              'requires-python': file.requiresPython || undefined,
+            })),
           },
           SIMPLE_JSON,
         );
       }
       const links = stored.map(
-        (file) => `<a href="${fileUrl(file)}#sha256=${file.sha256}" rel="internal"${file.requiresPython ? ` data-requires-python="${escapeHtml(file.requiresPython)}"` : ''}>${file.filename}</a><br/>`,
+        (file) =>
+          `<a href="${fileUrl(file)}#sha256=${file.sha256}" rel="internal"${file.requiresPython ? ` data-requires-python="${escapeHtml(file.requiresPython)}"` : ''}>${file.filename}</a><br/>`,
       );
-      return html(res, `<!DOCTYPE html>\n<html lang="en">\n<head><meta name="pypi:repository-version" content="1.0"><title>Links for ${project}</title></head>\n<body>\n<h1>Links for ${project}</h1>\n${links.join('\n')}\n</body>\n</html>\n`);
+      return html(
+        res,
+        `<!DOCTYPE html>\n<html lang="en">\n<head><meta name="pypi:repository-version" content="1.0"><title>Links for ${project}</title></head>\n<body>\n<h1>Links for ${project}</h1>\n${links.join('\n')}\n</body>\n</html>\n`,
+      );
     }
     m = /^\/pypi\/([^/]+)\/(?:([^/]+)\/)?json\/?$/.exec(path);
     if (m) {
@@ -462,7 +487,10 @@ export async function startPypiOrigin(opts: Partial<PypiOriginOptions> = {}): Pr
         md5_digest: file.md5,
         upload_time_iso_8601: file.uploadedAt,
         // Relative to /pypi/<name>/json (or /pypi/<name>/<version>/json) in relative mode.
-        url: options.links === 'relative' ? `${m![2] ? '../' : ''}../../packages/${file.normalized}/${file.version}/${file.filename}` : `${repoBase}/packages/${file.normalized}/${file.version}/${file.filename}`,
+        url:
+          options.links === 'relative'
+            ? `${m![2] ? '../' : ''}../../packages/${file.normalized}/${file.version}/${file.filename}`
+            : `${repoBase}/packages/${file.normalized}/${file.version}/${file.filename}`,
         yanked: false,
       });
       const releases: Record<string, unknown[]> = {};
@@ -603,11 +631,16 @@ export async function startPypiOrigin(opts: Partial<PypiOriginOptions> = {}): Pr
 }
 
 const one = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);
-const safeSegment = (segment: string): boolean => segment.length > 0 && !segment.includes('/') && !segment.includes('\\') && segment !== '.' && segment !== '..';
+const safeSegment = (segment: string): boolean =>
+  segment.length > 0 && !segment.includes('/') && !segment.includes('\\') && segment !== '.' && segment !== '..';
 const escapeHtml = (value: string): string => value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 function latest(versions: string[]): string | undefined {
-  const key = (v: string) => v.split(/[.+-]/).map((part) => (/^\d+$/.test(part) ? part.padStart(8, '0') : part)).join('.');
+  const key = (v: string) =>
+    v
+      .split(/[.+-]/)
+      .map((part) => (/^\d+$/.test(part) ? part.padStart(8, '0') : part))
+      .join('.');
   return [...versions].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)).at(-1);
 }
 
@@ -687,7 +720,13 @@ export function uploadForm(dist: Dist, bytes: Buffer, name: string, version: str
     ['protocol_version', '1'],
   ];
   const chunks: Buffer[] = fields.map(([key, value]) => Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${key}"\r\n\r\n${value}\r\n`));
-  chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="content"; filename="${dist.filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`), bytes, Buffer.from(`\r\n--${boundary}--\r\n`));
+  chunks.push(
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="content"; filename="${dist.filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    ),
+    bytes,
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  );
   return { body: Buffer.concat(chunks), contentType: `multipart/form-data; boundary=${boundary}` };
 }
 
@@ -779,8 +818,17 @@ export async function pythonTools(): Promise<PythonTools> {
 }
 
 /** `twine upload --repository-url <url> -u -p <files>` (plus `extra`, e.g. `--skip-existing`). */
-export function twineUpload(tools: PythonTools, repositoryUrl: string, files: string[], extra: string[] = [], auth = { user: 'u', password: 'p' }): Promise<RunResult> {
-  return run(tools.twine, ['upload', '--repository-url', repositoryUrl, '-u', auth.user, '-p', auth.password, '--disable-progress-bar', ...extra, ...files], { env: tools.env, cwd: tools.work });
+export function twineUpload(
+  tools: PythonTools,
+  repositoryUrl: string,
+  files: string[],
+  extra: string[] = [],
+  auth = { user: 'u', password: 'p' },
+): Promise<RunResult> {
+  return run(tools.twine, ['upload', '--repository-url', repositoryUrl, '-u', auth.user, '-p', auth.password, '--disable-progress-bar', ...extra, ...files], {
+    env: tools.env,
+    cwd: tools.work,
+  });
 }
 
 export interface PipInstall extends RunResult {
@@ -798,10 +846,14 @@ export async function pipInstall(tools: PythonTools, indexUrl: string, requireme
   await cp(tools.template, venv, { recursive: true, verbatimSymlinks: true });
   const python = join(venv, 'bin/python');
   const host = new URL(indexUrl).hostname;
-  const result = await run(python, ['-m', 'pip', 'install', '--index-url', indexUrl, '--trusted-host', host, '--no-cache-dir', '--disable-pip-version-check', '-v', ...extra, requirement], {
-    env: { ...tools.env, VIRTUAL_ENV: venv },
-    cwd: venv,
-  });
+  const result = await run(
+    python,
+    ['-m', 'pip', 'install', '--index-url', indexUrl, '--trusted-host', host, '--no-cache-dir', '--disable-pip-version-check', '-v', ...extra, requirement],
+    {
+      env: { ...tools.env, VIRTUAL_ENV: venv },
+      cwd: venv,
+    },
+  );
   const check = await run(python, ['-c', `import ${module}; print(${module}.__version__)`], { env: tools.env, cwd: venv });
   return { ...result, venv, imported: check.code === 0 ? check.stdout.trim() : null };
 }

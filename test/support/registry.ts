@@ -29,16 +29,16 @@
  *   package `apache2-utils`), falling back to Python's `crypt` module if
  *   `htpasswd` is missing (Python 3.11 on Debian 12 has it).
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtemp, mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
-import { existsSync } from "node:fs";
-import { randomUUID } from "node:crypto";
-import os from "node:os";
-import path from "node:path";
-import { freePort } from "./ports.ts";
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from './ports.ts';
 
-export const REGISTRY_BIN = process.env.DOCKER_REGISTRY_BIN ?? "/usr/bin/docker-registry";
-const SETPRIV = "/usr/bin/setpriv";
+export const REGISTRY_BIN = process.env.DOCKER_REGISTRY_BIN ?? '/usr/bin/docker-registry';
+const SETPRIV = '/usr/bin/setpriv';
 
 export interface TokenAuthOptions {
   /** URL of the token endpoint that clients are sent to. */
@@ -63,7 +63,7 @@ export interface RegistryOptions {
   /** http.relativeurls: Location headers become relative. */
   relativeUrls?: boolean;
   /** Default "info". */
-  logLevel?: "error" | "warn" | "info" | "debug";
+  logLevel?: 'error' | 'warn' | 'info' | 'debug';
   /** Fixed port; by default a free one is picked (and re-picked on a bind race). */
   port?: number;
   /** How long to wait for GET /v2/ to answer. Default 15000 ms. */
@@ -78,7 +78,7 @@ export interface RegistryOptions {
 }
 
 /** Options that may change on restart (same dir, same port). */
-export type RestartOptions = Partial<Omit<RegistryOptions, "name" | "port" | "storageDir">>;
+export type RestartOptions = Partial<Omit<RegistryOptions, 'name' | 'port' | 'storageDir'>>;
 
 export interface Registry {
   /** http://127.0.0.1:PORT (no trailing slash). */
@@ -104,17 +104,17 @@ export interface Registry {
   logTail(lines?: number): Promise<string>;
 }
 
-const INSTANCE_HEADER = "X-Test-Registry-Instance";
+const INSTANCE_HEADER = 'X-Test-Registry-Instance';
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on("exit", () => {
+  process.on('exit', () => {
     for (const child of live) {
       try {
-        child.kill("SIGKILL");
+        child.kill('SIGKILL');
       } catch {
         /* already gone */
       }
@@ -136,18 +136,18 @@ function killAndWait(child: ChildProcess, graceMs = 3000): Promise<void> {
     }
     const timer = setTimeout(() => {
       try {
-        child.kill("SIGKILL");
+        child.kill('SIGKILL');
       } catch {
         /* ignore */
       }
     }, graceMs);
-    child.once("exit", () => {
+    child.once('exit', () => {
       clearTimeout(timer);
       live.delete(child);
       resolve();
     });
     try {
-      child.kill("SIGTERM");
+      child.kill('SIGTERM');
     } catch {
       /* ignore */
     }
@@ -156,47 +156,40 @@ function killAndWait(child: ChildProcess, graceMs = 3000): Promise<void> {
 
 /** "user:$2y$..." bcrypt line for Distribution's htpasswd auth. */
 export function bcryptHtpasswdLine(user: string, password: string): string {
-  const ht = spawnSync("htpasswd", ["-Bbn", user, password], { encoding: "utf8" });
-  if (ht.status === 0 && ht.stdout.includes(":$2")) return ht.stdout.trim();
+  const ht = spawnSync('htpasswd', ['-Bbn', user, password], { encoding: 'utf8' });
+  if (ht.status === 0 && ht.stdout.includes(':$2')) return ht.stdout.trim();
   const py = spawnSync(
-    "python3",
-    [
-      "-W",
-      "ignore",
-      "-c",
-      "import crypt,sys;print(sys.argv[1]+':'+crypt.crypt(sys.argv[2],crypt.mksalt(crypt.METHOD_BLOWFISH,rounds=16)))",
-      user,
-      password,
-    ],
-    { encoding: "utf8" },
+    'python3',
+    ['-W', 'ignore', '-c', "import crypt,sys;print(sys.argv[1]+':'+crypt.crypt(sys.argv[2],crypt.mksalt(crypt.METHOD_BLOWFISH,rounds=16)))", user, password],
+    { encoding: 'utf8' },
   );
-  if (py.status === 0 && py.stdout.includes(":$2")) return py.stdout.trim();
+  if (py.status === 0 && py.stdout.includes(':$2')) return py.stdout.trim();
   throw new Error(
-    "cannot make a bcrypt htpasswd entry: install apache2-utils (htpasswd) " +
+    'cannot make a bcrypt htpasswd entry: install apache2-utils (htpasswd) ' +
       `[htpasswd: ${ht.error?.message ?? ht.stderr}; python3: ${py.error?.message ?? py.stderr}]`,
   );
 }
 
 async function tail(file: string, lines = 40): Promise<string> {
   try {
-    const text = await readFile(file, "utf8");
-    return text.split("\n").slice(-lines).join("\n");
+    const text = await readFile(file, 'utf8');
+    return text.split('\n').slice(-lines).join('\n');
   } catch {
-    return "(no log)";
+    return '(no log)';
   }
 }
 
 function buildConfig(o: RegistryOptions, dir: string, port: number, instance: string): Record<string, unknown> {
   const cfg: Record<string, unknown> = {
-    version: "0.1",
+    version: '0.1',
     log: {
-      level: o.logLevel ?? "info",
-      formatter: "text",
+      level: o.logLevel ?? 'info',
+      formatter: 'text',
       accesslog: { disabled: false },
       fields: { service: `registry-${o.name}` },
     },
     storage: {
-      filesystem: { rootdirectory: o.storageDir ?? path.join(dir, "data") },
+      filesystem: { rootdirectory: o.storageDir ?? path.join(dir, 'data') },
       delete: { enabled: o.deleteEnabled === true },
       maintenance: { uploadpurging: { enabled: false }, readonly: { enabled: false } },
       redirect: { disable: true },
@@ -207,7 +200,7 @@ function buildConfig(o: RegistryOptions, dir: string, port: number, instance: st
       relativeurls: o.relativeUrls === true,
       // The instance header lets waitReady tell *this* process from another
       // server that already listens on the port.
-      headers: { "X-Content-Type-Options": ["nosniff"], [INSTANCE_HEADER]: [instance] },
+      headers: { 'X-Content-Type-Options': ['nosniff'], [INSTANCE_HEADER]: [instance] },
     },
   };
   if (o.proxyRemote !== undefined) {
@@ -218,28 +211,23 @@ function buildConfig(o: RegistryOptions, dir: string, port: number, instance: st
     }
     cfg.proxy = proxy;
   }
-  if (o.htpasswd && o.token) throw new Error("startRegistry: choose htpasswd or token auth, not both");
+  if (o.htpasswd && o.token) throw new Error('startRegistry: choose htpasswd or token auth, not both');
   if (o.htpasswd) {
-    cfg.auth = { htpasswd: { realm: "basic-realm", path: path.join(dir, "htpasswd") } };
+    cfg.auth = { htpasswd: { realm: 'basic-realm', path: path.join(dir, 'htpasswd') } };
   } else if (o.token) {
     cfg.auth = {
       token: {
         realm: o.token.realm,
         service: o.token.service,
         issuer: o.token.issuer,
-        rootcertbundle: path.join(dir, "token-root.pem"),
+        rootcertbundle: path.join(dir, 'token-root.pem'),
       },
     };
   }
   return cfg;
 }
 
-async function waitReady(
-  url: string,
-  instance: string,
-  child: ChildProcess,
-  timeoutMs: number,
-): Promise<{ ok: true } | { ok: false; exited: boolean }> {
+async function waitReady(url: string, instance: string, child: ChildProcess, timeoutMs: number): Promise<{ ok: true } | { ok: false; exited: boolean }> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) return { ok: false, exited: true };
@@ -259,12 +247,12 @@ async function waitReady(
 
 export async function startRegistry(opts: RegistryOptions): Promise<Registry> {
   installExitHook();
-  const safeName = opts.name.replace(/[^A-Za-z0-9_.-]/g, "_");
+  const safeName = opts.name.replace(/[^A-Za-z0-9_.-]/g, '_');
   const dir = await mkdtemp(path.join(os.tmpdir(), `rr-registry-${safeName}-`));
-  const dataDir = opts.storageDir ?? path.join(dir, "data");
-  const logFile = path.join(dir, "registry.log");
-  const configFile = path.join(dir, "config.yml");
-  await mkdir(path.join(dir, "data"), { recursive: true });
+  const dataDir = opts.storageDir ?? path.join(dir, 'data');
+  const logFile = path.join(dir, 'registry.log');
+  const configFile = path.join(dir, 'config.yml');
+  await mkdir(path.join(dir, 'data'), { recursive: true });
   await mkdir(dataDir, { recursive: true });
 
   let current: RegistryOptions = { ...opts };
@@ -273,12 +261,12 @@ export async function startRegistry(opts: RegistryOptions): Promise<Registry> {
 
   async function writeFiles(instance: string): Promise<void> {
     // JSON is valid YAML, and avoids any quoting pitfalls.
-    await writeFile(configFile, JSON.stringify(buildConfig(current, dir, port, instance), null, 2) + "\n");
+    await writeFile(configFile, JSON.stringify(buildConfig(current, dir, port, instance), null, 2) + '\n');
     if (current.htpasswd) {
       const line = bcryptHtpasswdLine(current.htpasswd.user, current.htpasswd.password);
-      await writeFile(path.join(dir, "htpasswd"), line + "\n");
+      await writeFile(path.join(dir, 'htpasswd'), line + '\n');
     }
-    if (current.token) await writeFile(path.join(dir, "token-root.pem"), current.token.rootCertPem);
+    if (current.token) await writeFile(path.join(dir, 'token-root.pem'), current.token.rootCertPem);
   }
 
   async function launch(): Promise<void> {
@@ -287,28 +275,28 @@ export async function startRegistry(opts: RegistryOptions): Promise<Registry> {
       if (!fixedPort && port === 0) port = await freePort();
       const instance = randomUUID();
       await writeFiles(instance);
-      const fh = await open(logFile, "a");
+      const fh = await open(logFile, 'a');
       // setpriv (util-linux, always on Debian) sets PR_SET_PDEATHSIG and execs
       // the registry (same pid), so it dies with us even if we are SIGKILLed
       // (vitest workers may be killed without running 'exit' handlers).
       const [cmd, args] = existsSync(SETPRIV)
-        ? [SETPRIV, ["--pdeathsig", "KILL", "--", REGISTRY_BIN, "serve", configFile]]
-        : [REGISTRY_BIN, ["serve", configFile]];
+        ? [SETPRIV, ['--pdeathsig', 'KILL', '--', REGISTRY_BIN, 'serve', configFile]]
+        : [REGISTRY_BIN, ['serve', configFile]];
       const proc = spawn(cmd, args, {
         cwd: dir,
-        stdio: ["ignore", fh.fd, fh.fd],
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir },
+        stdio: ['ignore', fh.fd, fh.fd],
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir },
       });
       await fh.close();
       live.add(proc);
-      const spawnError = new Promise<Error>((resolve) => proc.once("error", resolve));
+      const spawnError = new Promise<Error>((resolve) => proc.once('error', resolve));
       const ready = await Promise.race([
         waitReady(`http://127.0.0.1:${port}`, instance, proc, current.startTimeoutMs ?? 15000),
         spawnError.then((e) => ({ ok: false as const, exited: true, error: e })),
       ]);
       if (ready.ok) {
         child = proc;
-        proc.once("exit", () => live.delete(proc));
+        proc.once('exit', () => live.delete(proc));
         return;
       }
       await killAndWait(proc);
@@ -318,11 +306,8 @@ export async function startRegistry(opts: RegistryOptions): Promise<Registry> {
         port = 0;
         continue;
       }
-      const why = "error" in ready ? ` (${ready.error.message})` : ready.exited ? " (process exited)" : " (timeout)";
-      throw new Error(
-        `registry "${current.name}" did not become ready on 127.0.0.1:${port}${why}; ` +
-          `config ${configFile}; log tail:\n${log}`,
-      );
+      const why = 'error' in ready ? ` (${ready.error.message})` : ready.exited ? ' (process exited)' : ' (timeout)';
+      throw new Error(`registry "${current.name}" did not become ready on 127.0.0.1:${port}${why}; ` + `config ${configFile}; log tail:\n${log}`);
     }
   }
 
@@ -373,11 +358,11 @@ export async function startRegistry(opts: RegistryOptions): Promise<Registry> {
 }
 
 /** True if the registry stored a blob for that repository (link file present). */
-export function hasRepoBlobOnDisk(reg: Pick<Registry, "dataDir">, repo: string, digest: string): boolean {
-  const hex = digest.replace(/^sha256:/, "");
-  const base = path.join(reg.dataDir, "docker", "registry", "v2");
+export function hasRepoBlobOnDisk(reg: Pick<Registry, 'dataDir'>, repo: string, digest: string): boolean {
+  const hex = digest.replace(/^sha256:/, '');
+  const base = path.join(reg.dataDir, 'docker', 'registry', 'v2');
   return (
-    existsSync(path.join(base, "repositories", repo, "_layers", "sha256", hex, "link")) &&
-    existsSync(path.join(base, "blobs", "sha256", hex.slice(0, 2), hex, "data"))
+    existsSync(path.join(base, 'repositories', repo, '_layers', 'sha256', hex, 'link')) &&
+    existsSync(path.join(base, 'blobs', 'sha256', hex.slice(0, 2), hex, 'data'))
   );
 }

@@ -12,13 +12,13 @@
  * HTTPS (without verification) and falls back to HTTP, which is what we need
  * for http://127.0.0.1:PORT. `tlsVerify` therefore defaults to false.
  */
-import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
-export const SKOPEO_BIN = process.env.SKOPEO_BIN ?? "/usr/bin/skopeo";
+export const SKOPEO_BIN = process.env.SKOPEO_BIN ?? '/usr/bin/skopeo';
 
 export interface SkopeoResult {
   stdout: string;
@@ -47,10 +47,10 @@ let sandbox: { dir: string; authfile: string } | undefined;
  */
 export function skopeoSandbox(): { dir: string; authfile: string } {
   if (sandbox) return sandbox;
-  const uid = typeof process.getuid === "function" ? process.getuid() : 0;
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
   const dir = path.join(os.tmpdir(), `rr-skopeo-sandbox-${uid}`);
-  mkdirSync(path.join(dir, "run"), { recursive: true, mode: 0o700 });
-  const authfile = path.join(dir, "auth.json");
+  mkdirSync(path.join(dir, 'run'), { recursive: true, mode: 0o700 });
+  const authfile = path.join(dir, 'auth.json');
   if (!existsSync(authfile)) {
     const tmp = `${authfile}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify({ auths: {} }));
@@ -63,15 +63,15 @@ export function skopeoSandbox(): { dir: string; authfile: string } {
 /** Runs skopeo with the given arguments (global `--insecure-policy` is prepended). */
 export function skopeo(args: string[], opts: SkopeoRunOptions = {}): Promise<SkopeoResult> {
   const sb = skopeoSandbox();
-  const fullArgs = opts.noInsecurePolicy ? args : ["--insecure-policy", ...args];
+  const fullArgs = opts.noInsecurePolicy ? args : ['--insecure-policy', ...args];
   return new Promise<SkopeoResult>((resolve, reject) => {
     const child = spawn(SKOPEO_BIN, fullArgs, {
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ['ignore', 'pipe', 'pipe'],
       env: {
-        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
         HOME: sb.dir,
-        XDG_RUNTIME_DIR: path.join(sb.dir, "run"),
-        XDG_CONFIG_HOME: path.join(sb.dir, "config"),
+        XDG_RUNTIME_DIR: path.join(sb.dir, 'run'),
+        XDG_CONFIG_HOME: path.join(sb.dir, 'config'),
         REGISTRY_AUTH_FILE: sb.authfile,
         TMPDIR: os.tmpdir(),
         ...opts.env,
@@ -80,20 +80,20 @@ export function skopeo(args: string[], opts: SkopeoRunOptions = {}): Promise<Sko
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on("data", (c: Buffer) => out.push(c));
-    child.stderr.on("data", (c: Buffer) => err.push(c));
-    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
-    child.on("error", (e) => {
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    child.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
     });
-    child.on("close", (code, sig) => {
+    child.on('close', (code, sig) => {
       clearTimeout(timer);
       const stdoutBuffer = Buffer.concat(out);
       resolve({
-        stdout: stdoutBuffer.toString("utf8"),
+        stdout: stdoutBuffer.toString('utf8'),
         stdoutBuffer,
-        stderr: Buffer.concat(err).toString("utf8") + (sig ? `\n[skopeo killed by ${sig}]` : ""),
+        stderr: Buffer.concat(err).toString('utf8') + (sig ? `\n[skopeo killed by ${sig}]` : ''),
         code: code ?? 128,
       });
     });
@@ -105,8 +105,8 @@ export class SkopeoError extends Error {
     readonly args: string[],
     readonly result: SkopeoResult,
   ) {
-    super(`skopeo ${args.join(" ")} exited ${result.code}:\n${result.stderr.trim()}`);
-    this.name = "SkopeoError";
+    super(`skopeo ${args.join(' ')} exited ${result.code}:\n${result.stderr.trim()}`);
+    this.name = 'SkopeoError';
   }
 }
 
@@ -124,7 +124,7 @@ export interface CopyOptions extends SkopeoRunOptions {
   srcTlsVerify?: boolean;
   destTlsVerify?: boolean;
   /** Destination manifest format: -f oci | v2s2 | v2s1. */
-  format?: "oci" | "v2s2" | "v2s1";
+  format?: 'oci' | 'v2s2' | 'v2s1';
   /** --preserve-digests: fail instead of converting/recompressing. */
   preserveDigests?: boolean;
   /** --retry-times */
@@ -134,33 +134,33 @@ export interface CopyOptions extends SkopeoRunOptions {
 }
 
 function isDocker(ref: string): boolean {
-  return ref.startsWith("docker://");
+  return ref.startsWith('docker://');
 }
 
 /** Builds the `copy` argument list (exported for tests that want to tweak it). */
 export function copyArgs(src: string, dest: string, o: CopyOptions = {}): string[] {
   const sb = skopeoSandbox();
-  const args = ["copy", "--quiet", "--authfile", sb.authfile];
+  const args = ['copy', '--quiet', '--authfile', sb.authfile];
   const tls = o.tlsVerify ?? false;
   if (isDocker(src)) {
     args.push(`--src-tls-verify=${String(o.srcTlsVerify ?? tls)}`);
     const c = o.srcCreds ?? o.creds;
-    if (c !== undefined) args.push("--src-creds", c);
-    else args.push("--src-no-creds");
+    if (c !== undefined) args.push('--src-creds', c);
+    else args.push('--src-no-creds');
     const cd = o.srcCertDir ?? o.certDir;
-    if (cd !== undefined) args.push("--src-cert-dir", cd);
+    if (cd !== undefined) args.push('--src-cert-dir', cd);
   }
   if (isDocker(dest)) {
     args.push(`--dest-tls-verify=${String(o.destTlsVerify ?? tls)}`);
     const c = o.destCreds ?? o.creds;
-    if (c !== undefined) args.push("--dest-creds", c);
-    else args.push("--dest-no-creds");
+    if (c !== undefined) args.push('--dest-creds', c);
+    else args.push('--dest-no-creds');
     const cd = o.destCertDir ?? o.certDir;
-    if (cd !== undefined) args.push("--dest-cert-dir", cd);
+    if (cd !== undefined) args.push('--dest-cert-dir', cd);
   }
-  if (o.format) args.push("--format", o.format);
-  if (o.preserveDigests) args.push("--preserve-digests");
-  if (o.retryTimes !== undefined) args.push("--retry-times", String(o.retryTimes));
+  if (o.format) args.push('--format', o.format);
+  if (o.preserveDigests) args.push('--preserve-digests');
+  if (o.retryTimes !== undefined) args.push('--retry-times', String(o.retryTimes));
   if (o.extraArgs) args.push(...o.extraArgs);
   args.push(src, dest);
   return args;
@@ -187,12 +187,12 @@ export interface InspectOptions extends SkopeoRunOptions {
 
 function inspectArgs(ref: string, o: InspectOptions, extra: string[]): string[] {
   const sb = skopeoSandbox();
-  const args = ["inspect", "--authfile", sb.authfile, ...extra];
+  const args = ['inspect', '--authfile', sb.authfile, ...extra];
   if (isDocker(ref)) {
     args.push(`--tls-verify=${String(o.tlsVerify ?? false)}`);
-    if (o.creds !== undefined) args.push("--creds", o.creds);
-    else args.push("--no-creds");
-    if (o.certDir !== undefined) args.push("--cert-dir", o.certDir);
+    if (o.creds !== undefined) args.push('--creds', o.creds);
+    else args.push('--no-creds');
+    if (o.certDir !== undefined) args.push('--cert-dir', o.certDir);
   }
   args.push(ref);
   return args;
@@ -200,7 +200,7 @@ function inspectArgs(ref: string, o: InspectOptions, extra: string[]): string[] 
 
 /** Raw manifest bytes as served (`skopeo inspect --raw`). */
 export async function inspectRaw(ref: string, opts: InspectOptions = {}): Promise<Buffer> {
-  const args = inspectArgs(ref, opts, ["--raw"]);
+  const args = inspectArgs(ref, opts, ['--raw']);
   const res = await skopeo(args, opts);
   if (res.code !== 0) throw new SkopeoError(args, res);
   return res.stdoutBuffer;
@@ -209,12 +209,12 @@ export async function inspectRaw(ref: string, opts: InspectOptions = {}): Promis
 /** Manifest digest ("sha256:...") = sha256 of the raw manifest bytes. */
 export async function inspectDigest(ref: string, opts: InspectOptions = {}): Promise<string> {
   const raw = await inspectRaw(ref, opts);
-  return `sha256:${createHash("sha256").update(raw).digest("hex")}`;
+  return `sha256:${createHash('sha256').update(raw).digest('hex')}`;
 }
 
 /** `docker://HOST/NAME:TAG` from a base URL like http://127.0.0.1:5000. */
 export function dockerRef(baseUrl: string, name: string, tagOrDigest: string): string {
   const host = new URL(baseUrl).host;
-  const sep = tagOrDigest.startsWith("sha256:") ? "@" : ":";
+  const sep = tagOrDigest.startsWith('sha256:') ? '@' : ':';
   return `docker://${host}/${name}${sep}${tagOrDigest}`;
 }

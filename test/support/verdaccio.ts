@@ -138,7 +138,10 @@ export class RequestLog {
   /** `group GET /foo -> 200` lines, for failure messages and captures. */
   static format(entries: readonly LoggedRequest[]): string {
     return entries
-      .map((e) => `${e.instance.padEnd(6)} ${e.source.padEnd(6)} ${e.method} ${e.url} -> ${e.status ?? '-'}${e.headers['npm-command'] ? ` [npm ${e.headers['npm-command']}]` : ''}`)
+      .map(
+        (e) =>
+          `${e.instance.padEnd(6)} ${e.source.padEnd(6)} ${e.method} ${e.url} -> ${e.status ?? '-'}${e.headers['npm-command'] ? ` [npm ${e.headers['npm-command']}]` : ''}`,
+      )
       .join('\n');
   }
 }
@@ -307,10 +310,20 @@ async function startLoggingProxy(instance: InstanceName, log: RequestLog, target
     const raw = req.url ?? '/';
     // The router's background health checks (on by default) are not requests a client caused: passed on, not logged.
     if (req.headers['user-agent'] === HEALTH_CHECK_AGENT) {
-      const check = http.request({ host: '127.0.0.1', port: targetPort(), method: req.method, path: raw.slice(raw.startsWith(`${prefix}/`) ? prefix.length : 0) || '/', headers: req.headers, agent }, (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      });
+      const check = http.request(
+        {
+          host: '127.0.0.1',
+          port: targetPort(),
+          method: req.method,
+          path: raw.slice(raw.startsWith(`${prefix}/`) ? prefix.length : 0) || '/',
+          headers: req.headers,
+          agent,
+        },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
       check.on('error', () => res.destroy());
       req.pipe(check);
       return;
@@ -318,7 +331,17 @@ async function startLoggingProxy(instance: InstanceName, log: RequestLog, target
     // Via first: verdaccio's uplink adds X-Forwarded-For too.
     const source: LoggedRequest['source'] = req.headers.via ? 'uplink' : req.headers['x-forwarded-for'] ? 'router' : 'direct';
     if (prefix && !raw.startsWith(`${prefix}/`)) {
-      log.add({ instance, method: req.method ?? 'GET', url: raw, path: raw.split('?')[0]!, query: raw.split('?')[1] ?? '', source, headers: {}, status: 404, outsidePrefix: true });
+      log.add({
+        instance,
+        method: req.method ?? 'GET',
+        url: raw,
+        path: raw.split('?')[0]!,
+        query: raw.split('?')[1] ?? '',
+        source,
+        headers: {},
+        status: 404,
+        outsidePrefix: true,
+      });
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: `not under ${prefix}/` }));
       req.resume();
@@ -341,15 +364,12 @@ async function startLoggingProxy(instance: InstanceName, log: RequestLog, target
       source,
       headers,
     });
-    const upstream = http.request(
-      { host: '127.0.0.1', port: targetPort(), method: req.method, path: url, headers: req.headers, agent },
-      (answer) => {
-        entry.status = answer.statusCode;
-        res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
-        answer.pipe(res);
-        answer.on('error', () => res.destroy());
-      },
-    );
+    const upstream = http.request({ host: '127.0.0.1', port: targetPort(), method: req.method, path: url, headers: req.headers, agent }, (answer) => {
+      entry.status = answer.statusCode;
+      res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
+      answer.pipe(res);
+      answer.on('error', () => res.destroy());
+    });
     upstream.on('error', (error) => {
       if (!res.headersSent) {
         entry.status = 502;
@@ -626,11 +646,18 @@ export function assertNpmOk(result: NpmResult): NpmResult {
  * A package folder ready for `npm publish`: package.json, index.js, and optionally `bigBytes` of
  * incompressible data (so the gzipped tarball is about that big).
  */
-export async function writePackage(dir: string, pkg: { name: string; version: string; dependencies?: Record<string, string>; bigBytes?: number }): Promise<string> {
+export async function writePackage(
+  dir: string,
+  pkg: { name: string; version: string; dependencies?: Record<string, string>; bigBytes?: number },
+): Promise<string> {
   await mkdir(dir, { recursive: true });
   await writeFile(
     path.join(dir, 'package.json'),
-    JSON.stringify({ name: pkg.name, version: pkg.version, description: `test package ${pkg.name}`, main: 'index.js', license: 'MIT', dependencies: pkg.dependencies }, null, 2),
+    JSON.stringify(
+      { name: pkg.name, version: pkg.version, description: `test package ${pkg.name}`, main: 'index.js', license: 'MIT', dependencies: pkg.dependencies },
+      null,
+      2,
+    ),
   );
   await writeFile(path.join(dir, 'index.js'), `module.exports = ${JSON.stringify(`${pkg.name}@${pkg.version}`)};\n`);
   await writeFile(path.join(dir, 'README.md'), `# ${pkg.name}\n`);

@@ -26,11 +26,14 @@ describe.each(CLIENTS)('active health checks with the %s', (_name, makeClient) =
 
   beforeAll(async () => {
     client = makeClient();
-    origin = await startOrigin((req, res) => {
-      if (req.url === '/repository/docker-group/v2/hang') return; // never answers
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end('{}');
-    }, { healthChecks: true });
+    origin = await startOrigin(
+      (req, res) => {
+        if (req.url === '/repository/docker-group/v2/hang') return; // never answers
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end('{}');
+      },
+      { healthChecks: true },
+    );
   });
   afterAll(async () => {
     await origin?.close();
@@ -39,7 +42,15 @@ describe.each(CLIENTS)('active health checks with the %s', (_name, makeClient) =
 
   function siteWith(upstream: string, health: Record<string, unknown> = {}, events: HealthEvent[] = []): Site {
     const config = parseConfig({
-      sites: [{ name: 'docker', hosts: ['idocker.io'], preset: 'docker', upstream: { servers: [upstream], backup: [] }, health: { checks: true, interval: 0.05, timeout: 0.3, backoff: 0.05, ...health } }],
+      sites: [
+        {
+          name: 'docker',
+          hosts: ['idocker.io'],
+          preset: 'docker',
+          upstream: { servers: [upstream], backup: [] },
+          health: { checks: true, interval: 0.05, timeout: 0.3, backoff: 0.05, ...health },
+        },
+      ],
     });
     const site = compileSite(config.sites[0]!);
     for (const server of site.servers) server.onChange = (event) => events.push(event);

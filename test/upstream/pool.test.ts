@@ -132,7 +132,13 @@ describe('Server health', () => {
     expect(new Pool('read', [checked], []).ready(false, 5)).toBe(true);
     checked.passed('GET /v2/ answered 401', 10);
     passive.answered(404, 20);
-    expect(checked.health(30)).toMatchObject({ state: 'up', since: 10, changed: true, via: 'active', lastCheck: { at: 10, ok: true, reason: 'GET /v2/ answered 401' } });
+    expect(checked.health(30)).toMatchObject({
+      state: 'up',
+      since: 10,
+      changed: true,
+      via: 'active',
+      lastCheck: { at: 10, ok: true, reason: 'GET /v2/ answered 401' },
+    });
     expect(passive.health(30)).toMatchObject({ state: 'up', since: 20, via: 'passive', lastAnswer: { at: 20, status: 404 } });
     expect(events).toEqual([]);
     // A down server does not come back by an answer (a last-resort request): its back-off or a check decides.
@@ -188,7 +194,12 @@ describe('compilePools and the site', () => {
     });
     const docker = compileSite(config.sites[0]!);
     expect(docker.upstreamsByPrefix.map((u) => u.href).sort()).toEqual(
-      ['http://a:8081/repository/docker-group/', 'http://a:8081/repository/docker-hosted/', 'http://b:8081/repository/docker-group/', 'http://b:8081/repository/docker-hosted/'].sort(),
+      [
+        'http://a:8081/repository/docker-group/',
+        'http://a:8081/repository/docker-hosted/',
+        'http://b:8081/repository/docker-group/',
+        'http://b:8081/repository/docker-hosted/',
+      ].sort(),
     );
     expect(docker.upstreams.read.href).toBe('http://a:8081/repository/docker-group/');
     expect(docker.health).toMatchObject({ checks: true, path: '/v2/', intervalMs: 5000, backoffMs: 10_000 });
@@ -223,7 +234,9 @@ describe('compilePools and the site', () => {
 
   it('refuses a server listed twice in one pool and an empty pool', () => {
     const site = (read: unknown) => ({ sites: [{ name: 'd', hosts: ['x'], upstreams: { read, write: 'http://w' } }] });
-    expect(() => parseConfig(site({ servers: ['http://a'], backup: ['http://a/'] }))).toThrow(/sites\[0\]\.upstreams\.read\.backup\[0\]: http:\/\/a\/ is listed twice/);
+    expect(() => parseConfig(site({ servers: ['http://a'], backup: ['http://a/'] }))).toThrow(
+      /sites\[0\]\.upstreams\.read\.backup\[0\]: http:\/\/a\/ is listed twice/,
+    );
     expect(() => parseConfig(site({ servers: [] }))).toThrow(/sites\[0\]\.upstreams\.read\.servers: must list at least one primary/);
     expect(() => parseConfig(site({ servers: ['nexus:8082'] }))).toThrow(/sites\[0\]\.upstreams\.read\.servers\[0\]: must be an absolute http\(s\) URL/);
     expect(() => parseConfig(site('nexus:8082'))).toThrow(/sites\[0\]\.upstreams\.read: must be an absolute http\(s\) URL/);

@@ -142,7 +142,8 @@ export function listen(
     server: server as unknown as Server,
     scheme: 'https',
     reload() {
-      if (typeof server.setSecureContext !== 'function') throw new Error('this runtime cannot swap certificates in place (Bun: use src/bun.ts); restart the router');
+      if (typeof server.setSecureContext !== 'function')
+        throw new Error('this runtime cannot swap certificates in place (Bun: use src/bun.ts); restart the router');
       const next = loadCertPairs(entry.certs, warn);
       server.setSecureContext({ cert: next[0]!.cert, key: next[0]!.key });
       pairs = next;
