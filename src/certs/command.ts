@@ -72,7 +72,8 @@ export async function runCerts(options: CertsOptions, now = new Date()): Promise
     lines.push(`kept     ${caCertPath} (the existing CA, valid until ${expiresAt.toISOString().slice(0, 10)})`);
     if (expiresAt.getTime() < now.getTime() + 365 * 86_400_000) {
       lines.push(
-        `warning: the CA expires within a year; to replace it, remove ${caCertPath} and ${caKeyPath}, run again, and re-run the bootstrap script on every client`,
+        `warning: the CA expires within a year; to replace it, remove ${caCertPath} and ${caKeyPath}, run again, ` +
+          `and re-run the bootstrap script on every client`,
       );
     }
   } else {

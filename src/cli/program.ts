@@ -119,7 +119,8 @@ export async function runCommand(host: CliHost, output: Output, onServe: () => v
     .command('check')
     .summary('validate a config like `nginx -t`; --probe tries every upstream')
     .description(
-      'validate a config like `nginx -t`: every problem with its field, what the runtime cannot do, certificate files; --probe connects to every upstream. Exit 0 when fine, 2 when not',
+      'validate a config like `nginx -t`: every problem with its field, what the runtime cannot do, certificate files; ' +
+        '--probe connects to every upstream. Exit 0 when fine, 2 when not',
     )
     .option('--config <file>', 'the config file (or REGISTRY_ROUTER_CONFIG)')
     .addOption(new Option('--runtime <runtime>', 'the runtime it will run on (default: this one)').choices(RUNTIMES))
@@ -176,7 +177,8 @@ export async function runCommand(host: CliHost, output: Output, onServe: () => v
     .command('import-nginx')
     .summary('translate an nginx config into a router config')
     .description(
-      'translate an nginx config (the kind run in front of Nexus) into a router config: JSON on stdout or --out; what could not be carried over (file:line) and the deliberate changes on stderr',
+      'translate an nginx config (the kind run in front of Nexus) into a router config: JSON on stdout or --out; ' +
+        'what could not be carried over (file:line) and the deliberate changes on stderr',
     )
     .argument('<file>', 'the nginx config, e.g. /etc/nginx/nginx.conf')
     .option('--out <file>', 'write the JSON here instead of stdout')

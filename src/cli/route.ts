@@ -46,7 +46,8 @@ export function routeCommand(options: RouteOptions): boolean {
     const host = config.sites[0]?.hosts.find((name) => !name.includes('*'));
     if (!host) {
       output.err(
-        `registry-router: "${given}" names no host, and sites[0] has no plain host name to use: give the URL the client uses, e.g. http://registry.example.com${given}\n`,
+        `registry-router: "${given}" names no host, and sites[0] has no plain host name to use: give the URL the client uses, ` +
+          `e.g. http://registry.example.com${given}\n`,
       );
       return false;
     }
@@ -164,7 +165,8 @@ function sessionNotes(decision: Forward, config: SiteConfig, accept: string | un
   const opening = [...new Set([...config.rules, ...FORMATS[config.preset].rules].filter((r) => r.session === 'open').map((r) => roleOf(r.to)))];
   const to = decision.session.followTo ?? (opening.length === 1 ? opening[0]! : `${opening.join(' or ')}, the role of the request that opened it`);
   return [
-    `inside a ${words.name} of ${subject} by the same client (${client}; opened by ${words.openedBy} within the last ${idle} s): ${words.followed(to)}, pinned to its server, logged as role "session"`,
+    `inside a ${words.name} of ${subject} by the same client (${client}; ` +
+      `opened by ${words.openedBy} within the last ${idle} s): ${words.followed(to)}, pinned to its server, logged as role "session"`,
     `otherwise (${words.otherwise(accept)}): ${role}`,
   ];
 }

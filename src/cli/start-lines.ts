@@ -15,7 +15,10 @@ export function sitesLine(config: Config): string {
 
 /** Said when no config file was given: what runs, and where a newcomer goes next (`demo`: how to start the demo). */
 export function defaultConfigLine(demo: string): string {
-  return `registry-router: no --config FILE (or REGISTRY_ROUTER_CONFIG): the built-in default config runs (its sites below); to try the router without Nexus: ${demo}`;
+  return (
+    `registry-router: no --config FILE (or REGISTRY_ROUTER_CONFIG): the built-in default config runs (its sites below); ` +
+    `to try the router without Nexus: ${demo}`
+  );
 }
 
 /**

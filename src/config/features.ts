@@ -34,11 +34,13 @@ export function featureProblems(runtime: RuntimeName, config: Config): string[] 
     if (!isTls(entry)) return;
     if (!can.tls) {
       problems.push(
-        `listen[${i}]: TLS listeners (cert/key) are not supported on ${runtime}: the platform terminates TLS in front of the worker (Cloudflare serves your certificate); remove cert/key/certs`,
+        `listen[${i}]: TLS listeners (cert/key) are not supported on ${runtime}: the platform terminates TLS ` +
+          `in front of the worker (Cloudflare serves your certificate); remove cert/key/certs`,
       );
     } else if (!can.sni && entry.certs.length > 1) {
       problems.push(
-        `listen[${i}].certs: ${runtime} serves one certificate per listener; give one cert/key pair (e.g. one certificate listing every host) or one listener per certificate`,
+        `listen[${i}].certs: ${runtime} serves one certificate per listener; ` +
+          `give one cert/key pair (e.g. one certificate listing every host) or one listener per certificate`,
       );
     }
   });

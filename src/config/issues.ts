@@ -151,7 +151,9 @@ function plainMessage(issue: Issue): string {
             issue.values.filter((value): value is string => typeof value === 'string'),
           )
         : undefined;
-    return `must be ${allowed.length > 1 ? `one of ${allowed.join(', ')}` : allowed[0]}${input !== undefined ? `, got ${JSON.stringify(input)}` : ''}${guess ? ` (did you mean "${guess}"?)` : ''}`;
+    const choices = allowed.length > 1 ? `one of ${allowed.join(', ')}` : allowed[0];
+    const got = input !== undefined ? `, got ${JSON.stringify(input)}` : '';
+    return `must be ${choices}${got}${guess ? ` (did you mean "${guess}"?)` : ''}`;
   }
   return issue.message.replace(/^Invalid input: /, '');
 }

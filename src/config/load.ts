@@ -80,7 +80,11 @@ function syntaxProblem(text: string, source: string, error: ParseError): string 
   const gutter = `${line} | `;
   // Tabs keep their width under the caret.
   const pad = lineText.slice(0, column - 1).replace(/[^\t]/g, ' ');
-  return `  ${source}:${line}:${column}: ${WORDS[code] ?? code}${atEnd ? ' (at the end of the file)' : ''}\n    ${gutter}${lineText}\n    ${' '.repeat(gutter.length)}${pad}^`;
+  return (
+    `  ${source}:${line}:${column}: ${WORDS[code] ?? code}${atEnd ? ' (at the end of the file)' : ''}\n` +
+    `    ${gutter}${lineText}\n` +
+    `    ${' '.repeat(gutter.length)}${pad}^`
+  );
 }
 
 export const loadDefaultConfig = (): Config => parseConfig(defaultConfig, 'default config');

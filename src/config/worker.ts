@@ -13,7 +13,8 @@ import type { Config } from './schema.ts';
 export function workerConfig(text: string | undefined): Config {
   if (text === undefined || text.trim() === '') {
     throw new ConfigError(
-      "ROUTER_CONFIG is not set: give the router config JSON as a var or secret (wrangler.toml [vars], `wrangler secret put ROUTER_CONFIG`, or `wrangler dev --var ROUTER_CONFIG:'{…}'`)",
+      'ROUTER_CONFIG is not set: give the router config JSON as a var or secret (wrangler.toml [vars], ' +
+        "`wrangler secret put ROUTER_CONFIG`, or `wrangler dev --var ROUTER_CONFIG:'{…}'`)",
     );
   }
   const config = parseConfigText(text, 'ROUTER_CONFIG');
@@ -38,13 +39,15 @@ export function workerProblems(config: Config): string[] {
   config.sites.forEach((site, i) => {
     if (site.uploadsFromEdge) {
       problems.push(
-        `sites[${i}].uploadsFromEdge: the origin side of direct uploads runs on a router beside the registry (a DNS-only name the platform does not proxy), not at the edge; give the worker's site "directUploads" instead`,
+        `sites[${i}].uploadsFromEdge: the origin side of direct uploads runs on a router beside the registry (a DNS-only name the ` +
+          `platform does not proxy), not at the edge; give the worker's site "directUploads" instead`,
       );
     }
     // Only when asked for: the default (on elsewhere) is off here, see passiveHealth.
     if (site.health.checks === true) {
       problems.push(
-        `sites[${i}].health: active checks need a process that runs between requests, which a worker is not; set "health": { "checks": false } (failed servers are still skipped for "backoff" seconds)`,
+        `sites[${i}].health: active checks need a process that runs between requests, which a worker is not; set "health": ` +
+          `{ "checks": false } (failed servers are still skipped for "backoff" seconds)`,
       );
     }
   });

@@ -131,7 +131,8 @@ function pinnedDownResponse(site: Site, subject: string, server: Server): Respon
     site.errorFormat,
     503,
     'UNAVAILABLE',
-    `the ${what} of ${subject} on site ${site.name} was in progress on ${server.upstream.host}, which is now down; its uploads cannot continue on another server: ${what} again`,
+    `the ${what} of ${subject} on site ${site.name} was in progress on ${server.upstream.host}, which is now down; ` +
+      `its uploads cannot continue on another server: ${what} again`,
   );
   response.headers.set('retry-after', '1');
   return response;

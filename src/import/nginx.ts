@@ -175,11 +175,14 @@ const NOTED: Record<string, string> = {
   send_timeout: 'send_timeout / client_body_timeout: one idle timeout ("timeouts.idle") covers both sides of a transfer',
   client_body_timeout: 'send_timeout / client_body_timeout: one idle timeout ("timeouts.idle") covers both sides of a transfer',
   proxy_next_upstream:
-    'proxy_next_upstream: a failed GET/HEAD without a body is retried on the next server before the client got anything; a request with a body is never sent twice',
+    'proxy_next_upstream: a failed GET/HEAD without a body is retried on the next server before the client got anything; ' +
+    'a request with a body is never sent twice',
   proxy_next_upstream_tries:
-    'proxy_next_upstream: a failed GET/HEAD without a body is retried on the next server before the client got anything; a request with a body is never sent twice',
+    'proxy_next_upstream: a failed GET/HEAD without a body is retried on the next server before the client got anything; ' +
+    'a request with a body is never sent twice',
   proxy_next_upstream_timeout:
-    'proxy_next_upstream: a failed GET/HEAD without a body is retried on the next server before the client got anything; a request with a body is never sent twice',
+    'proxy_next_upstream: a failed GET/HEAD without a body is retried on the next server before the client got anything; ' +
+    'a request with a body is never sent twice',
 };
 
 /** Why a directive the router has no counterpart for matters. */
@@ -1004,7 +1007,8 @@ class Importer {
         }
         deny.push(...ALL_METHODS.filter((m) => cond!.test(m)));
         this.note(
-          `${conditional ? directiveText(conditional).replace(/ \{ … \}$/, '') : ''} { return ${outcome.kind === 'return' ? outcome.status : 403}; } → a deny rule for those methods: the router answers 405 with its own error body`,
+          `${conditional ? directiveText(conditional).replace(/ \{ … \}$/, '') : ''} ` +
+            `{ return ${outcome.kind === 'return' ? outcome.status : 403}; } → a deny rule for those methods: the router answers 405 with its own error body`,
           directive,
         );
       } else if (outcome.kind === 'return') {
@@ -1060,10 +1064,8 @@ class Importer {
     }
     const path = loc.kind === 'exact' ? loc.path : `${loc.path}**`;
     rules.push({ rule: { path, to: role }, order: loc.kind === 'exact' ? Infinity : loc.path.length });
-    this.note(
-      `location ${loc.path} → a rule: every method of ${path} to "${role}"${site.preset === 'docker' && loc.path.startsWith('/v2') ? ' (ahead of the docker preset, so without its pinning and push sessions)' : ''}`,
-      loc.directive,
-    );
+    const ahead = site.preset === 'docker' && loc.path.startsWith('/v2') ? ' (ahead of the docker preset, so without its pinning and push sessions)' : '';
+    this.note(`location ${loc.path} → a rule: every method of ${path} to "${role}"${ahead}`, loc.directive);
   }
 
   private headers(loc: LocationInfo, site: SiteInput | undefined, read: ProxiedUpstream | undefined, plan: ServerPlan): void {
@@ -1121,13 +1123,15 @@ class Importer {
     }
     if (!forwardedHost) {
       this.note(
-        'the router sends X-Forwarded-Host (the public name without the port) and X-Forwarded-Port, which nginx did not; Nexus builds its URLs from them ("forwardedHost": false turns that off)',
+        'the router sends X-Forwarded-Host (the public name without the port) and X-Forwarded-Port, which nginx did not; ' +
+          'Nexus builds its URLs from them ("forwardedHost": false turns that off)',
       );
     }
     const value = host?.args[1]?.value;
     if (value === '$host' || value === '$server_name') {
       this.note(
-        `Host keeps the client's port (nginx's Host ${value} dropped it: on a non-default port, URLs Nexus built, such as upload Locations, pointed at the wrong port)`,
+        `Host keeps the client's port (nginx's Host ${value} dropped it: on a non-default port, URLs Nexus built, ` +
+          `such as upload Locations, pointed at the wrong port)`,
         host,
       );
     } else if (value === '$http_host' || value === '$host:$server_port') {
@@ -1135,7 +1139,9 @@ class Importer {
     } else if (!host || value === '$proxy_host') {
       site.preserveHost = false;
       this.note(
-        `${plan.names[0] ?? 'a site'}: nginx sent the upstream's own name as Host (${host ? 'Host $proxy_host' : 'its default without proxy_set_header Host'}): kept as "preserveHost": false (the router's default passes the client's Host with its port)`,
+        `${plan.names[0] ?? 'a site'}: nginx sent the upstream's own name as Host ` +
+          `(${host ? 'Host $proxy_host' : 'its default without proxy_set_header Host'}): kept as "preserveHost": ` +
+          `false (the router's default passes the client's Host with its port)`,
         host ?? loc.directive,
       );
     } else {
@@ -1169,7 +1175,8 @@ class Importer {
     }
     if (site.preset === 'docker') {
       this.note(
-        'push sessions: while a client pushes a repository, its manifest HEADs of that repository go to hosted (containerd checks the tag there before the manifest PUT)',
+        'push sessions: while a client pushes a repository, its manifest HEADs of that repository go to hosted ' +
+          '(containerd checks the tag there before the manifest PUT)',
       );
     }
   }
@@ -1180,12 +1187,14 @@ class Importer {
     const servers = defs.flatMap((d) => d.servers);
     if (servers.some((s) => s.backup)) {
       this.note(
-        'backup servers: reads fail over to them when no primary is healthy; writes pause (503 "pushes … are paused") instead of going to a backup that the next sync would overwrite ("writeToBackup": true restores nginx\'s behaviour)',
+        'backup servers: reads fail over to them when no primary is healthy; writes pause (503 "pushes … are paused") ' +
+          'instead of going to a backup that the next sync would overwrite ("writeToBackup": true restores nginx\'s behaviour)',
       );
     }
     if (servers.length > 1) {
       this.note(
-        'health: the router checks every server actively (GET /v2/ on docker sites, / otherwise, every 5 s) besides taking a failing one out for "health.backoff" seconds; nginx only noticed failures on real requests',
+        'health: the router checks every server actively (GET /v2/ on docker sites, / otherwise, every 5 s) ' +
+          'besides taking a failing one out for "health.backoff" seconds; nginx only noticed failures on real requests',
       );
     }
     if (defs.some((d) => d.servers.filter((s) => !s.backup).length > 1)) {
@@ -1237,7 +1246,8 @@ class Importer {
       const tlsPort = target.listens.find((l) => l.ssl)?.port;
       target.site.httpsRedirect = plan.redirect.port === 443 && (tlsPort === 443 || tlsPort === undefined) ? true : plan.redirect.port;
       this.note(
-        'redirect to HTTPS → "httpsRedirect": 301 for GET/HEAD, 308 for other methods (the body is kept), and the bootstrap script and CA stay reachable over plain HTTP',
+        'redirect to HTTPS → "httpsRedirect": 301 for GET/HEAD, 308 for other methods (the body is kept), ' +
+          'and the bootstrap script and CA stay reachable over plain HTTP',
         plan.redirect.directive,
       );
       if (!plan.site) {
@@ -1327,7 +1337,8 @@ class Importer {
     if (idle !== undefined) timeouts.idle = idle;
     else
       this.note(
-        'timeouts: nginx read/send timeouts were its default 60 s; the router\'s idle timeout defaults to 3600 s ("timeouts.idle"), never a cap on a long transfer',
+        "timeouts: nginx read/send timeouts were its default 60 s; the router's idle timeout defaults to 3600 s " +
+          '("timeouts.idle"), never a cap on a long transfer',
       );
     const connect = this.largest(this.timeouts.connect);
     if (connect !== undefined) timeouts.connect = Math.min(connect, CONNECT_MAX);
@@ -1335,7 +1346,9 @@ class Importer {
       const value = seconds(d.args[0]?.value ?? '') ?? 0;
       if (value > CONNECT_MAX) {
         this.note(
-          `proxy_connect_timeout ${d.args[0]!.value} → "connect": ${CONNECT_MAX}: nginx documents that this timeout "cannot usually exceed ${CONNECT_MAX} seconds" (the system gives up on a connection attempt first); a longer one only delays the failover to another server`,
+          `proxy_connect_timeout ${d.args[0]!.value} → "connect": ${CONNECT_MAX}: ` +
+            `nginx documents that this timeout "cannot usually exceed ${CONNECT_MAX} seconds" ` +
+            `(the system gives up on a connection attempt first); a longer one only delays the failover to another server`,
           d,
         );
       }
@@ -1346,7 +1359,8 @@ class Importer {
     const idleValues = new Set(idleFrom.map((d) => seconds(d.args[0]?.value ?? '')));
     if (idleValues.size > 1) {
       this.note(
-        `timeouts are global in the router: "idle" is the largest proxy_read_timeout / proxy_send_timeout (${idle} s; nginx had ${[...idleValues].join(', ')} s per server), and it is time without a byte moving, not a cap on a transfer`,
+        `timeouts are global in the router: "idle" is the largest proxy_read_timeout / proxy_send_timeout (${idle} s; ` +
+          `nginx had ${[...idleValues].join(', ')} s per server), and it is time without a byte moving, not a cap on a transfer`,
       );
     }
     if (this.accessLogs.length && this.accessLogs.every((d) => d.args[0]?.value === 'off')) config.accessLog = false;

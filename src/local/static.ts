@@ -163,7 +163,9 @@ async function listing(request: Request, files: FileAccess, root: string, path: 
     const name = entry.name + (entry.kind === 'directory' ? '/' : '');
     return `<li><a href="${encodeURIComponent(entry.name)}${entry.kind === 'directory' ? '/' : ''}">${escapeHtml(name)}</a></li>`;
   });
-  const html = `<!doctype html>\n<meta charset="utf-8">\n<title>Index of ${title}</title>\n<h1>Index of ${title}</h1>\n<ul>\n<li><a href="../">../</a></li>\n${items.join('\n')}\n</ul>\n`;
+  const html =
+    `<!doctype html>\n<meta charset="utf-8">\n<title>Index of ${title}</title>\n` +
+    `<h1>Index of ${title}</h1>\n<ul>\n<li><a href="../">../</a></li>\n${items.join('\n')}\n</ul>\n`;
   const body = new TextEncoder().encode(html);
   return new Response(request.method === 'HEAD' ? null : body, {
     status: 200,

@@ -71,9 +71,8 @@ export function readiness(sites: readonly Site[], now = Date.now()): string[] {
       if (pool.role === 'read') {
         if (!usable(pool, true)) problems.push(`site ${site.name}: no healthy read upstream`);
       } else if (!usable(pool, site.writeToBackup)) {
-        problems.push(
-          `site ${site.name}: no healthy ${pool.role} upstream${pool.backups.length && !site.writeToBackup ? ' (writes are paused; backups take reads only)' : ''}`,
-        );
+        const paused = pool.backups.length && !site.writeToBackup ? ' (writes are paused; backups take reads only)' : '';
+        problems.push(`site ${site.name}: no healthy ${pool.role} upstream${paused}`);
       }
     }
   }

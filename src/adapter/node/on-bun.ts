@@ -25,7 +25,8 @@ export function bunServerFor(config: StartOptions['config']): { kind: 'node:http
       kind: 'Bun.serve',
       why:
         `which sends the standard reason phrase: the clients of ${sites} will not see Nexus's own (e.g. "File already exists"); ` +
-        `Bun's node:https cannot serve several certificates or reload them, so TLS listeners stay here — run Node (node dist/node.mjs) to keep the phrase behind TLS`,
+        `Bun's node:https cannot serve several certificates or reload them, so TLS listeners stay here ` +
+        `— run Node (node dist/node.mjs) to keep the phrase behind TLS`,
     };
   }
   return { kind: 'node:http', why: `which keeps the upstream's reason phrase that the clients of ${sites} show` };
