@@ -19,7 +19,8 @@ const STYLE = `
     --up: #5bc27a; --up-bg: #173223; --down: #ff7b72; --down-bg: #3b1d1d; --warn: #f0b35a; --warn-bg: #3a2a12; --head: #0d0f13; }
 }
 * { box-sizing: border-box; }
-body { overflow-wrap: normal; word-break: normal; margin: 0; background: var(--bg); color: var(--fg); font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
+body { overflow-wrap: normal; word-break: normal; margin: 0; background: var(--bg); color: var(--fg);
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
 header { background: var(--head); color: var(--head-fg); padding: 12px 24px; display: flex; flex-wrap: wrap; align-items: center; gap: 12px 20px; }
 header h1 { font-size: 18px; margin: 0; font-weight: 650; letter-spacing: .01em; }
 header .meta { color: #b9c0cc; font-size: 13px; }
@@ -51,7 +52,8 @@ tr.down td { background: color-mix(in srgb, var(--down-bg) 60%, transparent); }
 .state.unknown { color: var(--muted); } .state.unknown .dot { background: transparent; border: 2px solid var(--muted); width: 10px; height: 10px; }
 tr.unknown td { background: color-mix(in srgb, var(--soft) 70%, transparent); }
 .why { font-weight: 400; white-space: normal; max-width: 260px; }
-.progress { display: inline-block; width: 48px; height: 6px; border-radius: 3px; background: var(--soft); vertical-align: middle; margin-right: 6px; overflow: hidden; }
+.progress { display: inline-block; width: 48px; height: 6px; border-radius: 3px; background: var(--soft); vertical-align: middle;
+  margin-right: 6px; overflow: hidden; }
 .progress i { display: block; height: 100%; background: var(--ok-bar); }
 .reason { max-width: 420px; }
 .grid { display: grid; grid-template-columns: minmax(280px, 1fr) minmax(280px, 1fr); gap: 0 28px; }
@@ -67,7 +69,8 @@ tr.unknown td { background: color-mix(in srgb, var(--soft) 70%, transparent); }
 .summary { font-size: 13px; color: var(--muted); }
 .summary b { color: var(--fg); font-variant-numeric: tabular-nums; }
 .summary b.e4 { color: var(--warn); } .summary b.e5 { color: var(--down); }
-h3 .count { display: inline-block; min-width: 20px; text-align: center; margin-left: 4px; padding: 0 7px; border-radius: 999px; background: var(--soft); color: var(--fg); letter-spacing: 0; }
+h3 .count { display: inline-block; min-width: 20px; text-align: center; margin-left: 4px; padding: 0 7px; border-radius: 999px;
+  background: var(--soft); color: var(--fg); letter-spacing: 0; }
 .note { margin-top: 4px; }
 .empty { color: var(--muted); font-style: italic; padding: 4px 0; }
 footer { color: var(--muted); font-size: 12px; margin-top: 18px; }
@@ -140,7 +143,8 @@ const SCRIPT = `
   function evidence(s, now) {
     var lines = [];
     // A failed check's cause is the last failure's (next column) unless it changed since.
-    var cause = s.lastCheck && (s.lastCheck.ok || !s.lastFailure || s.lastFailure.reason !== s.lastCheck.reason) ? h('div', { class: 'muted small' }, s.lastCheck.reason) : null;
+    var cause = s.lastCheck && (s.lastCheck.ok || !s.lastFailure || s.lastFailure.reason !== s.lastCheck.reason)
+      ? h('div', { class: 'muted small' }, s.lastCheck.reason) : null;
     if (s.lastCheck) lines.push(h('div', null, (s.lastCheck.ok ? 'check passed ' : 'check failed ') + ago(now, s.lastCheck.at), cause));
     if (s.lastAnswer) lines.push(h('div', null, 'answered a request ' + ago(now, s.lastAnswer.at) + ' (' + s.lastAnswer.status + ')'));
     return lines.length ? lines : h('span', { class: 'muted' }, 'never checked, no request answered');
@@ -150,9 +154,12 @@ const SCRIPT = `
     var rows = [];
     site.roles.forEach(function (role) {
       role.servers.forEach(function (s, i) {
-        var since = h('span', { title: new Date(s.since).toString() }, (s.changed ? 'for ' + duration(now - Date.parse(s.since)) : 'since start'), h('div', { class: 'muted small' }, clock(s.since)));
+        var since = h('span', { title: new Date(s.since).toString() }, (s.changed ? 'for ' + duration(now - Date.parse(s.since)) : 'since start'),
+          h('div', { class: 'muted small' }, clock(s.since)));
         var failure = s.lastFailure
-          ? h('div', { class: 'reason' }, h('span', { class: 'mono small' }, s.lastFailure.reason), h('div', { class: 'muted small' }, clock(s.lastFailure.at) + ' \\u00b7 ' + s.lastFailure.via + ' \\u00b7 ' + duration(now - Date.parse(s.lastFailure.at)) + ' ago'))
+          ? h('div', { class: 'reason' }, h('span', { class: 'mono small' }, s.lastFailure.reason),
+            h('div', { class: 'muted small' },
+              clock(s.lastFailure.at) + ' \\u00b7 ' + s.lastFailure.via + ' \\u00b7 ' + duration(now - Date.parse(s.lastFailure.at)) + ' ago'))
           : h('span', { class: 'muted' }, '\\u2014');
         rows.push(h('tr', { class: s.state, 'data-role': role.role, 'data-server': s.href, 'data-state': s.state },
           h('td', null, i === 0 ? h('b', null, role.role) : ''),
@@ -166,7 +173,8 @@ const SCRIPT = `
           h('td', { class: 'num' }, num(s.failures)),
           h('td', { class: 'num' }, num(s.inFlight))));
       });
-      if (role.retries) rows.push(h('tr', null, h('td'), h('td', { colspan: 9, class: 'muted small' }, num(role.retries) + ' GET/HEAD retried on another ' + role.role + ' server')));
+      if (role.retries) rows.push(h('tr', null, h('td'),
+        h('td', { colspan: 9, class: 'muted small' }, num(role.retries) + ' GET/HEAD retried on another ' + role.role + ' server')));
     });
     return rows;
   }
@@ -188,7 +196,8 @@ const SCRIPT = `
       add(chart, h('div', { class: 'col' }, bar, h('div', { class: 'lab' }, (i === minutes.length - 1 ? 'now' : hm(m.start)) + ' \\u00b7 ' + num(m.requests))));
     });
     var table = h('table', { 'data-testid': testid },
-      h('thead', null, h('tr', null, h('th', null, 'minute'), h('th', { class: 'num' }, 'requests'), h('th', { class: 'num' }, '4xx'), h('th', { class: 'num' }, '5xx'), h('th', { class: 'num' }, 'in'), h('th', { class: 'num' }, 'out'))),
+      h('thead', null, h('tr', null, h('th', null, 'minute'), h('th', { class: 'num' }, 'requests'), h('th', { class: 'num' }, '4xx'),
+        h('th', { class: 'num' }, '5xx'), h('th', { class: 'num' }, 'in'), h('th', { class: 'num' }, 'out'))),
       h('tbody', null, minutes.slice().reverse().map(function (m, i) {
         return h('tr', null, h('td', null, hm(m.start) + (i === 0 ? ' (now)' : '')), h('td', { class: 'num' }, num(m.requests)),
           h('td', { class: 'num' }, num(m.clientErrors)), h('td', { class: 'num' }, num(m.serverErrors)),
@@ -204,14 +213,16 @@ const SCRIPT = `
           h('b', { class: recent.serverErrors ? 'e5' : '' }, num(recent.serverErrors)), ' 5xx \\u00b7 ',
           bytes(recent.bytesIn) + ' in \\u00b7 ' + bytes(recent.bytesOut) + ' out'),
         chart,
-        h('div', { class: 'legend' }, h('span', null, h('i', { class: 'ok' }), '2xx/3xx'), h('span', null, h('i', { class: 'e4' }), '4xx'), h('span', null, h('i', { class: 'e5' }), '5xx'))),
+        h('div', { class: 'legend' }, h('span', null, h('i', { class: 'ok' }), '2xx/3xx'),
+          h('span', null, h('i', { class: 'e4' }), '4xx'), h('span', null, h('i', { class: 'e5' }), '5xx'))),
       h('div', null, h('h3', null, 'Per minute'), table));
   }
 
   function transfersBlock(site, now) {
     var list = site.transfers || [];
     var head = h('h3', null, 'Transfers in flight ', h('span', { class: 'count', 'data-testid': 'in-flight' }, num(site.inFlight)));
-    if (!list.length) return [head, h('div', { class: 'empty' }, site.inFlight ? num(site.inFlight) + ' waiting for or streaming a response (byte counts not tracked)' : 'none')];
+    if (!list.length) return [head, h('div', { class: 'empty' },
+      site.inFlight ? num(site.inFlight) + ' waiting for or streaming a response (byte counts not tracked)' : 'none')];
     var rows = list.map(function (t) {
       var bar = null;
       if (t.percent !== null && t.percent !== undefined) { bar = h('span', { class: 'progress' }, h('i')); bar.firstChild.style.width = t.percent + '%'; }
@@ -227,7 +238,8 @@ const SCRIPT = `
     });
     var more = site.inFlight > list.length ? h('div', { class: 'muted small' }, num(site.inFlight - list.length) + ' more not listed') : null;
     return [head, h('table', null,
-      h('thead', null, h('tr', null, h('th', null, 'request'), h('th', null, 'role'), h('th', null, 'client'), h('th', { class: 'num' }, 'elapsed'), h('th', { class: 'num' }, 'received'), h('th', { class: 'num' }, 'sent'), h('th', { class: 'num' }, 'done'), h('th', { class: 'num' }, 'rate'))),
+      h('thead', null, h('tr', null, h('th', null, 'request'), h('th', null, 'role'), h('th', null, 'client'), h('th', { class: 'num' }, 'elapsed'),
+        h('th', { class: 'num' }, 'received'), h('th', { class: 'num' }, 'sent'), h('th', { class: 'num' }, 'done'), h('th', { class: 'num' }, 'rate'))),
       h('tbody', null, rows)), more];
   }
 
@@ -252,14 +264,18 @@ const SCRIPT = `
       h('h2', null, site.name, stateBadges(site),
         site.writesPaused ? h('span', { class: 'badge bad' }, 'writes paused') : null,
         site.checks.on
-          ? h('span', { class: 'badge info', 'data-testid': 'checks' }, 'checked every ' + (site.checks.intervalMs / 1000) + ' s: GET ' + site.checks.path + ' (up: ' + site.checks.expected + ')')
+          ? h('span', { class: 'badge info', 'data-testid': 'checks' },
+            'checked every ' + (site.checks.intervalMs / 1000) + ' s: GET ' + site.checks.path + ' (up: ' + site.checks.expected + ')')
           : h('span', { class: 'badge warn', 'data-testid': 'checks' }, 'passive only: no active checks, health is learnt from requests'),
         site.writeToBackup ? h('span', { class: 'badge warn' }, 'writes may use backups') : null),
       h('h3', null, 'Upstreams'),
       h('table', { 'data-testid': 'servers' },
-        h('thead', null, h('tr', null, h('th', null, 'role'), h('th', null, 'tier'), h('th', null, 'server'), h('th', null, 'health'), h('th', null, 'since'), h('th', null, 'known from'), h('th', null, 'last failure'), h('th', { class: 'num' }, 'downs'), h('th', { class: 'num' }, 'failed req.'), h('th', { class: 'num' }, 'in flight'))),
+        h('thead', null, h('tr', null, h('th', null, 'role'), h('th', null, 'tier'), h('th', null, 'server'), h('th', null, 'health'),
+          h('th', null, 'since'), h('th', null, 'known from'), h('th', null, 'last failure'), h('th', { class: 'num' }, 'downs'),
+          h('th', { class: 'num' }, 'failed req.'), h('th', { class: 'num' }, 'in flight'))),
         h('tbody', null, serverRows(site, now))),
-      shared(site) ? h('div', { class: 'muted small note' }, 'Health, failed requests and in-flight counts belong to the server: one listed under several roles shows the same figures in each.') : null,
+      shared(site) ? h('div', { class: 'muted small note' },
+        'Health, failed requests and in-flight counts belong to the server: one listed under several roles shows the same figures in each.') : null,
       transfersBlock(site, now),
       requestsBlock(site.requests, 'minutes'));
   }
@@ -270,10 +286,13 @@ const SCRIPT = `
     readyBadge.textContent = data.ready ? 'ready' : 'not ready';
     updated.textContent = 'updated ' + clock(data.now) + ' \\u00b7 up ' + duration(data.uptimeMs);
     var parts = [];
-    if (data.problems.length) parts.push(h('div', { class: 'problems', 'data-testid': 'problems' }, h('b', null, 'Not ready'), h('ul', null, data.problems.map(function (p) { return h('li', null, p); }))));
+    if (data.problems.length) parts.push(h('div', { class: 'problems', 'data-testid': 'problems' }, h('b', null, 'Not ready'),
+      h('ul', null, data.problems.map(function (p) { return h('li', null, p); }))));
     data.sites.forEach(function (site) { parts.push(siteSection(site, now)); });
-    if (data.unrouted) parts.push(h('section', { class: 'site', 'data-site': '' }, h('h2', null, 'No site', h('span', { class: 'badge info' }, 'unknown Host, refused requests')), requestsBlock(data.unrouted, 'minutes')));
-    parts.push(h('footer', null, 'Refreshes every ' + (POLL_MS / 1000) + ' s from ', h('a', { href: 'status.json' }, 'status.json'), ' \\u00b7 ', h('a', { href: 'metrics' }, 'metrics'), ' \\u00b7 ', h('a', { href: 'readyz' }, 'readyz')));
+    if (data.unrouted) parts.push(h('section', { class: 'site', 'data-site': '' },
+      h('h2', null, 'No site', h('span', { class: 'badge info' }, 'unknown Host, refused requests')), requestsBlock(data.unrouted, 'minutes')));
+    parts.push(h('footer', null, 'Refreshes every ' + (POLL_MS / 1000) + ' s from ', h('a', { href: 'status.json' }, 'status.json'),
+      ' \\u00b7 ', h('a', { href: 'metrics' }, 'metrics'), ' \\u00b7 ', h('a', { href: 'readyz' }, 'readyz')));
     main.replaceChildren.apply(main, parts);
     var downs = 0;
     data.sites.forEach(function (site) { site.roles.forEach(function (r) { r.servers.forEach(function (s) { if (s.state === 'down') downs++; }); }); });
@@ -285,7 +304,8 @@ const SCRIPT = `
   function disconnected(error) {
     var note = document.getElementById('conn');
     if (!note) { note = h('div', { id: 'conn', class: 'conn' }); main.insertBefore(note, main.firstChild); }
-    note.textContent = 'Cannot reach status.json (' + (error && error.message ? error.message : String(error)) + ')' + (last ? '; showing the state of ' + clock(last.now) : '') + '. Retrying\\u2026';
+    note.textContent = 'Cannot reach status.json (' + (error && error.message ? error.message : String(error)) + ')' +
+      (last ? '; showing the state of ' + clock(last.now) : '') + '. Retrying\\u2026';
     readyBadge.className = 'badge warn';
     readyBadge.textContent = 'no answer';
   }
