@@ -283,7 +283,8 @@ async function measurePhases(row: Row, target: BenchEndpoint, ctx: Context, phas
     };
     const pct = (n: number | undefined) => (n === undefined ? 'n/a' : `${(n * 100).toFixed(0)}%`);
     log(
-      `${row.name}: blob GET ${row.getMiBs.toFixed(0)} MiB/s (CPU client ${pct(row.getCpu.client)}, proxy ${pct(row.getCpu.proxy)}, origin ${pct(row.getCpu.origin)})`,
+      `${row.name}: blob GET ${row.getMiBs.toFixed(0)} MiB/s (CPU client ${pct(row.getCpu.client)}, ` +
+        `proxy ${pct(row.getCpu.proxy)}, origin ${pct(row.getCpu.origin)})`,
     );
   });
   await phase(`blob PUT ${flags.blobMib} MiB`, async () => {
@@ -323,7 +324,8 @@ async function measurePhases(row: Row, target: BenchEndpoint, ctx: Context, phas
     row.cpuGetUs = perRequest(before, row.get);
     check('GET', row.get);
     log(
-      `${row.name}: GET ${row.get.rps.toFixed(0)} req/s p50 ${row.get.p50ms.toFixed(2)} ms p99 ${row.get.p99ms.toFixed(2)} ms${row.get.errors ? ` ERRORS ${row.get.errorText}` : ''}`,
+      `${row.name}: GET ${row.get.rps.toFixed(0)} req/s ` +
+        `p50 ${row.get.p50ms.toFixed(2)} ms p99 ${row.get.p99ms.toFixed(2)} ms${row.get.errors ? ` ERRORS ${row.get.errorText}` : ''}`,
     );
   });
   await phase('HEAD load', async () => {
@@ -332,7 +334,8 @@ async function measurePhases(row: Row, target: BenchEndpoint, ctx: Context, phas
     row.cpuHeadUs = perRequest(before, row.head);
     check('HEAD', row.head);
     log(
-      `${row.name}: HEAD ${row.head.rps.toFixed(0)} req/s p50 ${row.head.p50ms.toFixed(2)} ms p99 ${row.head.p99ms.toFixed(2)} ms${row.head.errors ? ` ERRORS ${row.head.errorText}` : ''}`,
+      `${row.name}: HEAD ${row.head.rps.toFixed(0)} req/s ` +
+        `p50 ${row.head.p50ms.toFixed(2)} ms p99 ${row.head.p99ms.toFixed(2)} ms${row.head.errors ? ` ERRORS ${row.head.errorText}` : ''}`,
     );
   });
 }
@@ -539,8 +542,10 @@ function targets(rows: Row[], flags: Context['flags']): string[] {
   const workerd = of('workerd');
   if (workerd) {
     out.push(
-      `- info (no target; workerd's streaming is capped elsewhere by design): ${workerd.name}: blob GET ${shown(div(workerd.getMiBs, tuned?.getMiBs), '×')} nginx (tuned), ` +
-        `blob PUT ${shown(div(workerd.putMiBs, direct?.putMiBs), '×')} direct, GET req/s ${shown(div(workerd.get?.rps, original?.get?.rps), '×')} nginx (original)`,
+      `- info (no target; workerd's streaming is capped elsewhere by design): ${workerd.name}: ` +
+        `blob GET ${shown(div(workerd.getMiBs, tuned?.getMiBs), '×')} nginx (tuned), ` +
+        `blob PUT ${shown(div(workerd.putMiBs, direct?.putMiBs), '×')} direct, ` +
+        `GET req/s ${shown(div(workerd.get?.rps, original?.get?.rps), '×')} nginx (original)`,
     );
   }
   return out;
@@ -653,14 +658,30 @@ async function main(): Promise<number> {
     '',
     `\`${command}\` — ${new Date(started).toISOString().slice(0, 16).replace('T', ' ')} UTC, ${minutes} min.`,
     '',
-    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, ${m.kernel}; node ${m.node}, bun ${m.bun}, deno ${m.deno}, workerd ${m.workerd}; ${m.nginx}, ${m.wrk}, ${m.registry}. Load average (1/5/15 min) before ${loadBefore}, after ${loadAfter}.`,
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, ${m.kernel}; node ${m.node}, bun ${m.bun}, deno ${m.deno}, ` +
+      `workerd ${m.workerd}; ${m.nginx}, ${m.wrk}, ${m.registry}. Load average (1/5/15 min) before ${loadBefore}, after ${loadAfter}.`,
     '',
-    `Everything on 127.0.0.1 on this machine: client, proxy and origins share the ${m.cores} cores, so numbers move with other load on the machine (see the load average).`,
-    `Blob GET/PUT: one ${flags.blobMib} MiB blob streamed by a raw-socket client that only counts bytes and repeats one 1 MiB block (as fast as curl here); a transfer averaging under ${flags.minMiBs} MiB/s is cut and counted as an error (PUT = POST + one chunked PATCH + PUT ?digest, as docker pushes). ` +
-      `Small requests: wrk -t${flags.threads} -c${flags.connections} -d${flags.duration}s (after a ${flags.warmup} s warm-up) GET, and the same load from bench/headload.c for HEAD (wrk 4.1 cannot parse HEAD answers), of a ${MANIFEST.length}-byte manifest served by nginx with registry headers. ` +
-      `RSS: summed VmRSS of the process tree (miniflare: node + workerd; nginx: master + workers), idle after start and peak while streaming ${flags.rssGib} GiB up then ${flags.rssGib} GiB down, sampled every 100 ms. ` +
-      `Two nginx anchors, both GET → group, else → hosted, with proxy_request_buffering off, client_max_body_size 0 and worker_processes auto: "nginx (original)" is the recipe users run today (proxy_buffering off; HTTP/1.0 to the origin, no upstream keep-alive); "nginx (tuned)" adds proxy_http_version 1.1, Connection "" and keepalive 64 per upstream, proxy_buffering on with 1 MiB buffers (proxy_buffer_size 1m; proxy_buffers 4 1m; proxy_busy_buffers_size 2m) and proxy_max_temp_file_size 0 (buffers in memory, never a temp file). "× orig." and "× tuned" are ratios against those two rows. Access logs off on nginx and the router. ` +
-      `"CPU µs/req": CPU time the router (nginx: master + workers; direct: the origin nginx) spent per small request, which moves less with other load than req/s does. "blob GET CPU %": CPU the load client (the bench process), the proxy and the origin docker-registry used during the blob GET, in % of one core (100 = one core busy all along; ${m.cores} cores in all; coarse under a second: /proc counts 10 ms ticks). "others' CPU": share of all cores used by processes outside the bench while that row ran — rows with a high share are noisy.`,
+    `Everything on 127.0.0.1 on this machine: client, proxy and origins share the ${m.cores} cores, ` +
+      `so numbers move with other load on the machine (see the load average).`,
+    `Blob GET/PUT: one ${flags.blobMib} MiB blob streamed by a raw-socket client that only counts bytes and repeats one 1 MiB ` +
+      `block (as fast as curl here); a transfer averaging under ${flags.minMiBs} MiB/s is cut and counted as an error ` +
+      `(PUT = POST + one chunked PATCH + PUT ?digest, as docker pushes). ` +
+      `Small requests: wrk -t${flags.threads} -c${flags.connections} -d${flags.duration}s (after a ${flags.warmup} s warm-up) ` +
+      `GET, and the same load from bench/headload.c for HEAD (wrk 4.1 cannot parse HEAD answers), ` +
+      `of a ${MANIFEST.length}-byte manifest served by nginx with registry headers. ` +
+      `RSS: summed VmRSS of the process tree (miniflare: node + workerd; nginx: master + workers), ` +
+      `idle after start and peak while streaming ${flags.rssGib} GiB up then ${flags.rssGib} GiB down, sampled every 100 ms. ` +
+      `Two nginx anchors, both GET → group, else → hosted, with proxy_request_buffering off, ` +
+      `client_max_body_size 0 and worker_processes auto: "nginx (original)" is the recipe users run today (proxy_buffering off; ` +
+      `HTTP/1.0 to the origin, no upstream keep-alive); "nginx (tuned)" adds proxy_http_version 1.1, ` +
+      `Connection "" and keepalive 64 per upstream, proxy_buffering on with 1 MiB buffers (proxy_buffer_size 1m; ` +
+      `proxy_buffers 4 1m; proxy_busy_buffers_size 2m) and proxy_max_temp_file_size 0 (buffers in memory, never a temp file). ` +
+      `"× orig." and "× tuned" are ratios against those two rows. Access logs off on nginx and the router. ` +
+      `"CPU µs/req": CPU time the router (nginx: master + workers; direct: the origin nginx) spent per small request, ` +
+      `which moves less with other load than req/s does. "blob GET CPU %": CPU the load client (the bench process), ` +
+      `the proxy and the origin docker-registry used during the blob GET, in % of one core ` +
+      `(100 = one core busy all along; ${m.cores} cores in all; coarse under a second: /proc counts 10 ms ticks). "others' CPU": ` +
+      `share of all cores used by processes outside the bench while that row ran — rows with a high share are noisy.`,
     '',
     '**Throughput**',
     '',

@@ -66,7 +66,8 @@ function exchange(url: URL, method: string, headers: Record<string, string>, upl
               const moved = upload ? sent * upload.block.length : bytes;
               finish(
                 new TransferError(
-                  `gave up after ${seconds.toFixed(0)} s (--min-mibs): ${(moved / MiB).toFixed(0)} MiB ${upload ? 'sent' : 'received'}, ${(moved / MiB / seconds).toFixed(1)} MiB/s`,
+                  `gave up after ${seconds.toFixed(0)} s (--min-mibs): ` +
+                    `${(moved / MiB).toFixed(0)} MiB ${upload ? 'sent' : 'received'}, ${(moved / MiB / seconds).toFixed(1)} MiB/s`,
                 ),
               );
             },

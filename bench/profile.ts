@@ -86,7 +86,9 @@ try {
   for (const head of method === 'both' ? [false, true] : [method === 'HEAD']) {
     const r = await load(duration, head);
     console.log(
-      `${head ? 'HEAD' : 'GET'} ${profiling ? 'under the profiler' : 'without the profiler'} (${runtime} ${entry}): ${r.rps.toFixed(0)} req/s, p50 ${r.p50ms.toFixed(2)} ms, p99 ${r.p99ms.toFixed(2)} ms${r.errors ? `, ERRORS ${r.errorText}` : ''}`,
+      `${head ? 'HEAD' : 'GET'} ${profiling ? 'under the profiler' : 'without the profiler'} ` +
+        `(${runtime} ${entry}): ${r.rps.toFixed(0)} req/s, p50 ${r.p50ms.toFixed(2)} ms, ` +
+        `p99 ${r.p99ms.toFixed(2)} ms${r.errors ? `, ERRORS ${r.errorText}` : ''}`,
     );
   }
   // SIGTERM: the router drains and exits 0, which is when each runtime writes its profile.
