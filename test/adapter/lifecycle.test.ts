@@ -165,7 +165,8 @@ describe('startAdmin', () => {
   it('a busy port, thrown at once (Bun, Deno) or reported later (Node): what to do, exit 1', () => {
     const busy = Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:9090'), { code: 'EADDRINUSE' });
     const hint =
-      '; another process already listens on 127.0.0.1:9090 (`ss -ltnp \'sport = :9090\'` shows which): stop it, or give the router another port: "admin": { "port": … } in the config';
+      "; another process already listens on 127.0.0.1:9090 (`ss -ltnp 'sport = :9090'` shows which): stop it, " +
+      'or give the router another port: "admin": { "port": … } in the config';
     const thrown = fakeProcess();
     startAdmin(
       config,

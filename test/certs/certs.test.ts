@@ -58,7 +58,8 @@ describe('certs command', () => {
     expect(run.stdout).toContain(`wrote    ${out}/web.crt and ${out}/web.key for repo.example.com`);
     // Paths relative to the config file, ready to paste.
     expect(run.stdout).toContain(
-      `    { "host": "0.0.0.0", "port": 443, "certs": [{ "cert": "certs/docker.crt", "key": "certs/docker.key" }, { "cert": "certs/web.crt", "key": "certs/web.key" }] }`,
+      `    { "host": "0.0.0.0", "port": 443, "certs": [{ "cert": "certs/docker.crt", "key": "certs/docker.key" }, ` +
+        `{ "cert": "certs/web.crt", "key": "certs/web.key" }] }`,
     );
     expect(run.stdout).toContain(`"caCert": "certs/ca.crt"`);
     const start = run.stdout.indexOf('  "listen"');

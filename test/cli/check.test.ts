@@ -169,13 +169,15 @@ describe('check --probe', () => {
     );
     expect(stdout).toMatch(
       new RegExp(
-        `probe docker write\\s+GET http://127\\.0\\.0\\.1:${deadPort}/repository/docker-hosted/v2/  → no answer: 127\\.0\\.0\\.1:${deadPort}: connection refused \\(ECONNREFUSED\\)\\n`,
+        `probe docker write\\s+GET http://127\\.0\\.0\\.1:${deadPort}/repository/docker-hosted/v2/  → no answer: ` +
+          `127\\.0\\.0\\.1:${deadPort}: connection refused \\(ECONNREFUSED\\)\\n`,
       ),
     );
     // One server for both roles: probed once.
     expect(stdout).toMatch(
       new RegExp(
-        `probe web read\\+write\\s+GET http://127\\.0\\.0\\.1:${livePort}/nothing-here/  → 404 Not Found: not healthy \\(expected 200–399\\); is the URL the repository's root`,
+        `probe web read\\+write\\s+GET http://127\\.0\\.0\\.1:${livePort}/nothing-here/  → 404 Not Found: ` +
+          `not healthy \\(expected 200–399\\); is the URL the repository's root`,
       ),
     );
     expect(stdout).toMatch(/some upstreams did not answer as expected\n$/);

@@ -148,7 +148,13 @@ describe('route', () => {
     );
     const metadata = await run(NODE, ['route', '--config', join(maven, 'router.json'), 'GET', 'http://maven.example.com/com/example/app/maven-metadata.xml']);
     expect(metadata.stdout).toMatch(
-      /^session {3}inside a Maven deploy session of com\/example\/app .*: a metadata read or write during a deploy goes where the deploy writes: snapshots or write/m,
+      new RegExp(
+        [
+          '^session {3}inside a Maven deploy session of com/example/app .*',
+          ': a metadata read or write during a deploy goes where the deploy writes: snapshots or write',
+        ].join(''),
+        'm',
+      ),
     );
     expect(metadata.stdout).toContain('session   otherwise (resolvers, other clients, and the first request of a deploy, which has no session yet): read\n');
     for (const { stdout } of [put, metadata]) expect(stdout).not.toMatch(/containerd|manifest|tag/);
@@ -179,33 +185,36 @@ describe('route', () => {
 describe('import-nginx', () => {
   const fixture = join(ROOT, 'test/import/fixtures/original.conf');
 
-  it('the original nginx config: JSON on stdout, the deliberate changes on stderr by file:line; the output passes check once its certificates exist', async () => {
-    const imported = await run(NODE, ['import-nginx', fixture]);
-    expect(imported.code).toBe(0);
-    const json = JSON.parse(imported.stdout) as { listen: Array<{ cert?: string; key?: string }>; sites: Array<{ name: string; static?: unknown }> };
-    expect(json.sites.map((site) => site.name)).toEqual(['docker', 'repo']);
-    expect(imported.stderr).toContain('import-nginx: done differently on purpose:');
-    expect(imported.stderr).toMatch(/original\.conf:\d+/);
+  it(
+    'the original nginx config: JSON on stdout, the deliberate changes on stderr by file:line; ' + 'the output passes check once its certificates exist',
+    async () => {
+      const imported = await run(NODE, ['import-nginx', fixture]);
+      expect(imported.code).toBe(0);
+      const json = JSON.parse(imported.stdout) as { listen: Array<{ cert?: string; key?: string }>; sites: Array<{ name: string; static?: unknown }> };
+      expect(json.sites.map((site) => site.name)).toEqual(['docker', 'repo']);
+      expect(imported.stderr).toContain('import-nginx: done differently on purpose:');
+      expect(imported.stderr).toMatch(/original\.conf:\d+/);
 
-    // As written, it names the nginx host's certificate files and download folder; check says so, and how to make certificates.
-    const dir = files({ 'router.json': imported.stdout });
-    const before = await run(NODE, ['check', '--config', join(dir, 'router.json')]);
-    expect(before.code).toBe(2);
-    expect(before.stdout).toContain('listen[1]: cannot read the certificate /etc/nginx/ssl/idocker.io.crt');
-    expect(before.stdout).toContain('npm run certs');
-    expect(before.stdout).toContain('sites[1].static[0].dir: /srv/download is not there');
+      // As written, it names the nginx host's certificate files and download folder; check says so, and how to make certificates.
+      const dir = files({ 'router.json': imported.stdout });
+      const before = await run(NODE, ['check', '--config', join(dir, 'router.json')]);
+      expect(before.code).toBe(2);
+      expect(before.stdout).toContain('listen[1]: cannot read the certificate /etc/nginx/ssl/idocker.io.crt');
+      expect(before.stdout).toContain('npm run certs');
+      expect(before.stdout).toContain('sites[1].static[0].dir: /srv/download is not there');
 
-    // The operator's next step: `certs`, then point the TLS listener at what it wrote.
-    const certs = await run(NODE, ['certs', '--config', join(dir, 'router.json'), '--out', join(dir, 'certs')]);
-    expect(certs.code).toBe(0);
-    json.listen[1] = { ...json.listen[1], cert: 'certs/docker.crt', key: 'certs/docker.key' };
-    mkdirSync(join(dir, 'download'));
-    json.sites[1]!.static = [{ prefix: '/download', dir: 'download' }];
-    writeFileSync(join(dir, 'router.json'), JSON.stringify(json));
-    const after = await run(NODE, ['check', '--config', join(dir, 'router.json')]);
-    expect(after.stdout).toContain('is fine for node (2 sites: docker, repo; listening on http://0.0.0.0:80, https://0.0.0.0:443)');
-    expect(after.code).toBe(0);
-  });
+      // The operator's next step: `certs`, then point the TLS listener at what it wrote.
+      const certs = await run(NODE, ['certs', '--config', join(dir, 'router.json'), '--out', join(dir, 'certs')]);
+      expect(certs.code).toBe(0);
+      json.listen[1] = { ...json.listen[1], cert: 'certs/docker.crt', key: 'certs/docker.key' };
+      mkdirSync(join(dir, 'download'));
+      json.sites[1]!.static = [{ prefix: '/download', dir: 'download' }];
+      writeFileSync(join(dir, 'router.json'), JSON.stringify(json));
+      const after = await run(NODE, ['check', '--config', join(dir, 'router.json')]);
+      expect(after.stdout).toContain('is fine for node (2 sites: docker, repo; listening on http://0.0.0.0:80, https://0.0.0.0:443)');
+      expect(after.code).toBe(0);
+    },
+  );
 
   it('--out writes the file; what could not be carried over is listed by file:line', async () => {
     const dir = files({});
@@ -256,10 +265,12 @@ describe('serve', () => {
       for (let i = 0; i < 200 && !stderr.includes('listening on'); i++) await new Promise((r) => setTimeout(r, 50));
       const lines = stderr.split('\n');
       expect(lines[0]).toBe(
-        'registry-router: no --config FILE (or REGISTRY_ROUTER_CONFIG): the built-in default config runs (its sites below); to try the router without Nexus: registry-router demo',
+        'registry-router: no --config FILE (or REGISTRY_ROUTER_CONFIG): the built-in default config runs (its sites below); ' +
+          'to try the router without Nexus: registry-router demo',
       );
       expect(lines[1]).toBe(
-        'registry-router sites: docker (docker) → idocker.io; web (generic) → repo.example.com (requests are routed by their Host; a Host no site lists gets 421)',
+        'registry-router sites: docker (docker) → idocker.io; ' +
+          'web (generic) → repo.example.com (requests are routed by their Host; a Host no site lists gets 421)',
       );
       expect(lines[2]).toBe(`registry-router listening on http://127.0.0.1:${port} (built-in default config)`);
       const refused = await fetch(`http://127.0.0.1:${port}/v2/`);

@@ -106,7 +106,8 @@ describe.each(RUNTIMES)('docker through the router on %s', (runtime) => {
       expect(down.bytes).toBe(BIG);
       expect(down.digest).toBe(up.digest);
       console.info(
-        `${runtime}: ${BIG / MiB} MiB up ${(BIG / MiB / upSeconds).toFixed(0)} MiB/s, down ${(BIG / MiB / downSeconds).toFixed(0)} MiB/s, peak RSS ${(peak / MiB).toFixed(0)} MiB`,
+        `${runtime}: ${BIG / MiB} MiB up ${(BIG / MiB / upSeconds).toFixed(0)} MiB/s, ` +
+          `down ${(BIG / MiB / downSeconds).toFixed(0)} MiB/s, peak RSS ${(peak / MiB).toFixed(0)} MiB`,
       );
     } finally {
       clearInterval(sampler);

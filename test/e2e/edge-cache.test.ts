@@ -405,7 +405,8 @@ describe('worker memory while streaming (workerd)', () => {
       const after2304 = await each(2048 * MiB);
       const seconds = (Date.now() - started) / 1000;
       console.info(
-        `workerd RSS: idle ${(idle / MiB).toFixed(0)} MiB, after 256 MiB each way ${(after256 / MiB).toFixed(0)} MiB, after 2 GiB more ${(after2304 / MiB).toFixed(0)} MiB, peak ${(peak / MiB).toFixed(0)} MiB; ${((2 * 2304) / seconds).toFixed(0)} MiB/s`,
+        `workerd RSS: idle ${(idle / MiB).toFixed(0)} MiB, after 256 MiB each way ${(after256 / MiB).toFixed(0)} MiB, ` +
+          `after 2 GiB more ${(after2304 / MiB).toFixed(0)} MiB, peak ${(peak / MiB).toFixed(0)} MiB; ${((2 * 2304) / seconds).toFixed(0)} MiB/s`,
       );
       expect(after2304).toBeLessThanOrEqual(after256 + 32 * MiB);
       expect(peak).toBeLessThan(LIMITS.workerd.rssBudgetMiB * MiB);

@@ -158,7 +158,8 @@ describe.each(RUNTIMES)('router edge cases on %s', (runtime) => {
     expect((await send(router, { method: 'HEAD', path: `/v2/team/app/blobs/sha256:${'0'.repeat(64)}`, host: DOCKER })).headers['x-origin']).toBe('write');
   });
 
-  it(`sends ${LIMITS[runtime].sendsHost ? 'the client Host with its port' : 'the upstream Host (a worker cannot choose it)'} and clean forwarding headers`, async () => {
+  const hostSent = LIMITS[runtime].sendsHost ? 'the client Host with its port' : 'the upstream Host (a worker cannot choose it)';
+  it(`sends ${hostSent} and clean forwarding headers`, async () => {
     const reply = await send(router, {
       path: '/v2/x/tags/list?n=1&last=a%2Fb',
       host: DOCKER,
@@ -175,7 +176,12 @@ describe.each(RUNTIMES)('router edge cases on %s', (runtime) => {
     expect(seen.headers['x-private']).toBeUndefined();
   });
 
-  it(`routes an absolute-form request target ${{ authority: 'by its authority', 'host-header': 'by Host (the runtime drops the authority)', refused: 'nowhere (the runtime refuses it)' }[LIMITS[runtime].absoluteForm]}`, async () => {
+  const absoluteRouted = {
+    authority: 'by its authority',
+    'host-header': 'by Host (the runtime drops the authority)',
+    refused: 'nowhere (the runtime refuses it)',
+  }[LIMITS[runtime].absoluteForm];
+  it(`routes an absolute-form request target ${absoluteRouted}`, async () => {
     const absolute = (host: string) =>
       new Promise<string>((resolve, reject) => {
         const socket = connect(router.port, '127.0.0.1', () => {
@@ -225,7 +231,8 @@ describe.each(RUNTIMES)('router edge cases on %s', (runtime) => {
     expect(reply.headers['x-hop']).toBeUndefined();
   });
 
-  it(`adds no Content-Type to answers that had none${LIMITS[runtime].typesUntypedBodies ? ` (except ${LIMITS[runtime].typesUntypedBodies} on a body: the runtime adds it)` : ''}`, async () => {
+  const typesUntyped = LIMITS[runtime].typesUntypedBodies;
+  it(`adds no Content-Type to answers that had none${typesUntyped ? ` (except ${typesUntyped} on a body: the runtime adds it)` : ''}`, async () => {
     const empty = await send(router, { method: 'POST', path: '/v2/team/app/blobs/uploads/untyped-empty', host: DOCKER });
     expect(empty.status).toBe(202);
     expect(empty.headers['content-type']).toBeUndefined();

@@ -330,7 +330,8 @@ function putWithExpect(port: number, target: string, body: Buffer): Promise<{ in
     }, 15_000);
     socket.on('connect', () => {
       socket.write(
-        `PUT ${target} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/java-archive\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
+        `PUT ${target} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
+          `Content-Type: application/java-archive\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
       );
     });
     socket.on('data', (chunk) => {

@@ -426,36 +426,39 @@ describe.each(RUNTIMES)('Nexus-like path-based origin through the router on %s',
       expect(leaks(stack, replies)).toEqual([]);
     });
 
-    it('Nexus 3.78+ doubles the port of a forwarded host:port; behind the router a client on :5001 sees realm http://registry.example.com:5001/v2/token', async () => {
-      stack.nexus.options.urlBase = 'nexus-3.78';
-      try {
-        // What such a Nexus makes of a forwarded host that carries the port (the router sent that before).
-        const doubled = await call(stack.nexus.port, {
-          path: '/repository/docker-group/v2/',
-          host: 'registry.example.com:5001',
-          headers: { 'x-forwarded-host': 'registry.example.com:5001' },
-        });
-        expect(doubled.headers['www-authenticate']).toBe(
-          `Bearer realm="http://registry.example.com:5001:5001/repository/docker-group/v2/token",service="${SERVICE}"`,
-        );
-        for (const host of ['registry.example.com:5001', 'registry-noxfh.example.com:5001']) {
-          const before = stack.nexus.seen.length;
-          const ping = await call(stack.router.port, { path: '/v2/', host });
-          replies.push(ping);
-          expect(ping.status).toBe(401);
-          expect(ping.headers['www-authenticate'], host).toBe(`Bearer realm="http://${host}/v2/token",service="${SERVICE}"`);
-          const sent = stack.nexus.seen.slice(before)[0]!.headers;
-          if (host.startsWith('registry.')) expect([sent['x-forwarded-host'], sent['x-forwarded-port']]).toEqual(['registry.example.com', '5001']);
-          else expect([sent['x-forwarded-host'], sent['x-forwarded-port']]).toEqual([undefined, undefined]);
-          // And the token request through that realm works.
-          const scope = encodeURIComponent('repository:team/raw:pull');
-          const tokenReply = await call(stack.router.port, { path: `/v2/token?scope=${scope}&service=${SERVICE}`, host, headers: { authorization: AUTH } });
-          expect(tokenReply.status, tokenReply.body).toBe(200);
+    it(
+      'Nexus 3.78+ doubles the port of a forwarded host:port; behind the router a client on :5001 sees realm ' + 'http://registry.example.com:5001/v2/token',
+      async () => {
+        stack.nexus.options.urlBase = 'nexus-3.78';
+        try {
+          // What such a Nexus makes of a forwarded host that carries the port (the router sent that before).
+          const doubled = await call(stack.nexus.port, {
+            path: '/repository/docker-group/v2/',
+            host: 'registry.example.com:5001',
+            headers: { 'x-forwarded-host': 'registry.example.com:5001' },
+          });
+          expect(doubled.headers['www-authenticate']).toBe(
+            `Bearer realm="http://registry.example.com:5001:5001/repository/docker-group/v2/token",service="${SERVICE}"`,
+          );
+          for (const host of ['registry.example.com:5001', 'registry-noxfh.example.com:5001']) {
+            const before = stack.nexus.seen.length;
+            const ping = await call(stack.router.port, { path: '/v2/', host });
+            replies.push(ping);
+            expect(ping.status).toBe(401);
+            expect(ping.headers['www-authenticate'], host).toBe(`Bearer realm="http://${host}/v2/token",service="${SERVICE}"`);
+            const sent = stack.nexus.seen.slice(before)[0]!.headers;
+            if (host.startsWith('registry.')) expect([sent['x-forwarded-host'], sent['x-forwarded-port']]).toEqual(['registry.example.com', '5001']);
+            else expect([sent['x-forwarded-host'], sent['x-forwarded-port']]).toEqual([undefined, undefined]);
+            // And the token request through that realm works.
+            const scope = encodeURIComponent('repository:team/raw:pull');
+            const tokenReply = await call(stack.router.port, { path: `/v2/token?scope=${scope}&service=${SERVICE}`, host, headers: { authorization: AUTH } });
+            expect(tokenReply.status, tokenReply.body).toBe(200);
+          }
+        } finally {
+          stack.nexus.options.urlBase = 'self';
         }
-      } finally {
-        stack.nexus.options.urlBase = 'self';
-      }
-    });
+      },
+    );
 
     it('follows the site options token: write and ping: write', async () => {
       const host = `localhost:${stack.router.port}`;

@@ -83,7 +83,8 @@ describe.each(RUNTIMES)('pushes pinned to one of two write primaries on %s', (ru
     pushRequests(name)
       .map(
         (entry) =>
-          `${entry.method} ${entry.path.replace(/(uploads\/[0-9a-f]{8})[^?]*/, '$1…').slice(0, 70)} → ${entry.upstream} ${entry.status}${entry.error ? ` (${entry.error})` : ''}`,
+          `${entry.method} ${entry.path.replace(/(uploads\/[0-9a-f]{8})[^?]*/, '$1…').slice(0, 70)} ` +
+          `→ ${entry.upstream} ${entry.status}${entry.error ? ` (${entry.error})` : ''}`,
       )
       .join('\n');
   const image = (name: string, layers: Parameters<typeof buildImage>[1]['layers'], tag = 'v1'): Promise<BuiltImage> =>
@@ -238,7 +239,8 @@ describe.each(RUNTIMES)('pushes pinned to one of two write primaries on %s', (ru
       const servers = [...new Set(sent.map((entry) => entry.upstream))].join(', ');
       const first = sent.find((entry) => entry.status >= 500);
       tries.push(
-        `try ${attempt}: exit ${again.code} via ${servers}${again.code ? `: ${again.stderr.trim()}` : ''}${first ? ` [router: ${first.method} ${first.status} ${first.error ?? ''}]` : ''}`,
+        `try ${attempt}: exit ${again.code} ` +
+          `via ${servers}${again.code ? `: ${again.stderr.trim()}` : ''}${first ? ` [router: ${first.method} ${first.status} ${first.error ?? ''}]` : ''}`,
       );
       if (again.code === 0) {
         if (sent.some((entry) => entry.upstream !== survivor.url)) problems.push(`pushing ${push.name} again did not stay on the surviving server: ${servers}`);

@@ -139,7 +139,8 @@ describe.each(RUNTIMES)('pypi through the router on %s', (runtime) => {
     expect(entries.every((e) => e.viaProxy)).toBe(true);
   });
 
-  it(`a second upload of the same file fails with the reason phrase ${REASON[runtime] === 'origin' ? 'of the origin' : `"${REASON[runtime]}"`}; --skip-existing skips it`, async () => {
+  const phrase = REASON[runtime] === 'origin' ? 'of the origin' : `"${REASON[runtime]}"`;
+  it(`a second upload of the same file fails with the reason phrase ${phrase}; --skip-existing skips it`, async () => {
     const again = await step('twine upload (again)', () => twineUpload(tools, `${router.url}/`, [dists.wheel.path]));
     expect(again.result.code, again.result.output).toBe(1);
     // twine prints `HTTPError: 400 Bad Request from <url>` (its own phrase for the code) and, on the next line, the reason phrase it got.
@@ -164,7 +165,9 @@ describe.each(RUNTIMES)('pypi through the router on %s', (runtime) => {
     const bytes = await readFile(dists.wheel.path);
     const form = uploadForm(dists.wheel, bytes, dists.name, dists.version);
     const head = (port: number) =>
-      `POST / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}\r\nContent-Type: ${form.contentType}\r\nContent-Length: ${form.body.length}\r\nConnection: close\r\n\r\n`;
+      `POST / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
+      `Authorization: Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}\r\n` +
+      `Content-Type: ${form.contentType}\r\nContent-Length: ${form.body.length}\r\nConnection: close\r\n\r\n`;
     const direct = await statusLine(Number(new URL(origin.url).port), head(0).replace('POST / ', 'POST /repository/pypi-hosted/ '), form.body);
     const routed = await statusLine(router.port, head(router.port), form.body);
     console.info(`${runtime}: origin "${direct}", through the router "${routed}"`);

@@ -148,7 +148,8 @@ describe.each(RUNTIMES)('streamed answers on %s', (runtime) => {
     15_000,
   );
 
-  it(`sends a ${LARGE / 1024} KiB answer ${LIMITS[runtime].streamedLength === 'chunked' ? 'chunked (the runtime drops the declared length)' : 'with its Content-Length'}`, async () => {
+  const framing = LIMITS[runtime].streamedLength === 'chunked' ? 'chunked (the runtime drops the declared length)' : 'with its Content-Length';
+  it(`sends a ${LARGE / 1024} KiB answer ${framing}`, async () => {
     const got = await get(router, '/large');
     expect({ status: got.status, bytes: got.bytes, complete: got.complete }).toEqual({ status: 200, bytes: LARGE, complete: true });
     if (LIMITS[runtime].streamedLength === 'chunked') {

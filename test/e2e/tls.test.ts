@@ -400,7 +400,8 @@ describe.each(['bun', 'bun-node', 'deno'] as const)('TLS certificates reloaded o
     expect(said.trim().split('\n')).toEqual([
       expect.stringMatching(
         new RegExp(
-          `^registry-router: SIGHUP, kept the old certificates of 127\\.0\\.0\\.1:${own.ports[1]}: cannot use TLS certificate ${pair.cert.replace(/[.]/g, '\\.')} with key `,
+          `^registry-router: SIGHUP, kept the old certificates of 127\\.0\\.0\\.1:${own.ports[1]}: ` +
+            `cannot use TLS certificate ${pair.cert.replace(/[.]/g, '\\.')} with key `,
         ),
       ),
     ]);

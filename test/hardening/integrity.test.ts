@@ -149,7 +149,8 @@ describe.each(RUNTIMES)('integrity under faults on %s', (runtime) => {
     const table = pushes
       .map(
         (push) =>
-          `  #${push.index} ${push.name}:${push.tag} ${push.outcome} [${push.startedAt! - t0}–${push.endedAt! - t0} ms] ${push.detail?.split('\n').at(-1) ?? ''}`,
+          `  #${push.index} ${push.name}:${push.tag} ${push.outcome} [${push.startedAt! - t0}–${push.endedAt! - t0} ms] ` +
+          `${push.detail?.split('\n').at(-1) ?? ''}`,
       )
       .join('\n');
     const summary =
@@ -184,7 +185,8 @@ describe.each(RUNTIMES)('integrity under faults on %s', (runtime) => {
         const manifest = await getManifest(base, push.name, push.tag);
         if (manifest.status !== 200 || sha256(manifest.body) !== push.image.manifestDigest) {
           problems.push(
-            `#${push.index} (${push.outcome}) manifest from the ${where}: ${manifest.status} ${sha256(manifest.body)} ${manifest.body.toString('utf8', 0, 200)}`,
+            `#${push.index} (${push.outcome}) manifest from the ${where}: ${manifest.status} ${sha256(manifest.body)} ` +
+              `${manifest.body.toString('utf8', 0, 200)}`,
           );
           continue;
         }
@@ -221,7 +223,8 @@ describe.each(RUNTIMES)('integrity under faults on %s', (runtime) => {
       .filter((entry) => Date.parse(entry.time) >= t0 && (entry.status >= 500 || entry.error))
       .map(
         (entry) =>
-          `  ${Date.parse(entry.time) - t0} ms ${entry.method} ${entry.path.replace(/(uploads\/[0-9a-f]{8})[^?]*/, '$1…').slice(0, 70)} ${entry.status} ${entry.upstream}${entry.error ? ` (${entry.error})` : ''}`,
+          `  ${Date.parse(entry.time) - t0} ms ${entry.method} ${entry.path.replace(/(uploads\/[0-9a-f]{8})[^?]*/, '$1…').slice(0, 70)} ` +
+          `${entry.status} ${entry.upstream}${entry.error ? ` (${entry.error})` : ''}`,
       );
     expect(count('succeeded'), table).toBeGreaterThan(0);
     expect(problems, `${runtime}: ${summary}\n${table}\nrouter errors (5xx or error):\n${routerErrors.slice(0, 40).join('\n')}`).toEqual([]);

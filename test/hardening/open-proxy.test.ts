@@ -52,7 +52,8 @@ describe.each(RUNTIMES)('no open proxy on %s', (runtime) => {
   for (const attempt of ATTEMPTS) {
     // Bun.serve routes absolute-form by Host (LIMITS.absoluteForm): with the site's Host it reaches the site's origin.
     const toSite = attempt.hostIsSite && LIMITS[runtime].absoluteForm === 'host-header';
-    it(`${attempt.name}: ${toSite ? "routed to the site's origin by Host (LIMITS.absoluteForm), " : 'refused (4xx or 5xx before the router runs), nothing forwarded, '}the bait never connected`, async () => {
+    const fate = toSite ? "routed to the site's origin by Host (LIMITS.absoluteForm), " : 'refused (4xx or 5xx before the router runs), nothing forwarded, ';
+    it(`${attempt.name}: ${fate}the bait never connected`, async () => {
       const bytes = origin.bytes();
       const reply = await rawRequest(router.port, attempt.bytes(bait.port), 2000);
       await sleep(100);

@@ -141,7 +141,8 @@ describe.each(RUNTIMES)('slow clients on %s', (runtime) => {
   it(`${SLOW} slow-header connections: a normal request answers in < ${ANSWER_MS / 1000} s`, () => {
     const fleet = fleets.get(runtime)!;
     console.info(
-      `${runtime}: normal request with ${fleet.openDuringAnswers.join(' / ')} slow connections open answered in ${fleet.answers.map((a) => `${a.ms} ms`).join(' / ')}`,
+      `${runtime}: normal request with ${fleet.openDuringAnswers.join(' / ')} slow connections open ` +
+        `answered in ${fleet.answers.map((a) => `${a.ms} ms`).join(' / ')}`,
     );
     expect(fleet.openDuringAnswers).toEqual(fleet.answers.map(() => SLOW));
     for (const answer of fleet.answers) {
@@ -151,12 +152,14 @@ describe.each(RUNTIMES)('slow clients on %s', (runtime) => {
   });
 
   if (limit === 'config') {
-    it(`closes all ${SLOW} after timeouts.header (${HEADER_S} s; within ${HEADER_S} – ${HEADER_S + CONFIG_SLACK_MS / 1000} s of their first byte), answering 408`, async () => {
+    const latestS = HEADER_S + CONFIG_SLACK_MS / 1000;
+    it(`closes all ${SLOW} after timeouts.header (${HEADER_S} s; within ${HEADER_S} – ${latestS} s of their first byte), answering 408`, async () => {
       const fleet = fleets.get(runtime)!;
       await allClosed(fleet, HEADER_S * 1000 + CONFIG_SLACK_MS + 1000);
       const times = fleet.slow.map((c) => c.closedAfter ?? Infinity);
       console.info(
-        `${runtime}: slow connections closed after ${Math.min(...times)}–${Math.max(...times)} ms; ${fleet.slow.filter((c) => c.said.startsWith('HTTP/1.1 408')).length} got a 408`,
+        `${runtime}: slow connections closed after ${Math.min(...times)}–${Math.max(...times)} ms; ` +
+          `${fleet.slow.filter((c) => c.said.startsWith('HTTP/1.1 408')).length} got a 408`,
       );
       expect(Math.min(...times)).toBeGreaterThanOrEqual(HEADER_S * 1000 - 100);
       expect(Math.max(...times)).toBeLessThanOrEqual(HEADER_S * 1000 + CONFIG_SLACK_MS);

@@ -269,7 +269,9 @@ describe.each(RUNTIMES)('abort storm on %s', (runtime) => {
     return now;
   }
 
-  it(`${TRANSFERS} transfers (1–64 MiB, cut by client or origin, ${CONCURRENCY} at a time) all settle within ${SETTLE_MS / 1000} s; then fds ≤ baseline + ${FD_MARGIN}, upstream connections ≤ baseline + ${CONN_MARGIN}, RSS ≤ baseline + ${RSS_MARGIN_MIB} MiB`, {
+  it(`${TRANSFERS} transfers (1–64 MiB, cut by client or origin, ${CONCURRENCY} at a time) ` +
+    `all settle within ${SETTLE_MS / 1000} s; then fds ≤ baseline + ${FD_MARGIN}, ` +
+    `upstream connections ≤ baseline + ${CONN_MARGIN}, RSS ≤ baseline + ${RSS_MARGIN_MIB} MiB`, {
     timeout: 300_000,
   }, async () => {
     // Warm-up: every code path once (both directions, both cuts), so the baseline holds what a warm router holds.
@@ -303,8 +305,10 @@ describe.each(RUNTIMES)('abort storm on %s', (runtime) => {
     const tally = results.reduce<Record<string, number>>((sum, r) => ({ ...sum, [key(r)]: (sum[key(r)] ?? 0) + 1 }), {});
     const after = afterHalf[1]!;
     console.info(
-      `${runtime}: storm of ${TRANSFERS} (${MB(planned)} MiB up to the cuts) in ${seconds.toFixed(1)} s, slowest transfer settled in ${slowest} ms; back within the margins ${recovery.join(' ms, ')} ms after each half; ` +
-        `baseline ${JSON.stringify(baseline)}; peak RSS ${peak.rssMiB} MiB; after 500 ${JSON.stringify(afterHalf[0])}; after 1000 ${JSON.stringify(after)}\n  ${JSON.stringify(tally)}`,
+      `${runtime}: storm of ${TRANSFERS} (${MB(planned)} MiB up to the cuts) in ${seconds.toFixed(1)} s, ` +
+        `slowest transfer settled in ${slowest} ms; back within the margins ${recovery.join(' ms, ')} ms after each half; ` +
+        `baseline ${JSON.stringify(baseline)}; peak RSS ${peak.rssMiB} MiB; after 500 ${JSON.stringify(afterHalf[0])}; ` +
+        `after 1000 ${JSON.stringify(after)}\n  ${JSON.stringify(tally)}`,
     );
 
     expect(results).toHaveLength(TRANSFERS);

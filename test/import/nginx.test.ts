@@ -346,7 +346,8 @@ describe('importNginx: pieces', () => {
   it('equal listeners across servers are one; TLS certificates of several servers → certs by SNI', () => {
     const { config } = small(`
       server { listen 443 ssl; server_name a.example.com; ssl_certificate /c/a.crt; ssl_certificate_key /c/a.key; location / { proxy_pass http://a:1; } }
-      server { listen 443 ssl default_server; server_name b.example.com; ssl_certificate /c/b.crt; ssl_certificate_key /c/b.key; location / { proxy_pass http://b:1; } }
+      server { listen 443 ssl default_server; server_name b.example.com;
+        ssl_certificate /c/b.crt; ssl_certificate_key /c/b.key; location / { proxy_pass http://b:1; } }
       server { listen 80; server_name c.example.com; location / { proxy_pass http://c:1; } }
       server { listen 80; server_name d.example.com; location / { proxy_pass http://d:1; } }`);
     expect(config.listen).toEqual([
@@ -493,7 +494,8 @@ describe('importNginx: pieces', () => {
     expect(others.untranslated.map((u) => `${u.line} ${u.directive}: ${u.why}`)).toEqual([
       "1 index index.htm index.html;: a static folder serves index.html for a folder's URL; it does not look for index.htm",
       "6 index index.php;: a static folder serves index.html for a folder's URL; it does not look for index.php, and serves index.html where nginx would not",
-      "6 try_files $uri $uri/ /app/index.php;: a static folder serves the file the path names, a folder's index.html, or 404: no fallback to another file or location",
+      "6 try_files $uri $uri/ /app/index.php;: a static folder serves the file the path names, a folder's index.html, or 404: " +
+        'no fallback to another file or location',
     ]);
   });
 
@@ -501,7 +503,8 @@ describe('importNginx: pieces', () => {
     const { config, changed } = small(`server {\n  server_name a.example.com;\n  proxy_connect_timeout 3600;\n  location / { proxy_pass http://a:1; }\n}`);
     expect(config.timeouts).toEqual({ connect: 75 });
     expect(changed).toContainEqual(
-      'proxy_connect_timeout 3600 → "connect": 75: nginx documents that this timeout "cannot usually exceed 75 seconds" (the system gives up on a connection attempt first); a longer one only delays the failover to another server (nginx.conf:3)',
+      'proxy_connect_timeout 3600 → "connect": 75: nginx documents that this timeout "cannot usually exceed 75 seconds" ' +
+        '(the system gives up on a connection attempt first); a longer one only delays the failover to another server (nginx.conf:3)',
     );
     expect(small(`server { server_name a.example.com; proxy_connect_timeout 30s; location / { proxy_pass http://a:1; } }`).config.timeouts).toEqual({
       connect: 30,

@@ -9,7 +9,11 @@ const NEXUS = { preset: 'npm', upstreams: { read: 'http://nexus:8081/repository/
 
 /** A packument as a path-based Nexus writes it: tarball URLs from the Host it was given plus its own path. */
 function packument(base: string): string {
-  return `{"name":"@team/app","versions":{"1.0.0":{"name":"@team/app","version":"1.0.0","dist":{"tarball":"${base}/repository/npm-group/@team/app/-/app-1.0.0.tgz","shasum":"x"},"homepage":"https://github.com/team/app","repository":{"url":"git+https://github.com/team/app.git"}}},"dist-tags":{"latest":"1.0.0"}}`;
+  return (
+    `{"name":"@team/app","versions":{"1.0.0":{"name":"@team/app","version":"1.0.0",` +
+    `"dist":{"tarball":"${base}/repository/npm-group/@team/app/-/app-1.0.0.tgz","shasum":"x"},` +
+    `"homepage":"https://github.com/team/app","repository":{"url":"git+https://github.com/team/app.git"}}},"dist-tags":{"latest":"1.0.0"}}`
+  );
 }
 
 function answer(body: string | Uint8Array, headers: Record<string, string> = {}): UpstreamResponse {

@@ -88,7 +88,8 @@ describe('rewrite passes', () => {
     const exchange = makeExchange('https://idocker.io/v2/', { site: nexus() });
     const headers = new Headers({
       'www-authenticate':
-        'Bearer realm="http://nexus:8081/repository/docker-group/v2/token",service="http://nexus:8081/repository/docker-group/v2/token",scope="repository:a:pull"',
+        'Bearer realm="http://nexus:8081/repository/docker-group/v2/token",' +
+        'service="http://nexus:8081/repository/docker-group/v2/token",scope="repository:a:pull"',
     });
     rewriteAuthenticate(exchange, { status: 401, headers, body: null });
     expect(headers.get('www-authenticate')).toBe('Bearer realm="https://idocker.io/v2/token",service="https://idocker.io/v2/token",scope="repository:a:pull"');

@@ -245,7 +245,9 @@ export const NPM_REQUESTS: NpmRequestFixture[] = [
     expected: 'write',
     status: 200,
     headers: { accept: '*/*', 'npm-command': 'dist-tag', 'npm-auth-type': 'web' },
-    note: 'the same request for ls, add and rm (npm-command: dist-tag); add and rm decide from it whether to write ("already set", "not a dist-tag"), so it goes with the writes',
+    note:
+      'the same request for ls, add and rm (npm-command: dist-tag); ' +
+      'add and rm decide from it whether to write ("already set", "not a dist-tag"), so it goes with the writes',
   },
   {
     command: 'npm dist-tag add @cap/scoped@1.0.0 stable',
@@ -262,7 +264,9 @@ export const NPM_REQUESTS: NpmRequestFixture[] = [
     expected: 'write',
     status: 200,
     headers: { accept: '*/*', 'npm-command': 'dist-tag', 'npm-auth-type': 'web' },
-    note: 'the same request for ls, add and rm (npm-command: dist-tag); add and rm decide from it whether to write ("already set", "not a dist-tag"), so it goes with the writes',
+    note:
+      'the same request for ls, add and rm (npm-command: dist-tag); ' +
+      'add and rm decide from it whether to write ("already set", "not a dist-tag"), so it goes with the writes',
   },
   {
     command: 'npm dist-tag rm @cap/scoped stable',
@@ -271,7 +275,9 @@ export const NPM_REQUESTS: NpmRequestFixture[] = [
     expected: 'write',
     status: 304,
     headers: { accept: '*/*', 'npm-command': 'dist-tag', 'npm-auth-type': 'web' },
-    note: 'the same request for ls, add and rm (npm-command: dist-tag); add and rm decide from it whether to write ("already set", "not a dist-tag"), so it goes with the writes',
+    note:
+      'the same request for ls, add and rm (npm-command: dist-tag); ' +
+      'add and rm decide from it whether to write ("already set", "not a dist-tag"), so it goes with the writes',
   },
   {
     command: 'npm dist-tag rm @cap/scoped stable',

@@ -184,7 +184,8 @@ describe('the OCI image', () => {
       '--',
       '/bin/sh',
       '-c',
-      'set -e; root=$1; conf=$2; user=$3; shift 3; /usr/bin/mount -t proc proc "$root/proc"; /usr/bin/mount --bind -o ro "$conf" "$root/etc/registry-router"; exec /usr/sbin/chroot --userspec="$user" "$root" "$@"',
+      'set -e; root=$1; conf=$2; user=$3; shift 3; /usr/bin/mount -t proc proc "$root/proc"; ' +
+        '/usr/bin/mount --bind -o ro "$conf" "$root/etc/registry-router"; exec /usr/sbin/chroot --userspec="$user" "$root" "$@"',
       'sh',
       rootfs,
       configDir,

@@ -432,7 +432,8 @@ export async function startPypiOrigin(opts: Partial<PypiOriginOptions> = {}): Pr
       const href = (name: string) => (options.links === 'relative' ? `${name}/` : `${repoBase}/simple/${name}/`);
       return html(
         res,
-        `<!DOCTYPE html>\n<html lang="en">\n<head><meta name="pypi:repository-version" content="1.0"><title>Simple Index</title></head>\n<body>\n${projects.map((name) => `<a href="${href(name)}">${name}</a><br/>`).join('\n')}\n</body>\n</html>\n`,
+        `<!DOCTYPE html>\n<html lang="en">\n<head><meta name="pypi:repository-version" content="1.0"><title>Simple Index</title></head>\n` +
+          `<body>\n${projects.map((name) => `<a href="${href(name)}">${name}</a><br/>`).join('\n')}\n</body>\n</html>\n`,
       );
     }
     let m = /^\/simple\/([^/]+)\/$/.exec(path);
@@ -463,11 +464,13 @@ export async function startPypiOrigin(opts: Partial<PypiOriginOptions> = {}): Pr
       }
       const links = stored.map(
         (file) =>
-          `<a href="${fileUrl(file)}#sha256=${file.sha256}" rel="internal"${file.requiresPython ? ` data-requires-python="${escapeHtml(file.requiresPython)}"` : ''}>${file.filename}</a><br/>`,
+          `<a href="${fileUrl(file)}#sha256=${file.sha256}" ` +
+          `rel="internal"${file.requiresPython ? ` data-requires-python="${escapeHtml(file.requiresPython)}"` : ''}>${file.filename}</a><br/>`,
       );
       return html(
         res,
-        `<!DOCTYPE html>\n<html lang="en">\n<head><meta name="pypi:repository-version" content="1.0"><title>Links for ${project}</title></head>\n<body>\n<h1>Links for ${project}</h1>\n${links.join('\n')}\n</body>\n</html>\n`,
+        `<!DOCTYPE html>\n<html lang="en">\n<head><meta name="pypi:repository-version" content="1.0"><title>Links for ${project}</title></head>\n` +
+          `<body>\n<h1>Links for ${project}</h1>\n${links.join('\n')}\n</body>\n</html>\n`,
       );
     }
     m = /^\/pypi\/([^/]+)\/(?:([^/]+)\/)?json\/?$/.exec(path);

@@ -140,7 +140,8 @@ export class RequestLog {
     return entries
       .map(
         (e) =>
-          `${e.instance.padEnd(6)} ${e.source.padEnd(6)} ${e.method} ${e.url} -> ${e.status ?? '-'}${e.headers['npm-command'] ? ` [npm ${e.headers['npm-command']}]` : ''}`,
+          `${e.instance.padEnd(6)} ${e.source.padEnd(6)} ${e.method} ${e.url} ` +
+          `-> ${e.status ?? '-'}${e.headers['npm-command'] ? ` [npm ${e.headers['npm-command']}]` : ''}`,
       )
       .join('\n');
   }
@@ -223,8 +224,21 @@ const LOCAL_AUDIT_PLUGIN = `'use strict';
 module.exports = function localAudit() {
   return {
     register_middlewares(app) {
-      const readBody = (req) => new Promise((resolve) => { let n = 0; req.on('data', (c) => (n += c.length)); req.on('end', () => resolve(n)); req.on('error', () => resolve(n)); });
-      const report = { actions: [], advisories: {}, muted: [], metadata: { vulnerabilities: { info: 0, low: 0, moderate: 0, high: 0, critical: 0 }, dependencies: 0, devDependencies: 0, optionalDependencies: 0, totalDependencies: 0 } };
+      const readBody = (req) => new Promise((resolve) => {
+        let n = 0;
+        req.on('data', (c) => (n += c.length));
+        req.on('end', () => resolve(n));
+        req.on('error', () => resolve(n));
+      });
+      const report = {
+        actions: [],
+        advisories: {},
+        muted: [],
+        metadata: {
+          vulnerabilities: { info: 0, low: 0, moderate: 0, high: 0, critical: 0 },
+          dependencies: 0, devDependencies: 0, optionalDependencies: 0, totalDependencies: 0,
+        },
+      };
       app.post('/-/npm/v1/security/advisories/bulk', async (req, res) => { await readBody(req); res.status(200).json({}); });
       app.post('/-/npm/v1/security/audits/quick', async (req, res) => { await readBody(req); res.status(200).json(report); });
       app.post('/-/npm/v1/security/audits', async (req, res) => { await readBody(req); res.status(200).json(report); });
@@ -569,7 +583,10 @@ export function runNpm(
   args: readonly string[],
   opts: {
     cwd?: string;
-    /** Prompts to answer, in order: each answer is written once stdout+stderr show its prompt (npm reads each prompt with a fresh readline, so input written up front is lost after the first). */
+    /**
+     * Prompts to answer, in order: each answer is written once stdout+stderr show its prompt (npm reads each prompt with a
+     * fresh readline, so input written up front is lost after the first).
+     */
     answers?: ReadonlyArray<{ prompt: RegExp; answer: string }>;
     timeoutMs?: number;
     env?: Record<string, string>;
