@@ -115,6 +115,8 @@ export function startHealthChecks(targets: readonly HealthTarget[], client: Upst
 export async function checkServer(server: Server, health: HealthSettings, client: UpstreamClient): Promise<boolean> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new Error('health check timed out')), health.timeoutMs);
+  // The path as sent, the upstream's prefix included: "GET /" would not say which Nexus repository failed.
+  const asked = `GET ${server.upstream.prefix}${health.path}`;
   try {
     const response = await client.send({
       url: server.upstream.target(health.path),
@@ -125,13 +127,13 @@ export async function checkServer(server: Server, health: HealthSettings, client
     });
     await drain(response.body, 64 * 1024);
     if (health.passes(response.status)) {
-      server.passed(`GET ${health.path} answered ${response.status}`);
+      server.passed(`${asked} answered ${response.status}`);
       return true;
     }
-    server.failed('active', `GET ${health.path} answered ${response.status}`);
+    server.failed('active', `${asked} answered ${response.status}`);
     return false;
   } catch (error) {
-    const reason = controller.signal.aborted ? `GET ${health.path}: no answer within ${health.timeoutMs / 1000} s` : `GET ${health.path}: ${describe(error)}`;
+    const reason = controller.signal.aborted ? `${asked}: no answer within ${health.timeoutMs / 1000} s` : `${asked}: ${describe(error)}`;
     server.failed('active', reason);
     return false;
   } finally {

@@ -66,6 +66,7 @@ describe.each(CLIENTS)('active health checks with the %s', (_name, makeClient) =
     status = 500;
     expect(await checkServer(server, site.health, client)).toBe(false);
     expect(server.up).toBe(false);
+    expect(server.health()).toMatchObject({ state: 'down', reason: 'GET /repository/docker-group/v2/ answered 500' });
     status = 200;
     expect(await checkServer(server, site.health, client)).toBe(true);
     expect(server.up).toBe(true);
@@ -96,7 +97,8 @@ describe.each(CLIENTS)('active health checks with the %s', (_name, makeClient) =
     status = 404;
     expect(await checkServer(site.servers[0]!, site.health, client)).toBe(true);
     expect(origin.seen.at(-1)?.url).toBe('/repository/npm-group/');
-    expect(site.servers[0]!.health()).toMatchObject({ state: 'up', via: 'active', reason: 'GET / answered 404' });
+    // The path as sent, prefix included: which Nexus repository answered.
+    expect(site.servers[0]!.health()).toMatchObject({ state: 'up', via: 'active', reason: 'GET /repository/npm-group/ answered 404' });
     status = 503;
     expect(await checkServer(site.servers[0]!, site.health, client)).toBe(false);
     expect(site.servers[0]!.state()).toBe('down');
