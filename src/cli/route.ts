@@ -123,7 +123,11 @@ export function explainRoute(config: Config, method: string, url: URL, accept?: 
     lines.push(['pinned', `every request of ${subject} goes to ${of}`]);
   }
   for (const note of sessionNotes(decision, siteConfig, accept)) lines.push(['session', note]);
-  if (decision.mapUrls) lines.push(['answer', 'URLs in the JSON answer that point into an upstream are mapped to the public name']);
+  if (decision.mapUrls) {
+    // The kinds of answer the format maps (npm: JSON packuments; PyPI: PEP 503 HTML and PEP 691 JSON pages).
+    const kinds = (FORMATS[siteConfig.preset].bodyUrls ?? ['json']).map((kind) => kind.toUpperCase()).join(' or ');
+    lines.push(['answer', `URLs in the ${kinds} answer that point into an upstream are mapped to the public name`]);
+  }
 
   lines.push(['upstream', server.upstream.target(url.pathname + url.search)]);
   if (pool.primaries.length > 1 || pool.backups.length) {

@@ -66,3 +66,30 @@ describe('route: the decision in words', () => {
     expect(explained.upstream).toBe('http://hosted:8083/v2/team/app/blobs/sha256:abc');
   });
 });
+
+describe('route: which answers get their URLs mapped, in the format’s terms', () => {
+  const formats = parseConfig({
+    sites: [
+      {
+        name: 'npm',
+        hosts: ['npm.example.com'],
+        preset: 'npm',
+        upstreams: { read: 'http://nexus/repository/npm-group/', write: 'http://nexus/repository/npm-hosted/' },
+      },
+      {
+        name: 'pypi',
+        hosts: ['pypi.example.com'],
+        preset: 'pypi',
+        upstreams: { read: 'http://nexus/repository/pypi-group/', write: 'http://nexus/repository/pypi-hosted/' },
+      },
+    ],
+  });
+  const answer = (url: string) => Object.fromEntries(explainRoute(formats, 'GET', new URL(url))).answer;
+
+  it('a PyPI simple page is HTML (PEP 503) or JSON (PEP 691); an npm packument is JSON', () => {
+    expect(answer('http://pypi.example.com/simple/requests/')).toBe(
+      'URLs in the HTML or JSON answer that point into an upstream are mapped to the public name',
+    );
+    expect(answer('http://npm.example.com/left-pad')).toBe('URLs in the JSON answer that point into an upstream are mapped to the public name');
+  });
+});
