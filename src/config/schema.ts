@@ -6,14 +6,22 @@ import { FORMAT_NAMES, FORMATS } from '../formats/index.ts';
 import { directUploadsSchema, uploadsFromEdgeSchema } from './edge.ts';
 import { dockerV2Issues, hostEntryProblem, MISSING_ROLE, sitesIssues, unroutedRoleIssues } from './site-checks.ts';
 
-const upstreamUrl = z.string().refine((value) => {
+const URL_FORM = 'must be an absolute http(s) URL without query or fragment, e.g. "http://nexus:8081/repository/docker-group/"';
+
+/** The value echoed, and the likely fix when it is a host (and port, path) without a scheme: `nexus:8082` → `http://nexus:8082`. */
+function upstreamUrlProblem(value: string): string {
+  // `nexus:8082` parses as a URL of scheme "nexus:"; a bare host does not parse at all.
+  const schemeless = /^[a-z0-9.-]+(:\d{1,5})?(\/.*)?$/i.test(value) && !/^https?:/i.test(value);
+  return `${URL_FORM}; got ${JSON.stringify(value)}${schemeless ? ` (add the scheme: "http://${value}")` : ''}`;
+}
+
+const upstreamUrl = z.string().superRefine((value, ctx) => {
   try {
     const url = new URL(value);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash;
-  } catch {
-    return false;
-  }
-}, 'must be an absolute http(s) URL without query or fragment, e.g. "http://nexus:8081/repository/docker-group/"');
+    if ((url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash) return;
+  } catch {}
+  ctx.addIssue({ code: 'custom', message: upstreamUrlProblem(value) });
+});
 
 const size = z.union([z.number(), z.string()], { error: `must be ${SIZE_FORMS}` }).transform((value, ctx) => {
   const bytes = parseSize(value);

@@ -16,6 +16,10 @@ describe('config', () => {
     const bad = { sites: [{ ...site, upstreams: { read: 'nexus:8082', write: 'http://h:8083' } }] };
     expect(() => parseConfig(bad)).toThrow(ConfigError);
     expect(() => parseConfig(bad)).toThrow(/sites\[0\]\.upstreams\.read: must be an absolute http\(s\) URL/);
+    // The value echoed, and the fix when only the scheme is missing.
+    expect(() => parseConfig(bad)).toThrow('got "nexus:8082" (add the scheme: "http://nexus:8082")');
+    const query = { sites: [{ ...site, upstreams: { read: 'http://h:8082/?x=1', write: 'http://h:8083' } }] };
+    expect(() => parseConfig(query)).toThrow(/got "http:\/\/h:8082\/\?x=1"$/m);
     expect(() => parseConfig({ sites: [{ ...site, maxBodySize: '12 parsecs' }] })).toThrow(/sites\[0\]\.maxBodySize/);
     expect(() => parseConfig({ sites: [{ ...site, upstream: 'http://x' }] })).toThrow(/exactly one of/);
     expect(() => parseConfig({ sites: [{ ...site, typo: 1 }] })).toThrow(/typo/);
