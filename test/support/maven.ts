@@ -33,19 +33,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
+import { spawnNginx } from './nginx-process.ts';
 import { freePort } from './ports.ts';
 
 import { HEALTH_CHECK_AGENT } from './origin.ts';
 
-export const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
+export { NGINX_BIN } from './nginx-process.ts';
 export const MVN_BIN = process.env.MVN_BIN ?? '/usr/bin/mvn';
 /** Debian's Maven repository: the plugins `libmaven-*-plugin-java` install. */
 export const DEBIAN_MAVEN_REPO = '/usr/share/maven-repo';
-const SETPRIV = '/usr/bin/setpriv';
 
 export type RepoServer = 'group' | 'releases' | 'snapshots';
 /** The router role each nginx server stands behind. */
@@ -117,7 +116,7 @@ export async function startMavenRepos(opts: MavenReposOptions = {}): Promise<Mav
   for (let attempt = 0; attempt < 5 && !child; attempt++) {
     ports = { releases: await freePort(), snapshots: await freePort(), group: await freePort() };
     await writeFile(path.join(dir, 'nginx.conf'), nginxConf(dir, ports));
-    const started = await spawnNginx(dir, ports);
+    const started = await spawnNginx(dir, Object.values(ports), live);
     if (started.child) child = started.child;
     else if (!/Address already in use/.test(started.error)) throw new Error(`nginx did not start:\n${started.error}`);
   }
@@ -223,39 +222,6 @@ http {
   }
 }
 `;
-}
-
-async function spawnNginx(dir: string, ports: Record<RepoServer, number>): Promise<{ child?: ChildProcess; error: string }> {
-  const argv = ['-p', `${dir}/`, '-c', `${dir}/nginx.conf`, '-e', `${dir}/logs/error.log`];
-  const [cmd, args] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', NGINX_BIN, ...argv]] : [NGINX_BIN, argv];
-  const child = spawn(cmd, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  live.add(child);
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      live.delete(child);
-      const log = await readFile(path.join(dir, 'logs/error.log'), 'utf8').catch(() => '');
-      return { error: `${stderr}\n${log}` };
-    }
-    const up = await Promise.all(Object.values(ports).map(canConnect));
-    if (up.every(Boolean)) return { child, error: '' };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  child.kill('SIGKILL');
-  live.delete(child);
-  return { error: `nginx did not listen within 10 s: ${stderr}` };
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const socket = net.connect({ host: '127.0.0.1', port }, () => {
-      socket.destroy();
-      done(true);
-    });
-    socket.once('error', () => done(false));
-  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@
  * nginx logs every request (server, method, URI as received, status, Authorization) as one JSON line.
  * gem runs with HOME, GEM_HOME and the spec cache in the suite's own folder, never the machine's.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -22,11 +22,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { NGINX_BIN } from './maven.ts';
+import { spawnNginx } from './nginx-process.ts';
 import { HEALTH_CHECK_AGENT } from './origin.ts';
 import { freePort } from './ports.ts';
-
-const SETPRIV = '/usr/bin/setpriv';
 
 export type GemServer = 'hosted' | 'group';
 
@@ -188,7 +186,7 @@ export async function startGemRepos(options: { proxyGems: string[]; authorizatio
   for (let attempt = 0; attempt < 5 && !child; attempt++) {
     ports = { hosted: await freePort(), group: await freePort() };
     await writeFile(path.join(dir, 'nginx.conf'), nginxConf(dir, ports, apiPort));
-    const started = await spawnNginx(dir, Object.values(ports));
+    const started = await spawnNginx(dir, Object.values(ports), live);
     child = started.child;
     error = started.error;
     if (!child && !/Address already in use/.test(error)) break;
@@ -275,37 +273,6 @@ http {
   }
 }
 `;
-}
-
-async function spawnNginx(dir: string, ports: number[]): Promise<{ child?: ChildProcess; error: string }> {
-  const argv = ['-p', `${dir}/`, '-c', `${dir}/nginx.conf`, '-e', `${dir}/logs/error.log`];
-  const [cmd, args] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', NGINX_BIN, ...argv]] : [NGINX_BIN, argv];
-  const child = spawn(cmd, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  live.add(child);
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      live.delete(child);
-      return { error: `${stderr}\n${await readFile(path.join(dir, 'logs/error.log'), 'utf8').catch(() => '')}` };
-    }
-    if ((await Promise.all(ports.map(canConnect))).every(Boolean)) return { child, error: '' };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  child.kill('SIGKILL');
-  live.delete(child);
-  return { error: `nginx did not listen within 10 s: ${stderr}` };
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const socket = net.connect({ host: '127.0.0.1', port }, () => {
-      socket.destroy();
-      done(true);
-    });
-    socket.once('error', () => done(false));
-  });
 }
 
 /** Writes a gemspec and `lib/<file>.rb` under `dir` and builds the gem there; returns the .gem's path. */

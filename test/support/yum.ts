@@ -15,18 +15,16 @@
  * Started as test/support/raw.ts starts its own: `-p DIR -c DIR/nginx.conf`, `master_process off`,
  * `setpriv --pdeathsig KILL`, free loopback ports, never the system nginx.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { NGINX_BIN } from './maven.ts';
+import { spawnNginx } from './nginx-process.ts';
 import { HEALTH_CHECK_AGENT } from './origin.ts';
 import { freePort } from './ports.ts';
 
-const SETPRIV = '/usr/bin/setpriv';
 const run = promisify(execFile);
 
 export type YumLayout = 'prefixed' | 'root';
@@ -137,7 +135,7 @@ export async function startYumRepos(proxy: Array<{ rpm: BuiltRpm; folder: string
   for (let attempt = 0; attempt < 5 && !child; attempt++) {
     ports = { 'prefixed-hosted': await freePort(), 'prefixed-group': await freePort(), 'root-hosted': await freePort(), 'root-group': await freePort() };
     await writeFile(path.join(dir, 'nginx.conf'), nginxConf(dir, ports));
-    const started = await spawnNginx(dir, Object.values(ports));
+    const started = await spawnNginx(dir, Object.values(ports), live);
     child = started.child;
     error = started.error;
     if (!child && !/Address already in use/.test(error)) break;
@@ -247,35 +245,4 @@ http {
 ${servers.join('\n')}
 }
 `;
-}
-
-async function spawnNginx(dir: string, ports: number[]): Promise<{ child?: ChildProcess; error: string }> {
-  const argv = ['-p', `${dir}/`, '-c', `${dir}/nginx.conf`, '-e', `${dir}/logs/error.log`];
-  const [cmd, args] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', NGINX_BIN, ...argv]] : [NGINX_BIN, argv];
-  const child = spawn(cmd, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  live.add(child);
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      live.delete(child);
-      return { error: `${stderr}\n${await readFile(path.join(dir, 'logs/error.log'), 'utf8').catch(() => '')}` };
-    }
-    if ((await Promise.all(ports.map(canConnect))).every(Boolean)) return { child, error: '' };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  child.kill('SIGKILL');
-  live.delete(child);
-  return { error: `nginx did not listen within 10 s: ${stderr}` };
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const socket = net.connect({ host: '127.0.0.1', port }, () => {
-      socket.destroy();
-      done(true);
-    });
-    socket.once('error', () => done(false));
-  });
 }
