@@ -23,8 +23,10 @@ async function files(dir: string, suffixes: string[]): Promise<string[]> {
   return out;
 }
 
-// Stopping by name or through the service manager reaches processes that are not ours.
-const STOPS_OTHERS = /\b(pkill|killall)\b|systemctl\s+(stop|restart|kill)|service\s+\S+\s+stop/;
+// Stopping by name or through the service manager reaches processes that are not ours. The words are
+// joined at run time so that this file, which only looks for them, does not read as a stopper itself.
+const byName = ['p' + 'kill', 'kill' + 'all'].join('|');
+const STOPS_OTHERS = new RegExp(`\\b(${byName})\\b|${'system' + 'ctl'}\\s+(stop|restart|kill)|service\\s+\\S+\\s+stop`);
 
 describe('.ci/run', () => {
   it('passes shellcheck', async () => {
@@ -44,7 +46,6 @@ describe('.ci/run', () => {
     const paths = [join(root, '.ci', 'run'), ...(await files(join(root, 'test'), ['.ts', '.sh'])), ...(await files(join(root, 'bench'), ['.ts', '.sh']))];
     const offenders: string[] = [];
     for (const path of paths) {
-      if (path.endsWith('ci-run.test.ts')) continue;
       const text = await readFile(path, 'utf8');
       text.split('\n').forEach((line, i) => {
         if (STOPS_OTHERS.test(line)) offenders.push(`${path}:${i + 1}: ${line.trim()}`);

@@ -27,7 +27,7 @@ describe('the format registry', () => {
       expect(() => parseConfig({ sites: [{ name: 's', hosts: ['h.example.com'], preset: name, upstream: 'http://nexus:8081/' }] })).not.toThrow();
       expect(presets[name]).toBe(FORMATS[name]);
     }
-    expect(() => parseConfig({ sites: [{ name: 's', hosts: ['h.example.com'], preset: 'nuget', upstream: 'http://nexus:8081/' }] })).toThrow(
+    expect(() => parseConfig({ sites: [{ name: 's', hosts: ['h.example.com'], preset: 'conan', upstream: 'http://nexus:8081/' }] })).toThrow(
       /sites\[0\]\.preset: must be one of "docker", "npm", "maven", "pypi", "raw", "yum", "rubygems", "generic"/,
     );
   });
