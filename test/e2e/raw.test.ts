@@ -24,6 +24,7 @@ import type { ConfigInput } from '../../src/config/schema.ts';
 import { undiciClient } from '../../src/forward/undici-client.ts';
 import { RAW_REQUESTS } from '../rules/raw-fixtures.ts';
 import { startRawRepos, type RawRepos, type RawRequest } from '../support/raw.ts';
+import { logLinesAfter } from '../support/nginx-process.ts';
 import { RUNTIMES, startRouter, type RouterProcess, type Runtime } from '../support/router.ts';
 
 const SERVER_OF = { read: 'group', write: 'hosted' } as const;
@@ -137,8 +138,8 @@ describe.each(['node', 'bun-node'] as const)('curl through the router to Nexus-l
     expect(gone.stdout).toBe('404');
 
     // Every line nginx logged is the fixture's, on the server of its role; the refused one reached nothing.
-    const logged = await repos.requests();
     const forwarded = RAW_REQUESTS.filter((r) => r.expected !== 'deny');
+    const logged = await logLinesAfter(() => repos.requests(), 0, forwarded.length);
     expect(logged.map((r) => `${r.method} ${r.uri.replace(/^\/repository\/raw-(hosted|group)/, '')} → ${r.server}`)).toEqual(
       forwarded.map((r) => `${r.method} ${r.path} → ${SERVER_OF[r.expected as 'read' | 'write']}`),
     );
@@ -177,7 +178,7 @@ describe.each(RUNTIMES)('raw request lines replayed through the router on %s', (
       const body = request.method === 'PUT' || request.method === 'POST' ? `${request.command}\n` : undefined;
       const response = await fetch(`${router.url}${request.path}`, { method: request.method, body });
       const text = await response.text();
-      const seen = (await repos.requests()).slice(before);
+      const seen = await logLinesAfter(() => repos.requests(), before, request.expected === 'deny' ? 0 : 1);
       if (request.expected === 'deny') {
         expect(response.status).toBe(405);
         expect(response.headers.get('content-type')).toBe('text/plain; charset=utf-8');

@@ -30,6 +30,7 @@ import type { ConfigInput } from '../../src/config/schema.ts';
 import { undiciClient } from '../../src/forward/undici-client.ts';
 import { RUBYGEMS_REQUESTS } from '../rules/rubygems-fixtures.ts';
 import { freePort } from '../support/ports.ts';
+import { logLinesAfter } from '../support/nginx-process.ts';
 import { RUNTIMES, startRouter, type RouterProcess, type Runtime } from '../support/router.ts';
 import { buildGem, gemEnv, run, startGemRepos, type GemRepos } from '../support/rubygems.ts';
 
@@ -155,7 +156,7 @@ describe.each(['node', 'bun-node'] as const)('gem and bundle through the router 
     expect(list.stdout).toBe('rr-dep (2.0.0)\nrr-hello (1.1.0)\n');
 
     // Every line nginx logged is the fixture's, on the server of its role, the repository prefix kept.
-    const logged = await repos.requests();
+    const logged = await logLinesAfter(() => repos.requests(), 0, RUBYGEMS_REQUESTS.length);
     expect(gemsInAnyOrder(logged.map((r) => `${r.method} ${r.uri.replace(PREFIX, '')} → ${r.server}`))).toEqual(
       gemsInAnyOrder(RUBYGEMS_REQUESTS.map((r) => `${r.method} ${r.path} → ${SERVER_OF[r.expected]}`)),
     );
@@ -186,7 +187,7 @@ describe.each(RUNTIMES)('RubyGems request lines replayed through the router on %
       const body = request.method === 'POST' ? 'not a gem' : request.method === 'DELETE' ? 'gem_name=rr-none&version=0.1.0' : undefined;
       const response = await fetch(`${router.url}${request.path}`, { method: request.method, body, headers: { authorization: AUTHORIZATION } });
       await response.arrayBuffer();
-      const seen = (await repos.requests()).slice(before);
+      const seen = await logLinesAfter(() => repos.requests(), before, 1);
       const where = seen.map((r) => `${r.server} ${r.uri.replace(PREFIX, '')} ${r.authorization}`).join(' + ');
       reached.push(`${request.method} ${request.path} → ${where || 'nothing'}`);
     }

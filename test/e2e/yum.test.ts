@@ -32,6 +32,7 @@ import { importNginx } from '../../src/import/nginx.ts';
 import { compileSite } from '../../src/site/site.ts';
 import { healthSettings } from '../../src/upstream/health.ts';
 import { YUM_REQUESTS } from '../rules/yum-fixtures.ts';
+import { logLinesAfter } from '../support/nginx-process.ts';
 import { RUNTIMES, startRouter, type RouterProcess, type Runtime } from '../support/router.ts';
 import { buildRpms, startYumRepos, YUM_REPO_DIR, type BuiltRpm, type YumLayout, type YumLayoutRepos, type YumRepos, type YumRequest } from '../support/yum.ts';
 
@@ -175,7 +176,7 @@ describe.each(CLIENT_RUNS)('dnf and curl through the router on %s to Nexus-like 
 
     // Every line nginx logged is the fixture's, on the server of its role (dnf fetches metadata in parallel: the
     // order within one dnf run is the order downloads finished, so both sides are compared sorted).
-    const logged = (await repos.requests()).slice(before);
+    const logged = await logLinesAfter(() => repos.requests(), before, YUM_REQUESTS.filter((r) => r.expected !== 'deny').length);
     const prefix = PREFIX[layout];
     const strip = (r: YumRequest) => r.uri.slice(prefix[r.server].length);
     expect(logged.filter((r) => !r.uri.startsWith(`${prefix[r.server]}/`))).toEqual([]);
@@ -206,7 +207,7 @@ describe.each(RUNTIMES)('yum request lines replayed through the router on %s', (
       const body = request.method === 'PUT' || request.method === 'POST' ? `${request.command}\n` : undefined;
       const response = await fetch(`${router.url}${request.path}`, { method: request.method, body });
       const text = await response.text();
-      const seen = (await repos.requests()).slice(before);
+      const seen = await logLinesAfter(() => repos.requests(), before, request.expected === 'deny' ? 0 : 1);
       if (request.expected === 'deny') {
         expect(response.status).toBe(405);
         expect(response.headers.get('content-type')).toBe('text/plain; charset=utf-8');

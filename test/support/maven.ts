@@ -36,8 +36,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { spawnNginx } from './nginx-process.ts';
-import { freePort } from './ports.ts';
+import { startNginx } from './nginx-process.ts';
 
 import { HEALTH_CHECK_AGENT } from './origin.ts';
 
@@ -111,19 +110,8 @@ export async function startMavenRepos(opts: MavenReposOptions = {}): Promise<Mav
   for (const coords of opts.remote ?? [{ groupId: 'com.example', artifactId: 'app', version: '0.9' }]) await seedRelease(remoteDir, coords);
   const requestLog = path.join(logs, 'requests.log');
 
-  let child: ChildProcess | undefined;
-  let ports: Record<RepoServer, number> | undefined;
-  for (let attempt = 0; attempt < 5 && !child; attempt++) {
-    ports = { releases: await freePort(), snapshots: await freePort(), group: await freePort() };
-    await writeFile(path.join(dir, 'nginx.conf'), nginxConf(dir, ports));
-    const started = await spawnNginx(dir, Object.values(ports), live);
-    if (started.child) child = started.child;
-    else if (!/Address already in use/.test(started.error)) throw new Error(`nginx did not start:\n${started.error}`);
-  }
-  if (!child || !ports) throw new Error('nginx: no free ports after 5 attempts');
-  const proc = child;
-  const exited = new Promise<void>((done) => (proc.exitCode !== null ? done() : proc.once('exit', () => done())));
-  const url = (server: RepoServer) => `http://127.0.0.1:${ports![server]}`;
+  const nginx = await startNginx(dir, ['releases', 'snapshots', 'group'] as const, (ports) => nginxConf(dir, ports), 'Maven repositories');
+  const url = (server: RepoServer) => `http://127.0.0.1:${nginx.ports[server]}`;
 
   const repos: MavenRepos = {
     groupUrl: url('group'),
@@ -162,13 +150,7 @@ export async function startMavenRepos(opts: MavenReposOptions = {}): Promise<Mav
         return undefined;
       }
     },
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-      live.delete(proc);
-    },
+    stop: () => nginx.stop(),
     async destroy() {
       await repos.stop();
       await rm(dir, { recursive: true, force: true });

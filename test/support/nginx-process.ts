@@ -5,9 +5,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { freePort } from './ports.ts';
 
 export const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
 const SETPRIV = '/usr/bin/setpriv';
@@ -48,4 +49,67 @@ export function canConnect(port: number): Promise<boolean> {
     });
     socket.once('error', () => done(false));
   });
+}
+
+/** An nginx started by `startNginx`: its ports by server name, and how to stop it. */
+export interface RunningNginx<S extends string> {
+  ports: Record<S, number>;
+  /** SIGTERM, SIGKILL after 5 s; resolves once it has exited. */
+  stop(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/**
+ * Writes `dir/nginx.conf` from `conf` with a free loopback port for each of `servers`, starts nginx and waits until
+ * every port answers; tries other ports when one was taken meanwhile (5 tries). Throws with nginx's error otherwise;
+ * `what` names the stand-in in that message.
+ */
+export async function startNginx<S extends string>(
+  dir: string,
+  servers: readonly S[],
+  conf: (ports: Record<S, number>) => string,
+  what: string,
+): Promise<RunningNginx<S>> {
+  let error = '';
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const ports = {} as Record<S, number>;
+    for (const server of servers) ports[server] = await freePort();
+    await writeFile(path.join(dir, 'nginx.conf'), conf(ports));
+    const started = await spawnNginx(dir, Object.values(ports), running);
+    error = started.error;
+    const child = started.child;
+    if (child) {
+      const exited = new Promise<void>((done) => (child.exitCode !== null ? done() : child.once('exit', () => done())));
+      return {
+        ports,
+        async stop() {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+          const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+          await exited;
+          clearTimeout(timer);
+          running.delete(child);
+        },
+      };
+    }
+    if (!/Address already in use/.test(error)) break;
+  }
+  throw new Error(`nginx (${what}) did not start:\n${error}`);
+}
+
+/**
+ * The entries `read` returns past the first `before`, once there are at least `count` of them (nginx writes its
+ * access-log line after the answer has gone out, so a client can read the answer before the line is there).
+ * Gives up after `ms` and returns what there is, so the caller's assertion shows it.
+ */
+export async function logLinesAfter<T>(read: () => Promise<T[]>, before: number, count: number, ms = 3_000): Promise<T[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const lines = (await read()).slice(before);
+    if (lines.length >= count || Date.now() >= deadline) return lines;
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

@@ -12,14 +12,12 @@
  * Both answer their root as Nexus does without an index.html: 404 "You can’t browse this way".
  * Every request is logged as one JSON line (server, method, URI, status, agent) to `logs/requests.log`.
  */
-import { type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnNginx } from './nginx-process.ts';
+import { startNginx } from './nginx-process.ts';
 import { HEALTH_CHECK_AGENT } from './origin.ts';
-import { freePort } from './ports.ts';
 
 export type RawServer = 'hosted' | 'group';
 
@@ -43,11 +41,6 @@ export interface RawRepos {
   destroy(): Promise<void>;
 }
 
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
-
 /** Starts the hosted and group servers; `proxy` files (relative path → content) are what the proxy member holds. */
 export async function startRawRepos(proxy: Record<string, string> = {}): Promise<RawRepos> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'rr-raw-repos-'));
@@ -58,20 +51,8 @@ export async function startRawRepos(proxy: Record<string, string> = {}): Promise
     await mkdir(path.dirname(path.join(proxyDir, name)), { recursive: true });
     await writeFile(path.join(proxyDir, name), content);
   }
-  let child: ChildProcess | undefined;
-  let ports: Record<RawServer, number> | undefined;
-  let error = '';
-  for (let attempt = 0; attempt < 5 && !child; attempt++) {
-    ports = { hosted: await freePort(), group: await freePort() };
-    await writeFile(path.join(dir, 'nginx.conf'), nginxConf(dir, ports));
-    const started = await spawnNginx(dir, Object.values(ports), live);
-    child = started.child;
-    error = started.error;
-    if (!child && !/Address already in use/.test(error)) break;
-  }
-  if (!child || !ports) throw new Error(`nginx (raw repositories) did not start:\n${error}`);
-  const proc = child;
-  const exited = new Promise<void>((done) => (proc.exitCode !== null ? done() : proc.once('exit', () => done())));
+  const nginx = await startNginx(dir, ['hosted', 'group'] as const, (ports) => nginxConf(dir, ports), 'raw repositories');
+  const { ports } = nginx;
   const log = path.join(dir, 'logs/requests.log');
   return {
     hostedUrl: `http://127.0.0.1:${ports.hosted}/repository/raw-hosted/`,
@@ -88,11 +69,7 @@ export async function startRawRepos(proxy: Record<string, string> = {}): Promise
         .map((entry) => ({ server: entry.server as RawServer, method: entry.method!, uri: entry.uri!, status: Number(entry.status) }));
     },
     async destroy() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-      live.delete(proc);
+      await nginx.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -14,7 +14,7 @@
  * nginx logs every request (server, method, URI as received, status, Authorization) as one JSON line.
  * gem runs with HOME, GEM_HOME and the spec cache in the suite's own folder, never the machine's.
  */
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -22,9 +22,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { spawnNginx } from './nginx-process.ts';
+import { type RunningNginx, startNginx } from './nginx-process.ts';
 import { HEALTH_CHECK_AGENT } from './origin.ts';
-import { freePort } from './ports.ts';
 
 export type GemServer = 'hosted' | 'group';
 
@@ -54,11 +53,6 @@ export interface Run {
   stdout: string;
   stderr: string;
 }
-
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
 
 /**
  * An environment for gem and bundle that reads and writes nothing of the machine's: HOME, GEM_HOME,
@@ -180,23 +174,14 @@ export async function startGemRepos(options: { proxyGems: string[]; authorizatio
   await new Promise<void>((done) => api.listen(0, '127.0.0.1', done));
   const apiPort = (api.address() as net.AddressInfo).port;
 
-  let child: ChildProcess | undefined;
-  let ports: Record<GemServer, number> | undefined;
-  let error = '';
-  for (let attempt = 0; attempt < 5 && !child; attempt++) {
-    ports = { hosted: await freePort(), group: await freePort() };
-    await writeFile(path.join(dir, 'nginx.conf'), nginxConf(dir, ports, apiPort));
-    const started = await spawnNginx(dir, Object.values(ports), live);
-    child = started.child;
-    error = started.error;
-    if (!child && !/Address already in use/.test(error)) break;
-  }
-  if (!child || !ports) {
+  let nginx: RunningNginx<GemServer>;
+  try {
+    nginx = await startNginx(dir, ['hosted', 'group'] as const, (ports) => nginxConf(dir, ports, apiPort), 'RubyGems repositories');
+  } catch (error) {
     api.close();
-    throw new Error(`nginx (RubyGems repositories) did not start:\n${error}`);
+    throw error;
   }
-  const proc = child;
-  const exited = new Promise<void>((done) => (proc.exitCode !== null ? done() : proc.once('exit', () => done())));
+  const { ports } = nginx;
   const log = path.join(dir, 'logs/requests.log');
   return {
     hostedUrl: `http://127.0.0.1:${ports.hosted}/repository/gems-hosted/`,
@@ -218,11 +203,7 @@ export async function startGemRepos(options: { proxyGems: string[]; authorizatio
         }));
     },
     async destroy() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-      live.delete(proc);
+      await nginx.stop();
       await new Promise((done) => api.close(done));
       await rm(dir, { recursive: true, force: true });
     },

@@ -15,15 +15,14 @@
  * Started as test/support/raw.ts starts its own: `-p DIR -c DIR/nginx.conf`, `master_process off`,
  * `setpriv --pdeathsig KILL`, free loopback ports, never the system nginx.
  */
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { spawnNginx } from './nginx-process.ts';
+import { startNginx } from './nginx-process.ts';
 import { HEALTH_CHECK_AGENT } from './origin.ts';
-import { freePort } from './ports.ts';
 
 const run = promisify(execFile);
 
@@ -68,11 +67,6 @@ export interface BuiltRpm {
   installs: string;
   content: string;
 }
-
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
 
 /**
  * Builds noarch RPMs with `rpmbuild` (Debian's `rpm`) in `dir`, one per name: each installs one text file and
@@ -129,20 +123,9 @@ export async function startYumRepos(proxy: Array<{ rpm: BuiltRpm; folder: string
   }
   await run('createrepo_c', ['--quiet', '--no-database', proxyRepo]);
 
-  let child: ChildProcess | undefined;
-  let ports: Record<`${YumLayout}-${YumServer}`, number> | undefined;
-  let error = '';
-  for (let attempt = 0; attempt < 5 && !child; attempt++) {
-    ports = { 'prefixed-hosted': await freePort(), 'prefixed-group': await freePort(), 'root-hosted': await freePort(), 'root-group': await freePort() };
-    await writeFile(path.join(dir, 'nginx.conf'), nginxConf(dir, ports));
-    const started = await spawnNginx(dir, Object.values(ports), live);
-    child = started.child;
-    error = started.error;
-    if (!child && !/Address already in use/.test(error)) break;
-  }
-  if (!child || !ports) throw new Error(`nginx (yum repositories) did not start:\n${error}`);
-  const proc = child;
-  const exited = new Promise<void>((done) => (proc.exitCode !== null ? done() : proc.once('exit', () => done())));
+  const servers = ['prefixed-hosted', 'prefixed-group', 'root-hosted', 'root-group'] as const;
+  const nginx = await startNginx(dir, servers, (ports) => nginxConf(dir, ports), 'yum repositories');
+  const { ports } = nginx;
   const log = path.join(dir, 'logs/requests.log');
 
   const layoutRepos = (layout: YumLayout): YumLayoutRepos => {
@@ -187,11 +170,7 @@ export async function startYumRepos(proxy: Array<{ rpm: BuiltRpm; folder: string
         });
     },
     async destroy() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-      live.delete(proc);
+      await nginx.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };
