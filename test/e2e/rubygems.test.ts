@@ -151,6 +151,9 @@ describe.each(['node', 'bun-node'] as const)('gem and bundle through the router 
     expect(yank.code, yank.stderr + yank.stdout).toBe(0);
     expect(yank.stdout).toContain('Successfully deleted gem: rr-hello (1.0.0)');
     expect(existsSync(path.join(repos.hostedGems, 'rr-hello-1.0.0.gem'))).toBe(false);
+    // gem keeps the specs it fetched and asks again with If-Modified-Since: an index rewritten within the same
+    // second as the one it cached (push, then yank) answers 304 and the cache would list the yanked version.
+    await rm(path.join(home, 'spec-cache'), { recursive: true, force: true });
     const list = await gem('list', '--remote', '--all', 'rr-', ...source);
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout).toBe('rr-dep (2.0.0)\nrr-hello (1.1.0)\n');
