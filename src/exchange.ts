@@ -72,12 +72,17 @@ export interface UpstreamResponse {
    */
   body: ReadableStream<Uint8Array> | Uint8Array | null;
   /**
-   * For a client that times the body's transfer itself (fetch-client's idle timer): whoever passes
+   * For a client that times the body's transfer itself (forward/idle.ts): whoever passes
    * the body on calls `chunk()` for each chunk and `end()` once it is done with it, so that no
    * stream has to be wrapped around the body only to watch it. A missed `end()` costs nothing
    * worse than a timer that fires on a finished request.
    */
-  watch?: { chunk(): void; end(): void };
+  watch?: {
+    chunk(): void;
+    end(): void;
+    /** The body goes on where no JavaScript sees its chunks (a runtime's native pipe): cut it `ms` (plus timeouts.idle) from now unless it ends. */
+    deadline?(ms: number): void;
+  };
 }
 
 /** Answers that declare at most this many bytes are read whole before they are passed on (one write). */
