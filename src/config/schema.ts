@@ -192,6 +192,10 @@ export const configSchema = z
     accessLog: z.boolean().default(true),
     /** The admin listener (`/metrics`, `/healthz`, `/readyz`); none unless configured. */
     admin: adminSchema.optional(),
+    /** Serving processes on the same listeners: a count, or "auto" (one per CPU); see config/workers.ts. */
+    workers: z
+      .union([z.number().int().min(1).max(1024), z.literal('auto')], { error: 'must be a whole number of processes from 1 to 1024, or "auto" (one per CPU)' })
+      .default(1),
   })
   .superRefine((config, ctx) => {
     for (const issue of sitesIssues(config.sites)) ctx.addIssue({ code: 'custom', ...issue, path: ['sites', ...issue.path] });

@@ -1,0 +1,23 @@
+/**
+ * `"workers": N | "auto"`: how many serving processes share the listeners, and whether the runtime
+ * keeps one client on one process (push sessions and Maven deploy sessions live in a process unless
+ * a shared store holds them). See src/adapter/workers.ts for how each runtime runs them.
+ */
+import { availableParallelism } from 'node:os';
+import type { RuntimeName } from './features.ts';
+
+/** The resolved count: the number, or the CPUs this process may use for "auto" (os.availableParallelism()). */
+export function workerCount(config: { workers?: number | 'auto' | undefined }, cpus: () => number = availableParallelism): number {
+  const workers = config.workers ?? 1;
+  return workers === 'auto' ? Math.max(1, cpus()) : workers;
+}
+
+/**
+ * Whether `runtime` with several workers keeps every connection of one client address on one
+ * process. Node: yes (the primary accepts and hands each connection to the worker its address
+ * hashes to). Bun and Deno: no (each worker listens with SO_REUSEPORT and the kernel spreads
+ * connections by the 4-tuple hash, the client's port included). One worker keeps it trivially.
+ */
+export function keepsClientOnOneWorker(runtime: RuntimeName, count: number): boolean {
+  return count <= 1 || runtime === 'node';
+}
