@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseSize, SIZE_FORMS } from './size.ts';
 import { addressesClash, bootstrapSchema, clashText, httpsRedirectSchema, listenSchema, staticMountSchema } from './serving.ts';
 import { adminSchema, healthSchema, upstreamPoolSchema } from './ha.ts';
+import { realIpSchema } from './real-ip.ts';
 import { FORMAT_NAMES, FORMATS } from '../formats/index.ts';
 import { directUploadsSchema, uploadsFromEdgeSchema } from './edge.ts';
 import { dockerV2Issues, hostEntryProblem, MISSING_ROLE, sitesIssues, unroutedRoleIssues } from './site-checks.ts';
@@ -196,6 +197,8 @@ export const configSchema = z
     workers: z
       .union([z.number().int().min(1).max(1024), z.literal('auto')], { error: 'must be a whole number of processes from 1 to 1024, or "auto" (one per CPU)' })
       .default(1),
+    /** Whose X-Forwarded-For names the client (nginx's real_ip module); off unless configured (config/real-ip.ts). */
+    realIp: realIpSchema.optional(),
   })
   .superRefine((config, ctx) => {
     for (const issue of sitesIssues(config.sites)) ctx.addIssue({ code: 'custom', ...issue, path: ['sites', ...issue.path] });

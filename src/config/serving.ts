@@ -23,6 +23,8 @@ const listenEntryInput = z
     key: z.string().min(1).optional(),
     /** TLS with one certificate per site, chosen by the name the client asks for (SNI); the first is the default. */
     certs: z.array(certPairSchema).min(1).optional(),
+    /** Every connection starts with a PROXY protocol header (v1 or v2) from a balancer: its address is the client's (src/adapter/proxy-protocol.ts). */
+    proxyProtocol: z.boolean().optional(),
   })
   .superRefine((entry, ctx) => {
     if (!entry.cert !== !entry.key) {

@@ -1,0 +1,55 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+/**
+ * `realIp`: whose X-Forwarded-For the router believes, in the terms of nginx's real_ip module
+ * (`set_real_ip_from` → `from`, `real_ip_header` → `header`, `real_ip_recursive` → `recursive`).
+ * Off unless configured. See src/request/client-address.ts for how the client is found.
+ */
+
+/** `10.0.0.0/8`, `fd00::/8`, `127.0.0.1`, `::1`: an IPv4 or IPv6 address, or a CIDR block of either. */
+export function trustedProxyProblem(value: string): string | undefined {
+  const [address = '', bits, extra] = value.split('/');
+  const family = isIP(address);
+  const form = 'must be an IPv4 or IPv6 address or CIDR block, e.g. "10.0.0.0/8", "127.0.0.1", "fd00::/8"';
+  if (!family || extra !== undefined || address.includes('%')) return `${form}; got ${JSON.stringify(value)}`;
+  if (bits === undefined) return undefined;
+  const max = family === 4 ? 32 : 128;
+  if (!/^\d{1,3}$/.test(bits) || Number(bits) > max)
+    return `the prefix length after "/" must be 0 to ${max} for an IPv${family} block; got ${JSON.stringify(value)}`;
+  return undefined;
+}
+
+const trustedProxy = z.string().superRefine((value, ctx) => {
+  const problem = trustedProxyProblem(value.trim());
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+export const REAL_IP_HEADERS = ['X-Forwarded-For', 'X-Real-IP'] as const;
+
+export const realIpSchema = z.strictObject({
+  /** The balancers and proxies in front whose header is believed (nginx `set_real_ip_from`); list only those. */
+  from: z.array(trustedProxy).min(1, 'must list the addresses or CIDR blocks of the proxies in front, e.g. ["10.0.0.0/8"]'),
+  /** The header that carries the client's address (nginx `real_ip_header`). */
+  header: z
+    .string()
+    .transform((name, ctx) => {
+      const known = REAL_IP_HEADERS.find((header) => header.toLowerCase() === name.toLowerCase());
+      if (known) return known;
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          `must be "X-Forwarded-For" or "X-Real-IP"; got ${JSON.stringify(name)}` +
+          (name.toLowerCase() === 'proxy_protocol' ? ' (for the PROXY protocol set "proxyProtocol": true on the listener instead)' : ''),
+      });
+      return z.NEVER;
+    })
+    .default('X-Forwarded-For'),
+  /**
+   * true (nginx `real_ip_recursive on`): the client is the rightmost address of the header that is not
+   * itself in `from`; false: the header's last address, whatever it is.
+   */
+  recursive: z.boolean().default(true),
+});
+
+export type RealIpConfig = z.output<typeof realIpSchema>;
