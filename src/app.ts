@@ -112,6 +112,7 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
       session: way.session,
       steered: way.steered,
       mapUrls: decision.mapUrls,
+      upstreamPath: decision.upstreamPath,
       restoredAuthorization,
     };
     // In flight for the status page from here until the access log line is written.

@@ -98,6 +98,8 @@ export interface Forward {
   readonly session: SessionEffect | undefined;
   /** URLs in the JSON answer that point into an upstream are mapped to the public name. */
   readonly mapUrls: boolean;
+  /** The path sent upstream when the rule rewrites it (`stripPrefix`); undefined: the request's own. */
+  readonly upstreamPath: string | undefined;
 }
 
 export type Decision = Refuse | Unseal | Local | Forward;
@@ -173,7 +175,8 @@ export function compileRouting(config: Config, sites: readonly Site[] = config.s
       const authorization = unsealed ? unsealed.authorization : headers.get('authorization');
       session = { effect: rule.session, key: PushSessions.key(client, authorization, subject), followTo: rule.followTo };
     }
-    return { kind: 'forward', site, rule, role, subject, pinned: rule?.pin ?? false, session, mapUrls: rule?.mapUrls ?? false };
+    const upstreamPath = rule?.upstreamPath(url.pathname);
+    return { kind: 'forward', site, rule, role, subject, pinned: rule?.pin ?? false, session, mapUrls: rule?.mapUrls ?? false, upstreamPath };
   };
 
   return {

@@ -1,9 +1,12 @@
+import { withReasonPhrase } from './forward/reason-phrase.ts';
+
 /**
  * How router-made errors are written (each format's module names its own, src/formats/): registry JSON
  * (docker prints `errors[0].message`), npm's `{"error"}`, a small JSON body (`plain`), or one line of
- * text (`text`: raw, whose clients are curl and scripts, which print a body as it is).
+ * text (`text`: raw, whose clients are curl and scripts, which print a body as it is), or that line also as the
+ * status line's reason phrase (`phrase`: nuget prints only the phrase of a refused push).
  */
-export type ErrorFormat = 'registry' | 'npm' | 'plain' | 'text';
+export type ErrorFormat = 'registry' | 'npm' | 'plain' | 'text' | 'phrase';
 
 /** Codes from the distribution spec's error list, plus the statuses the router itself answers with. */
 export type RouterErrorCode = 'UNAVAILABLE' | 'SIZE_INVALID' | 'DENIED' | 'UNSUPPORTED' | 'NAME_UNKNOWN' | 'NAME_INVALID' | 'UNAUTHORIZED';
@@ -25,9 +28,13 @@ export function errorResponse(format: ErrorFormat, status: number, code: RouterE
       },
     });
   }
-  if (format === 'text') {
+  if (format === 'text' || format === 'phrase') {
     const text = `${message}\n`;
-    return new Response(text, { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(byteLength(text)) } });
+    const headers = { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(byteLength(text)) };
+    if (format === 'text') return new Response(text, { status, headers });
+    // A reason phrase is visible ASCII and spaces (RFC 9112 allows obs-text too; clients decode it differently).
+    const phrase = message.replace(/[^\x20-\x7e]+/g, ' ').slice(0, 400);
+    return withReasonPhrase(new Response(text, { status, statusText: phrase, headers }), phrase);
   }
   // npm prints the `error` string of a JSON error body (npm-registry-fetch), nothing else.
   const text = JSON.stringify(format === 'npm' ? { error: message, code } : { error: code.toLowerCase(), message });

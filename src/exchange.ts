@@ -24,6 +24,8 @@ export interface Exchange {
   readonly restoredAuthorization?: string | null;
   /** URLs in the JSON answer that point into an upstream are mapped to the public name (passes/body-urls.ts). */
   readonly mapUrls?: boolean;
+  /** The path sent upstream when the rule rewrites it (`stripPrefix`: NuGet's `/api/v2/package/` → `/`); else `url.pathname`. */
+  readonly upstreamPath?: string;
   /** Set when the role came from a push session rather than the rule: the access log says `session`. */
   readonly steered?: 'session';
   /**

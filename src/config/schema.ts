@@ -72,6 +72,14 @@ export const ruleSchema = z.strictObject({
   followTo: z.string().min(1).optional(),
   /** Map URLs in the JSON answer that point into an upstream to the public name (npm packuments). */
   mapUrls: z.boolean().optional(),
+  /**
+   * A leading part of the path taken off on the way to the upstream (`/api/v2/package`: NuGet's push URL of a
+   * bare-host source, `PUT /api/v2/package/` → the hosted repository's root `/`). Matched on whole segments.
+   */
+  stripPrefix: z
+    .string()
+    .regex(/^\/.*[^/]$/, 'must start with "/" and not end with one, e.g. "/api/v2/package" (the path without it is sent upstream)')
+    .optional(),
 });
 
 /** Push sessions (see site/push-sessions.ts): how long one lasts without a request, and how many are kept. */

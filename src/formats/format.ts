@@ -1,6 +1,6 @@
 /**
  * What the router knows about one package format, in one place: a format is one module in this
- * folder (docker.ts, npm.ts, maven.ts, pypi.ts, raw.ts, generic.ts), registered in index.ts, which
+ * folder (docker.ts, npm.ts, maven.ts, pypi.ts, raw.ts, yum.ts, rubygems.ts, nuget.ts, generic.ts), registered in index.ts, which
  * feeds the config schema (the `preset` names), the compiled site (rules, roles, error format,
  * health), the body passes (URL mapping), `check --probe`, `route`'s wording and `import-nginx`.
  */
@@ -19,7 +19,15 @@ export interface SessionWords {
 }
 
 /** The kinds of answers whose URLs the body pass maps on exchanges whose rule says `mapUrls` (passes/body-urls.ts). */
-export type BodyUrlKind = 'json' | 'html';
+export type BodyUrlKind = 'json' | 'html' | 'xml';
+
+/** A mapped answer a format may change further (`amendBody`): its kind, its text (URLs already mapped), the router's public origin. */
+export interface BodyToAmend {
+  readonly kind: BodyUrlKind;
+  readonly text: string;
+  /** `https://nuget.example.com`: scheme and Host as the client addressed the router, no trailing slash. */
+  readonly publicBase: string;
+}
 
 export interface Format {
   /** The site's `"preset"` value. */
@@ -51,6 +59,12 @@ export interface Format {
   readonly health: { readonly path: string; readonly statuses?: readonly number[] };
   /** Which answers of `mapUrls` exchanges have their upstream URLs mapped; none: the format's rules map nothing. */
   readonly bodyUrls?: readonly BodyUrlKind[];
+  /**
+   * After the URL mapping of a `bodyUrls` answer: the text to send instead, or undefined to leave it (NuGet adds a
+   * push resource to a service index that has none). Runs on every mapped answer of the format's sites: cheap
+   * when it is not its kind.
+   */
+  readonly amendBody?: (body: BodyToAmend) => string | undefined;
   /** The sessions its rules open, in its own words (`route`); formats without session rules leave it out. */
   readonly sessions?: SessionWords;
   /** What each role is in the format's terms (`route` prints it beside the role). */

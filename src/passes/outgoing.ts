@@ -3,9 +3,9 @@ import { tallyBody } from './body-tally.ts';
 import { etagSuffix } from './body-urls.ts';
 import { dropHopByHopHeaders } from './hop-by-hop.ts';
 
-/** The upstream URL: its prefix, then the client's path and query exactly as they came. */
+/** The upstream URL: its prefix, then the client's path (less a rule's `stripPrefix`) and query exactly as they came. */
 export const targetUrl: OutgoingPass = (exchange, outgoing) => {
-  outgoing.url = exchange.upstream.target(exchange.url.pathname + exchange.url.search);
+  outgoing.url = exchange.upstream.target((exchange.upstreamPath ?? exchange.url.pathname) + exchange.url.search);
 };
 
 export const dropHopByHop: OutgoingPass = (_exchange, outgoing) => {

@@ -10,7 +10,7 @@ export function toPublicUrl(exchange: Exchange, value: string): string | undefin
   let target: URL;
   const repaired = repairDoubledPort(value);
   try {
-    target = new URL(repaired, exchange.upstream.target(exchange.url.pathname));
+    target = new URL(repaired, exchange.upstream.target(exchange.upstreamPath ?? exchange.url.pathname));
   } catch {
     return undefined;
   }

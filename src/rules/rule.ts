@@ -22,6 +22,11 @@ export interface Rule {
   readonly followTo: Role | undefined;
   /** URLs in the JSON answer that point into an upstream are mapped to the public name (npm packuments). */
   readonly mapUrls: boolean;
+  /**
+   * The path sent upstream: `stripPrefix` taken off when the path starts with it as whole segments (`/api/v2/package/x` →
+   * `/x`, `/api/v2/package` → `/`); undefined: the request's own path.
+   */
+  upstreamPath(path: string): string | undefined;
   /** `accept`: the request's Accept header (null or left out: none), for rules with `accept` (see rules/accept.ts). */
   matches(method: string, path: string, query: URLSearchParams, accept?: string | null): boolean;
   /** What the path's first `**` matched (the docker repository name), if the rule has one. */
@@ -45,6 +50,13 @@ export function compileRule(source: RuleConfig, aliases: Readonly<Record<string,
     pin: source.pin ?? false,
     session: source.session,
     mapUrls: source.mapUrls ?? false,
+    upstreamPath: (requestPath) => {
+      const prefix = source.stripPrefix;
+      if (prefix === undefined || !requestPath.startsWith(prefix)) return undefined;
+      const rest = requestPath.slice(prefix.length);
+      if (rest !== '' && !rest.startsWith('/')) return undefined;
+      return rest || '/';
+    },
     followTo:
       source.followTo === undefined
         ? undefined
