@@ -8,12 +8,26 @@ import { createApp, type AppOptions, type RouterApp } from '../app.ts';
 import type { Config } from '../config/schema.ts';
 import type { UpstreamClient } from '../forward/client.ts';
 import type { FileAccess } from '../local/files.ts';
+import { clientAddressFinder } from '../request/client-address.ts';
 
 /** What the Bun and Deno adapters hand to `app.fetch` as Hono's env: the peer's socket address. */
 export interface SocketEnv {
   clientAddress?: string;
   /** Called once the answer has gone out whole or broke off (when its access-log line is written). */
   answered?: () => void;
+}
+
+/**
+ * The client of a request: the peer the adapter names (after a PROXY protocol header, where the
+ * listener reads one), or the address a trusted proxy's header names (`realIp`, request/client-address.ts).
+ */
+function clientAddressOf(config: Config, peer: (c: Context) => string | undefined): (c: Context) => string | undefined {
+  if (!config.realIp) return peer;
+  const find = clientAddressFinder(config.realIp);
+  return (c) => {
+    const address = peer(c);
+    return address === undefined ? undefined : find(address, c.req.raw.headers);
+  };
 }
 
 /**
@@ -33,7 +47,7 @@ export function appFor(
   return createApp(config, {
     client: options.client,
     log: config.accessLog ? jsonLinesLog : quietLog,
-    clientAddress: options.clientAddress ?? ((c) => (c.env as SocketEnv | undefined)?.clientAddress),
+    clientAddress: clientAddressOf(config, options.clientAddress ?? ((c) => (c.env as SocketEnv | undefined)?.clientAddress)),
     ...(options.files && { files: options.files }),
     ...(options.secret && { secret: options.secret }),
     ...(options.sessionStore && { sessionStore: options.sessionStore }),

@@ -22,6 +22,14 @@ export const hostHeader: OutgoingPass = (exchange, outgoing) => {
   outgoing.headers.set('host', exchange.site.preserveHost ? exchange.url.host : exchange.upstream.host);
 };
 
+/**
+ * X-Forwarded-For: what arrived, then the client's address; X-Real-IP: the client's address. The
+ * client is the one request/client-address.ts found: the TCP peer, the PROXY protocol's source, or,
+ * from a proxy listed in `realIp.from`, the address its header names. This is nginx's
+ * `$proxy_add_x_forwarded_for` with the real_ip module on (it appends `$remote_addr`, the address
+ * found): behind a trusted balancer the list ends in the client twice (`client, client`), so an
+ * origin that reads the last hop, or the first, finds the client either way.
+ */
 export const forwardedFor: OutgoingPass = (exchange, outgoing) => {
   const prior = outgoing.headers.get('x-forwarded-for');
   outgoing.headers.set('x-forwarded-for', prior ? `${prior}, ${exchange.clientAddress}` : exchange.clientAddress);
