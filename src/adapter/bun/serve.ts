@@ -17,6 +17,7 @@ import { refuseEarly } from '../../request/guard.ts';
 import { appFor, type SocketEnv } from '../app.ts';
 import { listeningLine, runLifecycle, startAdmin, startListeners, type AdminStart, type ProcessHooks } from '../lifecycle.ts';
 import { Listeners } from '../listeners.ts';
+import { workerRole } from '../workers-role.ts';
 import { processHooks } from '../node/process.ts';
 import { bunClient } from './client.ts';
 import type { BunApi, BunServer, BunTls } from './types.ts';
@@ -48,6 +49,8 @@ export function serveBun({ config, source }: StartOptions, hooks: ProcessHooks =
       port,
       // TLS listeners share their address with their SIGHUP replacement while the old one drains.
       ...(pairs.length && { reusePort: true, tls: tlsOf(pairs) }),
+      // A worker of several shares every listener with the others (src/adapter/workers.ts).
+      ...(workerRole() && { reusePort: true }),
       idleTimeout: keepAlive,
       // Bun's 128 MiB default would refuse docker layers; sites set their own caps (413 in registry JSON).
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,

@@ -18,6 +18,7 @@ import { refuseEarly } from '../../request/guard.ts';
 import { appFor, type SocketEnv } from '../app.ts';
 import { listeningLine, runLifecycle, startAdmin, startListeners, type AdminStart, type ProcessHooks } from '../lifecycle.ts';
 import { Listeners } from '../listeners.ts';
+import { workerRole } from '../workers-role.ts';
 import { denoClient } from './client.ts';
 import { denoHooks } from './process.ts';
 import type { DenoApi, DenoServer, NetAddr } from './types.ts';
@@ -38,6 +39,8 @@ export function serveDeno({ config, source }: StartOptions, hooks: ProcessHooks 
         port,
         // TLS listeners share their address with their SIGHUP replacement while the old one drains.
         ...(pairs[0] && { reusePort: true, cert: pairs[0].cert, key: pairs[0].key }),
+        // A worker of several shares every listener with the others (src/adapter/workers.ts).
+        ...(workerRole() && { reusePort: true }),
         onListen,
       },
       // A Host list (`a, b`, which hyper lets through) makes request.url unparsable: 400 before the app parses it.
