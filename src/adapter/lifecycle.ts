@@ -9,6 +9,7 @@ import type { RouterApp } from '../app.ts';
 import type { Config } from '../config/schema.ts';
 import { ADMIN_ENDPOINTS } from '../status/admin.ts';
 import { addressInUseHint } from './listeners.ts';
+import { setWorkerAdmin, workerRole } from './workers-role.ts';
 
 export type StopSignal = 'SIGTERM' | 'SIGINT';
 
@@ -89,6 +90,22 @@ export function startListeners<T>(start: () => T, hooks: ProcessHooks): T {
  */
 export function startAdmin(config: Config, app: RouterApp, start: AdminStart, hooks: ProcessHooks): AdminServer | undefined {
   if (!config.admin) return undefined;
+  // A worker has no admin listener: the primary asks it over IPC (src/adapter/workers.ts).
+  if (workerRole()) {
+    setWorkerAdmin((request) => app.admin.fetch(request));
+    return { stop() {} };
+  }
+  return startAdminWith(config, (request) => app.admin.fetch(request), start, hooks);
+}
+
+/** The admin listener answering with `fetch` (the primary of several workers merges theirs); as `startAdmin`. */
+export function startAdminWith(
+  config: Config,
+  fetch: (request: Request) => Response | Promise<Response>,
+  start: AdminStart,
+  hooks: ProcessHooks,
+): AdminServer | undefined {
+  if (!config.admin) return undefined;
   const { host, port } = config.admin;
   const failed = (error: unknown): never => {
     const where = `${host}:${port}`;
@@ -96,7 +113,7 @@ export function startAdmin(config: Config, app: RouterApp, start: AdminStart, ho
     return hooks.exit(1);
   };
   try {
-    return start({ host, port, fetch: (request) => app.admin.fetch(request) }, (at, got) => hooks.log(adminLine(at, got)), failed);
+    return start({ host, port, fetch }, (at, got) => hooks.log(adminLine(at, got)), failed);
   } catch (error) {
     return failed(error);
   }

@@ -97,10 +97,12 @@ export async function runCommand(host: CliHost, output: Output, onServe: () => v
     )
     .option('--config <file>', 'the config file (JSON; comments and trailing commas allowed); default: the built-in config')
     .option('--quiet', 'no access log')
-    .action(async (options: { config?: string; quiet?: boolean }) => {
+    .option('--workers <n>', 'serving processes on the same listeners: a number, or "auto" (one per CPU); overrides "workers" in the config', workersValue)
+    .action(async (options: { config?: string; quiet?: boolean; workers?: number | 'auto' }) => {
       let start: StartOptions;
       try {
         start = loadStartConfig({ configPath: options.config && userPath(options.config), quiet: options.quiet }, host.env, host.readText);
+        if (options.workers !== undefined) start = { ...start, config: { ...start.config, workers: options.workers } };
         checkFeaturesFor(host.runtime, start.config);
       } catch (error) {
         output.err(`${(error as Error).message}\n`);
@@ -242,6 +244,16 @@ class UsageError extends Error {}
 function keyType(value: string): 'ec' | 'rsa' {
   if (value !== 'ec' && value !== 'rsa') throw new InvalidArgumentError('--key is "ec" (ECDSA P-256, the default) or "rsa" (RSA 2048)');
   return value;
+}
+
+/** `--workers`: as `"workers"` in the config (1 to 1024, or "auto"). */
+function workersValue(value: string): number | 'auto' {
+  if (value === 'auto') return value;
+  const count = Number(value);
+  if (!/^\d+$/.test(value) || count < 1 || count > 1024) {
+    throw new CommanderError(EXIT_USAGE, 'commander.invalidArgument', `error: --workers "${value}" must be a whole number from 1 to 1024, or "auto"`);
+  }
+  return count;
 }
 
 function portNumber(value: string): number {

@@ -19,21 +19,7 @@ export function createAdminApp(sites: readonly Site[], metrics: Metrics): Hono {
   const admin = new Hono();
   // Answered requests tell their servers they are up (passive evidence, see Metrics.watch).
   metrics.watch(sites);
-  let policy: Promise<string> | undefined;
-  admin.get(
-    '/',
-    async () =>
-      new Response(STATUS_PAGE, {
-        headers: {
-          'content-type': 'text/html; charset=utf-8',
-          'cache-control': 'no-store',
-          'content-security-policy': await (policy ??= statusPagePolicy()),
-          'x-content-type-options': 'nosniff',
-          'x-frame-options': 'DENY',
-          'referrer-policy': 'no-referrer',
-        },
-      }),
-  );
+  admin.get('/', () => statusPageResponse());
   admin.get('/status.json', () => json(200, statusSnapshot(sites, metrics, readiness(sites))));
   admin.get(
     '/metrics',
@@ -47,6 +33,22 @@ export function createAdminApp(sites: readonly Site[], metrics: Metrics): Hono {
   });
   admin.all('*', () => json(404, { status: 'not found', endpoints: ADMIN_ENDPOINTS }));
   return admin;
+}
+
+let policy: Promise<string> | undefined;
+
+/** `GET /` of the admin listener: the status page, which polls `/status.json`. */
+export async function statusPageResponse(): Promise<Response> {
+  return new Response(STATUS_PAGE, {
+    headers: {
+      'content-type': 'text/html; charset=utf-8',
+      'cache-control': 'no-store',
+      'content-security-policy': await (policy ??= statusPagePolicy()),
+      'x-content-type-options': 'nosniff',
+      'x-frame-options': 'DENY',
+      'referrer-policy': 'no-referrer',
+    },
+  });
 }
 
 /**

@@ -1,13 +1,26 @@
 /**
  * The Deno adapter's entry (src/deno.ts): the command line with Deno's runtime name, the Deno
- * client and `serve` on Deno.serve (serve.ts).
+ * client and `serve` on Deno.serve (serve.ts). With `"workers"` > 1 this process becomes the
+ * primary of that many child processes, each listening with reusePort (workers.ts).
  */
 import { runCli } from '../../cli/program.ts';
+import { workerCount } from '../../config/workers.ts';
+import { isWorkerProcess } from '../workers.ts';
 import { denoClient } from './client.ts';
 import { denoHost } from './process.ts';
 import { serveDeno } from './serve.ts';
+import { serveAsWorker, servePrimary } from './workers.ts';
 
 /** Runs this process's command line; `serve` lives on until a signal. */
 export async function main(): Promise<void> {
-  await runCli({ ...denoHost, runtime: 'deno', client: denoClient, serve: serveDeno });
+  if (isWorkerProcess(denoHost.env)) return serveAsWorker(serveDeno);
+  await runCli({
+    ...denoHost,
+    runtime: 'deno',
+    client: denoClient,
+    serve: (start) => {
+      const count = workerCount(start.config);
+      return count > 1 ? servePrimary(start, count) : serveDeno(start);
+    },
+  });
 }

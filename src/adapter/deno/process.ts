@@ -1,6 +1,7 @@
 /** The process as Deno exposes it: what the command line reads and what the lifecycle needs. */
 import type { CliHost } from '../../cli/program.ts';
 import type { ProcessHooks } from '../lifecycle.ts';
+import { logLine } from '../workers-role.ts';
 import type { DenoApi } from './types.ts';
 
 declare const Deno: DenoApi;
@@ -31,5 +32,6 @@ export const denoHooks: ProcessHooks = {
     },
   },
   exit: (code) => Deno.exit(code),
-  log: (line) => console.error(line),
+  // In a worker of several, "listening on" goes to the primary and other lines name the worker.
+  log: (line) => logLine(line, console.error, (message) => void process.send?.(message)),
 };

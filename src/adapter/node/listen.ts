@@ -8,12 +8,13 @@ import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createSecureContext, type SecureContext } from 'node:tls';
-import { serve } from '@hono/node-server';
-import type { AddressInfo } from 'node:net';
+import { createAdaptorServer, serve } from '@hono/node-server';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isTls, type CertPair, type ListenEntry } from '../../config/serving.ts';
 import { missingFileHint } from '../../config/tls-files.ts';
 import { addressInUseHint } from '../listeners.ts';
+import { listenerKey, onHandedConnection, workerRole } from '../workers-role.ts';
 
 type FetchHandler = Parameters<typeof serve>[0]['fetch'];
 
@@ -95,6 +96,53 @@ function withAddressHint(server: Server | HttpsServer, entry: ListenEntry, field
   });
 }
 
+/**
+ * @hono/node-server's `serve` for a lone router. In a worker of several (workers-role.ts) on Node,
+ * the same server without a socket of its own: the primary accepted the connections and hands
+ * them over unread, and each is emitted as the server's 'connection' (TLS servers then do the
+ * handshake here). Under Bun's node:http a worker would need reusePort, which Bun's node:http
+ * lacks: on-bun.ts serves workers through Bun.serve instead.
+ */
+function serveOrJoin(entry: ListenEntry, options: Parameters<typeof serve>[0], onListening: (info: AddressInfo) => void): Server {
+  if (workerRole()?.sharing !== 'handed') return serve(options, onListening) as Server;
+  const server = createAdaptorServer(options) as Server;
+  const sockets = new Set<Socket>();
+  const waiting: Array<(error?: Error) => void> = [];
+  let closing = false;
+  const closeServer = server.close.bind(server);
+  const finish = () => {
+    if (!closing || sockets.size) return;
+    closeServer();
+    for (const done of waiting.splice(0)) done();
+  };
+  onHandedConnection(listenerKey(entry), (handed) => {
+    const socket = handed as Socket;
+    if (closing) return void socket.destroy();
+    sockets.add(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      finish();
+    });
+    server.emit('connection', socket);
+    socket.resume();
+  });
+  // close() of a server that never listened would call back at once (net counts only the
+  // connections it accepted itself): wait until the handed connections have closed.
+  server.close = ((done?: (error?: Error) => void) => {
+    closing = true;
+    server.closeIdleConnections();
+    if (done) waiting.push(done);
+    finish();
+    return server;
+  }) as Server['close'];
+  setImmediate(() => {
+    // As listen() would: the http server tracks its connections (header timeout, closeIdleConnections) from 'listening'.
+    server.emit('listening');
+    onListening({ address: entry.host, family: entry.host.includes(':') ? 'IPv6' : 'IPv4', port: entry.port });
+  });
+  return server;
+}
+
 /** `field` names the entry in hints (`listen[0]`, which PORT sets too). */
 export function listen(
   entry: ListenEntry,
@@ -107,7 +155,7 @@ export function listen(
   const options = serverOptions(headerSeconds);
   if (!isTls(entry)) {
     let listener: Listener;
-    const server = serve({ fetch, hostname: entry.host, port: entry.port, serverOptions: options }, (info) => onListening(listener, info)) as Server;
+    const server = serveOrJoin(entry, { fetch, hostname: entry.host, port: entry.port, serverOptions: options }, (info) => onListening(listener, info));
     server.on('connect', refuseConnect);
     withAddressHint(server, entry, field);
     listener = { entry, server, scheme: 'http', reload() {} };
@@ -117,7 +165,8 @@ export function listen(
   let pairs = loadCertPairs(entry.certs, warn);
   const first = pairs[0]!;
   let listener: Listener;
-  const server = serve(
+  const server = serveOrJoin(
+    entry,
     {
       fetch,
       hostname: entry.host,
@@ -134,7 +183,7 @@ export function listen(
       },
     },
     (info) => onListening(listener, info),
-  ) as HttpsServer;
+  ) as unknown as HttpsServer;
   server.on('connect', refuseConnect);
   withAddressHint(server, entry, field);
   listener = {

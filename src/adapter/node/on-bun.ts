@@ -8,6 +8,7 @@
  * (measured on Bun 1.4.5), so it could serve one certificate and never reload it.
  */
 import type { StartOptions } from '../../config/cli.ts';
+import { workerCount } from '../../config/workers.ts';
 import { presets } from '../../rules/presets.ts';
 import { serveNode } from './serve.ts';
 
@@ -20,6 +21,13 @@ export function bunServerFor(config: StartOptions['config']): { kind: 'node:http
   const showing = config.sites.filter((site) => presets[site.preset].showsReasonPhrase).map((site) => site.name);
   if (showing.length === 0) return { kind: 'Bun.serve', why: '' };
   const sites = `site${showing.length > 1 ? 's' : ''} ${showing.join(', ')}`;
+  // Workers share their listeners with reusePort, which Bun's node:http does not take (EADDRINUSE, Bun 1.4.5).
+  if (workerCount(config) > 1) {
+    return {
+      kind: 'Bun.serve',
+      why: `which sends the standard reason phrase: the clients of ${sites} will not see Nexus's own; with "workers" each worker listens with reusePort, which Bun's node:http lacks — run Node (node dist/node.mjs) to keep the phrase`,
+    };
+  }
   if (config.listen.some((entry) => entry.certs.length > 0)) {
     return {
       kind: 'Bun.serve',

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { CliHost } from '../../cli/program.ts';
 import type { ProcessHooks } from '../lifecycle.ts';
+import { logLine } from '../workers-role.ts';
 
 /** The command line's view of this process; the adapter adds its runtime name, client and server. */
 export const processHost: Pick<CliHost, 'argv' | 'env' | 'readText' | 'cwd' | 'exit'> = {
@@ -22,5 +23,6 @@ export const processHooks: ProcessHooks = {
     once: (signal, handler) => void process.once(signal, handler),
   },
   exit: (code) => process.exit(code),
-  log: (line) => console.error(line),
+  // In a worker of several, "listening on" goes to the primary and other lines name the worker.
+  log: (line) => logLine(line, console.error, (message) => void process.send?.(message)),
 };
