@@ -1,8 +1,10 @@
 import { Agent, errors, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
-import { failureText } from './net-errors.ts';
+import { IdleSweep, type Transfer } from './idle.ts';
 import { streamed } from './scavenge.ts';
-import { smallBodyLength, UpstreamError, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
+import { SmallBody } from '../stream/small-body.ts';
+import { upstreamError } from './upstream-error.ts';
+import { smallBodyLength, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
 
 /**
  * Bytes of an answer's body held in its web stream before the upstream socket is paused: four
@@ -12,38 +14,31 @@ const BODY_BUFFER = 256 * 1024;
 
 /**
  * Node's upstream client: undici's dispatcher, driven through its handler callbacks. undici never
- * decodes bodies (global fetch would gunzip them), sends the Host we set, and its header/body
- * timeouts are idle timers. The callbacks feed the answer straight into one web stream (or, for
- * small answers, into one buffer): `undici.request` would put a Node Readable in between, which
- * then has to be turned into a web stream again, costing a stream, an async iterator and a
- * promise per chunk.
+ * decodes bodies (global fetch would gunzip them) and sends the Host we set. The callbacks feed
+ * the answer straight into one web stream (or, for small answers, into stream/small-body.ts):
+ * `undici.request` would put a Node Readable in between, which then has to be turned into a web
+ * stream again, costing a stream, an async iterator and a promise per chunk. Idle timing is the
+ * client's IdleSweep (undici's own header/body timers are off), failures are worded by
+ * forward/upstream-error.ts.
  */
 export function undiciClient(timeouts: ClientTimeouts): UpstreamClient {
-  const agent = new Agent({
-    connect: { timeout: timeouts.connect * 1000 },
-    headersTimeout: timeouts.idle * 1000,
-    bodyTimeout: timeouts.idle * 1000,
-  });
+  const agent = new Agent({ connect: { timeout: timeouts.connect * 1000 }, headersTimeout: 0, bodyTimeout: 0 });
+  const sweep = new IdleSweep(timeouts.idle * 1000);
   return {
     async send(outgoing: OutgoingRequest): Promise<UpstreamResponse> {
+      const transfer = sweep.start((expired) => expired.cut?.(new Error(`no byte moved for ${timeouts.idle} s (timeouts.idle)`)));
       try {
-        return await dispatch(agent, outgoing);
+        return await dispatch(agent, outgoing, transfer);
       } catch (error) {
+        transfer.end();
         if (outgoing.signal.aborted) throw outgoing.signal.reason ?? error;
-        const host = new URL(outgoing.url).host;
-        if (error instanceof BodyBrokeOff) throw new UpstreamError('unreachable', error.message, { cause: error.cause });
-        if (error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError) {
-          throw new UpstreamError('timeout', `${host}: no answer within ${timeouts.idle} s (timeouts.idle)`, { cause: error });
-        }
-        if (error instanceof errors.ConnectTimeoutError) {
-          throw new UpstreamError('timeout', `${host}: timed out connecting after ${timeouts.connect} s (timeouts.connect)`, { cause: error });
-        }
-        // The cause by name (connection refused, name not found, TLS/scheme mismatch, reset, …).
-        const failure = failureText(error, outgoing.url);
-        throw new UpstreamError(failure.timeout ? 'timeout' : 'unreachable', failure.message, { cause: error });
+        throw upstreamError(error, outgoing.url, timeouts, { idle: transfer.expired, connect: error instanceof errors.ConnectTimeoutError });
       }
     },
-    close: () => agent.close(),
+    close: async () => {
+      sweep.stop();
+      await agent.close();
+    },
   };
 }
 
@@ -53,7 +48,7 @@ export function undiciClient(timeouts: ClientTimeouts): UpstreamClient {
  * and for answers without a body. Rejects with undici's error (or the signal's reason) when the
  * request fails before that; a failure later errors the body stream.
  */
-function dispatch(agent: Agent, outgoing: OutgoingRequest): Promise<UpstreamResponse> {
+function dispatch(agent: Agent, outgoing: OutgoingRequest, transfer: Transfer): Promise<UpstreamResponse> {
   const { signal } = outgoing;
   const url = new URL(outgoing.url);
   const headers: string[] = [];
@@ -65,7 +60,7 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest): Promise<UpstreamResp
     let settled = false;
     // The answer so far: a stream once headers said "large", chunks while reading a small one whole.
     let stream: ReadableStreamDefaultController<Uint8Array> | undefined;
-    let small: { response: UpstreamResponse; length: number; chunks: Buffer[]; total: number } | undefined;
+    let small: { response: UpstreamResponse; body: SmallBody } | undefined;
     let paused = false;
 
     const settle = (response: UpstreamResponse) => {
@@ -74,10 +69,11 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest): Promise<UpstreamResp
     };
     const fail = (error: Error) => {
       signal.removeEventListener('abort', onAbort);
+      transfer.end();
       if (!settled) {
         settled = true;
         // Headers came, the small body did not: say so (not "closed before an answer").
-        reject(small && !(error instanceof BodyBrokeOff) ? new BodyBrokeOff(url.host, small.total, small.length, error) : error);
+        reject(small ? small.body.brokeOff(error) : error);
       } else if (stream) {
         try {
           stream.error(error);
@@ -94,12 +90,15 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest): Promise<UpstreamResp
     if (signal.aborted) return reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
 
+    // The idle sweep cuts a stalled transfer through the same door as the client leaving.
+    transfer.cut = (reason) => (control ? control.abort(reason) : fail(reason));
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(controller) {
         control = controller;
         if (signal.aborted) controller.abort(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
       },
       onResponseStart(controller, status, raw: IncomingHttpHeaders, statusText) {
+        transfer.touch();
         // 1xx (100 Continue) are interim: undici reports the final answer again.
         if (status < 200) return;
         const responseHeaders = new Headers();
@@ -111,12 +110,13 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest): Promise<UpstreamResp
         const response: UpstreamResponse = { status, statusText: statusText ?? '', headers: responseHeaders, body: null };
         if (bodiless || status === 204 || status === 304) {
           // Nothing follows these headers (onResponseEnd comes next without data).
+          transfer.end();
           settle(response);
           return;
         }
         const length = smallBodyLength(responseHeaders);
         if (length !== undefined) {
-          small = { response, length, chunks: [], total: 0 };
+          small = { response, body: new SmallBody(length) };
           return;
         }
         response.body = new ReadableStream<Uint8Array>(
@@ -125,6 +125,8 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest): Promise<UpstreamResp
               stream = c;
             },
             pull() {
+              // The reader asking for more is progress too (a slow client, not a stalled upstream).
+              transfer.touch();
               if (paused) {
                 paused = false;
                 controller.resume();
@@ -132,6 +134,7 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest): Promise<UpstreamResp
             },
             cancel(reason) {
               signal.removeEventListener('abort', onAbort);
+              transfer.end();
               // Destroys the connection when the answer was not read to its end.
               controller.abort(reason instanceof Error ? reason : new Error('the reader cancelled the body'));
             },
@@ -141,13 +144,10 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest): Promise<UpstreamResp
         settle(response);
       },
       onResponseData(controller, chunk) {
+        transfer.touch();
         if (small) {
-          small.total += chunk.byteLength;
-          if (small.total > small.length) {
-            controller.abort(new BodyBrokeOff(url.host, small.total, small.length));
-            return;
-          }
-          small.chunks.push(chunk);
+          const over = small.body.add(chunk);
+          if (over) controller.abort(over);
           return;
         }
         if (!stream) return;
@@ -160,10 +160,15 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest): Promise<UpstreamResp
       },
       onResponseEnd() {
         signal.removeEventListener('abort', onAbort);
+        transfer.end();
         if (small) {
-          const { response, chunks, total } = small;
-          response.body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
-          settle(response);
+          try {
+            small.response.body = small.body.bytes();
+          } catch (error) {
+            settled = true;
+            return reject(error);
+          }
+          settle(small.response);
         } else if (stream) {
           try {
             stream.close();
@@ -185,7 +190,7 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest): Promise<UpstreamResp
           method: outgoing.method as Dispatcher.HttpMethod,
           headers,
           // undici writes an async iterable with the declared Content-Length, or chunked.
-          body: (outgoing.body && counted(outgoing.body)) as unknown as Dispatcher.DispatchOptions['body'],
+          body: (outgoing.body && counted(outgoing.body, transfer)) as unknown as Dispatcher.DispatchOptions['body'],
           // undici closes the connection after every HEAD (in case a broken server sends a body
           // anyway): one new upstream connection per manifest/blob check. Registries answer HEAD
           // correctly; keep the connection.
@@ -199,20 +204,11 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest): Promise<UpstreamResp
   });
 }
 
-/** The request body as undici takes it (an async iterable), each chunk counted for `streamed`. */
-async function* counted(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+/** The request body as undici takes it (an async iterable), each chunk counted for `streamed` and as progress. */
+async function* counted(body: ReadableStream<Uint8Array>, transfer: Transfer): AsyncGenerator<Uint8Array> {
   for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    transfer.touch();
     streamed(chunk.byteLength);
     yield chunk;
-  }
-}
-
-/** A small answer whose body did not match its Content-Length: cut short, or longer than declared. */
-class BodyBrokeOff extends Error {
-  constructor(host: string, received: number, declared: number, cause?: Error) {
-    const what =
-      received > declared ? `sent more than its Content-Length of ${declared} bytes` : `the answer broke off after ${received} of its ${declared} bytes`;
-    const code = (cause as { code?: string } | undefined)?.code;
-    super(`${host}: ${what}${code ? ` (${code})` : ''}`, { cause });
   }
 }

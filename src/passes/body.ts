@@ -2,7 +2,7 @@ import type { SiteConfig } from '../config/schema.ts';
 import { sealUploadLocation } from '../edge/uploads.ts';
 import { smallBodyLength, type BodyPass, type Exchange, type UpstreamResponse } from '../exchange.ts';
 import { FORMATS } from '../formats/index.ts';
-import { readUpTo } from '../stream/read-up-to.ts';
+import { readSmallBody } from '../stream/small-body.ts';
 import { mapBodyUrls } from './body-urls.ts';
 
 /**
@@ -28,19 +28,17 @@ export const mapUrls: BodyPass = (exchange, response) => (exchange.mapUrls ? map
 /**
  * Manifests, tag lists, tokens, errors: a body that declares at most SMALL_BODY bytes is read
  * whole, so it goes out in one piece (one write instead of headers, then a stream pumped chunk by
- * chunk). Bounded by the declared length: more than that is an upstream failure.
+ * chunk). The clients read these whole already (stream/small-body.ts, the same reader); this
+ * covers a client that does not (a test's, an embedder's). More or fewer bytes than declared is
+ * an upstream failure.
  */
 export const readSmallBodies: BodyPass = (_exchange, response) => {
   const { body } = response;
   if (!body || body instanceof Uint8Array) return undefined;
   const length = smallBodyLength(response.headers);
   if (length === undefined) return undefined;
-  return readUpTo(body, length).then((read) => {
-    if (!read.whole) {
-      void read.rest.cancel().catch(() => {});
-      throw new Error(`upstream sent more than its Content-Length of ${length} bytes`);
-    }
-    response.body = read.bytes;
+  return readSmallBody(body, length).then((bytes) => {
+    response.body = bytes;
   });
 };
 

@@ -65,7 +65,7 @@ describe('the passes alone', () => {
   it('readSmallBodies refuses a body longer than it declared', async () => {
     const exchange = makeExchange('http://idocker.io/v2/team/app/manifests/1.0');
     const liar: UpstreamResponse = { status: 200, headers: new Headers({ 'content-length': '2' }), body: streamOf('hello') };
-    await expect(readSmallBodies(exchange, liar)).rejects.toThrow('upstream sent more than its Content-Length of 2 bytes');
+    await expect(readSmallBodies(exchange, liar)).rejects.toThrow('sent more than its Content-Length of 2 bytes');
   });
 
   it('mapUrls and sealUploads do nothing (and nothing to wait for) where the exchange does not call for them', () => {
@@ -121,7 +121,7 @@ describe('a body pass that fails, through forward()', () => {
     const { answered, lines } = await run(exchange, { status: 200, headers: new Headers({ 'content-length': '2' }), body: streamOf('hello') });
     expect(answered.status).toBe(502);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ status: 502, error: 'response body: upstream sent more than its Content-Length of 2 bytes' });
+    expect(lines[0]).toMatchObject({ status: 502, error: 'response body: sent more than its Content-Length of 2 bytes' });
   });
 
   it('a site without the mapping pass forwards a packument as it came', async () => {
