@@ -17,6 +17,7 @@ import { refuseEarly } from '../../request/guard.ts';
 import { appFor, type SocketEnv } from '../app.ts';
 import { listeningLine, runLifecycle, startAdmin, startListeners, type AdminStart, type ProcessHooks } from '../lifecycle.ts';
 import { Listeners } from '../listeners.ts';
+import { peerBehindFront, withProxyFronts } from '../proxy-front.ts';
 import { workerRole } from '../workers-role.ts';
 import { processHooks } from '../node/process.ts';
 import { bunClient } from './client.ts';
@@ -76,23 +77,34 @@ export function serveBun({ config, source }: StartOptions, hooks: ProcessHooks =
           armed = true;
           server.timeout(request, keepAlive);
         };
-        return app.fetch(request, { clientAddress: server.requestIP(request)?.address, answered } satisfies SocketEnv);
+        const peer = server.requestIP(request);
+        return app.fetch(request, { clientAddress: peerBehindFront(entry, peer?.address, peer?.port), answered } satisfies SocketEnv);
       },
     });
 
   const listeners = startListeners(
     () =>
-      new Listeners(config.listen, {
-        start: serve,
-        port: (server) => server.port,
-        // Without `true`, stop() closes the listening socket at once and resolves when requests in flight have finished.
-        drain: (server) => server.stop(),
-        readText,
-        log: hooks.log,
-      }),
+      new Listeners(
+        config.listen,
+        withProxyFronts(
+          {
+            start: serve,
+            port: (server) => server.port,
+            // Without `true`, stop() closes the listening socket at once and resolves when requests in flight have finished.
+            drain: (server) => server.stop(),
+            readText,
+            log: hooks.log,
+          },
+          hooks,
+          source,
+          config.timeouts.header,
+        ),
+      ),
     hooks,
   );
   for (const [i, server] of listeners.servers.entries()) {
+    // A PROXY protocol listener's front prints its line (proxy-front.ts).
+    if (config.listen[i]?.proxyProtocol) continue;
     hooks.log(listeningLine(config.listen[i]?.certs.length ? 'https' : 'http', server.hostname, server.port, source));
   }
 

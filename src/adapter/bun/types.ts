@@ -10,7 +10,7 @@ export interface BunTls {
 export interface BunServer {
   readonly hostname: string;
   readonly port: number;
-  requestIP(request: Request): { address: string } | null;
+  requestIP(request: Request): { address: string; port: number } | null;
   timeout(request: Request, seconds: number): void;
   stop(closeActiveConnections?: boolean): Promise<void>;
 }

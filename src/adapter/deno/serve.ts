@@ -18,6 +18,7 @@ import { refuseEarly } from '../../request/guard.ts';
 import { appFor, type SocketEnv } from '../app.ts';
 import { listeningLine, runLifecycle, startAdmin, startListeners, type AdminStart, type ProcessHooks } from '../lifecycle.ts';
 import { Listeners } from '../listeners.ts';
+import { peerBehindFront, withProxyFronts } from '../proxy-front.ts';
 import { workerRole } from '../workers-role.ts';
 import { denoClient } from './client.ts';
 import { denoHooks } from './process.ts';
@@ -44,25 +45,37 @@ export function serveDeno({ config, source }: StartOptions, hooks: ProcessHooks 
         onListen,
       },
       // A Host list (`a, b`, which hyper lets through) makes request.url unparsable: 400 before the app parses it.
-      (request, info) => refuseEarly(request) ?? app.fetch(request, { clientAddress: info.remoteAddr.hostname } satisfies SocketEnv),
+      (request, info) =>
+        refuseEarly(request) ??
+        app.fetch(request, { clientAddress: peerBehindFront(entry, info.remoteAddr.hostname, info.remoteAddr.port) } satisfies SocketEnv),
     );
 
   const listeners = startListeners(
     () =>
-      new Listeners(config.listen, {
-        // Only the first start of each entry prints the startup line; SIGHUP replacements stay quiet.
-        start: (entry, port, pairs) =>
-          serve(
-            entry,
-            port,
-            pairs,
-            starting ? (addr) => hooks.log(listeningLine(entry.certs.length ? 'https' : 'http', addr.hostname, addr.port, source)) : () => {},
-          ),
-        port: (server) => server.addr.port,
-        drain: (server) => server.shutdown(),
-        readText,
-        log: hooks.log,
-      }),
+      new Listeners(
+        config.listen,
+        withProxyFronts(
+          {
+            // Only the first start of each entry prints the startup line; SIGHUP replacements stay quiet (and a PROXY front prints its own).
+            start: (entry, port, pairs) =>
+              serve(
+                entry,
+                port,
+                pairs,
+                starting && !entry.proxyProtocol
+                  ? (addr) => hooks.log(listeningLine(entry.certs.length ? 'https' : 'http', addr.hostname, addr.port, source))
+                  : () => {},
+              ),
+            port: (server) => server.addr.port,
+            drain: (server) => server.shutdown(),
+            readText,
+            log: hooks.log,
+          },
+          hooks,
+          source,
+          config.timeouts.header,
+        ),
+      ),
     hooks,
   );
   starting = false;
