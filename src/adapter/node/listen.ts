@@ -15,6 +15,7 @@ import { isTls, type CertPair, type ListenEntry } from '../../config/serving.ts'
 import { missingFileHint } from '../../config/tls-files.ts';
 import { addressInUseHint } from '../listeners.ts';
 import { listenerKey, onHandedConnection, workerRole } from '../workers-role.ts';
+import { handAfterProxyHeader, serveAfterProxyHeader } from './proxy-protocol.ts';
 
 type FetchHandler = Parameters<typeof serve>[0]['fetch'];
 
@@ -104,7 +105,7 @@ function withAddressHint(server: Server | HttpsServer, entry: ListenEntry, field
  * lacks: on-bun.ts serves workers through Bun.serve instead.
  */
 function serveOrJoin(entry: ListenEntry, options: Parameters<typeof serve>[0], onListening: (info: AddressInfo) => void): Server {
-  if (workerRole()?.sharing !== 'handed') return serve(options, onListening) as Server;
+  if (workerRole()?.sharing !== 'handed') return (entry.proxyProtocol ? serveAfterProxyHeader : serve)(options, onListening) as Server;
   const server = createAdaptorServer(options) as Server;
   const sockets = new Set<Socket>();
   const waiting: Array<(error?: Error) => void> = [];
@@ -123,6 +124,7 @@ function serveOrJoin(entry: ListenEntry, options: Parameters<typeof serve>[0], o
       sockets.delete(socket);
       finish();
     });
+    if (entry.proxyProtocol) return handAfterProxyHeader(server, socket);
     server.emit('connection', socket);
     socket.resume();
   });

@@ -24,22 +24,29 @@ function seenFrom(socket: Socket, source: ProxySource): void {
 }
 
 /**
+ * Hands `socket` to `server` (its 'connection') once its PROXY header is read, seen from the
+ * header's source; a connection without a valid header within the server's header timeout is
+ * closed unheard. For connections accepted elsewhere too (a primary handing them to a worker).
+ */
+export function handAfterProxyHeader(server: Server, socket: Socket): void {
+  socket.on('error', () => {});
+  awaitProxyHeader(socket, server.headersTimeout || 30_000, (source) => {
+    if (source) seenFrom(socket, source);
+    server.emit('connection', socket);
+    socket.resume();
+  });
+}
+
+/**
  * @hono/node-server's `serve` for a listener whose connections start with a PROXY header: the
  * same server (plain or https, from `options`), listening through a net.Server that reads the
- * header first. `headerTimeoutMs` bounds the wait for a whole header; a connection with no valid
+ * header first, within the server's header timeout (`headersTimeout`); a connection with no valid
  * header is closed before any of it reaches the server. The returned server's `close()` also
  * stops the net.Server, and its 'error' event carries the net.Server's (a busy address).
  */
-export function serveAfterProxyHeader(options: ServeOptions, listening: ListeningListener, headerTimeoutMs: number): Server {
+export function serveAfterProxyHeader(options: ServeOptions, listening: ListeningListener): Server {
   const server = createAdaptorServer(options) as Server;
-  const front = createTcpServer((socket) => {
-    socket.on('error', () => {});
-    awaitProxyHeader(socket, headerTimeoutMs, (source) => {
-      if (source) seenFrom(socket, source);
-      server.emit('connection', socket);
-      socket.resume();
-    });
-  });
+  const front = createTcpServer((socket) => handAfterProxyHeader(server, socket));
   // An https server wraps the socket in a TLSSocket, whose address comes from the TCP handle: give it the header's.
   server.prependListener('secureConnection', (tls: TLSSocket) => {
     const under = (tls as TLSSocket & { _parent?: Socket })._parent;
@@ -55,6 +62,10 @@ export function serveAfterProxyHeader(options: ServeOptions, listening: Listenin
     return server;
   }) as Server['close'];
   server.address = () => front.address();
-  front.listen(options.port ?? 0, options.hostname, () => listening?.(front.address() as Parameters<NonNullable<ListeningListener>>[0]));
+  front.listen(options.port ?? 0, options.hostname, () => {
+    // As its own listen() would: the http server tracks its connections (header timeout, closeIdleConnections) from 'listening'.
+    server.emit('listening');
+    listening?.(front.address() as Parameters<NonNullable<ListeningListener>>[0]);
+  });
   return server;
 }
