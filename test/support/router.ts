@@ -169,6 +169,8 @@ export async function startRouter(runtime: Runtime, config: ConfigInput, opts: {
   writeFileSync(configPath, JSON.stringify({ ...config, listen: opts.listen ? entries : entries[0] }));
   const [command, ...args] = COMMANDS[runtime](configPath);
   if (opts.quiet) args.push('--quiet');
+  // Deno starts worker processes only with --allow-run (src/adapter/deno/workers.ts).
+  if ((runtime === 'deno' || runtime === 'deno-node') && config.workers !== undefined && config.workers !== 1) args.unshift('--allow-run');
   const child = spawn(command!, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORT: '' } });
   let stdout = '';
   let stderr = '';
