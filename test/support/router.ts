@@ -170,7 +170,7 @@ export async function startRouter(runtime: Runtime, config: ConfigInput, opts: {
   const [command, ...args] = COMMANDS[runtime](configPath);
   if (opts.quiet) args.push('--quiet');
   // Deno starts worker processes only with --allow-run (src/adapter/deno/workers.ts).
-  if ((runtime === 'deno' || runtime === 'deno-node') && config.workers !== undefined && config.workers !== 1) args.unshift('--allow-run');
+  if ((runtime === 'deno' || runtime === 'deno-node') && config.workers !== undefined && config.workers !== 1) args.splice(1, 0, '--allow-run');
   const child = spawn(command!, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORT: '' } });
   let stdout = '';
   let stderr = '';
