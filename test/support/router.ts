@@ -136,6 +136,8 @@ export interface ListenerSpec {
   cert?: string;
   key?: string;
   certs?: Array<{ cert: string; key: string }>;
+  /** Connections start with a PROXY protocol header (src/adapter/proxy-protocol.ts). */
+  proxyProtocol?: boolean;
 }
 
 export interface RouterProcess {
