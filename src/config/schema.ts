@@ -180,6 +180,9 @@ const siteSchema = z
     { when: (payload) => typeof payload.value === 'object' && payload.value !== null },
   );
 
+/** What `workers` takes, said whenever it is wrong. */
+const WORKERS = 'must be a whole number of processes from 1 to 1024, or "auto" (one per CPU)';
+
 export const configSchema = z
   .strictObject({
     /** One listener or several, each plain or TLS; an array once parsed (see config/serving.ts). */
@@ -202,9 +205,7 @@ export const configSchema = z
     /** The admin listener (`/metrics`, `/healthz`, `/readyz`); none unless configured. */
     admin: adminSchema.optional(),
     /** Serving processes on the same listeners: a count, or "auto" (one per CPU); see config/workers.ts. */
-    workers: z
-      .union([z.number().int().min(1).max(1024), z.literal('auto')], { error: 'must be a whole number of processes from 1 to 1024, or "auto" (one per CPU)' })
-      .default(1),
+    workers: z.union([z.number().int(WORKERS).min(1, WORKERS).max(1024, WORKERS), z.literal('auto')], { error: WORKERS }).default(1),
     /** Whose X-Forwarded-For names the client (nginx's real_ip module); off unless configured (config/real-ip.ts). */
     realIp: realIpSchema.optional(),
   })
