@@ -1,0 +1,233 @@
+/**
+ * The client's address behind a balancer (issue 21), with Debian's haproxy in front of the router
+ * on every server runtime: `send-proxy-v2` to one listener, `send-proxy` (v1) to another, `option
+ * forwardfor` to a third (realIp trusts haproxy's 127.0.0.1), and `send-proxy-v2` in TCP mode to a
+ * TLS listener (the header comes before the handshake). The client connects from 127.0.0.2, so it
+ * differs from haproxy: the origin must see X-Forwarded-For ending in 127.0.0.2 and the router's
+ * access log must name it. A connection to a PROXY listener without a valid header is closed and
+ * nothing of it reaches the origin; a client that is not a trusted proxy cannot name itself.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOrigin } from '../support/origin.ts';
+import { freePort } from '../support/ports.ts';
+import { startRouter, type RouterProcess, type Runtime } from '../support/router.ts';
+
+const CLIENT = '127.0.0.2';
+const RUNTIMES: Runtime[] = ['node', 'bun-node', 'bun', 'deno'];
+
+let origin: Awaited<ReturnType<typeof startOrigin>>;
+let certDir: string;
+
+beforeAll(async () => {
+  origin = await startOrigin((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end('ok');
+  });
+  certDir = mkdtempSync(join(tmpdir(), 'client-address-'));
+  const made = spawnSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=registry.test', '-addext', 'subjectAltName=DNS:registry.test'].concat([
+      '-keyout',
+      join(certDir, 'key.pem'),
+      '-out',
+      join(certDir, 'cert.pem'),
+    ]),
+    { encoding: 'utf8' },
+  );
+  if (made.status !== 0) throw new Error(`openssl: ${made.stderr}`);
+});
+afterAll(() => origin?.close());
+
+/** haproxy in front of the router's four listeners; `ports` are its frontends in the same order. */
+async function startHaproxy(routerPorts: number[]): Promise<{ ports: number[]; child: ChildProcess; stop(): Promise<void> }> {
+  const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [v2, v1, xff, tls] = routerPorts;
+  const config = [
+    'global',
+    '  maxconn 100',
+    'defaults',
+    '  mode http',
+    '  timeout connect 5s',
+    '  timeout client 30s',
+    '  timeout server 30s',
+    `frontend proxy_v2\n  bind 127.0.0.1:${ports[0]}\n  default_backend proxy_v2`,
+    `backend proxy_v2\n  server router 127.0.0.1:${v2} send-proxy-v2`,
+    `frontend proxy_v1\n  bind 127.0.0.1:${ports[1]}\n  default_backend proxy_v1`,
+    `backend proxy_v1\n  server router 127.0.0.1:${v1} send-proxy`,
+    `frontend forwardfor\n  bind 127.0.0.1:${ports[2]}\n  option forwardfor\n  default_backend forwardfor`,
+    `backend forwardfor\n  server router 127.0.0.1:${xff}`,
+    `frontend tls\n  mode tcp\n  bind 127.0.0.1:${ports[3]}\n  default_backend tls`,
+    `backend tls\n  mode tcp\n  server router 127.0.0.1:${tls} send-proxy-v2`,
+    '',
+  ].join('\n');
+  const path = join(mkdtempSync(join(tmpdir(), 'haproxy-')), 'haproxy.cfg');
+  writeFileSync(path, config);
+  const child = spawn('haproxy', ['-db', '-f', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const exited = once(child, 'exit');
+  // Listening once every frontend accepts a connection.
+  const deadline = Date.now() + 10_000;
+  for (const port of ports) {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`haproxy exited: ${stderr}`);
+      if (Date.now() > deadline) throw new Error(`haproxy did not listen within 10 s: ${stderr}`);
+      const accepted = await new Promise<boolean>((done) => {
+        const probe = connect(port, '127.0.0.1', () => {
+          probe.destroy();
+          done(true);
+        });
+        probe.on('error', () => done(false));
+      });
+      if (accepted) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return {
+    ports,
+    child,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** A GET from 127.0.0.2; resolves with the status. */
+function get(port: number, path: string, options: { tls?: boolean; headers?: Record<string, string> } = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const send = options.tls ? httpsRequest : httpRequest;
+    const req = send(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        localAddress: CLIENT,
+        headers: { host: 'registry.test', ...options.headers },
+        agent: false,
+        ...(options.tls && { servername: 'registry.test', rejectUnauthorized: false }),
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Writes `bytes` from 127.0.0.2 and resolves with what came back before the router closed the connection. */
+function sendRaw(port: number, bytes: Buffer | string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1', localAddress: CLIENT }, () => socket.write(bytes));
+    let answer = '';
+    socket.on('data', (chunk) => (answer += chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(answer));
+  });
+}
+
+/** The origin's record of the request for `path` (waits for it). */
+async function seenAt(path: string) {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const found = origin.seen.find((request) => request.url === path);
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`the origin never saw ${path}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The router's access-log line for `path` (waits for it). */
+async function loggedAt(router: RouterProcess, path: string) {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const found = router.accessLog().find((entry) => entry.path === path);
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`no access-log line for ${path}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe.each(RUNTIMES)('client address behind haproxy on %s', (runtime) => {
+  let router: RouterProcess;
+  let haproxy: Awaited<ReturnType<typeof startHaproxy>>;
+
+  beforeAll(async () => {
+    router = await startRouter(
+      runtime,
+      { sites: [{ name: 'raw', hosts: ['registry.test'], upstream: `${origin.url}/` }], realIp: { from: ['127.0.0.1'] } },
+      {
+        listen: [{ proxyProtocol: true }, { proxyProtocol: true }, {}, { proxyProtocol: true, cert: join(certDir, 'cert.pem'), key: join(certDir, 'key.pem') }],
+      },
+    );
+    haproxy = await startHaproxy(router.ports);
+  }, 60_000);
+  afterAll(async () => {
+    await haproxy?.stop();
+    await router?.stop();
+  });
+
+  it.each([
+    ['send-proxy-v2', 0, '127.0.0.2'],
+    ['send-proxy (v1)', 1, '127.0.0.2'],
+    ['option forwardfor, realIp trusting haproxy', 2, '127.0.0.2, 127.0.0.2'],
+  ] as const)('%s: the origin and the access log name the client, not haproxy', async (_name, frontend, forwardedFor) => {
+    const path = `/${runtime}/frontend-${frontend}`;
+    expect(await get(haproxy.ports[frontend]!, path)).toBe(200);
+    const seen = await seenAt(path);
+    expect(seen.headers['x-forwarded-for']).toBe(forwardedFor);
+    expect(seen.headers['x-real-ip']).toBe(CLIENT);
+    expect((await loggedAt(router, path)).client).toBe(CLIENT);
+  });
+
+  it('TLS behind send-proxy-v2 (TCP mode): the header before the handshake, the client named', async () => {
+    const path = `/${runtime}/tls`;
+    expect(await get(haproxy.ports[3]!, path, { tls: true })).toBe(200);
+    expect((await seenAt(path)).headers['x-real-ip']).toBe(CLIENT);
+    expect((await loggedAt(router, path)).client).toBe(CLIENT);
+  });
+
+  it('without a valid PROXY header the connection is closed and nothing reaches the origin', async () => {
+    const request = (path: string) => `GET ${path} HTTP/1.1\r\nHost: registry.test\r\n\r\n`;
+    const refused = [
+      request(`/${runtime}/no-header`),
+      `PROXY TCP4 198.51.100.7 127.0.0.1 4000\r\n${request(`/${runtime}/short-v1`)}`,
+      `PROXY TCP4 198.51.100.7 127.0.0.1 4000 80\n${request(`/${runtime}/lone-lf`)}`,
+      Buffer.concat([
+        Buffer.from('\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x04', 'latin1'),
+        Buffer.from([198, 51, 100, 7]),
+        Buffer.from(request(`/${runtime}/short-v2`)),
+      ]),
+    ];
+    for (const bytes of refused) expect(await sendRaw(router.ports[0]!, bytes)).toBe('');
+    // A valid header on the same listener still works, and names the header's source.
+    const ok = await sendRaw(
+      router.ports[0]!,
+      `PROXY TCP4 198.51.100.7 127.0.0.1 4000 80\r\n${request(`/${runtime}/v1-direct`).replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n')}`,
+    );
+    expect(ok).toMatch(/^HTTP\/1\.1 200/);
+    expect((await loggedAt(router, `/${runtime}/v1-direct`)).client).toBe('198.51.100.7');
+    const paths = ['no-header', 'short-v1', 'lone-lf', 'short-v2'].map((name) => `/${runtime}/${name}`);
+    expect(origin.seen.filter((seen) => paths.includes(seen.url))).toEqual([]);
+    expect(router.accessLog().filter((entry) => paths.includes(entry.path))).toEqual([]);
+  });
+
+  it('a client that is not a trusted proxy cannot set its own address', async () => {
+    const path = `/${runtime}/spoofed`;
+    expect(await get(router.ports[2]!, path, { headers: { 'x-forwarded-for': '198.51.100.99', 'x-real-ip': '198.51.100.99' } })).toBe(200);
+    const seen = await seenAt(path);
+    expect(seen.headers['x-forwarded-for']).toBe(`198.51.100.99, ${CLIENT}`);
+    expect(seen.headers['x-real-ip']).toBe(CLIENT);
+    expect((await loggedAt(router, path)).client).toBe(CLIENT);
+  });
+});
