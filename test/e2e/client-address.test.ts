@@ -27,7 +27,7 @@ let origin: Awaited<ReturnType<typeof startOrigin>>;
 let certDir: string;
 
 beforeAll(async () => {
-  origin = await startOrigin((req, res) => {
+  origin = await startOrigin((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end('ok');
   });
@@ -229,5 +229,35 @@ describe.each(RUNTIMES)('client address behind haproxy on %s', (runtime) => {
     expect(seen.headers['x-forwarded-for']).toBe(`198.51.100.99, ${CLIENT}`);
     expect(seen.headers['x-real-ip']).toBe(CLIENT);
     expect((await loggedAt(router, path)).client).toBe(CLIENT);
+  });
+
+  it('SIGTERM: the fronts close with the servers, exit 0', async () => {
+    await haproxy.stop();
+    expect(await router.stop()).toBe(0);
+  });
+});
+
+// `bun run src/node.ts` serves a Maven site on plain HTTP through Bun's node:http (on-bun.ts), where
+// the header is read in place as on Node (node/proxy-protocol.ts), not through the loopback front.
+describe("PROXY protocol on Bun's node:http (bun-node with a Maven site)", () => {
+  it('names the client of the header; no header: closed, nothing forwarded', async () => {
+    const router = await startRouter(
+      'bun-node',
+      { sites: [{ name: 'maven', preset: 'maven', hosts: ['registry.test'], upstream: `${origin.url}/` }] },
+      { listen: [{ proxyProtocol: true }] },
+    );
+    try {
+      expect(router.stderr()).toMatch(/serving through node:http/);
+      const path = '/bun-node-http/org/example/app/1.0/app-1.0.pom';
+      const request = `GET ${path} HTTP/1.1\r\nHost: registry.test\r\nConnection: close\r\n\r\n`;
+      expect(await sendRaw(router.port, `PROXY TCP6 2001:db8::7 ::1 4000 80\r\n${request}`)).toMatch(/^HTTP\/1\.1 200/);
+      expect((await seenAt(path)).headers['x-real-ip']).toBe('2001:db8::7');
+      expect((await loggedAt(router, path)).client).toBe('2001:db8::7');
+      expect(await sendRaw(router.port, request.replace(path, `${path}.sha1`))).toBe('');
+      expect(origin.seen.filter((seen) => seen.url === `${path}.sha1`)).toEqual([]);
+      expect(await router.stop()).toBe(0);
+    } finally {
+      await router.stop();
+    }
   });
 });
