@@ -31,6 +31,12 @@ export function featureProblems(runtime: RuntimeName, config: Config): string[] 
   const can = CAPABILITIES[runtime];
   const problems: string[] = [];
   config.listen.forEach((entry, i) => {
+    if (entry.proxyProtocol && runtime === 'worker') {
+      problems.push(
+        `listen[${i}].proxyProtocol: a worker gets no TCP connection to read a PROXY header from (the platform names the client in CF-Connecting-IP); ` +
+          'remove proxyProtocol',
+      );
+    }
     if (!isTls(entry)) return;
     if (!can.tls) {
       problems.push(

@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 import type { AccessEntry } from '../../src/access-log.ts';
 import { appFor, type SocketEnv } from '../../src/adapter/app.ts';
+import { featureProblems } from '../../src/config/features.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { trustedProxyProblem } from '../../src/config/real-ip.ts';
 import type { ConfigInput } from '../../src/config/schema.ts';
@@ -62,6 +63,18 @@ describe('trusted proxies (realIp.from)', () => {
     const none = parseConfig({ sites: [{ name: 's', hosts: ['a.test'], upstream: 'http://u.test/' }] } as ConfigInput);
     expect(none.realIp).toBeUndefined();
     expect(clientAddressFinder(undefined)('10.0.0.1', xff('198.51.100.7'))).toBe('10.0.0.1');
+  });
+});
+
+describe('a listener with proxyProtocol', () => {
+  const site = { name: 's', hosts: ['a.test'], upstream: 'http://u.test/' };
+  it('is off by default, a boolean, and refused on the worker, saying why', () => {
+    const config = parseConfig({ sites: [site], listen: [{ port: 8080 }, { port: 8081, proxyProtocol: true }] } as ConfigInput);
+    expect(config.listen.map((entry) => entry.proxyProtocol ?? false)).toEqual([false, true]);
+    expect(() => parseConfig({ sites: [site], listen: { proxyProtocol: 'yes' } } as unknown as ConfigInput)).toThrow(/listen\.proxyProtocol/);
+    expect(featureProblems('node', config)).toEqual([]);
+    expect(featureProblems('deno', config)).toEqual([]);
+    expect(featureProblems('worker', config)).toEqual([expect.stringMatching(/^listen\[1\]\.proxyProtocol: a worker gets no TCP connection/)]);
   });
 });
 
