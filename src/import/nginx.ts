@@ -24,7 +24,9 @@
  * real `nginx -t` where nginx is installed (test/import/nginx.test.ts).
  *
  * **What is translated** (README "From the original nginx config"): `upstream` blocks → pools
- * (`backup` servers kept as backups), `listen`/`ssl_certificate*` → plain and TLS listeners (equal
+ * (`backup` servers kept as backups), `set_real_ip_from`/`real_ip_header`/`real_ip_recursive` → `realIp`
+ * (`real_ip_header proxy_protocol` and `listen … proxy_protocol` → the listener's `proxyProtocol`),
+ * `listen`/`ssl_certificate*` → plain and TLS listeners (equal
  * ones across servers merged, certificates per SNI), each `server` → a site (`server_name` → hosts),
  * `client_max_body_size` → `maxBodySize` (nginx's default 1m made explicit), the proxy timeouts →
  * `timeouts` (idle: the largest read/send timeout; they are global in the router), the method split
@@ -38,6 +40,7 @@
  */
 import type { ConfigInput } from '../config/schema.ts';
 import type { UpstreamPoolConfig } from '../config/ha.ts';
+import { REAL_IP_HEADERS, trustedProxyProblem } from '../config/real-ip.ts';
 import { parseSize } from '../config/size.ts';
 import { FORMAT_NAMES, FORMATS, OTHER_NEXUS_FORMATS, type Format, type FormatName } from '../formats/index.ts';
 import { compileRule, pickRole } from '../rules/rule.ts';
@@ -71,7 +74,7 @@ export interface ImportOptions {
 }
 
 type SiteInput = ConfigInput['sites'][number];
-type ListenInput = { host?: string; port?: number; cert?: string; key?: string; certs?: Array<{ cert: string; key: string }> };
+type ListenInput = { host?: string; port?: number; cert?: string; key?: string; certs?: Array<{ cert: string; key: string }>; proxyProtocol?: boolean };
 type RuleInput = NonNullable<SiteInput['rules']>[number];
 type StaticInput = NonNullable<SiteInput['static']>[number];
 
@@ -224,8 +227,6 @@ const WHY: Record<string, string> = {
   mail: 'mail proxying is not HTTP routing',
   geo: 'the router routes by method, path and query only',
   split_clients: 'the router routes by method, path and query only',
-  real_ip_header: 'the client address is the TCP peer; X-Forwarded-For from a proxy in front is appended to, not trusted',
-  set_real_ip_from: 'the client address is the TCP peer; X-Forwarded-For from a proxy in front is appended to, not trusted',
   expires: 'the router adds no caching headers',
 };
 
@@ -251,6 +252,8 @@ interface Level {
 interface Listen {
   host: string;
   port: number;
+  /** `listen … proxy_protocol`. */
+  proxyProtocol?: boolean;
   ssl: boolean;
   directive?: Directive;
   defaultServer: boolean;
@@ -311,6 +314,8 @@ class Importer {
   private readonly reported = new Set<string>();
   /** Note → where in the nginx config it comes from (file:line, in order). */
   private readonly changed = new Map<string, string[]>();
+  /** The real_ip module's directives wherever they stand (the router's `realIp` is one for all sites). */
+  private readonly realIp: { from: Directive[]; header: Directive[]; recursive: Directive[] } = { from: [], header: [], recursive: [] };
   private readonly upstreams = new Map<string, UpstreamDef>();
   private readonly maps = new Map<string, MapDef>();
   private readonly timeouts: { read: Directive[]; send: Directive[]; connect: Directive[]; header: Directive[] } = {
@@ -357,6 +362,60 @@ class Importer {
     }
     const plans = servers.map((d) => this.server(d, root));
     return this.assemble(plans);
+  }
+
+  // ── the client's address ───────────────────────────────────────────────────
+
+  /**
+   * nginx's real_ip module → `realIp` (`set_real_ip_from` → `from`, `real_ip_header` → `header`,
+   * `real_ip_recursive` → `recursive`, nginx's default off made explicit). `real_ip_header
+   * proxy_protocol` needs no `realIp`: the listeners with `proxy_protocol` carry `proxyProtocol`,
+   * and the router takes the PROXY header's address from any peer of those listeners.
+   */
+  private realIpConfig(listen: readonly ListenInput[]): ConfigInput['realIp'] {
+    const { from, header, recursive } = this.realIp;
+    if (!from.length && !header.length && !recursive.length) {
+      if (listen.some((entry) => entry.proxyProtocol)) {
+        this.note(
+          'listen … proxy_protocol → "proxyProtocol": true; nginx kept the balancer as $remote_addr without real_ip_header proxy_protocol, ' +
+            "the router takes the PROXY header's address as the client",
+        );
+      }
+      return undefined;
+    }
+    const addresses: string[] = [];
+    for (const d of from) {
+      const value = d.args[0]?.value ?? '';
+      const problem = trustedProxyProblem(value);
+      if (problem) this.report(d, value.startsWith('unix:') ? 'a Unix socket peer is not a TCP address' : `${problem} (host names are not resolved)`);
+      else if (!addresses.includes(value)) addresses.push(value);
+    }
+    const headerName = header.at(-1)?.args[0]?.value ?? 'X-Real-IP';
+    if (headerName.toLowerCase() === 'proxy_protocol') {
+      if (!listen.some((entry) => entry.proxyProtocol)) this.report(header.at(-1)!, 'no listener has proxy_protocol: no PROXY header is read');
+      else {
+        this.note(
+          'real_ip_header proxy_protocol → "proxyProtocol": true on the listener; the router believes the PROXY header from any peer ' +
+            `(nginx: only from set_real_ip_from ${addresses.join(', ') || '(none)'}): let only your balancers reach those ports`,
+          header.at(-1),
+        );
+      }
+      return undefined;
+    }
+    const known = REAL_IP_HEADERS.find((name) => name.toLowerCase() === headerName.toLowerCase());
+    if (!known) {
+      this.report(header.at(-1)!, `the router reads the client's address from X-Forwarded-For or X-Real-IP only`);
+      return undefined;
+    }
+    if (!addresses.length) {
+      if (from.length) return undefined;
+      this.report(header.at(-1) ?? recursive[0]!, 'real_ip without set_real_ip_from trusts no proxy: nothing to carry over');
+      return undefined;
+    }
+    for (const d of [...from, ...header, ...recursive]) {
+      this.note('set_real_ip_from, real_ip_header, real_ip_recursive → "realIp": one for every site (nginx: per http, server or location block)', d);
+    }
+    return { from: addresses, header: known, recursive: recursive.at(-1)?.args[0]?.value === 'on' };
   }
 
   // ── reports ────────────────────────────────────────────────────────────────
@@ -495,6 +554,15 @@ class Importer {
       case 'autoindex':
         level.autoindex = d;
         return true;
+      case 'set_real_ip_from':
+        this.realIp.from.push(d);
+        return true;
+      case 'real_ip_header':
+        this.realIp.header.push(d);
+        return true;
+      case 'real_ip_recursive':
+        this.realIp.recursive.push(d);
+        return true;
       case 'proxy_read_timeout':
         this.timeouts.read.push(d);
         return true;
@@ -618,16 +686,17 @@ class Importer {
       }
       let ssl = Boolean(level.sslOn);
       let defaultServer = false;
+      let proxyProtocol = false;
       for (const param of params) {
         if (param === 'ssl') ssl = true;
         else if (param === 'http2') this.note(NOTED.http2!, d);
         else if (param === 'default_server' || param === 'default') defaultServer = true;
-        else if (param === 'proxy_protocol') this.report(d, 'the router does not read the PROXY protocol');
+        else if (param === 'proxy_protocol') proxyProtocol = true;
         else if (param === 'quic' || param === 'http3') this.report(d, 'the router does not speak HTTP/3');
         else if (/^(reuseport|deferred|backlog=|rcvbuf=|sndbuf=|so_keepalive=|fastopen=|bind$|ipv6only=)/.test(param)) continue;
         else this.report(d, `listen parameter ${param} is not translated`);
       }
-      out.push({ host, port, ssl, directive: d, defaultServer });
+      out.push({ host, port, ssl, directive: d, defaultServer, ...(proxyProtocol && { proxyProtocol }) });
     }
     return out;
   }
@@ -1258,7 +1327,7 @@ class Importer {
     // Listeners: one per address, TLS ones with every certificate of the servers that use them.
     const byAddress = new Map<
       string,
-      { host: string; port: number; ssl: boolean; certs: Array<{ cert: string; key: string }>; directive: Directive | undefined }
+      { host: string; port: number; ssl: boolean; certs: Array<{ cert: string; key: string }>; directive: Directive | undefined; proxyProtocol?: boolean }
     >();
     for (const plan of plans) {
       // A redirect-only server's listeners were handed to the site it was merged into.
@@ -1273,6 +1342,8 @@ class Importer {
           this.report(l.directive ?? plan.directive, `${address} is plain HTTP in one server and TLS in another`);
           continue;
         }
+        // nginx sets listen parameters once per address, for every server on it.
+        if (l.proxyProtocol) entry.proxyProtocol = true;
         if (l.ssl) {
           if (!plan.cert) {
             if (plan.site) this.report(l.directive ?? plan.directive, 'a TLS listener without ssl_certificate / ssl_certificate_key');
@@ -1296,6 +1367,7 @@ class Importer {
       if (v6 && v6.ssl === entry.ssl) {
         byAddress.delete(address);
         for (const c of entry.certs) if (!v6.certs.some((x) => x.cert === c.cert)) v6.certs.push(c);
+        if (entry.proxyProtocol) v6.proxyProtocol = true;
         this.note(`listen ${entry.port} and [::]:${entry.port} → one listener on "::" (IPv6 and IPv4 on one socket)`, v6.directive);
       }
     }
@@ -1308,6 +1380,7 @@ class Importer {
       const out: ListenInput = { host: entry.host, port: entry.port };
       if (entry.certs.length === 1) Object.assign(out, entry.certs[0]);
       else if (entry.certs.length > 1) out.certs = entry.certs;
+      if (entry.proxyProtocol) out.proxyProtocol = true;
       listen.push(out);
     }
 
@@ -1329,6 +1402,8 @@ class Importer {
     const sites = this.uniqueHosts(sitePlans);
 
     const config: ConfigInput = { listen: listen.length === 1 ? listen[0]! : listen.length ? listen : { port: 80 }, sites: sites.map((s) => orderSite(s)) };
+    const realIp = this.realIpConfig(listen);
+    if (realIp) config.realIp = realIp;
 
     // Timeouts are global in the router: the largest of all.
     const timeouts: NonNullable<ConfigInput['timeouts']> = {};
