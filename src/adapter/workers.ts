@@ -23,8 +23,11 @@ import { becomeWorker, workerAdmin, WORKER_ENV, type WorkerRole } from './worker
 /** A worker process as the primary holds it (a child process, or Node's cluster worker). */
 export interface WorkerProcess {
   readonly pid: number | undefined;
-  /** An IPC message; `handle` a socket to hand over (Node). */
-  send(message: unknown, handle?: unknown): void;
+  /**
+   * An IPC message; `handle` a socket to hand over (Node), which stays open here too until the
+   * worker says it has it; `sent` says whether it went (an exited worker's channel fails).
+   */
+  send(message: unknown, handle?: unknown, sent?: (error: Error | null) => void): void;
   onMessage(handler: (message: unknown) => void): void;
   onExit(handler: (code: number | null, signal: string | null) => void): void;
   kill(signal: 'SIGHUP' | 'SIGTERM' | 'SIGKILL'): void;
@@ -33,7 +36,12 @@ export interface WorkerProcess {
 /** What the primary sends a worker. */
 export type ToWorker = { t: 'start'; start: StartOptions; role: WorkerRole } | { t: 'admin'; n: number; path: string };
 /** What a worker sends the primary. */
-export type FromWorker = { t: 'hello' } | { t: 'listening'; line: string } | { t: 'admin'; n: number; status: number; body: string };
+export type FromWorker =
+  | { t: 'hello' }
+  | { t: 'listening'; line: string }
+  | { t: 'admin'; n: number; status: number; body: string }
+  /** Node: the worker has the connection `n` the primary handed over. */
+  | { t: 'got'; n: number };
 
 /** A listener as the start line shows it. */
 export interface Bound {
@@ -77,6 +85,16 @@ interface Slot {
   timer?: ReturnType<typeof setTimeout>;
 }
 
+/** The primary's own listeners (Node). */
+export interface Accepting {
+  bound: Bound[];
+  close(): void;
+  /** A worker's message the primary does not handle itself (`got`). */
+  message(from: WorkerProcess, message: FromWorker): void;
+  /** A worker exited: what it had not taken yet goes to another. */
+  exited(worker: WorkerProcess): void;
+}
+
 export interface PrimaryOptions {
   start: StartOptions;
   count: number;
@@ -89,7 +107,7 @@ export interface PrimaryOptions {
    * Node: the primary's own listeners, already listening; `route` gives the worker for a client
    * address. Bun, Deno: undefined (the workers listen; the first one's ports go to the others).
    */
-  accept?: (route: (address: string | undefined) => WorkerProcess | undefined) => Promise<{ bound: Bound[]; close(): void }>;
+  accept?: (route: (address: string | undefined) => WorkerProcess | undefined) => Promise<Accepting>;
 }
 
 /**
@@ -109,7 +127,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
   let stopping = false;
   let listening = false;
   let workerStart = start;
-  let closeOwn = () => {};
+  let own: Accepting | undefined;
   const pending: Array<{ n: number; resolve: (answer: { status: number; body: string } | undefined) => void }> = [];
   let nextQuestion = 1;
   let onAllUp: () => void = () => {};
@@ -141,6 +159,8 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
       } else if (message?.t === 'admin') {
         const at = pending.findIndex((p) => p.n === message.n);
         if (at >= 0) pending.splice(at, 1)[0]!.resolve({ status: message.status, body: message.body });
+      } else if (message) {
+        own?.message(proc, message);
       }
     });
     proc.onExit((code, signal) => exited(slot, proc, code, signal));
@@ -164,6 +184,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
   const exited = (slot: Slot, proc: WorkerProcess, code: number | null, signal: string | null): void => {
     if (slot.proc !== proc) return;
     slot.proc = undefined;
+    own?.exited(proc);
     slot.info = { ...slot.info, state: 'down', pid: null, lastExit: { at: new Date().toISOString(), code, signal } };
     const how = signal ? `signal ${signal}` : `code ${code}`;
     if (stopping) {
@@ -259,15 +280,15 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
 
   const describe = `${start.source}; ${count} workers, ${options.sharing === 'handed' ? "each client's connections on one worker" : 'connections spread by the kernel (reusePort)'}`;
   if (options.accept) {
-    const own = await options.accept(route);
-    closeOwn = own.close;
+    const accepting = await options.accept(route);
+    own = accepting;
     workerStart = {
       ...start,
-      config: { ...config, listen: config.listen.map((entry, i) => ({ ...entry, port: own.bound[i]?.port ?? entry.port })) },
+      config: { ...config, listen: config.listen.map((entry, i) => ({ ...entry, port: accepting.bound[i]?.port ?? entry.port })) },
     };
     for (const slot of slots) spawn(slot);
     await allUp;
-    for (const bound of own.bound) hooks.log(listeningLine(bound.scheme, bound.host, bound.port, describe));
+    for (const bound of accepting.bound) hooks.log(listeningLine(bound.scheme, bound.host, bound.port, describe));
   } else {
     spawn(slots[0]!);
     await allUp;
@@ -287,7 +308,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
     if (stopping) return;
     stopping = true;
     hooks.log(stoppingLine(signal, config));
-    closeOwn();
+    own?.close();
     admin?.stop();
     for (const slot of slots) {
       if (slot.timer) clearTimeout(slot.timer);

@@ -16,7 +16,7 @@ import type { StartOptions } from '../../config/cli.ts';
 import { isTls } from '../../config/serving.ts';
 import { addressInUseHint } from '../listeners.ts';
 import type { AdminStart, ProcessHooks } from '../lifecycle.ts';
-import { runPrimary, runWorker, type Bound, type WorkerProcess } from '../workers.ts';
+import { runPrimary, runWorker, type Accepting, type Bound, type WorkerProcess } from '../workers.ts';
 import { handedConnectionHandler, listenerKey, WORKER_ENV } from '../workers-role.ts';
 import { processHooks } from './process.ts';
 
@@ -24,10 +24,17 @@ import { processHooks } from './process.ts';
 export function childWorker(child: ChildProcess): WorkerProcess {
   return {
     pid: child.pid,
-    send: (message, handle) => void child.send(message as object, handle as Socket | undefined),
+    send: (message, handle, sent) => void child.send(message as object, handle as Socket | undefined, { keepOpen: true }, sent ?? (() => {})),
     onMessage: (handler) => void child.on('message', handler),
     onExit: (handler) => void child.on('exit', handler),
-    kill: (signal) => void child.kill(signal),
+    // process.kill, not child.kill: Deno's child.kill(signal) sends SIGTERM whatever the signal (Deno 2.9).
+    kill: (signal) => {
+      try {
+        if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, signal);
+      } catch {
+        // exited meanwhile
+      }
+    },
   };
 }
 
@@ -36,7 +43,7 @@ function clusterWorker(id: number): WorkerProcess {
   const worker = cluster.fork({ [WORKER_ENV]: String(id) });
   return {
     pid: worker.process.pid,
-    send: (message, handle) => void worker.send(message as object, handle as Socket | undefined),
+    send: (message, handle, sent) => void worker.send(message as object, handle as Socket | undefined, { keepOpen: true }, sent ?? (() => {})),
     onMessage: (handler) => void worker.on('message', handler),
     onExit: (handler) => void worker.on('exit', handler),
     kill: (signal) => void worker.process.kill(signal),
@@ -63,21 +70,35 @@ function bunWorker(id: number): WorkerProcess {
  * the process (exit 1) with the hint a lone router gives.
  */
 function acceptOnPrimary(start: StartOptions, hooks: ProcessHooks) {
-  return async (route: (address: string | undefined) => WorkerProcess | undefined): Promise<{ bound: Bound[]; close(): void }> => {
+  return async (route: (address: string | undefined) => WorkerProcess | undefined): Promise<Accepting> => {
     const servers: Server[] = [];
+    // Handed over but not yet confirmed: kept open here (keepOpen) so that a worker dying before it
+    // took one does not lose it; it goes to another worker, still unread.
+    const handing = new Map<number, { socket: Socket; key: string; worker: WorkerProcess }>();
+    let next = 1;
+    const hand = (socket: Socket, key: string, tries = 0): void => {
+      const worker = route(socket.remoteAddress);
+      if (worker) {
+        const n = next++;
+        handing.set(n, { socket, key, worker });
+        // A worker that died a moment ago (its exit not seen yet) cannot take it: again, to another once it is seen gone.
+        worker.send({ t: 'conn', key, n }, socket, (error) => {
+          if (!error || !handing.delete(n) || socket.destroyed) return;
+          setTimeout(() => hand(socket, key, tries + 1), 20);
+        });
+      } else if (tries >= 200) {
+        socket.destroy();
+      } else {
+        // No worker up (all starting again): hold the unread connection a while.
+        setTimeout(() => hand(socket, key, tries + 1), 50);
+      }
+    };
     const bound = await Promise.all(
       start.config.listen.map(
         (entry, i) =>
           new Promise<Bound>((done) => {
             let key = listenerKey(entry);
-            const hand = (socket: Socket, tries = 0): void => {
-              const worker = route(socket.remoteAddress);
-              if (worker) worker.send({ t: 'conn', key }, socket);
-              // No worker up (all starting again): hold the unread connection a while.
-              else if (tries >= 200) socket.destroy();
-              else setTimeout(() => hand(socket, tries + 1), 50);
-            };
-            const server = createServer({ pauseOnConnect: true }, (socket) => hand(socket));
+            const server = createServer({ pauseOnConnect: true }, (socket) => hand(socket, key));
             server.once('error', (error) => {
               const where = `${entry.host.includes(':') ? `[${entry.host}]` : entry.host}:${entry.port}`;
               hooks.log(`registry-router: cannot listen on ${where}: ${error.message}${addressInUseHint(error, where, `listen[${i}]`)}`);
@@ -92,7 +113,24 @@ function acceptOnPrimary(start: StartOptions, hooks: ProcessHooks) {
           }),
       ),
     );
-    return { bound, close: () => servers.forEach((server) => server.close()) };
+    return {
+      bound,
+      close: () => servers.forEach((server) => server.close()),
+      message(_from, message) {
+        if (message.t !== 'got') return;
+        const handed = handing.get(message.n);
+        handing.delete(message.n);
+        // The worker holds its own copy of the socket: closing this one ends nothing.
+        handed?.socket.destroy();
+      },
+      exited(worker) {
+        for (const [n, handed] of handing) {
+          if (handed.worker !== worker) continue;
+          handing.delete(n);
+          hand(handed.socket, handed.key);
+        }
+      },
+    };
   };
 }
 
@@ -122,6 +160,7 @@ export function serveAsWorker(serve: (start: StartOptions) => void | Promise<voi
       onMessage: (handler) =>
         void process.on('message', (message: { t?: string; key?: string }, handle?: Socket) => {
           if (message?.t === 'conn' && handle) {
+            process.send?.({ t: 'got', n: (message as { n?: number }).n });
             const deliver = handedConnectionHandler(message.key ?? '');
             if (deliver) deliver(handle);
             else handle.destroy();
