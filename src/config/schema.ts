@@ -5,6 +5,7 @@ import { adminSchema, healthSchema, upstreamPoolSchema } from './ha.ts';
 import { realIpSchema } from './real-ip.ts';
 import { FORMAT_NAMES, FORMATS } from '../formats/index.ts';
 import { directUploadsSchema, uploadsFromEdgeSchema } from './edge.ts';
+import { sessionsSchema } from './sessions.ts';
 import { dockerV2Issues, hostEntryProblem, MISSING_ROLE, sitesIssues, unroutedRoleIssues } from './site-checks.ts';
 
 const URL_FORM = 'must be an absolute http(s) URL without query or fragment, e.g. "http://nexus:8081/repository/docker-group/"';
@@ -208,6 +209,8 @@ export const configSchema = z
     workers: z.union([z.number().int(WORKERS).min(1, WORKERS).max(1024, WORKERS), z.literal('auto')], { error: WORKERS }).default(1),
     /** Whose X-Forwarded-For names the client (nginx's real_ip module); off unless configured (config/real-ip.ts). */
     realIp: realIpSchema.optional(),
+    /** Push and deploy sessions shared by every router process (config/sessions.ts); none: each process keeps its own. */
+    sessions: sessionsSchema.optional(),
   })
   .superRefine((config, ctx) => {
     for (const issue of sitesIssues(config.sites)) ctx.addIssue({ code: 'custom', ...issue, path: ['sites', ...issue.path] });
