@@ -13,6 +13,7 @@ import type { PemPair } from '../config/tls-files.ts';
 import { listeningLine, type ProcessHooks } from './lifecycle.ts';
 import { addressInUseHint, type ServerOps } from './listeners.ts';
 import { awaitProxyHeader } from './proxy-protocol.ts';
+import { workerRole } from './workers-role.ts';
 
 const LOOPBACK = '127.0.0.1';
 
@@ -107,7 +108,8 @@ function startFront(front: Front, entry: ListenEntry, tls: boolean, hooks: Proce
     hooks.log(`registry-router: cannot listen on ${where}: ${error.message}${addressInUseHint(error, where, 'listen')}`);
     hooks.exit(1);
   });
-  front.server.listen(entry.port, entry.host, () => {
+  // Workers of one router (Bun, Deno: workers-role.ts) each run a front on the same address, as their servers share theirs.
+  front.server.listen({ port: entry.port, host: entry.host, ...(workerRole() && { reusePort: true }) }, () => {
     const address = front.server.address();
     if (!address || typeof address === 'string') return;
     front.publicPort = address.port;
