@@ -3,8 +3,18 @@
  * keeps one client on one process (push sessions and Maven deploy sessions live in a process unless
  * a shared store holds them). See src/adapter/workers.ts for how each runtime runs them.
  */
-import { availableParallelism } from 'node:os';
 import type { RuntimeName } from './features.ts';
+
+/**
+ * os.availableParallelism(), fetched when asked: this module is also in the Workers bundle (the
+ * config's checks), which has no node:os to import (process.getBuiltinModule: Node ≥ 20.16, Bun, Deno).
+ */
+function availableParallelism(): number {
+  const os = (
+    globalThis as { process?: { getBuiltinModule?: (name: string) => { availableParallelism?: () => number } | undefined } }
+  ).process?.getBuiltinModule?.('node:os');
+  return os?.availableParallelism?.() ?? (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+}
 
 /** The resolved count: the number, or the CPUs this process may use for "auto" (os.availableParallelism()). */
 export function workerCount(config: { workers?: number | 'auto' | undefined }, cpus: () => number = availableParallelism): number {
