@@ -15,7 +15,7 @@
  */
 import type { StartOptions } from '../config/cli.ts';
 import { mergeMetrics, mergeReadyz, mergeStatus, type WorkerInfo, type WorkerStatus } from '../status/merge.ts';
-import { statusPageResponse } from '../status/admin.ts';
+import { ADMIN_ENDPOINTS, statusPageResponse } from '../status/admin.ts';
 import type { StatusSnapshot } from '../status/snapshot.ts';
 import { listeningLine, startAdminWith, stoppingLine, type AdminStart, type ProcessHooks } from './lifecycle.ts';
 import { becomeWorker, workerAdmin, WORKER_ENV, type WorkerRole } from './workers-role.ts';
@@ -247,7 +247,8 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
 
   const adminFetch = async (request: Request): Promise<Response> => {
     const path = new URL(request.url).pathname;
-    if (request.method !== 'GET' && request.method !== 'HEAD') return json(405, { status: 'method not allowed' });
+    // As the admin app of one process: GET (and HEAD) only, anything else is not found.
+    if (request.method !== 'GET' && request.method !== 'HEAD') return json(404, { status: 'not found', endpoints: ADMIN_ENDPOINTS });
     if (path === '/') return statusPageResponse();
     if (path === '/healthz') return json(200, { status: 'live', workers: slots.filter((s) => s.info.state === 'up').length });
     if (path === '/status.json') return json(200, mergeStatus(parsed<StatusSnapshot>(await ask(path)), infos(), Date.now()));
@@ -275,7 +276,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
         },
       );
     }
-    return json(404, { status: 'not found', endpoints: ['/', '/status.json', '/metrics', '/healthz', '/readyz'] });
+    return json(404, { status: 'not found', endpoints: ADMIN_ENDPOINTS });
   };
 
   const describe = `${start.source}; ${count} workers, ${options.sharing === 'handed' ? "each client's connections on one worker" : 'connections spread by the kernel (reusePort)'}`;

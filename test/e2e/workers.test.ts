@@ -14,6 +14,7 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workerFor } from '../../src/adapter/workers.ts';
 import type { MergedSnapshot } from '../../src/status/merge.ts';
@@ -200,6 +201,26 @@ describe.each(['node', 'bun-node', 'bun', 'deno'] as const satisfies readonly Ru
   });
 
   if (runtime === 'node') {
+    it('lists every worker on the status page (headless chromium)', async () => {
+      const browser = await chromium.launch({
+        executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium',
+        args: ['--no-sandbox', '--headless', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update'],
+      });
+      try {
+        const page = await browser.newPage();
+        const errors: string[] = [];
+        page.on('pageerror', (error) => errors.push(error.message));
+        await page.goto(`${admin}/`);
+        const rows = page.locator('[data-testid="workers"] tr[data-worker]');
+        await rows.nth(1).waitFor({ timeout: 10_000 });
+        expect(await rows.count()).toBe(2);
+        expect(await page.locator('[data-testid="workers"] tr[data-worker="2"]').innerText()).toMatch(/\bup\b/);
+        expect(errors).toEqual([]);
+      } finally {
+        await browser.close();
+      }
+    });
+
     it("keeps each client address's connections on one worker, the one its address hashes to", async () => {
       const counts = async () => (await status()).workers.map((w) => w.requests);
       for (const address of ['127.0.0.2', '127.0.0.3']) {
