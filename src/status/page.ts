@@ -229,7 +229,7 @@ const SCRIPT = `
       return h('tr', { 'data-transfer': t.id },
         h('td', null, h('b', null, t.method), ' ', h('span', { class: 'mono small' }, breakable(t.path))),
         h('td', null, t.role, t.upstream ? h('div', { class: 'mono small muted' }, breakable(t.upstream)) : null),
-        h('td', { class: 'mono small' }, t.client),
+        h('td', { class: 'mono small' }, t.client, t.worker ? h('div', { class: 'muted small' }, 'worker ' + t.worker) : null),
         h('td', { class: 'num' }, t.elapsedMs < 10000 ? (t.elapsedMs / 1000).toFixed(1) + ' s' : duration(t.elapsedMs)),
         h('td', { class: 'num' }, bytes(t.bytesIn) + (t.totalIn !== null && t.totalIn !== undefined ? ' of ' + bytes(t.totalIn) : '')),
         h('td', { class: 'num' }, bytes(t.bytesOut) + (t.totalOut !== null && t.totalOut !== undefined ? ' of ' + bytes(t.totalOut) : '')),
@@ -280,6 +280,25 @@ const SCRIPT = `
       requestsBlock(site.requests, 'minutes'));
   }
 
+  /** Several worker processes ("workers"): the figures above are their sum; one row per process. */
+  function workersSection(workers, now) {
+    return h('section', { class: 'site', 'data-testid': 'workers' },
+      h('h2', null, 'Workers', h('span', { class: 'badge info' }, workers.length + ' processes; figures below are their sum')),
+      h('table', null,
+        h('thead', null, h('tr', null, h('th', null, 'worker'), h('th', null, 'pid'), h('th', null, 'state'), h('th', null, 'process since'),
+          h('th', { class: 'num' }, 'restarts'), h('th', null, 'last exit'), h('th', { class: 'num' }, 'in flight'), h('th', { class: 'num' }, 'requests'))),
+        h('tbody', null, workers.map(function (w) {
+          var exit = w.lastExit ? (w.lastExit.signal ? 'signal ' + w.lastExit.signal : 'code ' + w.lastExit.code) + ', ' + clock(w.lastExit.at) : '\u2014';
+          return h('tr', { 'data-worker': w.id, class: w.state === 'up' ? 'up' : 'down' },
+            h('td', null, h('b', null, String(w.id))), h('td', { class: 'mono' }, w.pid === null ? '\u2014' : String(w.pid)),
+            h('td', null, h('span', { class: 'badge ' + (w.state === 'up' ? 'ok' : w.state === 'down' ? 'bad' : 'info') }, w.state),
+              w.answered === false && w.state === 'up' ? h('div', { class: 'muted small' }, 'did not answer') : null),
+            h('td', null, 'for ' + duration(now - Date.parse(w.startedAt))),
+            h('td', { class: 'num' }, num(w.restarts)), h('td', { class: 'small' }, exit),
+            h('td', { class: 'num' }, num(w.inFlight)), h('td', { class: 'num' }, num(w.requests)));
+        }))));
+  }
+
   function render(data) {
     var now = Date.parse(data.now);
     readyBadge.className = 'badge ' + (data.ready ? 'ok' : 'bad');
@@ -288,6 +307,7 @@ const SCRIPT = `
     var parts = [];
     if (data.problems.length) parts.push(h('div', { class: 'problems', 'data-testid': 'problems' }, h('b', null, 'Not ready'),
       h('ul', null, data.problems.map(function (p) { return h('li', null, p); }))));
+    if (data.workers) parts.push(workersSection(data.workers, now));
     data.sites.forEach(function (site) { parts.push(siteSection(site, now)); });
     if (data.unrouted) parts.push(h('section', { class: 'site', 'data-site': '' },
       h('h2', null, 'No site', h('span', { class: 'badge info' }, 'unknown Host, refused requests')), requestsBlock(data.unrouted, 'minutes')));
