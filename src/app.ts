@@ -15,7 +15,7 @@ import { openUploadRequest, uploadSealFor, type OpenedUpload } from './edge/uplo
 import { compileRouting, type Asked, type Forward, type Local, type Refuse, type Routing } from './decision.ts';
 import { bodyPassesFor } from './passes/body.ts';
 import type { Role } from './rules/rule.ts';
-import type { PushSession, SessionStore } from './site/push-sessions.ts';
+import { PushSessions, type PushSession, type SessionStore, type SharedSessions } from './site/push-sessions.ts';
 import { compileSite, type Site } from './site/site.ts';
 
 export interface AppOptions {
@@ -29,6 +29,8 @@ export interface AppOptions {
   healthLog?: HealthListener;
   /** Where push sessions live when not in this process (the edge: a Durable Object per session); `idleMs` from the site's config. */
   sessionStore?: (site: Site, idleMs: number) => SessionStore;
+  /** Sessions shared by every process (Redis: site/redis-sessions.ts), each site's falling back to its own; closed by `stop()`. */
+  sharedSessions?: SharedSessions;
   /** Reads a secret from the environment (worker bindings, process env): the direct-uploads key. */
   secret?: (name: string) => string | undefined;
 }
@@ -49,10 +51,20 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
     const site = compileSite(siteConfig);
     const uploads = uploadSealFor(siteConfig, appOptions.secret ?? (() => undefined));
     const idleMs = siteConfig.pushSessions.idle * 1000;
-    const sessions = idleMs > 0 && appOptions.sessionStore ? appOptions.sessionStore(site, idleMs) : site.sessions;
+    const { sessionStore, sharedSessions } = appOptions;
+    const sessions =
+      idleMs <= 0
+        ? site.sessions
+        : sessionStore
+          ? sessionStore(site, idleMs)
+          : sharedSessions
+            ? sharedSessions.store(site, idleMs, new PushSessions(idleMs, siteConfig.pushSessions.max))
+            : site.sessions;
     return { ...site, sessions, ...(uploads && { uploads }) };
   });
   const metrics = new Metrics();
+  // The shared store's state on /metrics, /status.json and /readyz.
+  if (appOptions.sharedSessions) metrics.sessions = appOptions.sharedSessions;
   const options: AppOptions = { ...appOptions, log: metrics.counting(appOptions.log) };
   for (const site of sites) for (const server of site.servers) server.onChange = options.healthLog ?? stderrHealthLog;
   // The sites compiled once: the decision here, and the blob cache at the edge through `app.routing`.
@@ -129,7 +141,14 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
 
   // Started last, so that nothing above can throw and leave timers running.
   const checks = startHealthChecks(sites, options.client);
-  return Object.assign(app, { admin: createAdminApp(sites, metrics), routing, stop: () => checks.stop() });
+  return Object.assign(app, {
+    admin: createAdminApp(sites, metrics),
+    routing,
+    stop: () => {
+      checks.stop();
+      appOptions.sharedSessions?.close();
+    },
+  });
 }
 
 /** One request being answered: what every answer the router makes itself and its access-log line need. */

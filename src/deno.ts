@@ -5,6 +5,10 @@
  * `net` (reusePort for TLS reload) and `no-legacy-abort`; started elsewhere, pass
  * `--unstable-net --unstable-no-legacy-abort` (see src/adapter/deno/serve.ts).
  */
+import { useSharedSessions } from './adapter/app.ts';
+import { sharedSessionsFor } from './site/redis-sessions.ts';
 import { main } from './adapter/deno/entry.ts';
 
+// `"sessions": { "redis": … }` in the config: the shared store (kept out of the worker's bundle).
+useSharedSessions(sharedSessionsFor);
 await main();

@@ -30,6 +30,18 @@ function clientAddressOf(config: Config, peer: (c: Context) => string | undefine
   };
 }
 
+/** Makes the config's `sessions` real: set by the Node, Bun and Deno entries (see useSharedSessions). */
+let sharedSessionsFor: ((config: Config) => AppOptions['sharedSessions']) | undefined;
+
+/**
+ * The Node, Bun and Deno entries hand over how the config's `sessions` becomes a store (Redis:
+ * src/site/redis-sessions.ts). Registered there rather than imported here so that the worker's
+ * bundle leaves ioredis (node:net, node:tls) out: at the edge, sessions live in Durable Objects.
+ */
+export function useSharedSessions(factory: (config: Config) => AppOptions['sharedSessions']): void {
+  sharedSessionsFor = factory;
+}
+
 /**
  * The app with the access log the config asks for. The client address comes from `SocketEnv`
  * unless the adapter says otherwise (Node reads its socket, the worker CF-Connecting-IP).
@@ -42,8 +54,10 @@ export function appFor(
     clientAddress?: (c: Context) => string | undefined;
     secret?: (name: string) => string | undefined;
     sessionStore?: AppOptions['sessionStore'];
+    sharedSessions?: AppOptions['sharedSessions'];
   },
 ): RouterApp {
+  const sharedSessions = options.sharedSessions ?? (options.sessionStore ? undefined : sharedSessionsFor?.(config));
   return createApp(config, {
     client: options.client,
     log: config.accessLog ? jsonLinesLog : quietLog,
@@ -51,5 +65,6 @@ export function appFor(
     ...(options.files && { files: options.files }),
     ...(options.secret && { secret: options.secret }),
     ...(options.sessionStore && { sessionStore: options.sessionStore }),
+    ...(sharedSessions && { sharedSessions }),
   });
 }

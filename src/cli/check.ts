@@ -4,8 +4,8 @@
  * the chosen runtime cannot do (config/features.ts, config/worker.ts), whether the certificate
  * files load, whether the static folders are there, and warnings (config/warnings.ts). `PORT` and
  * `HOST` are applied as `serve` applies them. With `--probe` it GETs every upstream of every site through the
- * runtime's own upstream client and says how each answered. Exit 0 when fine, 2 when not; warnings
- * alone do not fail it.
+ * runtime's own upstream client and says how each answered, and PINGs the sessions store (Redis) when
+ * the config has one. Exit 0 when fine, 2 when not; warnings alone do not fail it.
  */
 import { readConfigFile, withListenFromEnv } from '../config/cli.ts';
 import { featureProblems, type RuntimeName } from '../config/features.ts';
@@ -14,6 +14,7 @@ import { dirnameOf, resolveConfigPaths } from '../config/paths.ts';
 import type { Config } from '../config/schema.ts';
 import { addressText } from '../config/serving.ts';
 import { pemPairProblems } from '../config/tls-files.ts';
+import { sessionsWarnings } from '../config/sessions.ts';
 import { configWarnings } from '../config/warnings.ts';
 import { workerProblems } from '../config/worker.ts';
 import type { ClientTimeouts, UpstreamClient } from '../forward/client.ts';
@@ -67,7 +68,7 @@ export async function checkCommand(options: CheckOptions): Promise<boolean> {
       problems.push(`site ${site.name}: ${(error as Error).message}`);
     }
   }
-  for (const warning of configWarnings(config)) say(`warning: ${warning}`);
+  for (const warning of [...configWarnings(config), ...sessionsWarnings(config, runtime)]) say(`warning: ${warning}`);
   if (problems.length) return fail(`registry-router: ${path} is valid, but ${runtime} cannot run it as it is (${count(problems.length, 'problem')})`, problems);
 
   const urls = config.listen.map((entry) => `${entry.certs.length ? 'https' : 'http'}://${addressText(entry)}`);
@@ -79,7 +80,11 @@ export async function checkCommand(options: CheckOptions): Promise<boolean> {
   const { probeUpstreams } = await import('./probe.ts');
   const probed = await probeUpstreams(config, options.client(config.timeouts), output);
   if (!probed) say(`registry-router: ${path}: some upstreams did not answer as expected`);
-  return probed;
+  if (!config.sessions) return probed;
+  const { probeRedis } = await import('../site/redis-sessions.ts');
+  const stored = await probeRedis(config.sessions, say);
+  if (!stored) say(`registry-router: ${path}: the sessions store did not answer`);
+  return probed && stored;
 }
 
 /** Certificate and CA files: they load, and each key matches its certificate. None on a worker (refused above). */

@@ -35,6 +35,12 @@ export function passiveHealth(config: Config): Config {
 /** Everything in `config` a worker cannot do, one line each naming the field (also `check --runtime worker`). */
 export function workerProblems(config: Config): string[] {
   const problems = featureProblems('worker', config);
+  if (config.sessions) {
+    problems.push(
+      'sessions: a worker keeps push sessions in Durable Objects (the PUSH_SESSIONS binding in wrangler.toml), ' +
+        'not in Redis (no TCP client there); remove sessions',
+    );
+  }
   if (config.admin) problems.push("admin: a worker cannot open a listener of its own; remove admin (Cloudflare shows the worker's metrics)");
   config.sites.forEach((site, i) => {
     if (site.uploadsFromEdge) {

@@ -31,6 +31,35 @@ export interface SessionStore {
   end(session: PushSession): void | Promise<void>;
 }
 
+/** How a shared store is doing, for `/metrics`, `/status.json`, the status page and `/readyz`. */
+export interface SharedSessionsStatus {
+  /** The kind of store (`redis`). */
+  store: string;
+  /** Where it is, without credentials. */
+  url: string;
+  /** Whether the last call answered in time (false before the first connection, and while it is away). */
+  up: boolean;
+  /** Since when `up` has its value (ms since epoch). */
+  since: number;
+  /** Session calls answered from the process's own sessions because the store was away or slow. */
+  fallbacks: number;
+  /** Why it is away (the last error), or '' while it is up. */
+  reason: string;
+}
+
+/**
+ * Sessions shared by every process that serves the same hostname (one Redis: site/redis-sessions.ts).
+ * Each site gets a store over it that falls back to `local` (this process's own sessions) while the
+ * shared one is away or slow, so a store outage costs sessions across processes, never a request.
+ */
+export interface SharedSessions {
+  /** The store of one site (its name keys the sessions; its servers are matched back by URL). */
+  store(site: { readonly name: string; readonly servers: readonly Server[] }, idleMs: number, local: PushSessions): SessionStore;
+  status(): SharedSessionsStatus;
+  /** Closes the connection (the process is stopping). */
+  close(): void;
+}
+
 /**
  * The push sessions of a site, in bounded memory: a Map in least-recently-used order, at most `max`
  * entries (the oldest is dropped first), expired entries removed when met. A client is its address

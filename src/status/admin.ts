@@ -20,7 +20,7 @@ export function createAdminApp(sites: readonly Site[], metrics: Metrics): Hono {
   // Answered requests tell their servers they are up (passive evidence, see Metrics.watch).
   metrics.watch(sites);
   admin.get('/', () => statusPageResponse());
-  admin.get('/status.json', () => json(200, statusSnapshot(sites, metrics, readiness(sites))));
+  admin.get('/status.json', () => json(200, statusSnapshot(sites, metrics, readiness(sites), sessionsProblems(metrics))));
   admin.get(
     '/metrics',
     () => new Response(metrics.render(sites), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' } }),
@@ -29,7 +29,11 @@ export function createAdminApp(sites: readonly Site[], metrics: Metrics): Hono {
   admin.get('/readyz', () => {
     const now = Date.now();
     const problems = readiness(sites, now);
-    return json(problems.length ? 503 : 200, { status: problems.length ? 'not ready' : 'ready', problems, sites: sites.map((site) => readyzSite(site, now)) });
+    // Listed, but the router stays ready: every router shares the store, and dropping them all from
+    // the balancer for it would turn lost sessions into an outage (requests still route without it).
+    const degraded = sessionsProblems(metrics);
+    const status = problems.length ? 'not ready' : 'ready';
+    return json(problems.length ? 503 : 200, { status, problems: [...problems, ...degraded], sites: sites.map((site) => readyzSite(site, now)) });
   });
   admin.all('*', () => json(404, { status: 'not found', endpoints: ADMIN_ENDPOINTS }));
   return admin;
@@ -79,6 +83,16 @@ export function readiness(sites: readonly Site[], now = Date.now()): string[] {
     }
   }
   return problems;
+}
+
+/** The shared sessions store away: one line (none without a store, or while it is up). */
+export function sessionsProblems(metrics: Pick<Metrics, 'sessions'>): string[] {
+  const store = metrics.sessions?.status();
+  if (!store || store.up) return [];
+  return [
+    `sessions: ${store.store} store ${store.url} is away since ${new Date(store.since).toISOString()} (${store.reason}); ` +
+      `push sessions are kept in each process meanwhile (${store.fallbacks} calls so far)`,
+  ];
 }
 
 /** What /readyz says about a site: how its health is known, and each server's state with its evidence. */

@@ -1,4 +1,5 @@
 import type { AccessEntry, AccessLog } from '../access-log.ts';
+import type { SharedSessions } from '../site/push-sessions.ts';
 import type { Site } from '../site/site.ts';
 import type { Server } from '../upstream/pool.ts';
 import { Transfers } from './transfers.ts';
@@ -53,6 +54,8 @@ export class Metrics {
   readonly transfers: Transfers;
   /** Per site name: its fail statuses and its servers by URL (see `watch`). */
   readonly #watched = new Map<string, { failStatuses: ReadonlySet<number>; servers: Map<string, Server> }>();
+  /** The shared sessions store (Redis), when the config has one: its state is read when scraped. */
+  sessions: Pick<SharedSessions, 'status'> | undefined;
 
   constructor(readonly now: () => number = Date.now) {
     this.startedAt = now();
@@ -214,6 +217,18 @@ export class Metrics {
     for (const site of sites)
       for (const pool of Object.values(site.pools))
         out.push(`registry_router_retries_total{${labelSet({ site: site.name, role: pool.role })}} ${pool.retries}`);
+    if (this.sessions) {
+      const store = this.sessions.status();
+      const labels = labelSet({ store: store.store });
+      family('registry_router_sessions_store_up', 'gauge', 'Whether the shared sessions store answered its last call in time (1) or is away (0).');
+      out.push(`registry_router_sessions_store_up{${labels}} ${store.up ? 1 : 0}`);
+      family(
+        'registry_router_sessions_fallbacks_total',
+        'counter',
+        "Session calls answered from the process's own sessions because the shared store was away or slow.",
+      );
+      out.push(`registry_router_sessions_fallbacks_total{${labels}} ${store.fallbacks}`);
+    }
     return `${out.join('\n')}\n`;
   }
 }

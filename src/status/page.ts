@@ -305,7 +305,7 @@ const SCRIPT = `
     readyBadge.textContent = data.ready ? 'ready' : 'not ready';
     updated.textContent = 'updated ' + clock(data.now) + ' \\u00b7 up ' + duration(data.uptimeMs);
     var parts = [];
-    if (data.problems.length) parts.push(h('div', { class: 'problems', 'data-testid': 'problems' }, h('b', null, 'Not ready'),
+    if (data.problems.length) parts.push(h('div', { class: 'problems', 'data-testid': 'problems' }, h('b', null, data.ready ? 'Degraded' : 'Not ready'),
       h('ul', null, data.problems.map(function (p) { return h('li', null, p); }))));
     if (data.workers) parts.push(workersSection(data.workers, now));
     data.sites.forEach(function (site) { parts.push(siteSection(site, now)); });

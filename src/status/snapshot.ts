@@ -11,9 +11,11 @@ export interface StatusSnapshot {
   now: string;
   startedAt: string;
   uptimeMs: number;
-  /** Same verdict and reasons as `/readyz`. */
+  /** Same verdict and reasons as `/readyz` (the sessions store's line, if any, last: it does not make the router not ready). */
   ready: boolean;
   problems: string[];
+  /** The shared sessions store (config `sessions`); absent when each process keeps its own (and from a merge of workers). */
+  sessions?: { store: string; url: string; up: boolean; since: string; fallbacks: number; reason: string };
   /** The request history: `minutes` buckets of `bucketMs`, the last one the current (partial) minute. */
   window: { minutes: number; bucketMs: number };
   sites: SiteStatus[];
@@ -87,8 +89,9 @@ export interface RequestsStatus {
 export const TRANSFERS_LISTED = 50;
 
 /** The whole status, built from the pools and the counters when asked (never on the request path). */
-export function statusSnapshot(sites: readonly Site[], metrics: Metrics, problems: readonly string[]): StatusSnapshot {
+export function statusSnapshot(sites: readonly Site[], metrics: Metrics, problems: readonly string[], degraded: readonly string[] = []): StatusSnapshot {
   const now = metrics.now();
+  const store = metrics.sessions?.status();
   const minutes = metrics.minutes('').length;
   return {
     version: 2,
@@ -96,7 +99,8 @@ export function statusSnapshot(sites: readonly Site[], metrics: Metrics, problem
     startedAt: new Date(metrics.startedAt).toISOString(),
     uptimeMs: now - metrics.startedAt,
     ready: problems.length === 0,
-    problems: [...problems],
+    problems: [...problems, ...degraded],
+    ...(store && { sessions: { ...store, since: new Date(store.since).toISOString() } }),
     window: { minutes, bucketMs: MINUTE_MS },
     sites: sites.map((site) => siteStatus(site, metrics, now)),
     unrouted: metrics.hasSite('') ? requests(metrics, '') : null,
