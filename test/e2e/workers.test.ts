@@ -214,7 +214,7 @@ describe.each(['node', 'bun-node', 'bun', 'deno'] as const satisfies readonly Ru
         const rows = page.locator('[data-testid="workers"] tr[data-worker]');
         await rows.nth(1).waitFor({ timeout: 10_000 });
         expect(await rows.count()).toBe(2);
-        expect(await page.locator('[data-testid="workers"] tr[data-worker="2"]').innerText()).toMatch(/\bup\b/);
+        expect(await page.locator('[data-testid="workers"] tr[data-worker="2"] .badge').textContent()).toBe('up');
         expect(errors).toEqual([]);
       } finally {
         await browser.close();
