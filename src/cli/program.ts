@@ -250,9 +250,7 @@ function keyType(value: string): 'ec' | 'rsa' {
 function workersValue(value: string): number | 'auto' {
   if (value === 'auto') return value;
   const count = Number(value);
-  if (!/^\d+$/.test(value) || count < 1 || count > 1024) {
-    throw new CommanderError(EXIT_USAGE, 'commander.invalidArgument', `error: --workers "${value}" must be a whole number from 1 to 1024, or "auto"`);
-  }
+  if (!/^\d+$/.test(value) || count < 1 || count > 1024) throw new InvalidArgumentError('--workers is a whole number from 1 to 1024, or "auto" (one per CPU)');
   return count;
 }
 

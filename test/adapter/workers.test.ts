@@ -4,6 +4,9 @@ import { parseListening, restartDelayMs, workerFor } from '../../src/adapter/wor
 import { configSchema } from '../../src/config/schema.ts';
 import { keepsClientOnOneWorker, workerCount } from '../../src/config/workers.ts';
 import { listeningLine } from '../../src/adapter/lifecycle.ts';
+import { runCommand } from '../../src/cli/program.ts';
+import type { StartOptions } from '../../src/config/cli.ts';
+import type { UpstreamClient } from '../../src/forward/client.ts';
 
 describe('workerFor', () => {
   it('gives one address always the same slot, and spreads addresses over the slots', () => {
@@ -43,5 +46,38 @@ describe('"workers" in the config', () => {
     expect(keepsClientOnOneWorker('node', 4)).toBe(true);
     expect(keepsClientOnOneWorker('bun', 4)).toBe(false);
     expect(keepsClientOnOneWorker('deno', 1)).toBe(true);
+  });
+});
+
+describe('serve --workers', () => {
+  const config = JSON.stringify({ workers: 2, sites: [{ name: 'd', hosts: ['h'], preset: 'docker', upstream: 'http://n:8081' }] });
+  const serveWith = async (...flags: string[]) => {
+    const started: StartOptions[] = [];
+    let err = '';
+    const code = await runCommand(
+      {
+        runtime: 'node',
+        argv: ['serve', '--config', '/etc/router.json', ...flags],
+        env: () => undefined,
+        readText: () => config,
+        cwd: () => '/',
+        client: () => ({}) as UpstreamClient,
+        serve: (start) => void started.push(start),
+        exit: (code) => {
+          throw new Error(`exit ${code}`);
+        },
+      },
+      { out: () => {}, err: (text) => void (err += text) },
+    );
+    return { code, started, err };
+  };
+  it('overrides "workers" of the config, and refuses what is no count', async () => {
+    expect((await serveWith()).started[0]!.config.workers).toBe(2);
+    expect((await serveWith('--workers', '4')).started[0]!.config.workers).toBe(4);
+    expect((await serveWith('--workers', 'auto')).started[0]!.config.workers).toBe('auto');
+    const bad = await serveWith('--workers', '0');
+    expect(bad.code).toBe(2);
+    expect(bad.started).toEqual([]);
+    expect(bad.err).toContain('--workers is a whole number from 1 to 1024, or "auto"');
   });
 });
