@@ -120,6 +120,9 @@ function serveOrJoin(entry: ListenEntry, options: Parameters<typeof serve>[0], o
     const socket = handed as Socket;
     if (closing) return void socket.destroy();
     sockets.add(socket);
+    // What net.Server does for the sockets it accepts itself (http's noDelay default): without it,
+    // Nagle and delayed ACKs hold small answers ~40 ms.
+    socket.setNoDelay(true);
     socket.once('close', () => {
       sockets.delete(socket);
       finish();
