@@ -17,7 +17,9 @@ const redisUrl = z.string().superRefine((value, ctx) => {
   } catch {}
   let problem: string | undefined;
   if (!url || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) problem = `${REDIS_FORM}; got ${JSON.stringify(value)}`;
-  else if (!url.hostname) problem = `names no host; ${REDIS_FORM}`;
+  // `redis:6379` (host and port, no scheme) parses as scheme "redis:" with path "6379".
+  else if (!url.hostname)
+    problem = `names no host; ${REDIS_FORM}; got ${JSON.stringify(value)}${/^[\w.-]+:\d+$/.test(value) ? ` (add the scheme: "redis://${value}")` : ''}`;
   // The path is the database number (ioredis reads it so); anything else is a typo.
   else if (!/^\/?(\d{1,2})?$/.test(url.pathname))
     problem = `the path is the database number (0-15), e.g. "redis://redis:6379/0"; got ${JSON.stringify(url.pathname)}`;

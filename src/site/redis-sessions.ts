@@ -13,8 +13,8 @@
  * once instead of waiting) and `commandTimeout` bounds a call on a connection that hangs. Redis away
  * or slow: each site's calls go to the process's own sessions (PushSessions), logged once when it
  * goes and once when it is back, counted, and Redis is tried again `RETRY_MS` after a failure or as
- * soon as ioredis has reconnected. Sessions opened or renewed here are also kept in the process, so
- * a push this process saw keeps its session when Redis restarts empty.
+ * soon as ioredis has reconnected. A session Redis does not know is looked up among those the
+ * process opened while Redis was away (a push that began then and goes on once it is back).
  */
 import { Redis } from 'ioredis';
 import type { SessionsConfig } from '../config/sessions.ts';
@@ -123,25 +123,17 @@ export class RedisSessions implements SharedSessions {
     return {
       find: (key, now = Date.now()) =>
         attempt(
-          // A session Redis does not know may be one this process opened while Redis was away, or before it restarted.
-          async () => (await shared.find(key, now)) ?? local.find(key, now),
+          // A session Redis does not know may be one this process opened while Redis was away.
+          async () => (await shared.find(key, now)) ?? (local.size ? local.find(key, now) : undefined),
           () => local.find(key, now),
         ),
       open: (key, role, now = Date.now()) =>
         attempt(
-          async () => {
-            const session = await shared.open(key, role, now);
-            // Kept in the process too (see the module's comment), with the server Redis knows.
-            const kept = local.open(key, role, now);
-            kept.server ??= session.server;
-            return session;
-          },
+          () => shared.open(key, role, now),
           () => local.open(key, role, now),
         ),
       hold: (session, server) => {
-        session.server ??= server;
-        const kept = local.find(session.key);
-        if (kept) kept.server ??= server;
+        local.hold(session, server);
         return attempt(
           () => shared.hold(session, server),
           () => undefined,
@@ -251,7 +243,9 @@ export async function probeRedis(settings: SessionsConfig, out: (line: string) =
     lazyConnect: true,
     retryStrategy: () => null,
   });
-  client.on('error', () => {});
+  // ioredis rejects with "Connection is closed."; the socket's own error says why.
+  let cause: Error | undefined;
+  client.on('error', (error: Error) => (cause ??= error));
   const started = performance.now();
   try {
     await client.connect();
@@ -261,7 +255,8 @@ export async function probeRedis(settings: SessionsConfig, out: (line: string) =
     out(`probe sessions  PING ${url}  → ${answer}${ok ? ` in ${ms} ms (connect and round trip)` : ' (expected PONG)'}`);
     return ok;
   } catch (error) {
-    out(`probe sessions  PING ${url}  → no answer: ${(error as Error).message}; push sessions would stay in each process`);
+    const why = (cause ?? (error as Error)).message.replace(/\.$/, '');
+    out(`probe sessions  PING ${url}  → no answer: ${why}; push sessions would stay in each process`);
     return false;
   } finally {
     client.disconnect();
