@@ -19,7 +19,7 @@ const problems = (sessions: unknown): string[] => {
     return [];
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    return error.problems;
+    return [...error.problems];
   }
 };
 
