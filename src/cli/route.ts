@@ -124,12 +124,18 @@ export function explainRoute(config: Config, method: string, url: URL, accept?: 
   }
   for (const note of sessionNotes(decision, siteConfig, accept)) lines.push(['session', note]);
   if (decision.mapUrls) {
-    // The kinds of answer the format maps (npm: JSON packuments; PyPI: PEP 503 HTML and PEP 691 JSON pages).
-    const kinds = (FORMATS[siteConfig.preset].bodyUrls ?? ['json']).map((kind) => kind.toUpperCase()).join(' or ');
+    // The kinds of answer the format maps (npm: JSON packuments; PyPI: PEP 503 HTML and PEP 691 JSON pages; NuGet: Atom XML and JSON).
+    const format = FORMATS[siteConfig.preset];
+    const kinds = (format.bodyUrls ?? ['json']).map((kind) => kind.toUpperCase()).join(' or ');
     lines.push(['answer', `URLs in the ${kinds} answer that point into an upstream are mapped to the public name`]);
+    if (format.amendBody) lines.push(['answer', format.amendBody.words]);
   }
 
-  lines.push(['upstream', server.upstream.target(url.pathname + url.search)]);
+  if (decision.upstreamPath !== undefined) {
+    // NuGet's push URL of a bare-host source (`/api/v2/package/`) is the hosted repository's root.
+    lines.push(['path', `${rule!.source.stripPrefix} is taken off: the upstream gets ${decision.upstreamPath}`]);
+  }
+  lines.push(['upstream', server.upstream.target((decision.upstreamPath ?? url.pathname) + url.search)]);
   if (pool.primaries.length > 1 || pool.backups.length) {
     const others = [
       pool.primaries.length > 1 ? `primaries ${pool.primaries.map((s) => s.href).join(', ')}` : '',

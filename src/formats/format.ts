@@ -64,7 +64,11 @@ export interface Format {
    * push resource to a service index that has none). Runs on every mapped answer of the format's sites: cheap
    * when it is not its kind.
    */
-  readonly amendBody?: (body: BodyToAmend) => string | undefined;
+  readonly amendBody?: {
+    /** What it does, as `route` says it of a mapped answer. */
+    readonly words: string;
+    amend(body: BodyToAmend): string | undefined;
+  };
   /** The sessions its rules open, in its own words (`route`); formats without session rules leave it out. */
   readonly sessions?: SessionWords;
   /** What each role is in the format's terms (`route` prints it beside the role). */

@@ -9,15 +9,16 @@ import type { Format } from './format.ts';
 import { generic } from './generic.ts';
 import { maven } from './maven.ts';
 import { npm } from './npm.ts';
+import { nuget } from './nuget.ts';
 import { pypi } from './pypi.ts';
 import { raw } from './raw.ts';
 import { rubygems } from './rubygems.ts';
 import { yum } from './yum.ts';
 
-export type { BodyUrlKind, Format, SessionWords } from './format.ts';
+export type { BodyToAmend, BodyUrlKind, Format, SessionWords } from './format.ts';
 
 /** In the order `check` lists them; `generic` last (the default). */
-export const FORMATS = { docker, npm, maven, pypi, raw, yum, rubygems, generic } as const satisfies Record<string, Format>;
+export const FORMATS = { docker, npm, maven, pypi, raw, yum, rubygems, nuget, generic } as const satisfies Record<string, Format>;
 
 export type FormatName = keyof typeof FORMATS;
 
@@ -41,4 +42,4 @@ export const isFormatName = (name: unknown): name is FormatName => typeof name =
  * Nexus formats with no module here yet: an nginx site whose upstreams or names say one of these is not a
  * docker registry just because it splits methods (src/import/nginx.ts).
  */
-export const OTHER_NEXUS_FORMATS = ['nuget', 'helm', 'rubygems', 'gems', 'conda', 'cargo', 'golang', 'apt', 'conan', 'cocoapods', 'r-'] as const;
+export const OTHER_NEXUS_FORMATS = ['helm', 'gems', 'conda', 'cargo', 'golang', 'apt', 'conan', 'cocoapods', 'r-'] as const;

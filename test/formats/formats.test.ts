@@ -22,13 +22,13 @@ const rawConfig = (site: Record<string, unknown> = {}) =>
 
 describe('the format registry', () => {
   it('is what the schema accepts as "preset", and what src/rules/presets.ts still exports', () => {
-    expect(FORMAT_NAMES).toEqual(['docker', 'npm', 'maven', 'pypi', 'raw', 'yum', 'rubygems', 'generic']);
+    expect(FORMAT_NAMES).toEqual(['docker', 'npm', 'maven', 'pypi', 'raw', 'yum', 'rubygems', 'nuget', 'generic']);
     for (const name of FORMAT_NAMES) {
       expect(() => parseConfig({ sites: [{ name: 's', hosts: ['h.example.com'], preset: name, upstream: 'http://nexus:8081/' }] })).not.toThrow();
       expect(presets[name]).toBe(FORMATS[name]);
     }
     expect(() => parseConfig({ sites: [{ name: 's', hosts: ['h.example.com'], preset: 'conan', upstream: 'http://nexus:8081/' }] })).toThrow(
-      /sites\[0\]\.preset: must be one of "docker", "npm", "maven", "pypi", "raw", "yum", "rubygems", "generic"/,
+      /sites\[0\]\.preset: must be one of "docker", "npm", "maven", "pypi", "raw", "yum", "rubygems", "nuget", "generic"/,
     );
   });
 
