@@ -62,7 +62,8 @@ describe('check (node dist/node.mjs)', () => {
     expect(stdout).toContain(`${at('bad.json')} is invalid (6 problems):`);
     expect(stdout).toContain('  listen.port: expected a number, got a string\n');
     expect(stdout).toContain(
-      '  sites[0].preset: must be one of "docker", "npm", "maven", "pypi", "raw", "yum", "rubygems", "nuget", "generic", got "dockr" (did you mean "docker"?)\n',
+      '  sites[0].preset: must be one of "docker", "npm", "maven", "pypi", "raw", "yum", "rubygems", "nuget", "generic", ' +
+        'got "dockr" (did you mean "docker"?)\n',
     );
     expect(stdout).toContain('  sites[0].upstream: must be an absolute http(s) URL');
     // A union field says what it takes, not "Invalid input".

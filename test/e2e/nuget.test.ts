@@ -24,7 +24,7 @@
  * it runs under `script` with a 200-column pseudo-terminal.
  */
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -142,7 +142,7 @@ describe.each(['node', 'bun-node'] as const)('nuget through the router to Nexus-
       env,
       cwd: home,
     });
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's escape sequences are taken out.
+    // The terminal's escape sequences (ESC [ … letter, ESC = and ESC >) taken out.
     const listed = list.stdout.replace(/\x1b(\[[?0-9;]*[a-zA-Z]|[=>])/g, '').replaceAll('\r', '');
     expect(listed.trim().split('\n')).toEqual(['RrDep 2.0.0', 'RrHello 1.0.0', 'RrHello 1.1.0']);
 
