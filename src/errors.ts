@@ -33,7 +33,10 @@ export function errorResponse(format: ErrorFormat, status: number, code: RouterE
     const headers = { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(byteLength(text)) };
     if (format === 'text') return new Response(text, { status, headers });
     // A reason phrase is visible ASCII and spaces (RFC 9112 allows obs-text too; clients decode it differently).
-    const phrase = message.replace(/[^\x20-\x7e]+/g, ' ').slice(0, 400);
+    const phrase = message
+      .replace(/[^\x21-\x7e]+/g, ' ')
+      .trim()
+      .slice(0, 400);
     return withReasonPhrase(new Response(text, { status, statusText: phrase, headers }), phrase);
   }
   // npm prints the `error` string of a JSON error body (npm-registry-fetch), nothing else.

@@ -11,6 +11,7 @@ import type { ConfigInput } from '../../src/config/schema.ts';
 import type { OutgoingRequest, UpstreamClient } from '../../src/forward/client.ts';
 import { MAVEN_REQUESTS } from './maven-fixtures.ts';
 import { NPM_REQUESTS } from './npm-fixtures.ts';
+import { NUGET_REQUESTS } from './nuget-fixtures.ts';
 import { PYPI_REQUESTS } from './pypi-fixtures.ts';
 import { RAW_REQUESTS } from './raw-fixtures.ts';
 import { RUBYGEMS_REQUESTS } from './rubygems-fixtures.ts';
@@ -22,12 +23,17 @@ const ROLES = {
   snapshots: 'http://snapshots.internal/repository/snapshots/',
 };
 
-/** The role whose upstream received each request, in order. */
-async function replay(site: Record<string, unknown>, requests: ReadonlyArray<{ method: string; path: string; query?: string }>): Promise<string[]> {
+/** The role whose upstream received each request, in order; `sent` (if given) collects the upstream URLs. */
+async function replay(
+  site: Record<string, unknown>,
+  requests: ReadonlyArray<{ method: string; path: string; query?: string }>,
+  sent?: string[],
+): Promise<string[]> {
   const reached: string[] = [];
   const client: UpstreamClient = {
     async send(outgoing: OutgoingRequest) {
       await outgoing.body?.cancel();
+      sent?.push(outgoing.url);
       const role = Object.entries(ROLES).find(([, prefix]) => outgoing.url.startsWith(prefix))?.[0] ?? outgoing.url;
       reached.push(role);
       return { status: 200, headers: new Headers({ 'content-type': 'text/plain' }), body: null };
@@ -87,6 +93,14 @@ describe('presets replayed against captured client requests', () => {
     const reached = await replay({ preset: 'rubygems', upstreams: { read: ROLES.read, write: ROLES.write } }, RUBYGEMS_REQUESTS);
     const lines = (roles: string[]) => roles.map((role, i) => `${RUBYGEMS_REQUESTS[i]!.method} ${RUBYGEMS_REQUESTS[i]!.path} → ${role}`);
     expect(lines(reached)).toEqual(lines(RUBYGEMS_REQUESTS.map((r) => r.expected)));
+  });
+
+  it(`nuget: ${NUGET_REQUESTS.length} requests of nuget 2.8.7 reach the group, or hosted's root for a push (/api/v2/package taken off)`, async () => {
+    const sent: string[] = [];
+    const reached = await replay({ preset: 'nuget', upstreams: { read: ROLES.read, write: ROLES.write } }, NUGET_REQUESTS, sent);
+    const lines = (roles: string[]) => roles.map((role, i) => `${NUGET_REQUESTS[i]!.method} ${NUGET_REQUESTS[i]!.path} → ${role}`);
+    expect(lines(reached)).toEqual(lines(NUGET_REQUESTS.map((r) => r.expected)));
+    expect(sent).toEqual(NUGET_REQUESTS.map((r) => `${ROLES[r.expected].slice(0, -1)}${r.upstreamPath ?? r.path}`));
   });
 
   it(`yum: ${YUM_REQUESTS.length} requests of dnf and curl reach the group, hosted, or the router's 405`, async () => {

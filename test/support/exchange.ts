@@ -38,5 +38,6 @@ export function makeExchange(
     subject: rule?.subject(url.pathname),
     pinned: rule?.pin,
     mapUrls: rule?.mapUrls,
+    upstreamPath: rule?.upstreamPath(url.pathname),
   };
 }
