@@ -148,7 +148,8 @@ export function multicoreTable(result: MulticoreResult, o: Pick<MulticoreOptions
     '',
     '| target | blob GET MiB/s (aggregate) | × nginx | small GET req/s | × nginx | p99 ms | req/s × one process |',
     '|---|---:|---:|---:|---:|---:|---:|',
-    `| ${result.nginx.name} | ${fixed(result.nginx.blobMiBs)} | 1.00× | ${fixed(result.nginx.small?.rps)} | 1.00× | ${fixed(result.nginx.small?.p99ms, 2)} | |`,
+    `| ${result.nginx.name} | ${fixed(result.nginx.blobMiBs)} | 1.00× | ${fixed(result.nginx.small?.rps)} | 1.00× | ` +
+      `${fixed(result.nginx.small?.p99ms, 2)} | |`,
   ];
   for (const { auto, single } of result.routers) {
     for (const row of [auto, single]) {

@@ -279,7 +279,8 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
     return json(404, { status: 'not found', endpoints: ADMIN_ENDPOINTS });
   };
 
-  const describe = `${start.source}; ${count} workers, ${options.sharing === 'handed' ? "each client's connections on one worker" : 'connections spread by the kernel (reusePort)'}`;
+  const sharing = options.sharing === 'handed' ? "each client's connections on one worker" : 'connections spread by the kernel (reusePort)';
+  const describe = `${start.source}; ${count} workers, ${sharing}`;
   if (options.accept) {
     const accepting = await options.accept(route);
     own = accepting;
