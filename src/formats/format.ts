@@ -102,5 +102,10 @@ export interface Format {
      * those methods as a difference it could not carry over.
      */
     readonly otherMethodsNoted?: true;
+    /**
+     * Path prefixes whose nginx location rewrote them to the hosted repository's root, which the format's rules do
+     * by themselves (`stripPrefix`; NuGet: `/api/v2/package`): the import notes such a location instead of listing it.
+     */
+    readonly rewritesToWrite?: readonly string[];
   };
 }

@@ -44,6 +44,8 @@ export const nuget: Format = {
       'PUT and DELETE go to hosted, with /api/v2/package (the push URL of a source without a path) taken off the path; ' +
       'every other request goes to the group, and URLs in its V2 (Atom) and V3 (JSON) answers are mapped to the public name',
     otherMethodsNoted: true,
+    // `location /api/v2/package { proxy_pass http://nexus:8081/repository/nuget-hosted/; }`: what the first rules do.
+    rewritesToWrite: [NUGET_SERVICE_ENDPOINT],
   },
   rules: [
     // nuget push / delete with the bare host as source: to hosted's root, the prefix taken off.

@@ -1028,6 +1028,7 @@ class Importer {
     if (statics.length) site.static = statics;
 
     if (recognised?.nginx?.adopt) {
+      this.coveredLocations(recognised, write);
       const more = recognised.nginx.adoptNote ? `: ${recognised.nginx.adoptNote}` : '';
       const site = names[0] ?? 'a site';
       this.note(
@@ -1087,6 +1088,26 @@ class Importer {
       }
     }
     return deny.length ? { methods: [...new Set(deny)], to: 'deny' } : undefined;
+  }
+
+  /**
+   * A location that rewrote a path of the format's own to the hosted repository's root (NuGet's `location /api/v2/package
+   * { proxy_pass …/nuget-hosted/; }`) is what the adopted preset does by itself (its module's `nginx.rewritesToWrite`):
+   * not untranslated, but noted.
+   */
+  private coveredLocations(format: Format, write: ProxiedUpstream | undefined): void {
+    const root = typeof write?.pool === 'string' ? new URL(write.pool).pathname : undefined;
+    for (const prefix of format.nginx?.rewritesToWrite ?? []) {
+      for (const location of [prefix, `${prefix}/`]) {
+        const why = `nginx replaces the location prefix ${location} with ${root}; the router only adds a prefix in front of the request path`;
+        const at = this.untranslated.findIndex((entry) => entry.why === why);
+        if (root === undefined || at < 0) continue;
+        const [entry] = this.untranslated.splice(at, 1);
+        this.changed.set(`location ${location} → the ${format.name} preset's own rule: ${prefix} is taken off on the way to the write upstream's root`, [
+          `${entry!.file}:${entry!.line}`,
+        ]);
+      }
+    }
   }
 
   private secondary(

@@ -176,7 +176,7 @@ describe('NuGet answers through the router on node: V2 feeds and V3 documents na
     // Two versions of RrHello in hosted, pushed through the router as curl would (multipart, part "package").
     for (const version of ['1.0.0', '1.1.0']) {
       const form = new FormData();
-      form.set('package', new Blob([await readFile(hello[version]!)]), 'package.nupkg');
+      form.set('package', new Blob([new Uint8Array(await readFile(hello[version]!))]), 'package.nupkg');
       const pushed = await fetch(`${router.url}/api/v2/package/`, { method: 'PUT', body: form, headers: { 'x-nuget-apikey': API_KEY } });
       expect(pushed.status).toBe(201);
     }
@@ -224,7 +224,7 @@ describe('NuGet answers through the router on node: V2 feeds and V3 documents na
     ]);
     // The push URL it names takes a push (to hosted's root), as `dotnet nuget push` to the group's index sends it.
     const form = new FormData();
-    form.set('package', new Blob([dep]), 'package.nupkg');
+    form.set('package', new Blob([new Uint8Array(dep)]), 'package.nupkg');
     const pushed = await fetch(index.resources[0]['@id'], { method: 'PUT', body: form, headers: { 'x-nuget-apikey': API_KEY } });
     expect(pushed.status).toBe(201);
     expect(repos.hosted.has('rrdep/2.0.0')).toBe(true);

@@ -213,6 +213,11 @@ describe('import-nginx recognises a NuGet split', () => {
         }
       }`;
     const result = importNginx(conf, 'nginx.conf');
+    // The push location is what the preset does by itself: noted, not left untranslated.
+    expect(result.untranslated).toEqual([]);
+    expect(result.changed).toContainEqual(
+      "location /api/v2/package → the nuget preset's own rule: /api/v2/package is taken off on the way to the write upstream's root (nginx.conf:5)",
+    );
     expect(result.config.sites[0]).toMatchObject({
       hosts: ['nuget.example.com'],
       preset: 'nuget',
