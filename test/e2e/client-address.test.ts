@@ -13,6 +13,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
+import { Duplex } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -195,6 +197,52 @@ describe.each(RUNTIMES)('client address behind haproxy on %s', (runtime) => {
     expect(await get(haproxy.ports[3]!, path, { tls: true })).toBe(200);
     expect((await seenAt(path)).headers['x-real-ip']).toBe(CLIENT);
     expect((await loggedAt(router, path)).client).toBe(CLIENT);
+  });
+
+  it('TLS whose ClientHello comes in one segment with the PROXY header', async () => {
+    const path = `/${runtime}/tls-one-segment`;
+    const answer = await new Promise<string>((resolve, reject) => {
+      const raw = connect({ port: router.ports[3]!, host: '127.0.0.1', localAddress: CLIENT });
+      raw.setNoDelay(true);
+      // TLS writes through this stream: its first write (the ClientHello) leaves in one write with the header.
+      let prefix: Buffer | undefined = Buffer.from('PROXY TCP6 2001:db8::9 ::1 4000 443\r\n');
+      const stream = new Duplex({
+        read: () => raw.resume(),
+        write(chunk: Buffer, _encoding, done) {
+          raw.write(prefix ? Buffer.concat([prefix, chunk]) : chunk, done);
+          prefix = undefined;
+        },
+        final(done) {
+          raw.end(done);
+        },
+      });
+      raw.on('data', (chunk) => stream.push(chunk));
+      raw.on('end', () => stream.push(null));
+      raw.on('error', reject);
+      const tls = tlsConnect({ socket: stream, servername: 'registry.test', rejectUnauthorized: false }, () =>
+        tls.write(`GET ${path} HTTP/1.1\r\nHost: registry.test\r\nConnection: close\r\n\r\n`),
+      );
+      let text = '';
+      tls.on('data', (chunk) => (text += chunk));
+      tls.on('end', () => resolve(text));
+      tls.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 200/);
+    expect((await loggedAt(router, path)).client).toBe('2001:db8::9');
+  });
+
+  it('TLS behind the PROXY header after a SIGHUP (new certificates; Bun and Deno start a new server behind the same front)', async () => {
+    router.child.kill('SIGHUP');
+    const deadline = Date.now() + 10_000;
+    while (!/SIGHUP, reloaded the certificates/.test(router.stderr())) {
+      if (Date.now() > deadline) throw new Error(`no reload line:\n${router.stderr()}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const n of [1, 2]) {
+      const path = `/${runtime}/tls-after-sighup-${n}`;
+      expect(await get(haproxy.ports[3]!, path, { tls: true })).toBe(200);
+      expect((await loggedAt(router, path)).client).toBe(CLIENT);
+    }
   });
 
   it('without a valid PROXY header the connection is closed and nothing reaches the origin', async () => {
