@@ -53,3 +53,19 @@ export const realIpSchema = z.strictObject({
 });
 
 export type RealIpConfig = z.output<typeof realIpSchema>;
+
+/**
+ * `realIp.from` entries that take in every address of a family (`0.0.0.0/0`, `::/0`): then any
+ * client can name its own address (and open or follow another client's push session). Valid, so a
+ * warning, not a refusal (a router reached only through balancers may mean it).
+ */
+export function realIpWarnings(realIp: RealIpConfig | undefined): string[] {
+  return (realIp?.from ?? []).flatMap((entry, i) =>
+    /\/0+$/.test(entry.trim())
+      ? [
+          `realIp.from[${i}]: ${JSON.stringify(entry)} trusts every ${entry.includes(':') ? 'IPv6' : 'IPv4'} address, so any client can set its own ` +
+            `address with ${realIp!.header}; list only your balancers' addresses`,
+        ]
+      : [],
+  );
+}

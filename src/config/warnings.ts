@@ -1,4 +1,5 @@
 import { poolServers, type UpstreamPoolConfig } from './ha.ts';
+import { realIpWarnings } from './real-ip.ts';
 import type { Config } from './schema.ts';
 import { v2Root } from './site-checks.ts';
 import { FORMATS } from '../formats/index.ts';
@@ -55,6 +56,7 @@ export function configWarnings(config: Config): string[] {
       );
     });
   });
+  warnings.push(...realIpWarnings(config.realIp));
   return warnings;
 }
 

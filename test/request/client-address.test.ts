@@ -10,6 +10,7 @@ import { featureProblems } from '../../src/config/features.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { trustedProxyProblem } from '../../src/config/real-ip.ts';
 import type { ConfigInput } from '../../src/config/schema.ts';
+import { configWarnings } from '../../src/config/warnings.ts';
 import type { OutgoingRequest, UpstreamClient } from '../../src/forward/client.ts';
 import { clientAddressFinder, hopAddress, trustedProxies } from '../../src/request/client-address.ts';
 
@@ -55,6 +56,17 @@ describe('trusted proxies (realIp.from)', () => {
     expect(header).toThrow(/realIp\.header[\s\S]*proxyProtocol/);
     const empty = () => parseConfig({ sites: [{ name: 's', hosts: ['a.test'], upstream: 'http://u.test/' }], realIp: { from: [] } } as ConfigInput);
     expect(empty).toThrow(/realIp\.from/);
+  });
+
+  it('check warns about a block that trusts every address', () => {
+    const config = parseConfig({
+      sites: [{ name: 's', hosts: ['a.test'], upstream: 'http://u.test/' }],
+      realIp: { from: ['10.0.0.0/8', '0.0.0.0/0', '::/0'] },
+    } as ConfigInput);
+    expect(configWarnings(config)).toEqual([
+      expect.stringMatching(/^realIp\.from\[1\]: "0\.0\.0\.0\/0" trusts every IPv4 address, so any client can set its own address with X-Forwarded-For/),
+      expect.stringMatching(/^realIp\.from\[2\]: "::\/0" trusts every IPv6 address/),
+    ]);
   });
 
   it('defaults: header X-Forwarded-For, recursive; off without realIp', () => {
