@@ -78,12 +78,38 @@ function blobFrom(base: string, path: string, size: number, localAddress: string
     const socket = connect({ host: url.hostname, port: Number(url.port), localAddress });
     let head = '';
     let body = -1;
-    socket.on('connect', () => socket.write(`GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`));
-    socket.on('data', (chunk: Buffer) => {
-      if (body >= 0) {
-        body += chunk.length;
+    // Chunked answers (Bun.serve streams without a length): the body bytes between the size lines.
+    let chunked = false;
+    let left = 0;
+    let line = '';
+    const count = (data: Buffer) => {
+      if (!chunked) {
+        body += data.length;
         return;
       }
+      let at = 0;
+      while (at < data.length) {
+        if (left > 0) {
+          const take = Math.min(left, data.length - at);
+          body += take;
+          left -= take;
+          at += take;
+          continue;
+        }
+        const byte = data[at++]!;
+        if (byte !== 0x0a) {
+          line += String.fromCharCode(byte);
+          continue;
+        }
+        const size = line.trim();
+        line = '';
+        // The CRLF after a chunk's data leaves an empty line; the rest are size lines.
+        if (size) left = Number.parseInt(size, 16) || 0;
+      }
+    };
+    socket.on('connect', () => socket.write(`GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`));
+    socket.on('data', (chunk: Buffer) => {
+      if (body >= 0) return count(chunk);
       head += chunk.toString('latin1');
       const end = head.indexOf('\r\n\r\n');
       if (end < 0) return;
@@ -92,7 +118,9 @@ function blobFrom(base: string, path: string, size: number, localAddress: string
         reject(new Error(`blob GET from ${localAddress}: ${head.slice(0, head.indexOf('\r\n'))}`));
         return;
       }
-      body = head.length - end - 4;
+      chunked = /\r\ntransfer-encoding:[^\r]*chunked/i.test(head.slice(0, end));
+      body = 0;
+      count(Buffer.from(head.slice(end + 4), 'latin1'));
     });
     socket.on('error', reject);
     socket.on('close', () => (body === size ? resolve() : reject(new Error(`blob GET from ${localAddress}: ${body} bytes instead of ${size}`))));
