@@ -10,7 +10,7 @@
  * (small requests). Per target: peak RSS while streaming --rss-gib GiB up and down (summed over the
  * process tree, sampled every 100 ms), --blob-mib MiB blob GET and PUT throughput, then wrk GET and
  * HEAD of a manifest (32 connections, 2 threads). Prints two tables (throughput with ratios against
- * both nginx rows; latency, CPU and RSS) and issue 14's targets as met/missed. Exits 1 if a runtime
+ * both nginx rows; latency, CPU and RSS) and issues 20 and 14's targets as met/missed. Exits 1 if a runtime
  * failed to start or a target answered with errors (non-2xx, socket errors, wrong bytes).
  */
 import { spawnSync } from 'node:child_process';
@@ -448,7 +448,9 @@ function tables(rows: Row[]): { throughput: string; latency: string } {
     'p99 × orig.',
     'p99 × tuned',
     'CPU µs/req GET / HEAD',
+    'CPU × tuned GET / HEAD',
     'blob GET CPU % client / proxy / origin',
+    'proxy CPU s/GiB (× tuned)',
     'RSS idle → peak MB',
     "others' CPU",
   ];
@@ -464,7 +466,9 @@ function tables(rows: Row[]): { throughput: string; latency: string } {
           vs(r, original, headP99),
           vs(r, tuned, headP99),
           `${num(r.cpuGetUs)} / ${num(r.cpuHeadUs)}`,
+          r === tuned ? '' : `${ratio(r.cpuGetUs, tuned?.cpuGetUs)} / ${ratio(r.cpuHeadUs, tuned?.cpuHeadUs)}`,
           r.getCpu ? `${cores(r.getCpu.client)} / ${r.kind === 'direct' ? 'n/a' : cores(r.getCpu.proxy)} / ${cores(r.getCpu.origin)}` : '–',
+          r.kind === 'direct' ? 'n/a' : `${num(cpuPerGiB(r), 2)}${r === tuned ? '' : ` (${ratio(cpuPerGiB(r), tuned && cpuPerGiB(tuned))})`}`,
           r.kind === 'direct' ? 'n/a' : `${mb(r.rssIdle)} → ${mb(r.rssPeak)}`,
           r.others === undefined ? '–' : `${(r.others * 100).toFixed(0)}%`,
         ],
@@ -475,7 +479,10 @@ function tables(rows: Row[]): { throughput: string; latency: string } {
   };
 }
 
-/** Issue 14's targets, each as a "met" / "**missed**" line; workerd's figures as information only. */
+/** The proxy's CPU seconds per GiB of blob GET (its share of a core × seconds per GiB). */
+const cpuPerGiB = (r: Row): number | undefined => (r.getCpu?.proxy === undefined || !r.getMiBs ? undefined : (r.getCpu.proxy * 1024) / r.getMiBs);
+
+/** Issue 20's targets (blob GET, CPU per small request as a multiple of tuned nginx's), then issue 14's; workerd's figures as information only. */
 function targets(rows: Row[], flags: Context['flags']): string[] {
   const { direct, original, tuned } = anchors(rows);
   const out: string[] = [];
@@ -488,6 +495,32 @@ function targets(rows: Row[], flags: Context['flags']): string[] {
   const of = (rt: Runtime) => rows.find((r) => r.runtime === rt && !r.failed);
   const div = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a / b);
 
+  out.push('Issue 20:');
+  for (const [rt, goal] of [
+    ['node', 0.8],
+    ['bun-node', 0.9],
+    ['bun', 0.9],
+    ['deno', 0.8],
+  ] as const) {
+    const r = of(rt);
+    if (r) check(`${r.name}: blob GET / nginx (tuned)`, div(r.getMiBs, tuned?.getMiBs), '≥', goal);
+  }
+  for (const rt of ['node', 'bun-node', 'bun', 'deno'] as const) {
+    const r = of(rt);
+    if (r) check(`${r.name}: proxy CPU s/GiB of blob GET / nginx (tuned) (aim)`, div(r && cpuPerGiB(r), tuned && cpuPerGiB(tuned)), '≤', 2);
+  }
+  for (const [rt, goal] of [
+    ['node', 6],
+    ['bun-node', 3.5],
+    ['bun', 3.5],
+    ['deno', 6],
+  ] as const) {
+    const r = of(rt);
+    if (!r) continue;
+    check(`${r.name}: CPU µs per GET / nginx (tuned)`, div(r.cpuGetUs, tuned?.cpuGetUs), '≤', goal);
+    check(`${r.name}: CPU µs per HEAD / nginx (tuned)`, div(r.cpuHeadUs, tuned?.cpuHeadUs), '≤', goal);
+  }
+  out.push('', 'Issue 14:');
   for (const [rt, goal] of [
     ['node', 0.8],
     ['bun-node', 0.8],
@@ -692,7 +725,7 @@ async function main(): Promise<number> {
     tbl.latency,
     '',
     ...(rows.some((r) => r.notes.length) ? ['Notes:', '', ...rows.flatMap((r) => r.notes.map((n) => `- ${r.name}: ${n}`)), ''] : []),
-    '**Targets** (issue 14):',
+    '**Targets** (issues 20 and 14):',
     '',
     ...goals,
     '',

@@ -27,6 +27,11 @@ export interface FetchClientOptions {
    * that set it, so a sweep shared across requests could stop with the request that started it.
    */
   sweepPerRequest?: boolean;
+  /**
+   * The runtime's server pipes an untouched fetch body natively (Bun.serve, Deno.serve): large
+   * bodies may then go on with a deadline instead of per-chunk touches (forward/native-pipe.ts).
+   */
+  nativePipe?: boolean;
   /** The IdleSweep to share (Deno's two halves); a new one otherwise. */
   sweep?: IdleSweep;
 }
@@ -122,7 +127,7 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
         return response;
       }
       response.body = answer.body;
-      response.watch = { chunk: () => transfer.touch(), deadline: (ms) => transfer.deadline(ms), end: finish };
+      response.watch = { chunk: () => transfer.touch(), end: finish, ...(options.nativePipe && { deadline: (ms: number) => transfer.deadline(ms) }) };
       return response;
     },
     async close() {

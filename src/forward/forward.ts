@@ -7,6 +7,7 @@ import { applyIncoming } from '../passes/incoming.ts';
 import type { Site } from '../site/site.ts';
 import { sendWithFailover } from './send.ts';
 import { UpstreamError, type UpstreamClient } from './client.ts';
+import { nativeDeadlineMs, nativePipeOf, NATIVE_PIPE_MIN } from './native-pipe.ts';
 import { withReasonPhrase } from './reason-phrase.ts';
 
 /**
@@ -80,6 +81,17 @@ export async function forward(
     const whole = bytes.byteLength ? (bytes as Uint8Array<ArrayBuffer>) : null;
     return withReasonPhrase(new Response(whole, { status, statusText, headers: response.headers }), statusText);
   }
+  const native = response.body && response.watch?.deadline ? nativeLength(request, response.headers) : undefined;
+  if (native !== undefined) {
+    // Untouched, so the runtime pipes it natively (forward/native-pipe.ts): the declared length is
+    // what goes out (logged now), a stalled upstream is cut by the deadline.
+    const pipe = nativePipeOf(request)!;
+    pipe.deadlineMs = nativeDeadlineMs(native);
+    response.watch!.deadline!(pipe.deadlineMs);
+    sent.tally.bytesOut = native;
+    finish(status);
+    return withReasonPhrase(new Response(response.body as ReadableStream<Uint8Array>, { status, statusText, headers: response.headers }), statusText);
+  }
   // Logged when the client has the whole body (or the transfer broke), not when headers went out.
   const body = response.body
     ? tallyBody(
@@ -100,6 +112,15 @@ export async function forward(
     finish(status);
   }
   return withReasonPhrase(new Response(body, { status, statusText, headers: response.headers }), statusText);
+}
+
+/** The declared length of an answer the runtime should pipe natively (NATIVE_PIPE_MIN or more, on a server that does), else `undefined`. */
+function nativeLength(request: Request, headers: Headers): number | undefined {
+  if (!nativePipeOf(request)) return undefined;
+  const declared = headers.get('content-length');
+  if (declared === null || !/^\d+$/.test(declared)) return undefined;
+  const length = Number(declared);
+  return length >= NATIVE_PIPE_MIN ? length : undefined;
 }
 
 const errorText = (error: unknown): string => String((error as Error)?.message ?? error);

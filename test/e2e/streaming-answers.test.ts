@@ -23,6 +23,11 @@ const PIECE = 1024;
 const PIECES = 10;
 /** Above SMALL_BODY (64 KiB), so the router streams it instead of reading it whole. */
 const LARGE = 256 * 1024;
+/**
+ * At least NATIVE_PIPE_MIN (1 MiB): Bun.serve (both Bun entries) gets the upstream body untouched
+ * and pipes it natively (src/forward/native-pipe.ts); Node, Deno and workerd stream it through JavaScript.
+ */
+const HUGE = 2 * 1024 * 1024;
 
 function origin(req: IncomingMessage, res: ServerResponse): void {
   const path = req.url!.split('?')[0]!;
@@ -45,6 +50,22 @@ function origin(req: IncomingMessage, res: ServerResponse): void {
     // Half of its declared length, then silence: only the router's idle timer can end it.
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': LARGE });
     res.write(Buffer.alloc(LARGE / 2, 3));
+    return;
+  }
+  if (path === '/huge' || path === '/huge-short' || path === '/huge-stall') {
+    // Whole; or closed after half of it; or half of it, then silence.
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': HUGE });
+    const upTo = path === '/huge' ? HUGE : HUGE / 2;
+    let sent = 0;
+    const pump = () => {
+      while (sent < upTo) {
+        sent += 64 * 1024;
+        if (!res.write(Buffer.alloc(64 * 1024, 4))) return void res.once('drain', pump);
+      }
+      if (path === '/huge') res.end();
+      else if (path === '/huge-short') setTimeout(() => res.destroy(), 200);
+    };
+    pump();
     return;
   }
   if (path === '/large' || path === '/short') {
@@ -176,6 +197,28 @@ describe.each(RUNTIMES)('streamed answers on %s', (runtime) => {
     expect(got.ms).toBeLessThan(8000);
   }, 15_000);
 
+  it(`sends a ${HUGE / MiB} MiB answer whole and logs its bytes`, async () => {
+    const got = await get(router, '/huge');
+    expect({ status: got.status, bytes: got.bytes, complete: got.complete }).toEqual({ status: 200, bytes: HUGE, complete: true });
+    const entry = await until(() => router.accessLog().find((line) => line.path === '/huge'));
+    expect({ status: entry.status, bytesOut: entry.bytesOut, error: entry.error }).toEqual({ status: 200, bytesOut: HUGE, error: undefined });
+  });
+  it(`breaks the transfer of a ${HUGE / MiB} MiB answer whose upstream closes halfway`, async () => {
+    const got = await get(router, '/huge-short');
+    expect(got.status).toBe(200);
+    expect(got.complete).toBe(false);
+    expect(got.bytes).toBeLessThan(HUGE);
+  });
+  // Piped natively (Bun), the stall is cut at the body's deadline: HUGE at NATIVE_FLOOR_RATE (8 s) plus timeouts.idle.
+  it(`breaks the transfer of a ${HUGE / MiB} MiB answer whose upstream stalls`, async () => {
+    const got = await get(router, '/huge-stall');
+    expect(got.status).toBe(200);
+    expect(got.complete).toBe(false);
+    expect(got.bytes).toBeLessThan(HUGE);
+    expect(got.ms).toBeGreaterThanOrEqual(1900);
+    expect(got.ms).toBeLessThan(20_000);
+  }, 30_000);
+
   // Who closes an idle keep-alive connection after a streamed answer, within 8 s: Bun.serve once
   // its timer is armed again at the answer's end (src/adapter/bun/serve.ts; uWS checks its timers every 4 s),
   // workerd by itself (5 s); Node keeps it for its 65 s keepAliveTimeout, Deno.serve has no timer.
@@ -185,3 +228,16 @@ describe.each(RUNTIMES)('streamed answers on %s', (runtime) => {
     else expect(closedAfter).toBeUndefined();
   }, 20_000);
 });
+
+const MiB = 1024 * 1024;
+
+/** Polls `find` every 50 ms until it returns something (at most 10 s). */
+async function until<T>(find: () => T | undefined): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const found = find();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error('not found within 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -4,6 +4,7 @@ import { fetchClient } from '../../forward/fetch-client.ts';
 
 /**
  * Bun's fetch, with `decompress: false` (it would decode gzip/br but keep Content-Encoding/Length);
- * `timeouts` in seconds as in the config. Never throws.
+ * `timeouts` in seconds as in the config; large bodies may be piped natively by Bun.serve
+ * (forward/native-pipe.ts). Never throws.
  */
-export const bunClient = (timeouts: ClientTimeouts): UpstreamClient => fetchClient(timeouts, { init: { decompress: false } });
+export const bunClient = (timeouts: ClientTimeouts): UpstreamClient => fetchClient(timeouts, { init: { decompress: false }, nativePipe: true });

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import type { StartOptions } from '../../config/cli.ts';
 import type { ListenEntry } from '../../config/serving.ts';
 import type { PemPair } from '../../config/tls-files.ts';
+import { pipeNatively, type NativePipe } from '../../forward/native-pipe.ts';
 import { nodeFiles } from '../../local/node-files.ts';
 import { refuseEarly } from '../../request/guard.ts';
 import { appFor, type SocketEnv } from '../app.ts';
@@ -71,11 +72,17 @@ export function serveBun({ config, source }: StartOptions, hooks: ProcessHooks =
         // when the core writes the access-log line: at once for what the router answers whole or
         // from a local file, as the last byte is handed over for what it streams from an upstream.
         // (A static download slower than the timer is still cut: a limit of local files on Bun.)
+        // An answer Bun pipes natively (forward/native-pipe.ts) is logged as its headers go out, and
+        // Bun's timer cuts such a transfer too: it is re-armed only at the body's deadline, when the
+        // transfer is over one way or the other.
+        const pipe: NativePipe = {};
+        pipeNatively(request, pipe);
         let armed = false;
         const answered = () => {
           if (armed) return;
           armed = true;
-          server.timeout(request, keepAlive);
+          if (pipe.deadlineMs === undefined) server.timeout(request, keepAlive);
+          else setTimeout(() => server.timeout(request, keepAlive), pipe.deadlineMs + keepAlive * 1000).unref();
         };
         const peer = server.requestIP(request);
         return app.fetch(request, { clientAddress: peerBehindFront(entry, peer?.address, peer?.port), answered } satisfies SocketEnv);
