@@ -13,7 +13,7 @@
  * 2. the V2 feed and V3 documents through the router: no internal URL left (`xml:base`, entry `<id>`,
  *    `<content src>`, the `next` link with its query as written; every `@id`, `packageContent`,
  *    `registration`), nuget.org's URL left alone, and the group's service index given a `PackagePublish/2.0.0`
- *    resource naming the router's push URL, which takes a push;
+ *    resource naming the router's push URL, which takes a push, streamed (chunked, as NuGet 3.5+ pushes) too;
  * 3. the fixture's request lines replayed through the router on all five runtimes, each reaching the server
  *    of its role with the path hosted or the group expects;
  * 4. `check --probe` with the NuGet format's health check.
@@ -228,6 +228,30 @@ describe('NuGet answers through the router on node: V2 feeds and V3 documents na
     const pushed = await fetch(index.resources[0]['@id'], { method: 'PUT', body: form, headers: { 'x-nuget-apikey': API_KEY } });
     expect(pushed.status).toBe(201);
     expect(repos.hosted.has('rrdep/2.0.0')).toBe(true);
+
+    // NuGet 3.5+ streams the push (chunked, NuGet/NuGet.Client#436): the same, with no Content-Length.
+    await fetch(`${router.url}/api/v2/package/RrDep/2.0.0`, { method: 'DELETE', headers: { 'x-nuget-apikey': API_KEY } });
+    expect(repos.hosted.has('rrdep/2.0.0')).toBe(false);
+    const boundary = '----rr-chunked-push';
+    const parts = [
+      `--${boundary}\r\nContent-Disposition: form-data; name="package"; filename="package.nupkg"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      dep,
+      `\r\n--${boundary}--\r\n`,
+    ];
+    const chunked = await fetch(`${router.url}/api/v2/package/`, {
+      method: 'PUT',
+      body: new ReadableStream({
+        start(controller) {
+          for (const part of parts) controller.enqueue(typeof part === 'string' ? new TextEncoder().encode(part) : new Uint8Array(part));
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+      headers: { 'x-nuget-apikey': API_KEY, 'content-type': `multipart/form-data; boundary=${boundary}` },
+    } as RequestInit);
+    expect(chunked.status).toBe(201);
+    expect(repos.hosted.has('rrdep/2.0.0')).toBe(true);
+    expect(repos.requests().at(-1)).toMatchObject({ server: 'hosted', method: 'PUT', uri: '/repository/nuget-hosted/', chunked: true });
 
     const registration = await (await fetch(`${router.url}/v3/registration/rrhello/index.json`)).text();
     const page = JSON.parse(registration);

@@ -36,6 +36,8 @@ export interface NuGetRequest {
   uri: string;
   status: number;
   apiKey: string;
+  /** The body came chunked (no Content-Length). */
+  chunked: boolean;
 }
 
 export interface NuGetPackage {
@@ -107,7 +109,8 @@ export async function startNuGetRepos(options: { proxy: Buffer[]; apiKey: string
         const uri = request.url ?? '';
         const answer = (status: number, body: string | Buffer, type: string, phrase?: string) => {
           if (request.headers['user-agent'] !== HEALTH_CHECK_AGENT) {
-            log.push({ server, method: request.method ?? '', uri, status, apiKey: String(request.headers['x-nuget-apikey'] ?? '') });
+            const chunked = request.headers['transfer-encoding'] === 'chunked';
+            log.push({ server, method: request.method ?? '', uri, status, apiKey: String(request.headers['x-nuget-apikey'] ?? ''), chunked });
           }
           const headers = body.length ? { 'content-type': type, 'content-length': Buffer.byteLength(body) } : {};
           if (phrase) response.writeHead(status, phrase, headers);
