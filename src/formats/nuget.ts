@@ -54,11 +54,12 @@ export const nuget: Format = {
     // The same with a source that names the repository (`PUT /`, `DELETE /<id>/<version>`), or a V3 push URL.
     { methods: ['PUT', 'DELETE'], to: 'write' },
     // Package files carry no URLs: streamed as they are (V3 flat container, V2 `<id>/<version>`).
-    { methods: ['GET'], path: '/**.nupkg', to: 'read' },
-    { methods: ['GET'], path: '/*/*', to: 'read' },
-    // Feeds, service documents, registrations, search: their absolute URLs mapped (XML or JSON answers only).
-    { methods: ['GET'], to: 'read', mapUrls: true },
-    // HEAD and anything else reads the group.
+    { methods: ['GET', 'HEAD'], path: '/**.nupkg', to: 'read' },
+    { methods: ['GET', 'HEAD'], path: '/*/*', to: 'read' },
+    // Feeds, service documents, registrations, search: their absolute URLs mapped (XML or JSON answers only; a
+    // HEAD's length is then left out, as the mapped GET's may differ).
+    { methods: ['GET', 'HEAD'], to: 'read', mapUrls: true },
+    // Anything else (no NuGet client sends it) reads the group.
     { to: 'read' },
   ],
   roleWords: {
