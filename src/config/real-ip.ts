@@ -1,5 +1,5 @@
-import { isIP } from 'node:net';
 import { z } from 'zod';
+import { ipFamily } from '../request/ip.ts';
 
 /**
  * `realIp`: whose X-Forwarded-For the router believes, in the terms of nginx's real_ip module
@@ -10,7 +10,7 @@ import { z } from 'zod';
 /** `10.0.0.0/8`, `fd00::/8`, `127.0.0.1`, `::1`: an IPv4 or IPv6 address, or a CIDR block of either. */
 export function trustedProxyProblem(value: string): string | undefined {
   const [address = '', bits, extra] = value.split('/');
-  const family = isIP(address);
+  const family = ipFamily(address);
   const form = 'must be an IPv4 or IPv6 address or CIDR block, e.g. "10.0.0.0/8", "127.0.0.1", "fd00::/8"';
   if (!family || extra !== undefined || address.includes('%')) return `${form}; got ${JSON.stringify(value)}`;
   if (bits === undefined) return undefined;

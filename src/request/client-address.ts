@@ -5,8 +5,8 @@
  * module finds it. Push-session keys, the access log and the X-Forwarded-For / X-Real-IP sent
  * upstream all use the address found here.
  */
-import { BlockList, isIP } from 'node:net';
 import type { RealIpConfig } from '../config/real-ip.ts';
+import { addressMatcher, ipFamily } from './ip.ts';
 
 /** Finds the client of one request from its peer's address and its headers. */
 export type ClientAddressOf = (peer: string, headers: Headers) => string;
@@ -20,29 +20,17 @@ const peerOnly: ClientAddressOf = (peer) => peer;
  */
 export function hopAddress(hop: string): string | undefined {
   const text = hop.trim();
-  // Node's isIP takes IPv6 zone ids (`fe80::1%eth0`) of any text: not a client's address.
-  if (text.includes('%')) return undefined;
-  if (isIP(text)) return text;
+  if (ipFamily(text)) return text;
   const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(text);
-  if (bracketed && isIP(bracketed[1]!) === 6) return bracketed[1];
+  if (bracketed && ipFamily(bracketed[1]!) === 6) return bracketed[1];
   const withPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(text);
-  if (withPort && isIP(withPort[1]!) === 4) return withPort[1];
+  if (withPort && ipFamily(withPort[1]!) === 4) return withPort[1];
   return undefined;
 }
 
-/** The trusted proxies as a BlockList (node:net; the same on Node, Bun and Deno). IPv4-mapped IPv6 peers match IPv4 entries. */
+/** The trusted proxies (`realIp.from`) as a test of an address; IPv4-mapped IPv6 peers match IPv4 entries. */
 export function trustedProxies(from: readonly string[]): (address: string) => boolean {
-  const list = new BlockList();
-  for (const entry of from) {
-    const [address, bits] = entry.trim().split('/') as [string, string | undefined];
-    const type = isIP(address) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(address, type);
-    else list.addSubnet(address, Number(bits), type);
-  }
-  return (address) => {
-    const family = isIP(address);
-    return family !== 0 && list.check(address, family === 6 ? 'ipv6' : 'ipv4');
-  };
+  return addressMatcher(from);
 }
 
 /**
