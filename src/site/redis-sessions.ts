@@ -8,7 +8,7 @@
  * hold it wins, as in one process (push-sessions.ts). A call is one round trip (a pipeline), two
  * when a session is reopened for another role.
  *
- * The client is ioredis: the same code runs unchanged on Node, Bun and Deno (tested on all three),
+ * The client is ioredis (loaded only when the config has `sessions`): the same code runs unchanged on Node, Bun and Deno (tested on all three),
  * it reconnects by itself, its offline queue can be turned off (a call while Redis is away fails at
  * once instead of waiting) and `commandTimeout` bounds a call on a connection that hangs. Redis away
  * or slow: each site's calls go to the process's own sessions (PushSessions), logged once when it
@@ -16,7 +16,7 @@
  * soon as ioredis has reconnected. A session Redis does not know is looked up among those the
  * process opened while Redis was away (a push that began then and goes on once it is back).
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { SessionsConfig } from '../config/sessions.ts';
 import type { Role } from '../rules/rule.ts';
 import type { Server } from '../upstream/pool.ts';
@@ -54,7 +54,10 @@ export function redisUrlText(url: string): string {
 
 /** The sessions of every site of this process in one Redis, through one connection. */
 export class RedisSessions implements SharedSessions {
-  readonly #client: Redis;
+  /** Undefined until ioredis has loaded (imported when a config asks for it: no start-up cost otherwise). */
+  #client: Redis | undefined;
+  /** Resolves once the client exists (connecting or not). */
+  readonly loaded: Promise<void>;
   readonly #url: string;
   readonly #log: (line: string) => void;
   #up = false;
@@ -77,18 +80,24 @@ export class RedisSessions implements SharedSessions {
   ) {
     this.#url = redisUrlText(settings.redis);
     this.#log = log;
-    this.#client = new Redis(settings.redis, clientOptions(settings));
-    // Without a listener an 'error' event would end the process; here it only means "away".
-    this.#client.on('error', (error: Error) => this.#away(error.message));
-    this.#client.on('close', () => this.#away('connection closed'));
-    this.#client.on('ready', () => {
-      this.#retryAt = 0;
-      this.#back();
+    this.loaded = import('ioredis').then(({ Redis }) => {
+      if (this.#closed) return;
+      const client = new Redis(settings.redis, clientOptions(settings));
+      // Without a listener an 'error' event would end the process; here it only means "away".
+      client.on('error', (error: Error) => this.#away(error.message));
+      client.on('close', () => this.#away('connection closed'));
+      client.on('ready', () => {
+        this.#retryAt = 0;
+        this.#back();
+      });
+      this.#client = client;
     });
+    // Cannot happen with the package installed; if it does, the router serves on with its own sessions.
+    this.loaded.catch((error: Error) => this.#away(`cannot load ioredis: ${error.message}`));
   }
 
-  /** The connection, for tests and the bench. */
-  get client(): Redis {
+  /** The connection (undefined until ioredis has loaded), for tests and the bench. */
+  get client(): Redis | undefined {
     return this.#client;
   }
 
@@ -98,14 +107,14 @@ export class RedisSessions implements SharedSessions {
 
   close(): void {
     this.#closed = true;
-    this.#client.disconnect();
+    this.#client?.disconnect();
   }
 
   store(site: { readonly name: string; readonly servers: readonly Server[] }, idleMs: number, local: PushSessions): SessionStore {
-    const shared = redisStore(this.#client, `${this.settings.keyPrefix}${site.name}:`, idleMs, site.servers);
+    const shared = redisStore(() => this.#client!, `${this.settings.keyPrefix}${site.name}:`, idleMs, site.servers);
     // Each call: Redis when usable, else (or when it fails) this process's own sessions.
     const attempt = async <T>(call: () => Promise<T>, fallback: () => T): Promise<T> => {
-      if (this.#client.status !== 'ready' || Date.now() < this.#retryAt) {
+      if (this.#client?.status !== 'ready' || Date.now() < this.#retryAt) {
         this.#fallbacks++;
         return fallback();
       }
@@ -186,10 +195,11 @@ function replies(results: Array<[Error | null, unknown]> | null): unknown[] {
 
 /**
  * A site's sessions in Redis alone (the calls throw when Redis does; RedisSessions falls back).
- * `prefix` ends with the site's name; `servers` map the stored URL back to this process's Server.
+ * `client()` is the connection at the time of the call; `prefix` ends with the site's name;
+ * `servers` map the stored URL back to this process's Server.
  */
 export function redisStore(
-  client: Redis,
+  client: () => Redis,
   prefix: string,
   idleMs: number,
   servers: readonly Server[],
@@ -203,28 +213,28 @@ export function redisStore(
   return {
     async find(key, now) {
       const id = prefix + key;
-      const [fields] = replies(await client.pipeline().hmget(id, 'role', 'server').pexpire(id, idleMs).exec()) as [Array<string | null>];
+      const [fields] = replies(await client().pipeline().hmget(id, 'role', 'server').pexpire(id, idleMs).exec()) as [Array<string | null>];
       const [role, server] = fields;
       // A hash without a role: a hold that came after the session expired; not a session.
       return role ? { key, role, server: serverOf(server), seenAt: now } : undefined;
     },
     async open(key, role, now) {
       const id = prefix + key;
-      const [, fields] = replies(await client.pipeline().hsetnx(id, 'role', role).hmget(id, 'role', 'server').pexpire(id, idleMs).exec()) as [
+      const [, fields] = replies(await client().pipeline().hsetnx(id, 'role', role).hmget(id, 'role', 'server').pexpire(id, idleMs).exec()) as [
         number,
         Array<string | null>,
       ];
       if (fields[0] === role) return { key, role, server: serverOf(fields[1]), seenAt: now };
       // Open for another role (a release after a snapshot): a fresh session, its server not held yet.
-      replies(await client.multi().del(id).hset(id, 'role', role).pexpire(id, idleMs).exec());
+      replies(await client().multi().del(id).hset(id, 'role', role).pexpire(id, idleMs).exec());
       return { key, role, server: undefined, seenAt: now };
     },
     async hold(session, server) {
       const id = prefix + session.key;
-      replies(await client.pipeline().hsetnx(id, 'server', server.href).pexpire(id, idleMs).exec());
+      replies(await client().pipeline().hsetnx(id, 'server', server.href).pexpire(id, idleMs).exec());
     },
     async end(session) {
-      await client.del(prefix + session.key);
+      await client().del(prefix + session.key);
     },
   };
 }
@@ -235,6 +245,7 @@ export function redisStore(
  */
 export async function probeRedis(settings: SessionsConfig, out: (line: string) => void): Promise<boolean> {
   const url = redisUrlText(settings.redis);
+  const { Redis } = await import('ioredis');
   const wait = Math.max(settings.timeout, 1000);
   const client = new Redis(settings.redis, {
     ...clientOptions(settings),

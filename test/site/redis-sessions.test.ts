@@ -51,11 +51,11 @@ describe('the Redis store', () => {
     const site = compileSite(config().sites[0]!);
     const shared = new RedisSessions({ redis: redis.url, keyPrefix: prefix, timeout: 500 }, () => {});
     opened.push(shared);
-    await until('connected', () => shared.client.status === 'ready');
+    await until('connected', () => shared.client?.status === 'ready');
     return {
       site,
       shared,
-      raw: redisStore(shared.client, `${prefix}docker:`, idleMs, site.servers),
+      raw: redisStore(() => shared.client!, `${prefix}docker:`, idleMs, site.servers),
       store: shared.store(site, idleMs, new PushSessions(idleMs, 100)),
     };
   };
@@ -91,13 +91,13 @@ describe('the Redis store', () => {
     const { shared, raw } = await processStore(400);
     const key = `${shared.settings.keyPrefix}docker:client app`;
     await raw.open('client app', 'write', 0);
-    const ttl = await shared.client.pttl(key);
+    const ttl = await shared.client!.pttl(key);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(400);
-    await until('the TTL went down', async () => (await shared.client.pttl(key)) < ttl - 100);
+    await until('the TTL went down', async () => (await shared.client!.pttl(key)) < ttl - 100);
     await raw.find('client app', 0);
-    expect(await shared.client.pttl(key)).toBeGreaterThan(ttl - 100);
-    await until('the session expired', async () => (await shared.client.exists(key)) === 0);
+    expect(await shared.client!.pttl(key)).toBeGreaterThan(ttl - 100);
+    await until('the session expired', async () => (await shared.client!.exists(key)) === 0);
     expect(await raw.find('client app', 0)).toBeUndefined();
   });
 });
