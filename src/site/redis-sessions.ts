@@ -3,7 +3,8 @@
  * every router process and host behind one hostname: a push whose requests a balancer spreads over
  * several routers still has one session (issue 21).
  *
- * One hash per session, `<keyPrefix><site>:<session key>` → { role, server }, expiring `idle` after
+ * One hash per session, `<keyPrefix><site>:<session key>` → { role, server (its URL without
+ * userinfo) }, expiring `idle` after
  * its last request (PEXPIRE on each). The write server is set once (HSETNX): the first process to
  * hold it wins, as in one process (push-sessions.ts). A call is one round trip (a pipeline), two
  * when a session is reopened for another role.
@@ -40,7 +41,10 @@ export function clientOptions(settings: SessionsConfig) {
   };
 }
 
-/** `redis://:secret@host:6379/0` → `redis://host:6379/0`: logs and the status page show no password. */
+/**
+ * `redis://:secret@host:6379/0` → `redis://host:6379/0`: logs and the status page show no password;
+ * also how an upstream server is named in Redis (`http://user:pw@nexus/…` → `http://nexus/…`).
+ */
 export function redisUrlText(url: string): string {
   try {
     const parsed = new URL(url);
@@ -209,7 +213,9 @@ export function redisStore(
   hold(session: PushSession, server: Server): Promise<void>;
   end(session: PushSession): Promise<void>;
 } {
-  const serverOf = (href: unknown) => (typeof href === 'string' ? servers.find((server) => server.href === href) : undefined);
+  // A server is stored by its URL without userinfo: upstream credentials stay out of Redis.
+  const byId = new Map(servers.map((server) => [redisUrlText(server.href), server] as const));
+  const serverOf = (id: unknown) => (typeof id === 'string' ? byId.get(id) : undefined);
   return {
     async find(key, now) {
       const id = prefix + key;
@@ -231,7 +237,7 @@ export function redisStore(
     },
     async hold(session, server) {
       const id = prefix + session.key;
-      replies(await client().pipeline().hsetnx(id, 'server', server.href).pexpire(id, idleMs).exec());
+      replies(await client().pipeline().hsetnx(id, 'server', redisUrlText(server.href)).pexpire(id, idleMs).exec());
     },
     async end(session) {
       await client().del(prefix + session.key);

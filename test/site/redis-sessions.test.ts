@@ -17,6 +17,8 @@ import { startRedis, stopRedis, type RedisProcess } from '../support/redis.ts';
 
 const GROUP = 'http://group:8082';
 const HOSTED = 'http://hosted:8083';
+/** hosted as the config names it: with credentials (which must stay out of Redis). */
+const HOSTED_WITH_USER = 'http://deployer:s3cret@hosted:8083';
 const BLOB = `sha256:${'a'.repeat(64)}`;
 // containerd's pusher asks for one manifest type and */* (src/rules/accept.ts): a push check, not a pull.
 const PUSH_CHECK = 'application/vnd.oci.image.manifest.v1+json, */*';
@@ -29,7 +31,7 @@ afterAll(() => stopRedis(redis));
 
 const config = (sessions?: { redis: string; timeout?: number }) =>
   parseConfig({
-    sites: [{ name: 'docker', hosts: ['idocker.io'], preset: 'docker', upstreams: { read: GROUP, write: HOSTED }, health: { checks: false } }],
+    sites: [{ name: 'docker', hosts: ['idocker.io'], preset: 'docker', upstreams: { read: GROUP, write: HOSTED_WITH_USER }, health: { checks: false } }],
     ...(sessions && { sessions }),
   });
 
@@ -67,8 +69,10 @@ describe('the Redis store', () => {
     expect([opened.role, opened.server]).toEqual(['write', undefined]);
     // The other process finds it, and the server held by one is the other's own Server of that URL.
     expect((await b.store.find('client app'))?.role).toBe('write');
-    const hosted = a.site.servers.find((s) => s.href.startsWith(HOSTED))!;
+    const hosted = a.site.servers.find((s) => s.href.startsWith(HOSTED_WITH_USER))!;
     await a.store.hold(opened, hosted);
+    // Stored by URL without userinfo.
+    expect(await a.shared.client!.hget(`${a.shared.settings.keyPrefix}docker:client app`, 'server')).toBe('http://hosted:8083/');
     const seen = await b.store.find('client app');
     expect(seen?.server?.href).toBe(hosted.href);
     expect(seen?.server).toBe(b.site.servers.find((s) => s.href === hosted.href));
