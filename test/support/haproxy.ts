@@ -28,9 +28,10 @@ export interface Haproxy {
  * balanced on its own (no `prefer-last-server`, `http-reuse never`), X-Forwarded-For added
  * (`option forwardfor`), a router that stops answering taken out by TCP checks every 200 ms (with the
  * PROXY header when it wants one) and a request whose connect fails, or that met a router going
- * away before any answer, sent to another (`option redispatch`, `retry-on`: bodyless requests only), its own errors in the registry's JSON error format (so clients retry them).
- * Bound on `addresses` (loopback ones: 127.0.0.0/8 is all local on Linux),
- * one free port; resolved once every address accepts a connection. `-db`: foreground, no daemon.
+ * away before any answer, sent to another (`option redispatch`, `retry-on`: bodyless requests
+ * only), and its own errors in the registry's JSON error format (so clients retry them). Bound on
+ * `addresses` (loopback ones: 127.0.0.0/8 is all local on Linux), one free port; resolved once
+ * every address accepts a connection. `-db`: foreground, no daemon.
  */
 export async function startHaproxy(backends: readonly Backend[], addresses: readonly string[] = ['127.0.0.1']): Promise<Haproxy> {
   const port = await freePort();
