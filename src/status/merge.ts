@@ -38,6 +38,8 @@ export interface MergedSnapshot extends StatusSnapshot {
 
 /** Families whose samples are 0/1 states, not counts: the merge keeps the highest (known up in some worker). */
 const STATE_FAMILIES = new Set(['registry_router_upstream_up', 'registry_router_upstream_known']);
+/** 0/1 states the whole router has only when every worker has them: the lowest (the shared sessions store away in one worker shows). */
+const ALL_STATE_FAMILIES = new Set(['registry_router_sessions_store_up']);
 
 /**
  * Prometheus text (0.0.4) of several workers as one: samples with the same name and labels are
@@ -67,7 +69,14 @@ export function mergeMetrics(texts: readonly string[], workers: readonly WorkerS
       if (!families.has(name) && !current) families.set(name, family);
       const before = family.samples.get(key);
       const base = name.replace(/_(bucket|sum|count)$/, '');
-      const merged = before === undefined ? value : STATE_FAMILIES.has(base) ? Math.max(before, value) : before + value;
+      const merged =
+        before === undefined
+          ? value
+          : STATE_FAMILIES.has(base)
+            ? Math.max(before, value)
+            : ALL_STATE_FAMILIES.has(base)
+              ? Math.min(before, value)
+              : before + value;
       family.samples.set(key, merged);
     }
   }
@@ -117,6 +126,12 @@ export function mergeStatus(snapshots: ReadonlyArray<StatusSnapshot | undefined>
   const problems = [...new Set(answered.flatMap((s) => s.problems))];
   const down = workers.filter((w) => w.state !== 'up').map((w) => `worker ${w.id}: ${w.state === 'down' ? 'exited, restarting' : 'starting'}`);
   const allProblems = [...problems, ...down];
+  // A worker's problems that leave it ready (the shared sessions store away) do not unready the router.
+  const ready = down.length === 0 && answered.length === infos.length && answered.every((s) => s.ready);
+  const stores = answered.map((s) => s.sessions).filter((store) => store !== undefined);
+  const sessions = stores.length
+    ? { ...(stores.find((store) => !store.up) ?? stores[0]!), fallbacks: stores.reduce((sum, store) => sum + store.fallbacks, 0) }
+    : undefined;
   const startedAt = answered.length ? answered.map((s) => s.startedAt).sort()[0]! : new Date(now).toISOString();
   const unrouted = answered.map((s) => s.unrouted).filter((u): u is NonNullable<StatusSnapshot['unrouted']> => u !== null);
   return {
@@ -124,8 +139,9 @@ export function mergeStatus(snapshots: ReadonlyArray<StatusSnapshot | undefined>
     now: new Date(now).toISOString(),
     startedAt,
     uptimeMs: now - Date.parse(startedAt),
-    ready: allProblems.length === 0,
+    ready,
     problems: allProblems,
+    ...(sessions && { sessions }),
     window: first?.window ?? { minutes: 0, bucketMs: 60_000 },
     sites: (first?.sites ?? []).map((site) =>
       mergeSite(
@@ -229,7 +245,7 @@ function sumMinutes(lists: ReadonlyArray<readonly MinuteCounts[]>): MinuteCounts
   return [...byStart.values()].sort((a, b) => a.start.localeCompare(b.start)).slice(-size);
 }
 
-/** `/readyz` of several workers: not ready when any worker is not (or did not answer); problems of all. */
+/** `/readyz` of several workers: not ready when any worker is not up, did not answer or answered 503; problems of all listed. */
 export function mergeReadyz(
   answers: ReadonlyArray<{ status: number; body: { problems?: string[]; sites?: unknown[] } } | undefined>,
   infos: readonly WorkerInfo[],
@@ -239,7 +255,8 @@ export function mergeReadyz(
     if (!answers[i] && info.state === 'up') problems.push(`worker ${info.id}: did not answer`);
     else if (info.state !== 'up') problems.push(`worker ${info.id}: ${info.state === 'down' ? 'exited, restarting' : 'starting'}`);
   });
-  const ready = problems.length === 0;
+  // Ready when every worker is up and said so: problems that leave a worker ready (the shared sessions store away) are listed only.
+  const ready = infos.every((info, i) => info.state === 'up' && answers[i]?.status === 200);
   return {
     status: ready ? 200 : 503,
     body: {

@@ -148,3 +148,40 @@ describe('mergeReadyz', () => {
     ]);
   });
 });
+
+describe('the shared sessions store away in a merge of workers', () => {
+  const away = 'sessions: redis store redis://r:6379/0 is away since 2026-01-01T00:01:00.000Z (ECONNREFUSED); push sessions are kept in each process meanwhile';
+  const store = (up: boolean, fallbacks: number) => ({
+    store: 'redis',
+    url: 'redis://r:6379/0',
+    up,
+    since: '2026-01-01T00:01:00.000Z',
+    fallbacks,
+    reason: 'x',
+  });
+
+  it('is listed but leaves the router ready (/readyz and /status.json), the store shown away with every fallback', () => {
+    const readyAway = { status: 200, body: { problems: [away], sites: [] } };
+    const readyz = mergeReadyz([readyAway, { status: 200, body: { problems: [], sites: [] } }], [info(1), info(2)]);
+    expect([readyz.status, readyz.body.problems]).toEqual([200, [away]]);
+    const s = (n: number) => site(n, [], '2026-01-01T00:00:10.000Z', 'up');
+    const a = { ...snapshot(s(1)), problems: [away], sessions: store(false, 3) };
+    const b = { ...snapshot(s(2)), sessions: store(true, 2) };
+    const merged = mergeStatus([a, b], [info(1), info(2)], Date.parse('2026-01-01T00:01:30.000Z'));
+    expect([merged.ready, merged.problems, merged.sessions?.up, merged.sessions?.fallbacks]).toEqual([true, [away], false, 5]);
+  });
+
+  it('shows the store up in /metrics only when every worker has it', () => {
+    const up = (value: 0 | 1) => `# TYPE registry_router_sessions_store_up gauge\nregistry_router_sessions_store_up{store="redis"} ${value}\n`;
+    expect(
+      mergeMetrics([up(1), up(0)])
+        .trim()
+        .split('\n'),
+    ).toContain('registry_router_sessions_store_up{store="redis"} 0');
+    expect(
+      mergeMetrics([up(1), up(1)])
+        .trim()
+        .split('\n'),
+    ).toContain('registry_router_sessions_store_up{store="redis"} 1');
+  });
+});
