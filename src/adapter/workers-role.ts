@@ -56,7 +56,7 @@ export const LISTENING_PREFIX = 'registry-router listening on ';
  * worker 2: …`).
  */
 export function logLine(line: string, write: (line: string) => void, send: (message: unknown) => void): void {
-  if (!role) return write(line);
-  if (line.startsWith(LISTENING_PREFIX)) return send({ t: 'listening', line });
-  write(line.startsWith('registry-router: ') ? `registry-router worker ${role.id}: ${line.slice('registry-router: '.length)}` : line);
+  if (!role) write(line);
+  else if (line.startsWith(LISTENING_PREFIX)) send({ t: 'listening', line });
+  else write(line.startsWith('registry-router: ') ? `registry-router worker ${role.id}: ${line.slice('registry-router: '.length)}` : line);
 }

@@ -14,7 +14,10 @@ export interface StatusSnapshot {
   /** Same verdict and reasons as `/readyz` (the sessions store's line, if any, last: it does not make the router not ready). */
   ready: boolean;
   problems: string[];
-  /** The shared sessions store (config `sessions`); absent when each process keeps its own; of several workers: the one away, if any, with their fallbacks added. */
+  /**
+   * The shared sessions store (config `sessions`); absent when each process keeps its own. Of several
+   * workers: the one away, if any, with their fallbacks added.
+   */
   sessions?: { store: string; url: string; up: boolean; since: string; fallbacks: number; reason: string };
   /** The request history: `minutes` buckets of `bucketMs`, the last one the current (partial) minute. */
   window: { minutes: number; bucketMs: number };

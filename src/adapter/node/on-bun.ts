@@ -25,7 +25,9 @@ export function bunServerFor(config: StartOptions['config']): { kind: 'node:http
   if (workerCount(config) > 1) {
     return {
       kind: 'Bun.serve',
-      why: `which sends the standard reason phrase: the clients of ${sites} will not see Nexus's own; with "workers" each worker listens with reusePort, which Bun's node:http lacks — run Node (node dist/node.mjs) to keep the phrase`,
+      why:
+        `which sends the standard reason phrase: the clients of ${sites} will not see Nexus's own; with "workers" each worker listens ` +
+        "with reusePort, which Bun's node:http lacks — run Node (node dist/node.mjs) to keep the phrase",
     };
   }
   if (config.listen.some((entry) => entry.certs.length > 0)) {
