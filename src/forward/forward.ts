@@ -7,6 +7,7 @@ import { applyIncoming } from '../passes/incoming.ts';
 import type { Site } from '../site/site.ts';
 import { sendWithFailover } from './send.ts';
 import { UpstreamError, type UpstreamClient } from './client.ts';
+import { countOf } from './counted-body.ts';
 import { nativeDeadlineMs, nativePipeOf, NATIVE_PIPE_MIN } from './native-pipe.ts';
 import { withReasonPhrase } from './reason-phrase.ts';
 
@@ -93,6 +94,16 @@ export async function forward(
     return withReasonPhrase(new Response(response.body as ReadableStream<Uint8Array>, { status, statusText, headers: response.headers }), statusText);
   }
   // Logged when the client has the whole body (or the transfer broke), not when headers went out.
+  const count = countOf(response.body);
+  if (count) {
+    // Counted by the client itself (forward/counted-body.ts): passed on as it is.
+    count.whenEnded((error) => {
+      sent.tally.bytesOut = count.bytes;
+      response.watch?.end();
+      finish(status, error ? `response body: ${errorText(error)}` : undefined);
+    });
+    return withReasonPhrase(new Response(response.body as ReadableStream<Uint8Array>, { status, statusText, headers: response.headers }), statusText);
+  }
   const body = response.body
     ? tallyBody(
         response.body as ReadableStream<Uint8Array>,

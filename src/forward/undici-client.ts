@@ -1,5 +1,6 @@
 import { Agent, errors, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
+import { countBody, type BodyCount } from './counted-body.ts';
 import { IdleSweep, type Transfer } from './idle.ts';
 import { streamed } from './scavenge.ts';
 import { SmallBody } from '../stream/small-body.ts';
@@ -60,6 +61,9 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest, transfer: Transfer): 
     let settled = false;
     // The answer so far: a stream once headers said "large", chunks while reading a small one whole.
     let stream: ReadableStreamDefaultController<Uint8Array> | undefined;
+    // Its bytes and end, for forward (forward/counted-body.ts).
+    let count: BodyCount | undefined;
+    const ended = (error?: unknown) => count?.end(error);
     let small: { response: UpstreamResponse; body: SmallBody } | undefined;
     let paused = false;
 
@@ -80,6 +84,7 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest, transfer: Transfer): 
         } catch {
           // Already closed or errored (the reader cancelled).
         }
+        ended(error);
       }
     };
     const onAbort = () => {
@@ -135,12 +140,14 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest, transfer: Transfer): 
             cancel(reason) {
               signal.removeEventListener('abort', onAbort);
               transfer.end();
+              ended(reason ?? new Error('cancelled'));
               // Destroys the connection when the answer was not read to its end.
               controller.abort(reason instanceof Error ? reason : new Error('the reader cancelled the body'));
             },
           },
           { highWaterMark: BODY_BUFFER, size: (chunk) => chunk.byteLength },
         );
+        count = countBody(response.body);
         settle(response);
       },
       onResponseData(controller, chunk) {
@@ -152,6 +159,7 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest, transfer: Transfer): 
         }
         if (!stream) return;
         streamed(chunk.byteLength);
+        count!.bytes += chunk.byteLength;
         stream.enqueue(chunk);
         if ((stream.desiredSize ?? 1) <= 0 && !paused) {
           paused = true;
@@ -175,6 +183,7 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest, transfer: Transfer): 
           } catch {
             // The reader cancelled already.
           }
+          ended();
         }
       },
       onResponseError(_controller, error) {
