@@ -83,6 +83,23 @@ export const ruleSchema = z.strictObject({
     .optional(),
 });
 
+const NATIVE_PIPE = 'must be true, false, or { "minSize": "1m", "floorRate": "256k" } (sizes as in maxBodySize; floorRate in bytes per second)';
+const nativePipeSchema = z
+  .union(
+    [
+      z.boolean(),
+      z.strictObject({
+        /** Answers declaring at least this many bytes are piped natively; smaller ones stay exact. */
+        minSize: size.default(1024 * 1024),
+        /** The slowest a natively piped answer may go, bytes per second: a body of n bytes is cut n / floorRate s plus timeouts.idle after its headers. */
+        floorRate: size.default(256 * 1024).refine((rate) => rate > 0, 'must be more than 0 bytes per second'),
+      }),
+    ],
+    { error: NATIVE_PIPE },
+  )
+  .default(false)
+  .transform((value) => (value === false ? undefined : value === true ? { minSize: 1024 * 1024, floorRate: 256 * 1024 } : value));
+
 /** Push sessions (see site/push-sessions.ts): how long one lasts without a request, and how many are kept. */
 const pushSessionsSchema = z
   .strictObject({
@@ -211,6 +228,11 @@ export const configSchema = z
     realIp: realIpSchema.optional(),
     /** Push and deploy sessions shared by every router process (config/sessions.ts); none: each process keeps its own. */
     sessions: sessionsSchema.optional(),
+    /**
+     * Bun.serve only: large fixed-length upstream answers handed to Bun untouched (forward/native-pipe.ts), for
+     * less CPU per GiB; their access-log line is written as the headers go out. Off unless set.
+     */
+    nativePipe: nativePipeSchema,
   })
   .superRefine((config, ctx) => {
     for (const issue of sitesIssues(config.sites)) ctx.addIssue({ code: 'custom', ...issue, path: ['sites', ...issue.path] });

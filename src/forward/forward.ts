@@ -8,7 +8,7 @@ import type { Site } from '../site/site.ts';
 import { sendWithFailover } from './send.ts';
 import { UpstreamError, type UpstreamClient } from './client.ts';
 import { countOf } from './counted-body.ts';
-import { nativeDeadlineMs, nativePipeOf, NATIVE_PIPE_MIN } from './native-pipe.ts';
+import { nativeDeadlineMs, nativePipeOf } from './native-pipe.ts';
 import { withReasonPhrase } from './reason-phrase.ts';
 
 /**
@@ -87,7 +87,7 @@ export async function forward(
     // Untouched, so the runtime pipes it natively (forward/native-pipe.ts): the declared length is
     // what goes out (logged now), a stalled upstream is cut by the deadline.
     const pipe = nativePipeOf(request)!;
-    pipe.deadlineMs = nativeDeadlineMs(native);
+    pipe.deadlineMs = nativeDeadlineMs(native, pipe);
     response.watch!.deadline!(pipe.deadlineMs);
     sent.tally.bytesOut = native;
     finish(status);
@@ -125,13 +125,14 @@ export async function forward(
   return withReasonPhrase(new Response(body, { status, statusText, headers: response.headers }), statusText);
 }
 
-/** The declared length of an answer the runtime should pipe natively (NATIVE_PIPE_MIN or more, on a server that does), else `undefined`. */
+/** The declared length of an answer the runtime should pipe natively (`nativePipe.minSize` or more, on a server that does), else `undefined`. */
 function nativeLength(request: Request, headers: Headers): number | undefined {
-  if (!nativePipeOf(request)) return undefined;
+  const pipe = nativePipeOf(request);
+  if (!pipe) return undefined;
   const declared = headers.get('content-length');
   if (declared === null || !/^\d+$/.test(declared)) return undefined;
   const length = Number(declared);
-  return length >= NATIVE_PIPE_MIN ? length : undefined;
+  return length >= pipe.minSize ? length : undefined;
 }
 
 const errorText = (error: unknown): string => String((error as Error)?.message ?? error);

@@ -4,8 +4,10 @@
  * 1 GiB on loopback: 0.58 s at 0.35 s CPU untouched, against 1.88 s through one JavaScript stream
  * and 1.48 s through one `type: "direct"` stream). What is lost is the per-chunk hook, so for such
  * answers the router counts the declared length (logged as the headers go out), and cuts a stalled
- * upstream by a deadline derived from that length and NATIVE_FLOOR_RATE: aborting the fetch then
- * breaks the client's transfer (Bun honours the abort of a piped body).
+ * upstream by a deadline derived from that length and a floor rate: aborting the fetch then
+ * breaks the client's transfer (Bun honours the abort of a piped body). Bun tells nothing of how
+ * a piped body ended (neither request.signal nor any callback, measured on 1.4.5), so an upstream
+ * that breaks off is logged as complete: off unless the config's `nativePipe` turns it on.
  *
  * Deno.serve pipes untouched fetch bodies in Rust too (0.70 s at 0.23 s CPU against 1.18 s), and
  * `info.completed` would say when one was sent; but once handed over, neither the fetch's
@@ -18,18 +20,20 @@
  */
 const NATIVE_PIPE = Symbol('registry-router.nativePipe');
 
-/** Bodies below this stay on the JavaScript path, where `timeouts.idle` is exact (no byte moved for that long). */
-export const NATIVE_PIPE_MIN = 1024 * 1024;
-
-/**
- * The slowest a natively piped answer may go, in bytes per second: a body of `n` bytes is cut
- * `n / NATIVE_FLOOR_RATE` s plus `timeouts.idle` after its headers went out unless it ended
- * (256 KiB/s: a 1 GiB layer has 68 minutes, a 16 MiB one 64 s).
- */
-export const NATIVE_FLOOR_RATE = 256 * 1024;
-
-/** What the core tells the adapter about an answer it hands over untouched. */
+/** What the core tells the adapter about an answer it hands over untouched, and the config's `nativePipe`. */
 export interface NativePipe {
+  /**
+   * Bodies below this (bytes) stay on the JavaScript path, where `timeouts.idle` is exact (no byte moved for that long).
+   * The config's default: 1 MiB.
+   */
+  readonly minSize: number;
+  /**
+   * The slowest a natively piped answer may go, in bytes per second: a body of `n` bytes is cut
+   * `n / floorRate` s plus `timeouts.idle` after its headers went out unless it ended (the
+   * default 256 KiB/s: a 1 GiB layer has 68 minutes, a 16 MiB one 64 s). A client that reads
+   * slower than this on average cannot finish such a body: why the whole mechanism is opt-in.
+   */
+  readonly floorRate: number;
   /** Set by the core when it hands a body over untouched: ms after which the transfer is over, one way or the other. */
   deadlineMs?: number;
 }
@@ -45,4 +49,4 @@ export function nativePipeOf(request: Request): NativePipe | undefined {
 }
 
 /** The deadline of a natively piped body of `length` bytes, in ms (idle time added by the client's sweep). */
-export const nativeDeadlineMs = (length: number): number => Math.ceil((length / NATIVE_FLOOR_RATE) * 1000);
+export const nativeDeadlineMs = (length: number, pipe: NativePipe): number => Math.ceil((length / pipe.floorRate) * 1000);

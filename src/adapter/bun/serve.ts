@@ -75,13 +75,13 @@ export function serveBun({ config, source }: StartOptions, hooks: ProcessHooks =
         // An answer Bun pipes natively (forward/native-pipe.ts) is logged as its headers go out, and
         // Bun's timer cuts such a transfer too: it is re-armed only at the body's deadline, when the
         // transfer is over one way or the other.
-        const pipe: NativePipe = {};
-        pipeNatively(request, pipe);
+        const pipe: NativePipe | undefined = config.nativePipe && { ...config.nativePipe };
+        if (pipe) pipeNatively(request, pipe);
         let armed = false;
         const answered = () => {
           if (armed) return;
           armed = true;
-          if (pipe.deadlineMs === undefined) server.timeout(request, keepAlive);
+          if (pipe?.deadlineMs === undefined) server.timeout(request, keepAlive);
           else setTimeout(() => server.timeout(request, keepAlive), pipe.deadlineMs + keepAlive * 1000).unref();
         };
         const peer = server.requestIP(request);
