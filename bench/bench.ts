@@ -4,13 +4,15 @@
  * itself, side by side in one run, on loopback.
  *
  *   npm run bench -- [--blob-mib 1024] [--rss-gib 4] [--duration 10] [--warmup 2] [--min-mibs 20]
- *                    [--runtimes node,bun-node,bun,deno,workerd] [--out bench/results/latest.md]
+ *                    [--runtimes node,bun-node,bun,deno,workerd] [--out bench/results/latest.md] [--no-multicore] [--no-redis]
  *
  * Origins: a real docker-registry (blobs) and an nginx serving one manifest with registry headers
  * (small requests). Per target: peak RSS while streaming --rss-gib GiB up and down (summed over the
  * process tree, sampled every 100 ms), --blob-mib MiB blob GET and PUT throughput, then wrk GET and
  * HEAD of a manifest (32 connections, 2 threads). Prints two tables (throughput with ratios against
- * both nginx rows; latency, CPU and RSS) and issues 20 and 14's targets as met/missed. Exits 1 if a runtime
+ * both nginx rows; latency, CPU and RSS), the multi-core row (bench/multicore.ts: workers auto against nginx's
+ * worker_processes auto), the Redis round trip's share of a manifest HEAD in a push session (bench/redis-share.ts),
+ * and issues 20, 21 and 14's targets as met/missed. Exits 1 if a runtime
  * failed to start or a target answered with errors (non-2xx, socket errors, wrong bytes).
  */
 import { spawnSync } from 'node:child_process';
@@ -18,6 +20,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { startRegistry, type Registry } from '../test/support/registry.ts';
+import { multicoreRows, multicoreTable, MULTICORE_RUNTIMES } from './multicore.ts';
+import { redisShare } from './redis-share.ts';
 import { buildHeadload, checkManifest, MiB, patternBlock, pullBlob, pushBlob, repeatedDigest, runWrk, type WrkResult } from './load.ts';
 import {
   BUN,
@@ -59,6 +63,9 @@ function parseFlags(argv: string[]) {
     runtimes: [...RUNTIMES] as Runtime[],
     out: join(ROOT, 'bench/results/latest.md'),
     accessLog: false,
+    /** The multi-core row (bench/multicore.ts) and the Redis round trip's share (bench/redis-share.ts). */
+    multicore: true,
+    redis: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const [name, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
@@ -99,6 +106,12 @@ function parseFlags(argv: string[]) {
         break;
       case '--access-log':
         flags.accessLog = true;
+        break;
+      case '--no-multicore':
+        flags.multicore = false;
+        break;
+      case '--no-redis':
+        flags.redis = false;
         break;
       case '--runtimes': {
         const list = value()
@@ -499,13 +512,15 @@ function targets(rows: Row[], flags: Context['flags']): string[] {
   for (const [rt, goal] of [
     ['node', 0.8],
     ['bun-node', 0.9],
+    ['bun-node-native', 0.9],
     ['bun', 0.9],
+    ['bun-native', 0.9],
     ['deno', 0.8],
   ] as const) {
     const r = of(rt);
     if (r) check(`${r.name}: blob GET / nginx (tuned)`, div(r.getMiBs, tuned?.getMiBs), '≥', goal);
   }
-  for (const rt of ['node', 'bun-node', 'bun', 'deno'] as const) {
+  for (const rt of ['node', 'bun-node', 'bun-node-native', 'bun', 'bun-native', 'deno'] as const) {
     const r = of(rt);
     if (r) check(`${r.name}: proxy CPU s/GiB of blob GET / nginx (tuned) (aim)`, div(r && cpuPerGiB(r), tuned && cpuPerGiB(tuned)), '≤', 2);
   }
@@ -609,6 +624,8 @@ async function main(): Promise<number> {
   const procs: { stop(): Promise<void> }[] = [];
   let registry: Registry | undefined;
   const rows: Row[] = [];
+  let multicore: string | undefined;
+  let redis: string | undefined;
   const cleanup = async () => {
     for (const p of procs.reverse()) await p.stop().catch(() => {});
     await registry?.destroy().catch(() => {});
@@ -676,6 +693,32 @@ async function main(): Promise<number> {
         await router?.proc.stop();
       }
     }
+    if (flags.multicore) {
+      // A 256 MiB blob for the 8 parallel GETs; the tuned nginx (worker_processes auto) is the anchor.
+      const blobMiB = 256;
+      const digest = repeatedDigest(block, blobMiB);
+      if (blobMiB !== flags.blobMib) await pushBlob(registry!.url, 'bench/blob', block, blobMiB, digest);
+      const tunedNginx = nginxes.find(([recipe]) => recipe === 'tuned')![1];
+      const runtimes = MULTICORE_RUNTIMES.filter((rt) => flags.runtimes.some((r) => r === rt || r.startsWith(`${rt}-`)));
+      const result = await multicoreRows({
+        origins,
+        nginx: tunedNginx,
+        blobDigest: digest,
+        blobMiB,
+        parallel: 8,
+        duration: flags.duration,
+        connections: 64,
+        threads: flags.threads,
+        runtimes,
+        dir: join(dir, 'multicore'),
+        log,
+      });
+      multicore = multicoreTable(result, { parallel: 8, blobMiB, connections: 64 });
+    }
+    if (flags.redis) {
+      log('Redis round trip inside a push session (node)');
+      redis = (await redisShare('node', 2000)).line;
+    }
   } finally {
     await cleanup();
   }
@@ -724,6 +767,8 @@ async function main(): Promise<number> {
     '',
     tbl.latency,
     '',
+    ...(multicore ? [multicore, ''] : []),
+    ...(redis ? [`**Sessions in Redis**: ${redis}`, ''] : []),
     ...(rows.some((r) => r.notes.length) ? ['Notes:', '', ...rows.flatMap((r) => r.notes.map((n) => `- ${r.name}: ${n}`)), ''] : []),
     '**Targets** (issues 20 and 14):',
     '',

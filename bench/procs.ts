@@ -246,15 +246,20 @@ ${answers}
 
 // ---------------------------------------------------------------- routers
 
-/** `bun-node-http`: `bun run src/node.ts` with a PyPI site beside the docker ones, so it serves through Bun's node:http (src/node.ts). */
-export const RUNTIMES = ['node', 'bun-node', 'bun-node-http', 'bun', 'deno', 'workerd'] as const;
+/**
+ * `bun-node-http`: `bun run src/node.ts` with a PyPI site beside the docker ones, so it serves through Bun's node:http (src/node.ts).
+ * `bun-native`, `bun-node-native`: the Bun entries with `"nativePipe": true` (large answers piped by Bun untouched).
+ */
+export const RUNTIMES = ['node', 'bun-node', 'bun-node-native', 'bun-node-http', 'bun', 'bun-native', 'deno', 'workerd'] as const;
 export type Runtime = (typeof RUNTIMES)[number];
 
 export const RUNTIME_LABEL: Record<Runtime, string> = {
   node: 'node (dist/node.mjs)',
   'bun-node': 'bun (src/node.ts)',
+  'bun-node-native': 'bun (src/node.ts, nativePipe)',
   'bun-node-http': 'bun (src/node.ts, node:http: a pypi site)',
   bun: 'bun (src/bun.ts)',
+  'bun-native': 'bun (src/bun.ts, nativePipe)',
   deno: 'deno (src/deno.ts)',
   workerd: 'workerd (miniflare)',
 };
@@ -264,8 +269,10 @@ const COMMANDS: Record<Runtime, { needs: string[]; argv: (config: string, extra:
   // BENCH_NODE_BUNDLE: another bundle of src/node.ts, to compare a change against dist/node.mjs.
   node: { needs: [nodeBundle()], argv: (c, extra) => [process.execPath, ...extra, nodeBundle(), '--config', c] },
   'bun-node': { needs: ['src/node.ts', BUN], argv: (c) => [BUN, 'run', 'src/node.ts', '--config', c] },
+  'bun-node-native': { needs: ['src/node.ts', BUN], argv: (c) => [BUN, 'run', 'src/node.ts', '--config', c] },
   'bun-node-http': { needs: ['src/node.ts', BUN], argv: (c) => [BUN, 'run', 'src/node.ts', '--config', c] },
   bun: { needs: ['src/bun.ts', BUN], argv: (c) => [BUN, 'run', 'src/bun.ts', '--config', c] },
+  'bun-native': { needs: ['src/bun.ts', BUN], argv: (c) => [BUN, 'run', 'src/bun.ts', '--config', c] },
   deno: { needs: ['src/deno.ts', DENO], argv: (c) => [DENO, 'run', '--allow-net', '--allow-read', '--allow-env', 'src/deno.ts', '--config', c] },
   workerd: {
     needs: ['src/worker.ts', 'test/support/miniflare-server.ts'],
@@ -301,6 +308,7 @@ export async function startRouter(
       {
         listen: { host: '127.0.0.1', port },
         accessLog: opts.accessLog,
+        ...((runtime === 'bun-native' || runtime === 'bun-node-native') && { nativePipe: true }),
         sites: [
           { name: 'static', hosts: ['static.bench'], preset: 'docker', upstream: `${origins.static}/` },
           { name: 'registry', hosts: ['127.0.0.1'], preset: 'docker', upstream: `${origins.registry}/` },
