@@ -128,7 +128,8 @@ export function explainRoute(config: Config, method: string, url: URL, accept?: 
     const format = FORMATS[siteConfig.preset];
     const kinds = (format.bodyUrls ?? ['json']).map((kind) => kind.toUpperCase()).join(' or ');
     lines.push(['answer', `URLs in the ${kinds} answer that point into an upstream are mapped to the public name`]);
-    if (format.amendBody) lines.push(['answer', format.amendBody.words]);
+    // Said only where the amend applies (NuGet: a service index), not of every mapped answer.
+    if (format.amendBody && (format.amendBody.paths?.test(url.pathname) ?? true)) lines.push(['answer', format.amendBody.words]);
   }
 
   if (decision.upstreamPath !== undefined) {

@@ -67,6 +67,8 @@ export interface Format {
   readonly amendBody?: {
     /** What it does, as `route` says it of a mapped answer. */
     readonly words: string;
+    /** The request paths whose answers it may change, for `route`'s wording (NuGet: the service index, `…/index.json`); none: any. */
+    readonly paths?: RegExp;
     amend(body: BodyToAmend): string | undefined;
   };
   /** The sessions its rules open, in its own words (`route`); formats without session rules leave it out. */
@@ -103,9 +105,12 @@ export interface Format {
      */
     readonly otherMethodsNoted?: true;
     /**
-     * Path prefixes whose nginx location rewrote them to the hosted repository's root, which the format's rules do
-     * by themselves (`stripPrefix`; NuGet: `/api/v2/package`): the import notes such a location instead of listing it.
+     * Paths only the format's writes use (NuGet's push URL `/api/v2/package`, RubyGems' `/api/v1/gems`). An nginx
+     * `location` for one (prefix, `^~`, `=`, or a regex that matches it) that proxies to another upstream than the
+     * site's `/` names the write upstream: the import makes it the site's write role and notes the location as the
+     * preset's own rule. `strip`: the format's rules take the path off on the way to the write upstream's root (the
+     * location's `proxy_pass …/nuget-hosted/;` did the same); otherwise the path is passed on as sent.
      */
-    readonly rewritesToWrite?: readonly string[];
+    readonly writePaths?: ReadonlyArray<{ readonly path: string; readonly strip: boolean }>;
   };
 }

@@ -35,6 +35,8 @@ export const nuget: Format = {
   bodyUrls: ['xml', 'json'],
   amendBody: {
     words: 'a V3 service index (index.json) without a PackagePublish resource gets one naming this router (/api/v2/package/)',
+    // Nexus serves a repository's V3 service index at `<repository>/index.json` (fsprojects/Paket#3806).
+    paths: /\/index\.json$/i,
     amend: addPackagePublish,
   },
   nginx: {
@@ -44,8 +46,9 @@ export const nuget: Format = {
       'PUT and DELETE go to hosted, with /api/v2/package (the push URL of a source without a path) taken off the path; ' +
       'every other request goes to the group, and URLs in its V2 (Atom) and V3 (JSON) answers are mapped to the public name',
     otherMethodsNoted: true,
-    // `location /api/v2/package { proxy_pass http://nexus:8081/repository/nuget-hosted/; }`: what the first rules do.
-    rewritesToWrite: [NUGET_SERVICE_ENDPOINT],
+    // `location /api/v2/package { proxy_pass http://nexus:8081/repository/nuget-hosted/; }` beside `location / { … nuget-group/; }`:
+    // the push location names hosted, and the first rules do what it did.
+    writePaths: [{ path: NUGET_SERVICE_ENDPOINT, strip: true }],
   },
   rules: [
     // nuget push / delete with the bare host as source: to hosted's root, the prefix taken off.
@@ -53,6 +56,10 @@ export const nuget: Format = {
     { methods: ['PUT', 'DELETE'], path: `${NUGET_SERVICE_ENDPOINT}/**`, to: 'write', stripPrefix: NUGET_SERVICE_ENDPOINT },
     // The same with a source that names the repository (`PUT /`, `DELETE /<id>/<version>`), or a V3 push URL.
     { methods: ['PUT', 'DELETE'], to: 'write' },
+    // A download at nuget.org's V2 URL (`/api/v2/package/<id>/<version>`, which scripts and some clients build
+    // themselves; nuget 2.8.7 follows the feed's `content src` instead): Nexus serves V2 downloads at
+    // `<repository>/<id>/<version>`, so the group gets that, as DELETE on the same path reaches hosted's.
+    { methods: ['GET', 'HEAD'], path: `${NUGET_SERVICE_ENDPOINT}/*/*`, to: 'read', stripPrefix: NUGET_SERVICE_ENDPOINT },
     // Package files carry no URLs: streamed as they are (V3 flat container, V2 `<id>/<version>`).
     { methods: ['GET', 'HEAD'], path: '/**.nupkg', to: 'read' },
     { methods: ['GET', 'HEAD'], path: '/*/*', to: 'read' },

@@ -281,6 +281,15 @@ interface LocationInfo {
   level: Level;
   outcomes: Map<string, Outcome>;
   targets: Map<string, ProxiedUpstream | undefined>;
+  /** A location for a path only a format's writes use (NuGet's `/api/v2/package`): its format and that path. */
+  writePath?: WritePath;
+}
+
+/** A format's write-only path that an nginx location covers (`Format.nginx.writePaths`). */
+interface WritePath {
+  format: Format;
+  path: string;
+  strip: boolean;
 }
 
 interface Deny {
@@ -721,6 +730,12 @@ class Importer {
       kind = 'exact';
       path = path.slice(1);
     }
+    // A regex for a format's write path (`~ ^/api/v2/package/?(.*)$`) stands for that path.
+    const writePath = writePathOf(kind, path, args[0] === '~*');
+    if (writePath && kind === 'regex') {
+      kind = 'prefix';
+      path = writePath.path;
+    }
     if (kind === 'regex') {
       // `~ ^/v2/` is a prefix in disguise; anything else cannot be expressed.
       const literal = /^\^(\/[\w./-]*)$/.exec(path);
@@ -828,13 +843,20 @@ class Importer {
         else if (inner.some((x) => x.name === 'deny' && x.args[0]?.value === 'all')) outcome = { kind: 'deny', directive: limitExcept };
         else this.report(limitExcept, 'limit_except without proxy_pass or "deny all" (authentication per method) is not translated');
       }
+      // A write-path regex passes the rest of the path on in a capture (`proxy_pass http://nexus/repository/nuget-hosted/$1;`):
+      // the upstream is the part before it, the hosted repository's root.
+      if (writePath && outcome.kind === 'proxy' && /\$\{?\d/.test(outcome.value)) {
+        const base = outcome.value.slice(0, outcome.value.search(/\$\{?\d/));
+        outcome = { ...outcome, value: base.replace(/\/?$/, '/'), viaVariables: false };
+      }
       outcomes.set(method, outcome);
       if (outcome.kind !== 'proxy') continue;
-      const unknown = [...run.unknownVars].find(([name]) => outcome.value.includes(`$${name}`));
+      const value = outcome.value;
+      const unknown = [...run.unknownVars].find(([name]) => value.includes(`$${name}`));
       if (unknown) this.report(outcome.directive, `proxy_pass cannot be resolved: ${unknown[1]}`);
-      else targets.set(method, this.target(outcome, kind === 'prefix' ? path : '/'));
+      else targets.set(method, this.target(outcome, kind === 'prefix' ? path : '/', writePath?.strip));
     }
-    return { directive: d, kind, path, level, outcomes, targets };
+    return { directive: d, kind, path, level, outcomes, targets, ...(writePath ? { writePath } : {}) };
   }
 
   private staticMount(
@@ -875,8 +897,11 @@ class Importer {
     this.report(index, `a static folder serves ${INDEX} for a folder's URL; it does not look for ${others.join(', ')}${missing}`);
   }
 
-  /** A `proxy_pass` value → an upstream URL or pool; undefined (reported) when it cannot be one. */
-  private target(outcome: Extract<Outcome, { kind: 'proxy' }>, locationPrefix: string): ProxiedUpstream | undefined {
+  /**
+   * A `proxy_pass` value → an upstream URL or pool; undefined (reported) when it cannot be one. `writeRoot`: the
+   * location is a format's write path that its rules take off (NuGet's), so a URI replacing it names the upstream's root.
+   */
+  private target(outcome: Extract<Outcome, { kind: 'proxy' }>, locationPrefix: string, writeRoot = false): ProxiedUpstream | undefined {
     let value = outcome.value;
     // With variables nginx sends exactly the URI given: only "…$request_uri" keeps the request's path and query.
     const passthrough = outcome.viaVariables ? /(\$request_uri|\$uri\$is_args\$args)$/.exec(value) : null;
@@ -911,6 +936,7 @@ class Importer {
     if (hasUri && !outcome.viaVariables) {
       const uri = url.pathname;
       if (uri.endsWith(locationPrefix)) prefix = uri.slice(0, uri.length - locationPrefix.length);
+      else if (writeRoot && uri.endsWith('/')) prefix = uri.slice(0, -1);
       else {
         this.report(
           outcome.directive,
@@ -952,7 +978,16 @@ class Importer {
     const get = primary.targets.get('GET');
     const put = primary.targets.get('PUT') ?? primary.targets.get('POST');
     const read = get ?? put;
-    const write = put ?? get;
+    let write = put ?? get;
+    // `location / { … nuget-group/; }` beside `location /api/v2/package { … nuget-hosted/; }`: no method split, but the
+    // location of the format's write path names the write upstream (Format.nginx.writePaths).
+    const targetOf = (l: LocationInfo) => {
+      const keys = new Set([...l.targets.values()].map((t) => t?.key));
+      return keys.size === 1 ? [...l.targets.values()][0] : undefined;
+    };
+    const writeLocation =
+      read && read.key === write?.key ? locations.find((l) => l !== primary && l.writePath && targetOf(l) && targetOf(l)!.key !== read.key) : undefined;
+    if (writeLocation) write = targetOf(writeLocation);
     const names = plan.names.filter((n) => n !== '');
     const hasV2 = locations.some((l) => l.path.startsWith('/v2'));
     const dockerName =
@@ -963,9 +998,9 @@ class Importer {
     const otherFormat = OTHER_FORMAT.test(
       [...names, ...[...primary.targets.values()].map((t) => (t ? JSON.stringify(t.pool).replace(/https?:\/\/[^/"]+/g, '') : ''))].join(' '),
     );
-    plan.docker = hasV2 || dockerName || dockerHeader || (isSplit && !otherFormat);
-    // A format whose module says the import may set it (raw): recognised by the Nexus repository names.
-    const recognised = plan.docker ? undefined : recogniseFormat(read?.pool, write?.pool);
+    plan.docker = hasV2 || dockerName || dockerHeader || (isSplit && !otherFormat && !writeLocation);
+    // A format whose module says the import may set it (raw): recognised by its write path, or the Nexus repository names.
+    const recognised = plan.docker ? undefined : (writeLocation?.writePath?.format ?? recogniseFormat(read?.pool, write?.pool));
     const preset: FormatName = plan.docker ? 'docker' : recognised?.nginx?.adopt ? (recognised.name as FormatName) : 'generic';
 
     if (!read || !write) return undefined;
@@ -1013,6 +1048,12 @@ class Importer {
     });
     for (const loc of locations) {
       if (loc === primary) continue;
+      // The location of the adopted format's write path, to the write upstream: what the preset's rules do.
+      if (recognised?.nginx?.adopt && loc.writePath?.format === recognised && targetOf(loc)?.key === write.key) {
+        const how = loc.writePath.strip ? `${loc.writePath.path} is taken off on the way to the write upstream's root` : 'to the write upstream';
+        this.note(`location ${loc.directive.args.map((a) => a.value).join(' ')} → the ${recognised.name} preset's own rule: ${how}`, loc.directive);
+        continue;
+      }
       this.secondary(loc, primary, site, roles, rules);
     }
     if (primary.path !== '/' || primary.kind !== 'prefix') {
@@ -1028,7 +1069,6 @@ class Importer {
     if (statics.length) site.static = statics;
 
     if (recognised?.nginx?.adopt) {
-      this.coveredLocations(recognised, write);
       const more = recognised.nginx.adoptNote ? `: ${recognised.nginx.adoptNote}` : '';
       const site = names[0] ?? 'a site';
       this.note(
@@ -1042,7 +1082,8 @@ class Importer {
         primary.directive,
       );
     }
-    this.compareRouting(primary, site, read, write);
+    // With a write location, nginx's `/` sent every method to the group: the preset's adoptNote says what changes.
+    if (!writeLocation) this.compareRouting(primary, site, read, write);
     this.haNotes(site, Object.values(roles));
     return site;
   }
@@ -1088,26 +1129,6 @@ class Importer {
       }
     }
     return deny.length ? { methods: [...new Set(deny)], to: 'deny' } : undefined;
-  }
-
-  /**
-   * A location that rewrote a path of the format's own to the hosted repository's root (NuGet's `location /api/v2/package
-   * { proxy_pass …/nuget-hosted/; }`) is what the adopted preset does by itself (its module's `nginx.rewritesToWrite`):
-   * not untranslated, but noted.
-   */
-  private coveredLocations(format: Format, write: ProxiedUpstream | undefined): void {
-    const root = typeof write?.pool === 'string' ? new URL(write.pool).pathname : undefined;
-    for (const prefix of format.nginx?.rewritesToWrite ?? []) {
-      for (const location of [prefix, `${prefix}/`]) {
-        const why = `nginx replaces the location prefix ${location} with ${root}; the router only adds a prefix in front of the request path`;
-        const at = this.untranslated.findIndex((entry) => entry.why === why);
-        if (root === undefined || at < 0) continue;
-        const [entry] = this.untranslated.splice(at, 1);
-        this.changed.set(`location ${location} → the ${format.name} preset's own rule: ${prefix} is taken off on the way to the write upstream's root`, [
-          `${entry!.file}:${entry!.line}`,
-        ]);
-      }
-    }
   }
 
   private secondary(
@@ -1525,6 +1546,31 @@ const OTHER_FORMAT = new RegExp(`\\b(${[...FORMAT_NAMES.filter((name) => name !=
 function recogniseFormat(...pools: unknown[]): Format | undefined {
   const names = [...JSON.stringify(pools).matchAll(/\/repository\/([^/"]+)\//g)].map((m) => m[1]!);
   return Object.values(FORMATS).find((format) => format.nginx && names.some((name) => format.nginx!.repository.test(name)));
+}
+
+/**
+ * The format's write-only path (`Format.nginx.writePaths`) a location covers: a prefix or `=` location for the path,
+ * with or without a trailing slash, or a regex that matches the path and the paths under it but not `/` (nginx's
+ * PCRE read as a JavaScript RegExp; `~*` ignores case). Undefined for any other location.
+ */
+function writePathOf(kind: LocationInfo['kind'], path: string, caseless: boolean): WritePath | undefined {
+  let matches: (candidate: string) => boolean;
+  if (kind === 'regex') {
+    let re: RegExp;
+    try {
+      re = new RegExp(path, caseless ? 'i' : '');
+    } catch {
+      return undefined;
+    }
+    if (re.test('/')) return undefined;
+    matches = (candidate) => re.test(candidate) && re.test(`${candidate}/`) && re.test(`${candidate}/Some.Package/1.0.0`);
+  } else if (kind === 'prefix' || kind === 'exact') matches = (candidate) => path.replace(/\/$/, '') === candidate;
+  else return undefined;
+  for (const format of Object.values(FORMATS)) {
+    const found = format.nginx?.writePaths?.find((w) => matches(w.path));
+    if (found) return { format, path: found.path, strip: found.strip };
+  }
+  return undefined;
 }
 
 /** Requests docker, containerd and skopeo send, with what the README says about each. */
