@@ -4,8 +4,13 @@
  * listener's address, reads each connection's PROXY header (proxy-protocol.ts), connects to the
  * runtime's server on a loopback port of its own and pipes both ways, TLS included (the header
  * comes before the handshake, so TLS still ends in the runtime's server). The front remembers which
- * of its loopback connections carries which client, and the adapter asks it for the request's peer
- * (`peerBehindFront`). Node's own servers read the header in place instead (node/proxy-protocol.ts).
+ * of its loopback connections (by source address and port) carries which client, and the adapter
+ * asks it for the request's peer (`peerBehindFront`). Any local process can reach that loopback
+ * port too: a connection the front did not make is refused (`NOT_FROM_FRONT`), never served as the
+ * loopback peer (which `realIp.from` may trust) nor as another connection's client. A Unix socket
+ * would keep other hosts' users out but names no peer per connection in Bun.serve or Deno.serve, so
+ * nothing could map a request back to its client. Node's own servers read the header in place
+ * instead (node/proxy-protocol.ts).
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { ListenEntry } from '../config/serving.ts';
@@ -24,8 +29,8 @@ interface Front {
   innerPort: number;
   /** The runtime's server the front feeds now (a SIGHUP replaces it on the same loopback port). */
   current?: unknown;
-  /** Source port of a loopback connection → the client address its PROXY header named (or the balancer's, for LOCAL/UNKNOWN). */
-  readonly clients: Map<number, string>;
+  /** `address:port` a loopback connection comes from → the client address its PROXY header named (or the balancer's, for LOCAL/UNKNOWN). */
+  readonly clients: Map<string, string>;
   readonly server: Server;
   publicPort?: number;
 }
@@ -33,15 +38,33 @@ interface Front {
 /** Fronts by the loopback entry their server was started with (what the adapter's handler knows). */
 const frontOf = new WeakMap<ListenEntry, Front>();
 
+/** What `peerBehindFront` says of a connection to a proxied listener's loopback server that its front did not make. */
+export const NOT_FROM_FRONT = null;
+
+/** The answer to a request on a connection the front did not make (`NOT_FROM_FRONT`): 403, and the connection closed. */
+export function notFromFrontResponse(): Response {
+  return new Response('this port takes connections from the PROXY protocol front only\n', {
+    status: 403,
+    headers: { 'content-type': 'text/plain', connection: 'close' },
+  });
+}
+
+/** `127.0.0.1` for `::ffff:127.0.0.1` (how a dual-stack socket may name an IPv4 peer), else the text as is. */
+function plainAddress(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
 /**
- * The address a request came from, for a handler of a server started by `withProxyFronts`: the
- * client of a proxied listener's connection (`address`/`port` are the loopback peer the runtime
- * names), else `address` as is.
+ * The address a request came from, for a handler of a server started by `withProxyFronts`: on a
+ * proxied listener's loopback server, the client of the front's connection from `address`:`port`
+ * (the loopback peer the runtime names), or `NOT_FROM_FRONT` (null) when the front made no such
+ * connection (refuse the request: notFromFrontResponse); on any other listener, `address` as is.
  */
-export function peerBehindFront(entry: ListenEntry, address: string | undefined, port: number | undefined): string | undefined {
+export function peerBehindFront(entry: ListenEntry, address: string | undefined, port: number | undefined): string | undefined | null {
   const front = frontOf.get(entry);
-  if (!front || port === undefined) return address;
-  return front.clients.get(port) ?? address;
+  if (!front) return address;
+  if (address === undefined || port === undefined) return NOT_FROM_FRONT;
+  return front.clients.get(`${plainAddress(address)}:${port}`) ?? NOT_FROM_FRONT;
 }
 
 /**
@@ -89,7 +112,7 @@ export function withProxyFronts<S>(ops: ServerOps<S>, hooks: ProcessHooks, sourc
 
 /** A front for `entry`, not listening yet; its server's loopback entry is known to `peerBehindFront`. */
 function openFront(entry: ListenEntry, headerMs: number): Front {
-  const clients = new Map<number, string>();
+  const clients = new Map<string, string>();
   const inner: ListenEntry = { ...entry, host: LOOPBACK, port: 0 };
   const front: Front = {
     inner,
@@ -132,8 +155,8 @@ function relay(socket: Socket, front: Front, headerMs: number): void {
     inner.on('error', () => socket.destroy());
     socket.once('close', () => inner.destroy());
     inner.once('connect', () => {
-      const key = inner.localPort;
-      if (key === undefined) return void socket.destroy();
+      if (inner.localAddress === undefined || inner.localPort === undefined) return void socket.destroy();
+      const key = `${plainAddress(inner.localAddress)}:${inner.localPort}`;
       front.clients.set(key, client);
       inner.once('close', () => front.clients.delete(key));
       socket.pipe(inner);

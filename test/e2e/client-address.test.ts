@@ -9,7 +9,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
@@ -136,6 +136,29 @@ function sendRaw(port: number, bytes: Buffer | string): Promise<string> {
     socket.on('error', () => {});
     socket.on('close', () => resolve(answer));
   });
+}
+
+/**
+ * The loopback ports `pid` listens on besides `known` (Linux /proc): on Bun and Deno, the servers
+ * behind the PROXY fronts (proxy-front.ts), which any local process can reach.
+ */
+function otherLoopbackPorts(pid: number, known: number[]): number[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+      if (inode) inodes.add(inode);
+    } catch {}
+  }
+  const ports: number[] = [];
+  for (const line of readFileSync(`/proc/${pid}/net/tcp`, 'utf8').split('\n').slice(1)) {
+    const [, local, , state, , , , , , inode] = line.trim().split(/\s+/);
+    if (state !== '0A' || !local?.startsWith('0100007F:') || !inodes.has(inode!)) continue;
+    const port = Number.parseInt(local.slice(9), 16);
+    if (!known.includes(port)) ports.push(port);
+  }
+  return ports;
 }
 
 /** The origin's record of the request for `path` (waits for it). */
@@ -278,6 +301,38 @@ describe.each(RUNTIMES)('client address behind haproxy on %s', (runtime) => {
     expect(seen.headers['x-real-ip']).toBe(CLIENT);
     expect((await loggedAt(router, path)).client).toBe(CLIENT);
   });
+
+  it.runIf(runtime === 'bun' || runtime === 'deno')(
+    "the fronts' loopback servers refuse connections the front did not make: no spoofed X-Forwarded-For from 127.0.0.1, no other client's address",
+    async () => {
+      // The PROXY listeners' servers (plain v2, v1; TLS is refused at the handshake's end the same way).
+      const inner = otherLoopbackPorts(router.child.pid!, router.ports);
+      expect(inner.length).toBeGreaterThanOrEqual(2);
+      let refused = 0;
+      for (const port of inner) {
+        const path = `/${runtime}/inner-${port}`;
+        // From 127.0.0.1, the address realIp.from trusts: before the fix, answered and logged as 6.6.6.6.
+        const request = `GET ${path} HTTP/1.1\r\nHost: registry.test\r\nX-Forwarded-For: 6.6.6.6\r\nConnection: close\r\n\r\n`;
+        const answer = await new Promise<string>((resolve) => {
+          const socket = connect({ port, host: '127.0.0.1' }, () => socket.write(request));
+          let text = '';
+          socket.on('data', (chunk) => (text += chunk));
+          socket.on('error', () => {});
+          socket.on('close', () => resolve(text));
+        });
+        // The TLS listener's server answers plain text with a TLS alert (Deno) or closes (Bun), the others with 403.
+        if (answer.startsWith('HTTP')) refused++;
+        expect(answer).toMatch(/^(HTTP\/1\.1 403 |\x15\x03|$)/);
+        expect(origin.seen.filter((seen) => seen.url === path)).toEqual([]);
+        expect(router.accessLog().filter((entry) => entry.path === path || entry.client === '6.6.6.6')).toEqual([]);
+      }
+      expect(refused).toBe(2);
+      // Connections the front made still name their client.
+      const path = `/${runtime}/after-inner`;
+      expect(await get(haproxy.ports[0]!, path)).toBe(200);
+      expect((await loggedAt(router, path)).client).toBe(CLIENT);
+    },
+  );
 
   it('SIGTERM: the fronts close with the servers, exit 0', async () => {
     await haproxy.stop();

@@ -18,7 +18,7 @@ import { refuseEarly } from '../../request/guard.ts';
 import { appFor, type SocketEnv } from '../app.ts';
 import { listeningLine, runLifecycle, startAdmin, startListeners, type AdminStart, type ProcessHooks } from '../lifecycle.ts';
 import { Listeners } from '../listeners.ts';
-import { peerBehindFront, withProxyFronts } from '../proxy-front.ts';
+import { NOT_FROM_FRONT, notFromFrontResponse, peerBehindFront, withProxyFronts } from '../proxy-front.ts';
 import { workerRole } from '../workers-role.ts';
 import { processHooks } from '../node/process.ts';
 import { bunClient } from './client.ts';
@@ -85,7 +85,9 @@ export function serveBun({ config, source }: StartOptions, hooks: ProcessHooks =
           else setTimeout(() => server.timeout(request, keepAlive), pipe.deadlineMs + keepAlive * 1000).unref();
         };
         const peer = server.requestIP(request);
-        return app.fetch(request, { clientAddress: peerBehindFront(entry, peer?.address, peer?.port), answered } satisfies SocketEnv);
+        const clientAddress = peerBehindFront(entry, peer?.address, peer?.port);
+        if (clientAddress === NOT_FROM_FRONT) return notFromFrontResponse();
+        return app.fetch(request, { clientAddress, answered } satisfies SocketEnv);
       },
     });
 

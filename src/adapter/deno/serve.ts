@@ -18,7 +18,7 @@ import { refuseEarly } from '../../request/guard.ts';
 import { appFor, type SocketEnv } from '../app.ts';
 import { listeningLine, runLifecycle, startAdmin, startListeners, type AdminStart, type ProcessHooks } from '../lifecycle.ts';
 import { Listeners } from '../listeners.ts';
-import { peerBehindFront, withProxyFronts } from '../proxy-front.ts';
+import { NOT_FROM_FRONT, notFromFrontResponse, peerBehindFront, withProxyFronts } from '../proxy-front.ts';
 import { workerRole } from '../workers-role.ts';
 import { denoClient } from './client.ts';
 import { denoHooks } from './process.ts';
@@ -45,9 +45,13 @@ export function serveDeno({ config, source }: StartOptions, hooks: ProcessHooks 
         onListen,
       },
       // A Host list (`a, b`, which hyper lets through) makes request.url unparsable: 400 before the app parses it.
-      (request, info) =>
-        refuseEarly(request) ??
-        app.fetch(request, { clientAddress: peerBehindFront(entry, info.remoteAddr.hostname, info.remoteAddr.port) } satisfies SocketEnv),
+      (request, info) => {
+        const refused = refuseEarly(request);
+        if (refused) return refused;
+        const clientAddress = peerBehindFront(entry, info.remoteAddr.hostname, info.remoteAddr.port);
+        if (clientAddress === NOT_FROM_FRONT) return notFromFrontResponse();
+        return app.fetch(request, { clientAddress } satisfies SocketEnv);
+      },
     );
 
   const listeners = startListeners(
