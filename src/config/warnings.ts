@@ -56,8 +56,46 @@ export function configWarnings(config: Config): string[] {
       );
     });
   });
+  config.sites.forEach((site, i) => {
+    const same = sameReadWrite(site, i);
+    if (same) warnings.push(same);
+  });
   warnings.push(...realIpWarnings(config.realIp));
   return warnings;
+}
+
+/**
+ * A site of a read/write preset (every one but generic) whose writes go where its reads go: for Nexus that is a
+ * group, which refuses writes (Nexus OSS cannot write to a group), so pushes fail. Warned when `upstreams.read` and
+ * `upstreams.write` name the same servers, or when the one `upstream` names a Nexus repository (`/repository/<name>/`;
+ * a docker site may front one plain registry). The suggested write URL is the read URL with "group" → "hosted".
+ */
+function sameReadWrite(site: Config['sites'][number], i: number): string | undefined {
+  if (site.preset === 'generic') return undefined;
+  const urls = (pool: UpstreamPoolConfig) => {
+    const { servers, backup } = poolServers(pool);
+    return JSON.stringify([servers, backup].map((list) => list.map((url) => url.replace(/\/+$/, ''))));
+  };
+  const read = site.upstreams?.read ?? site.upstream;
+  if (read === undefined) return undefined;
+  const readUrl = poolServers(read).servers[0] ?? '';
+  const hosted = /group/i.test(readUrl) ? `, e.g. ${readUrl.replace(/group/i, 'hosted')}` : '';
+  const writes = FORMATS[site.preset].roleWords?.write;
+  const what = `every write of this ${site.preset} site${writes ? ` (${writes})` : ''} goes to the upstream that serves reads`;
+  const refused = 'Nexus refuses writes to a group repository';
+  if (site.upstreams) {
+    const write = site.upstreams.write;
+    if (write === undefined || urls(write) !== urls(read)) return undefined;
+    return (
+      `sites[${i}].upstreams.write is the same URL as sites[${i}].upstreams.read (${readUrl}): ${what}, and ${refused}; ` +
+      `set "write" to the hosted repository${hosted}`
+    );
+  }
+  if (!/\/repository\/[^/]+/.test(readUrl)) return undefined;
+  return (
+    `sites[${i}].upstream: one Nexus repository (${readUrl}) for reads and writes of a ${site.preset} site: ${what}, and ${refused}; ` +
+    `give "upstreams": { "read": the group, "write": the hosted repository${hosted} }`
+  );
 }
 
 /**

@@ -35,8 +35,8 @@ export const nuget: Format = {
   bodyUrls: ['xml', 'json'],
   amendBody: {
     words: 'a V3 service index (index.json) without a PackagePublish resource gets one naming this router (/api/v2/package/)',
-    // Nexus serves a repository's V3 service index at `<repository>/index.json` (fsprojects/Paket#3806).
-    paths: /\/index\.json$/i,
+    // Nexus serves a repository's V3 service index at its root, `<repository>/index.json` (fsprojects/Paket#3806).
+    paths: /^\/index\.json$/i,
     amend: addPackagePublish,
   },
   nginx: {

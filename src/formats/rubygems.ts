@@ -28,6 +28,8 @@ export const rubygems: Format = {
       'only gem push (POST /api/v1/gems) and gem yank (DELETE /api/v1/gems/yank) go to hosted, every other request to the group ' +
       '(nginx sent every method but GET and HEAD to hosted), and its errors are plain text, which gem prints',
     otherMethodsNoted: true,
+    // `location /api/v1/gems { proxy_pass …/rubygems-hosted/api/v1/gems; }` beside `location / { … rubygems-group/; }`.
+    writePaths: [{ path: '/api/v1/gems', strip: false }],
   },
   rules: [
     // gem push. RubyGems 3.3 joins `"#{host}/api/v1/gems"`, so `--host https://gems.example.com/` (a trailing

@@ -40,12 +40,12 @@
  */
 import type { ConfigInput } from '../config/schema.ts';
 import type { UpstreamPoolConfig } from '../config/ha.ts';
-import { REAL_IP_HEADERS, trustedProxyProblem } from '../config/real-ip.ts';
 import { parseSize } from '../config/size.ts';
 import { FORMAT_NAMES, FORMATS, OTHER_NEXUS_FORMATS, type Format, type FormatName } from '../formats/index.ts';
 import { compileRule, pickRole } from '../rules/rule.ts';
 import { ALL_METHODS, METHODS, MethodRun, compileCondition, conditionArgs, parseMap, type MapDef, type Outcome, type Problem } from './nginx-eval.ts';
 import { directiveText, parseNginx, type Directive } from './nginx-syntax.ts';
+import { combineRealIp, type RealIpScope } from './nginx-real-ip.ts';
 import { INDEX } from '../local/static.ts';
 
 export { NginxSyntaxError } from './nginx-syntax.ts';
@@ -247,6 +247,11 @@ interface Level {
   /** `index` and `autoindex` in force (nginx inherits both into locations that do not set them). */
   index?: Directive;
   autoindex?: Directive;
+  /** set_real_ip_from in force: a level's own list replaces the inherited one (nginx's realip merge); header and recursive are inherited. */
+  realIpFrom?: Directive[];
+  ownRealIpFrom?: boolean;
+  realIpHeader?: Directive;
+  realIpRecursive?: Directive;
 }
 
 interface Listen {
@@ -312,6 +317,8 @@ interface ServerPlan {
   redirect?: { port: number; directive: Directive };
   site?: SiteInput;
   docker: boolean;
+  /** The real_ip settings of the server and its translated locations (src/import/nginx-real-ip.ts). */
+  realIp?: Array<{ where: string; level: Level }>;
 }
 
 export function importNginx(text: string, file: string, options: ImportOptions = {}): NginxImport {
@@ -323,8 +330,6 @@ class Importer {
   private readonly reported = new Set<string>();
   /** Note → where in the nginx config it comes from (file:line, in order). */
   private readonly changed = new Map<string, string[]>();
-  /** The real_ip module's directives wherever they stand (the router's `realIp` is one for all sites). */
-  private readonly realIp: { from: Directive[]; header: Directive[]; recursive: Directive[] } = { from: [], header: [], recursive: [] };
   private readonly upstreams = new Map<string, UpstreamDef>();
   private readonly maps = new Map<string, MapDef>();
   private readonly timeouts: { read: Directive[]; send: Directive[]; connect: Directive[]; header: Directive[] } = {
@@ -376,154 +381,22 @@ class Importer {
   // ── the client's address ───────────────────────────────────────────────────
 
   /**
-   * nginx's real_ip module → `realIp` (`set_real_ip_from` → `from`, `real_ip_header` → `header`,
-   * `real_ip_recursive` → `recursive`, nginx's default off made explicit). `real_ip_header
-   * proxy_protocol` needs no `realIp`: the listeners with `proxy_protocol` carry `proxyProtocol`,
-   * and the router takes the PROXY header's address from any peer of those listeners.
+   * nginx's real_ip module → `realIp`, from the settings in force in each site's server and
+   * locations (combined without widening trust: nginx-real-ip.ts). `real_ip_header proxy_protocol`
+   * needs no `realIp`: the listeners with `proxy_protocol` carry `proxyProtocol`.
    */
-  private realIpConfig(listen: readonly ListenInput[]): ConfigInput['realIp'] {
-    const { from, header, recursive } = this.realIp;
-    if (!from.length && !header.length && !recursive.length) {
-      if (listen.some((entry) => entry.proxyProtocol)) {
-        this.note(
-          'listen … proxy_protocol → "proxyProtocol": true; nginx kept the balancer as $remote_addr without real_ip_header proxy_protocol, ' +
-            "the router takes the PROXY header's address as the client",
-        );
-      }
-      return undefined;
-    }
-    const addresses: string[] = [];
-    for (const d of from) {
-      const value = d.args[0]?.value ?? '';
-      const problem = trustedProxyProblem(value);
-      if (problem) this.report(d, value.startsWith('unix:') ? 'a Unix socket peer is not a TCP address' : `${problem} (host names are not resolved)`);
-      else if (!addresses.includes(value)) addresses.push(value);
-    }
-    const headerName = header.at(-1)?.args[0]?.value ?? 'X-Real-IP';
-    if (headerName.toLowerCase() === 'proxy_protocol') {
-      if (!listen.some((entry) => entry.proxyProtocol)) this.report(header.at(-1)!, 'no listener has proxy_protocol: no PROXY header is read');
-      else {
-        this.note(
-          'real_ip_header proxy_protocol → "proxyProtocol": true on the listener; the router believes the PROXY header from any peer ' +
-            `(nginx: only from set_real_ip_from ${addresses.join(', ') || '(none)'}): let only your balancers reach those ports`,
-          header.at(-1),
-        );
-      }
-      return undefined;
-    }
-    const known = REAL_IP_HEADERS.find((name) => name.toLowerCase() === headerName.toLowerCase());
-    if (!known) {
-      this.report(header.at(-1)!, `the router reads the client's address from X-Forwarded-For or X-Real-IP only`);
-      return undefined;
-    }
-    if (!addresses.length) {
-      if (from.length) return undefined;
-      this.report(header.at(-1) ?? recursive[0]!, 'real_ip without set_real_ip_from trusts no proxy: nothing to carry over');
-      return undefined;
-    }
-    for (const d of [...from, ...header, ...recursive]) {
-      this.note('set_real_ip_from, real_ip_header, real_ip_recursive → "realIp": one for every site (nginx: per http, server or location block)', d);
-    }
-    return { from: addresses, header: known, recursive: recursive.at(-1)?.args[0]?.value === 'on' };
-  }
-
-  // ── reports ────────────────────────────────────────────────────────────────
-
-  private report(directive: Directive, why: string): void {
-    const key = `${directive.file}:${directive.line}:${directive.name}`;
-    if (this.reported.has(key)) return;
-    this.reported.add(key);
-    this.untranslated.push({ file: directive.file, line: directive.line, directive: directiveText(directive), why });
-  }
-
-  private note(text: string, where?: Directive): void {
-    const list = this.changed.get(text) ?? [];
-    if (where && !list.includes(this.at(where))) list.push(this.at(where));
-    this.changed.set(text, list);
-  }
-
-  private at(directive: Directive): string {
-    return `${directive.file}:${directive.line}`;
-  }
-
-  /** A directive with no special meaning where it stands: quiet, noted, or untranslated. */
-  private other(d: Directive): void {
-    if (QUIET.has(d.name)) return;
-    if (d.name in NOTED) {
-      this.note(NOTED[d.name]!, d);
-      return;
-    }
-    this.report(d, WHY[d.name] ?? `not known to the importer`);
-  }
-
-  // ── includes ───────────────────────────────────────────────────────────────
-
-  private expandIncludes(list: readonly Directive[], depth: number): Directive[] {
-    const out: Directive[] = [];
-    for (const d of list) {
-      if (d.name !== 'include') {
-        out.push(d.block ? { ...d, block: this.expandIncludes(d.block, depth) } : d);
-        continue;
-      }
-      const pattern = d.args[0]?.value ?? '';
-      if (/(^|\/)mime\.types$/.test(pattern)) continue;
-      if (!this.options.include) {
-        this.report(d, 'included files were not read: run the import with include reading on, or paste them in');
-        continue;
-      }
-      if (depth > 16) {
-        this.report(d, 'includes nested more than 16 deep (a loop?)');
-        continue;
-      }
-      let files: Array<{ file: string; text: string }>;
-      try {
-        files = this.options.include(pattern, { file: d.file, line: d.line });
-      } catch (error) {
-        this.report(d, `cannot read it: ${(error as Error).message}`);
-        continue;
-      }
-      for (const included of files) out.push(...this.expandIncludes(parseNginx(included.text, included.file), depth + 1));
-    }
-    return out;
-  }
-
-  // ── upstream blocks ────────────────────────────────────────────────────────
-
-  private upstream(d: Directive): void {
-    const name = d.args[0]?.value ?? '';
-    const def: UpstreamDef = { name, directive: d, servers: [] };
-    for (const inner of d.block ?? []) {
-      if (inner.name === 'server') {
-        const address = inner.args[0]?.value ?? '';
-        if (address.startsWith('unix:')) {
-          this.report(inner, 'Unix socket upstreams are not supported: give the upstream an HTTP address');
-          continue;
-        }
-        const server: UpstreamDef['servers'][number] = { address, backup: false, directive: inner };
-        let down = false;
-        for (const { value } of inner.args.slice(1)) {
-          const [param, arg] = value.split('=', 2) as [string, string | undefined];
-          if (param === 'backup') server.backup = true;
-          else if (param === 'down') down = true;
-          else if (param === 'fail_timeout') server.failTimeout = seconds(arg ?? '');
-          else if (param === 'max_fails') server.maxFails = Number(arg);
-          else if (param === 'weight') server.weight = Number(arg);
-          else this.report(inner, `server parameter ${value} is not translated`);
-        }
-        if (down) {
-          this.note(`${name}: server ${address} is marked "down" in nginx; it is left out`, inner);
-          continue;
-        }
-        def.servers.push(server);
-      } else if (['keepalive', 'keepalive_timeout', 'keepalive_requests', 'keepalive_time', 'zone', 'least_conn'].includes(inner.name)) {
-        continue;
-      } else if (['ip_hash', 'hash', 'random'].includes(inner.name)) {
-        this.note(`${inner.name}: the router balances by least connections, and pins each repository's push to one server (rendezvous hashing)`, inner);
-      } else {
-        this.report(inner, WHY[inner.name] ?? 'not translated in an upstream block');
-      }
-    }
-    this.upstreams.set(name.toLowerCase(), def);
+  private realIpConfig(plans: readonly ServerPlan[], listen: readonly ListenInput[]): ConfigInput['realIp'] {
+    const proxied = (host: string, port: number) => listen.some((l) => l.proxyProtocol && l.port === port && (l.host === host || l.host === '::'));
+    const scopes: RealIpScope[] = plans.flatMap((plan) =>
+      (plan.site ? (plan.realIp ?? []) : []).map(({ where, level }) => ({
+        where,
+        from: level.realIpFrom ?? [],
+        ...(level.realIpHeader && { header: level.realIpHeader }),
+        ...(level.realIpRecursive && { recursive: level.realIpRecursive }),
+        proxyProtocol: plan.listens.some((l) => l.proxyProtocol || proxied(l.host, l.port)),
+      })),
+    );
+    return combineRealIp(scopes, listen.some((entry) => entry.proxyProtocol), this);
   }
 
   // ── settings shared by http, server and location levels ─────────────────
@@ -564,13 +437,17 @@ class Importer {
         level.autoindex = d;
         return true;
       case 'set_real_ip_from':
-        this.realIp.from.push(d);
+        if (!level.ownRealIpFrom) {
+          level.realIpFrom = [];
+          level.ownRealIpFrom = true;
+        }
+        level.realIpFrom!.push(d);
         return true;
       case 'real_ip_header':
-        this.realIp.header.push(d);
+        level.realIpHeader = d;
         return true;
       case 'real_ip_recursive':
-        this.realIp.recursive.push(d);
+        level.realIpRecursive = d;
         return true;
       case 'proxy_read_timeout':
         this.timeouts.read.push(d);
@@ -668,6 +545,8 @@ class Importer {
       return plan;
     }
     plan.site = this.site(plan, infos, statics, rules);
+    const where = `server ${names[0] ?? `at ${this.at(d)}`}`;
+    plan.realIp = [{ where, level }, ...infos.map((info) => ({ where: `${where} location ${info.path}`, level: info.level }))];
     return plan;
   }
 
@@ -760,6 +639,7 @@ class Importer {
     let limitExcept: Directive | undefined;
     let denyAll: Directive | undefined;
     let returned: Directive | undefined;
+    let writeRewrite: Directive | undefined;
     for (const inner of body) {
       switch (inner.name) {
         case 'proxy_pass':
@@ -789,7 +669,9 @@ class Importer {
         case 'break':
           break;
         case 'rewrite':
-          this.report(inner, WHY.rewrite!);
+          // `rewrite ^/api/v2/package/?(.*)$ /repository/nuget-hosted/$1 break;` in a write-path location: the hosted root.
+          if (writePath && /^\/[^$]*\/(\$\{?\d\}?)?$/.test(inner.args[1]?.value ?? '') && inner.args[2]?.value === 'break') writeRewrite = inner;
+          else this.report(inner, WHY.rewrite!);
           break;
         case 'try_files':
           // Weighed below where the location serves a folder.
@@ -849,6 +731,11 @@ class Importer {
         const base = outcome.value.slice(0, outcome.value.search(/\$\{?\d/));
         outcome = { ...outcome, value: base.replace(/\/?$/, '/'), viaVariables: false };
       }
+      // Or a rewrite to that root in front of a proxy_pass without a URI.
+      if (writeRewrite && outcome.kind === 'proxy' && /^https?:\/\/[^/$]+$/.test(outcome.value)) {
+        const root = writeRewrite.args[1]!.value.replace(/\$\{?\d\}?$/, '');
+        outcome = { ...outcome, value: `${outcome.value}${root}`, viaVariables: false };
+      } else if (writeRewrite && method === 'GET') this.report(writeRewrite, WHY.rewrite!);
       outcomes.set(method, outcome);
       if (outcome.kind !== 'proxy') continue;
       const value = outcome.value;
@@ -1444,7 +1331,7 @@ class Importer {
     const sites = this.uniqueHosts(sitePlans);
 
     const config: ConfigInput = { listen: listen.length === 1 ? listen[0]! : listen.length ? listen : { port: 80 }, sites: sites.map((s) => orderSite(s)) };
-    const realIp = this.realIpConfig(listen);
+    const realIp = this.realIpConfig(plans, listen);
     if (realIp) config.realIp = realIp;
 
     // Timeouts are global in the router: the largest of all.
@@ -1613,7 +1500,7 @@ function emptyLevel(): Level {
 
 /** A child level: nginx inherits a setting when the child does not set it (proxy_set_header as a whole list). */
 function inherit(parent: Level): Level {
-  const level: Level = { ...parent, ownHeaders: false, ownCert: false, ownKey: false };
+  const level: Level = { ...parent, ownHeaders: false, ownCert: false, ownKey: false, ownRealIpFrom: false };
   return level;
 }
 

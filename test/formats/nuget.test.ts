@@ -5,10 +5,15 @@
  * the health check, `route`'s wording, `stripPrefix` in the config, and import-nginx's recognition. The real
  * client runs in test/e2e/nuget.test.ts.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { explainRoute } from '../../src/cli/route.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { ConfigInput } from '../../src/config/schema.ts';
+import { configWarnings } from '../../src/config/warnings.ts';
 import { errorResponse } from '../../src/errors.ts';
 import type { UpstreamResponse } from '../../src/exchange.ts';
 import { FORMATS } from '../../src/formats/index.ts';
@@ -232,5 +237,141 @@ describe('import-nginx recognises a NuGet split', () => {
     // What the imported site does with a push to the bare host: hosted's root, as nginx's location did.
     const upstream = Object.fromEntries(explainRoute(parseConfig(result.config), 'PUT', new URL('http://nuget.example.com/api/v2/package/'))).upstream;
     expect(upstream).toBe('http://nexus:8081/repository/nuget-hosted/');
+  });
+});
+
+/** `nginx -t` on one http-level server block (exits non-zero, and execFileSync throws with nginx's [emerg] line, on anything nginx refuses). */
+function nginxAccepts(server: string): void {
+  const dir = mkdtempSync(join(tmpdir(), 'nuget-nginx-t-'));
+  try {
+    const main = join(dir, 'nginx.conf');
+    writeFileSync(main, `pid ${dir}/pid;\nevents {}\nhttp { access_log ${dir}/access.log; ${server} }\n`);
+    execFileSync('nginx', ['-t', '-p', `${dir}/`, '-c', main, '-e', join(dir, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('import-nginx: the push location beside / to the group (issue 22)', () => {
+  const hostedUrl = 'http://127.0.0.1:8081/repository/nuget-hosted/';
+  const groupUrl = 'http://127.0.0.1:8081/repository/nuget-group/';
+  // The common set-up: / to the group, the V2 push URL of a bare-host source to hosted, in every form of location.
+  const forms: Array<[string, string]> = [
+    ['location /api/v2/package', `proxy_pass ${hostedUrl};`],
+    ['location /api/v2/package/', `proxy_pass ${hostedUrl};`],
+    ['location ^~ /api/v2/package', `proxy_pass ${hostedUrl};`],
+    ['location = /api/v2/package', `proxy_pass ${hostedUrl};`],
+    // nginx refuses a URI in proxy_pass of a regex location unless it names variables: a capture, or a rewrite.
+    ['location ~ ^/api/v2/package/?(.*)$', `proxy_pass ${hostedUrl}$1$is_args$args;`],
+    ['location ~* ^/api/v2/package(/.*)?$', 'proxy_pass http://127.0.0.1:8081/repository/nuget-hosted$1;'],
+    ['location ~ ^/api/v2/package', 'rewrite ^/api/v2/package/?(.*)$ /repository/nuget-hosted/$1 break; proxy_pass http://127.0.0.1:8081;'],
+    ['location /api/v2/package', 'proxy_pass http://nexus/repository/nuget-hosted/;'],
+  ];
+  const serverOf = (location: string, body: string) =>
+    'upstream nexus { server 127.0.0.1:8081; }\n' +
+    'server { listen 127.0.0.1:8099; server_name nuget.example.com;\n' +
+    `  location / { proxy_pass ${groupUrl}; }\n  ${location} { ${body} } }`;
+
+  it.each(forms)('%s { %s } → read = group, write = hosted, the nuget preset', (location, body) => {
+    const server = serverOf(location, body);
+    nginxAccepts(server);
+    const result = importNginx(server, 'nginx.conf');
+    const hosted = body.includes('//nexus/') ? 'http://127.0.0.1:8081/repository/nuget-hosted/' : hostedUrl;
+    expect(result.config.sites).toHaveLength(1);
+    expect(result.config.sites[0]).toMatchObject({ preset: 'nuget', upstreams: { read: groupUrl, write: hosted } });
+    expect(Object.keys(result.config.sites[0]!.upstreams!)).toEqual(['read', 'write']);
+    expect(result.config.sites[0]!.rules).toBeUndefined();
+    // Noted as the preset's own rule, not left untranslated.
+    expect(result.untranslated).toEqual([]);
+    expect(result.changed).toContainEqual(
+      `${location} → the nuget preset's own rule: /api/v2/package is taken off on the way to the write upstream's root (nginx.conf:4)`,
+    );
+    const config = parseConfig(result.config);
+    expect(configWarnings(config)).toEqual([]);
+    const upstream = (method: string, path: string) => Object.fromEntries(explainRoute(config, method, new URL(`http://nuget.example.com${path}`))).upstream;
+    expect(upstream('PUT', '/api/v2/package/')).toBe(hosted);
+    expect(upstream('DELETE', '/api/v2/package/App/1.0.0')).toBe(`${hosted}App/1.0.0`);
+    expect(upstream('GET', "/FindPackagesById()?id='App'")).toBe(`${groupUrl}FindPackagesById()?id=%27App%27`);
+  });
+
+  it('the same shape for RubyGems: / to the group, /api/v1/gems to hosted → read = group, write = hosted, the rubygems preset', () => {
+    const server =
+      'server { listen 127.0.0.1:8099; server_name gems.example.com;\n' +
+      '  location / { proxy_pass http://127.0.0.1:8081/repository/rubygems-group/; }\n' +
+      '  location /api/v1/gems { proxy_pass http://127.0.0.1:8081/repository/rubygems-hosted/api/v1/gems; } }';
+    nginxAccepts(server);
+    const result = importNginx(server, 'nginx.conf');
+    expect(result.config.sites[0]).toMatchObject({
+      preset: 'rubygems',
+      upstreams: { read: 'http://127.0.0.1:8081/repository/rubygems-group/', write: 'http://127.0.0.1:8081/repository/rubygems-hosted/' },
+    });
+    expect(result.config.sites[0]!.rules).toBeUndefined();
+    expect(result.untranslated).toEqual([]);
+    const config = parseConfig(result.config);
+    const upstream = (method: string, path: string) => Object.fromEntries(explainRoute(config, method, new URL(`http://gems.example.com${path}`))).upstream;
+    expect(upstream('POST', '/api/v1/gems')).toBe('http://127.0.0.1:8081/repository/rubygems-hosted/api/v1/gems');
+    expect(upstream('DELETE', '/api/v1/gems/yank')).toBe('http://127.0.0.1:8081/repository/rubygems-hosted/api/v1/gems/yank');
+    expect(upstream('GET', '/specs.4.8.gz')).toBe('http://127.0.0.1:8081/repository/rubygems-group/specs.4.8.gz');
+  });
+
+  it('only / to the group (no push location): check warns that pushes would go to the group', () => {
+    const server = `server { listen 127.0.0.1:8099; server_name nuget.example.com; location / { proxy_pass ${groupUrl}; } }`;
+    nginxAccepts(server);
+    const config = parseConfig(importNginx(server, 'nginx.conf').config);
+    expect(configWarnings(config)).toContainEqual(
+      `sites[0].upstream: one Nexus repository (${groupUrl}) for reads and writes of a nuget site: every write of this nuget site ` +
+        '(the NuGet hosted repository: nuget push (PUT) and nuget delete (DELETE)) goes to the upstream that serves reads, ' +
+        `and Nexus refuses writes to a group repository; give "upstreams": { "read": the group, "write": the hosted repository, e.g. ${hostedUrl} }`,
+    );
+  });
+});
+
+describe('check warns when a read/write site writes where it reads', () => {
+  const group = UPSTREAMS.read;
+  it('upstreams.read = upstreams.write, on every preset but generic', () => {
+    const warned = (preset: string, upstreams: Record<string, unknown>) =>
+      configWarnings(parseConfig({ sites: [{ name: 's', hosts: ['s.example.com'], preset, upstreams }] } as ConfigInput));
+    expect(warned('nuget', { read: group, write: group })).toEqual([
+      `sites[0].upstreams.write is the same URL as sites[0].upstreams.read (${group}): every write of this nuget site ` +
+        '(the NuGet hosted repository: nuget push (PUT) and nuget delete (DELETE)) goes to the upstream that serves reads, ' +
+        'and Nexus refuses writes to a group repository; set "write" to the hosted repository, e.g. http://nexus:8081/repository/nuget-hosted/',
+    ]);
+    // A trailing slash or a one-server pool is the same upstream.
+    expect(warned('docker', { read: 'http://nexus:5000', write: { servers: ['http://nexus:5000/'] } })).toEqual([
+      'sites[0].upstreams.write is the same URL as sites[0].upstreams.read (http://nexus:5000): every write of this docker site ' +
+        'goes to the upstream that serves reads, and Nexus refuses writes to a group repository; set "write" to the hosted repository',
+    ]);
+    for (const preset of ['npm', 'maven', 'pypi', 'raw', 'yum', 'rubygems']) expect(warned(preset, { read: group, write: group })).toHaveLength(1);
+    expect(warned('generic', { read: group, write: group })).toEqual([]);
+    expect(warned('nuget', UPSTREAMS)).toEqual([]);
+    // One upstream: only a Nexus repository path is warned about (a docker site may front one plain registry).
+    expect(configWarnings(parseConfig({ sites: [{ name: 'd', hosts: ['d'], preset: 'docker', upstream: 'http://registry:5000' }] }))).toEqual([]);
+  });
+});
+
+describe('route on a NuGet site', () => {
+  const config = nugetConfig();
+  const explain = (method: string, path: string) => explainRoute(config, method, new URL(`https://nuget.example.com${path}`));
+  const answers = (method: string, path: string) =>
+    explain(method, path)
+      .filter(([label]) => label === 'answer')
+      .map(([, text]) => text);
+
+  it('names the added push resource only for a service index', () => {
+    const amend = 'a V3 service index (index.json) without a PackagePublish resource gets one naming this router (/api/v2/package/)';
+    expect(answers('GET', '/index.json')).toContain(amend);
+    for (const path of ['/v3/registration/app/index.json', '/', "/FindPackagesById()?id='App'", '/Search()', '/$metadata']) {
+      expect(answers('GET', path), path).toEqual(['URLs in the XML or JSON answer that point into an upstream are mapped to the public name']);
+    }
+  });
+
+  it("GET /api/v2/package/<id>/<version> (nuget.org's download URL) reads Nexus's V2 download <id>/<version> from the group, as DELETE does hosted's", () => {
+    const upstream = (method: string, path: string) => Object.fromEntries(explain(method, path)).upstream;
+    expect(upstream('GET', '/api/v2/package/App/1.0.0')).toBe('http://nexus:8081/repository/nuget-group/App/1.0.0');
+    expect(upstream('HEAD', '/api/v2/package/App/1.0.0')).toBe('http://nexus:8081/repository/nuget-group/App/1.0.0');
+    expect(upstream('DELETE', '/api/v2/package/App/1.0.0')).toBe('http://nexus:8081/repository/nuget-hosted/App/1.0.0');
+    // The download path the group's feed gives (content src) is the same upstream path.
+    expect(upstream('GET', '/App/1.0.0')).toBe('http://nexus:8081/repository/nuget-group/App/1.0.0');
+    expect(Object.fromEntries(explain('GET', '/api/v2/package/App/1.0.0')).path).toBe('/api/v2/package is taken off: the upstream gets /App/1.0.0');
   });
 });
