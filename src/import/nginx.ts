@@ -386,17 +386,122 @@ class Importer {
    * needs no `realIp`: the listeners with `proxy_protocol` carry `proxyProtocol`.
    */
   private realIpConfig(plans: readonly ServerPlan[], listen: readonly ListenInput[]): ConfigInput['realIp'] {
-    const proxied = (host: string, port: number) => listen.some((l) => l.proxyProtocol && l.port === port && (l.host === host || l.host === '::'));
+    // nginx sets listen parameters once per address: a server on a proxy_protocol address reads the header too.
+    const proxied = (l: Listen) => l.proxyProtocol || listen.some((e) => e.proxyProtocol && e.port === l.port && (e.host === l.host || e.host === '::'));
     const scopes: RealIpScope[] = plans.flatMap((plan) =>
       (plan.site ? (plan.realIp ?? []) : []).map(({ where, level }) => ({
         where,
         from: level.realIpFrom ?? [],
         ...(level.realIpHeader && { header: level.realIpHeader }),
         ...(level.realIpRecursive && { recursive: level.realIpRecursive }),
-        proxyProtocol: plan.listens.some((l) => l.proxyProtocol || proxied(l.host, l.port)),
+        proxyProtocol: plan.listens.some(proxied),
       })),
     );
-    return combineRealIp(scopes, listen.some((entry) => entry.proxyProtocol), this);
+    const sink = { report: (d: Directive, why: string) => this.report(d, why), note: (text: string, d?: Directive) => this.note(text, d) };
+    return combineRealIp(
+      scopes,
+      listen.some((entry) => entry.proxyProtocol),
+      sink,
+    );
+  }
+
+  // ── reports ────────────────────────────────────────────────────────────────
+
+  private report(directive: Directive, why: string): void {
+    const key = `${directive.file}:${directive.line}:${directive.name}`;
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
+    this.untranslated.push({ file: directive.file, line: directive.line, directive: directiveText(directive), why });
+  }
+
+  private note(text: string, where?: Directive): void {
+    const list = this.changed.get(text) ?? [];
+    if (where && !list.includes(this.at(where))) list.push(this.at(where));
+    this.changed.set(text, list);
+  }
+
+  private at(directive: Directive): string {
+    return `${directive.file}:${directive.line}`;
+  }
+
+  /** A directive with no special meaning where it stands: quiet, noted, or untranslated. */
+  private other(d: Directive): void {
+    if (QUIET.has(d.name)) return;
+    if (d.name in NOTED) {
+      this.note(NOTED[d.name]!, d);
+      return;
+    }
+    this.report(d, WHY[d.name] ?? `not known to the importer`);
+  }
+
+  // ── includes ───────────────────────────────────────────────────────────────
+
+  private expandIncludes(list: readonly Directive[], depth: number): Directive[] {
+    const out: Directive[] = [];
+    for (const d of list) {
+      if (d.name !== 'include') {
+        out.push(d.block ? { ...d, block: this.expandIncludes(d.block, depth) } : d);
+        continue;
+      }
+      const pattern = d.args[0]?.value ?? '';
+      if (/(^|\/)mime\.types$/.test(pattern)) continue;
+      if (!this.options.include) {
+        this.report(d, 'included files were not read: run the import with include reading on, or paste them in');
+        continue;
+      }
+      if (depth > 16) {
+        this.report(d, 'includes nested more than 16 deep (a loop?)');
+        continue;
+      }
+      let files: Array<{ file: string; text: string }>;
+      try {
+        files = this.options.include(pattern, { file: d.file, line: d.line });
+      } catch (error) {
+        this.report(d, `cannot read it: ${(error as Error).message}`);
+        continue;
+      }
+      for (const included of files) out.push(...this.expandIncludes(parseNginx(included.text, included.file), depth + 1));
+    }
+    return out;
+  }
+
+  // ── upstream blocks ────────────────────────────────────────────────────────
+
+  private upstream(d: Directive): void {
+    const name = d.args[0]?.value ?? '';
+    const def: UpstreamDef = { name, directive: d, servers: [] };
+    for (const inner of d.block ?? []) {
+      if (inner.name === 'server') {
+        const address = inner.args[0]?.value ?? '';
+        if (address.startsWith('unix:')) {
+          this.report(inner, 'Unix socket upstreams are not supported: give the upstream an HTTP address');
+          continue;
+        }
+        const server: UpstreamDef['servers'][number] = { address, backup: false, directive: inner };
+        let down = false;
+        for (const { value } of inner.args.slice(1)) {
+          const [param, arg] = value.split('=', 2) as [string, string | undefined];
+          if (param === 'backup') server.backup = true;
+          else if (param === 'down') down = true;
+          else if (param === 'fail_timeout') server.failTimeout = seconds(arg ?? '');
+          else if (param === 'max_fails') server.maxFails = Number(arg);
+          else if (param === 'weight') server.weight = Number(arg);
+          else this.report(inner, `server parameter ${value} is not translated`);
+        }
+        if (down) {
+          this.note(`${name}: server ${address} is marked "down" in nginx; it is left out`, inner);
+          continue;
+        }
+        def.servers.push(server);
+      } else if (['keepalive', 'keepalive_timeout', 'keepalive_requests', 'keepalive_time', 'zone', 'least_conn'].includes(inner.name)) {
+        continue;
+      } else if (['ip_hash', 'hash', 'random'].includes(inner.name)) {
+        this.note(`${inner.name}: the router balances by least connections, and pins each repository's push to one server (rendezvous hashing)`, inner);
+      } else {
+        this.report(inner, WHY[inner.name] ?? 'not translated in an upstream block');
+      }
+    }
+    this.upstreams.set(name.toLowerCase(), def);
   }
 
   // ── settings shared by http, server and location levels ─────────────────
@@ -546,7 +651,10 @@ class Importer {
     }
     plan.site = this.site(plan, infos, statics, rules);
     const where = `server ${names[0] ?? `at ${this.at(d)}`}`;
-    plan.realIp = [{ where, level }, ...infos.map((info) => ({ where: `${where} location ${info.path}`, level: info.level }))];
+    // A location with real_ip settings of its own is a block of its own (nginx reads them after finding the location).
+    const own = (l: Level) => l.realIpFrom !== level.realIpFrom || l.realIpHeader !== level.realIpHeader || l.realIpRecursive !== level.realIpRecursive;
+    const locationsOwn = infos.filter((info) => own(info.level)).map((info) => ({ where: `${where} location ${info.path}`, level: info.level }));
+    plan.realIp = [{ where, level }, ...locationsOwn];
     return plan;
   }
 

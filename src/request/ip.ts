@@ -12,18 +12,46 @@ export function ipFamily(text: string): 0 | 4 | 6 {
   return 0;
 }
 
+/** A block of addresses: its network address and prefix length (32 or 128 for one address). */
+export type Block = readonly [ipaddr.IPv4 | ipaddr.IPv6, number];
+
 /**
- * A test for "is this address in one of `entries`" (`10.0.0.0/8`, `127.0.0.1`, `fd00::/8`; already
- * checked by config/real-ip.ts). An IPv4-mapped IPv6 address (`::ffff:10.1.2.3`, how a dual-stack
- * socket names an IPv4 peer) matches IPv4 entries. Text that is no address matches nothing.
+ * A `realIp.from` entry (`10.0.0.0/8`, `127.0.0.1`, `fd00::/8`; checked by config/real-ip.ts) as
+ * the block it means: spaces around it ignored, an IPv4-mapped IPv6 entry (`::ffff:127.0.0.1`,
+ * `::ffff:127.0.0.0/104`) taken as the IPv4 one (a peer in that form is compared as IPv4), the
+ * address bits below the prefix cleared (nginx: "low address bits … are meaningless"). Throws on text
+ * that is no address or block.
+ */
+export function blockOf(entry: string): Block {
+  const text = entry.trim();
+  let [address, bits] = text.includes('/') ? ipaddr.parseCIDR(text) : [ipaddr.parse(text), -1];
+  if (bits < 0) bits = address.kind() === 'ipv4' ? 32 : 128;
+  if (address.kind() === 'ipv6' && bits >= 96 && (address as ipaddr.IPv6).isIPv4MappedAddress()) {
+    address = (address as ipaddr.IPv6).toIPv4Address();
+    bits -= 96;
+  }
+  const network =
+    address.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(`${address}/${bits}`) : ipaddr.IPv6.networkAddressFromCIDR(`${address}/${bits}`);
+  return [network, bits];
+}
+
+/** `10.0.0.0/8`, or `127.0.0.1` for a block of one address. */
+export function blockText([address, bits]: Block): string {
+  return bits === (address.kind() === 'ipv4' ? 32 : 128) ? address.toString() : `${address}/${bits}`;
+}
+
+/** Whether every address of `inner` is in `outer`. */
+export function blockCovers(outer: Block, inner: Block): boolean {
+  return outer[0].kind() === inner[0].kind() && outer[1] <= inner[1] && inner[0].match(outer[0], outer[1]);
+}
+
+/**
+ * A test for "is this address in one of `entries`" (as `blockOf` reads them). An IPv4-mapped IPv6
+ * address (`::ffff:10.1.2.3`, how a dual-stack socket names an IPv4 peer) is compared as IPv4, so
+ * it matches IPv4 entries. Text that is no address matches nothing.
  */
 export function addressMatcher(entries: readonly string[]): (address: string) => boolean {
-  const ranges = entries.map((entry) => {
-    const text = entry.trim();
-    if (text.includes('/')) return ipaddr.parseCIDR(text);
-    const address = ipaddr.parse(text);
-    return [address, address.kind() === 'ipv4' ? 32 : 128] as [ipaddr.IPv4 | ipaddr.IPv6, number];
-  });
+  const ranges = entries.map(blockOf);
   return (text) => {
     if (ipFamily(text) === 0) return false;
     let address: ipaddr.IPv4 | ipaddr.IPv6 = ipaddr.parse(text);
