@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ipFamily } from '../request/ip.ts';
+import { blockCovers, blockOf, blockText, ipFamily, lowBitsSet } from '../request/ip.ts';
 
 /**
  * `realIp`: whose X-Forwarded-For the router believes, in the terms of nginx's real_ip module
@@ -55,17 +55,41 @@ export const realIpSchema = z.strictObject({
 export type RealIpConfig = z.output<typeof realIpSchema>;
 
 /**
- * `realIp.from` entries that take in every address of a family (`0.0.0.0/0`, `::/0`): then any
- * client can name its own address (and open or follow another client's push session). Valid, so a
- * warning, not a refusal (a router reached only through balancers may mean it).
+ * What `check` says of `realIp.from` entries that are valid but not what they look like (each
+ * entry is read as request/ip.ts `blockOf` reads it, so the router works as the warning says):
+ * - a block taking in every address of a family (`0.0.0.0/0`, `::/0`): any client can name its own
+ *   address (and open or follow another client's push session); a router reached only through
+ *   balancers may mean it, so a warning, not a refusal;
+ * - spaces around an entry (ignored);
+ * - address bits below the prefix (`10.0.0.1/8` means `10.0.0.0/8`; nginx warns "low address bits
+ *   … are meaningless");
+ * - an IPv4-mapped IPv6 entry (`::ffff:127.0.0.1`, `::ffff:127.0.0.0/104`): an IPv4 client is
+ *   compared as IPv4, so the entry is read as its IPv4 form;
+ * - an entry another one already takes in (a repeat, or `10.1.0.0/16` beside `10.0.0.0/8`).
  */
 export function realIpWarnings(realIp: RealIpConfig | undefined): string[] {
-  return (realIp?.from ?? []).flatMap((entry, i) =>
-    /\/0+$/.test(entry.trim())
-      ? [
-          `realIp.from[${i}]: ${JSON.stringify(entry)} trusts every ${entry.includes(':') ? 'IPv6' : 'IPv4'} address, so any client can set its own ` +
-            `address with ${realIp!.header}; list only your balancers' addresses`,
-        ]
-      : [],
-  );
+  const from = realIp?.from ?? [];
+  const blocks = from.map(blockOf);
+  return from.flatMap((entry, i) => {
+    const field = `realIp.from[${i}]: ${JSON.stringify(entry)}`;
+    const block = blocks[i]!;
+    const text = entry.trim();
+    const meant = blockText(block);
+    const out: string[] = [];
+    if (block[1] === 0) {
+      out.push(
+        `${field} trusts every ${block[0].kind() === 'ipv4' ? 'IPv4' : 'IPv6'} address, so any client can set its own ` +
+          `address with ${realIp!.header}; list only your balancers' addresses`,
+      );
+    }
+    if (text !== entry) out.push(`${field} has spaces around it; they are ignored: write ${JSON.stringify(text)}`);
+    const mapped = text.includes(':') && block[0].kind() === 'ipv4';
+    if (mapped) out.push(`${field} is an IPv4-mapped IPv6 address; IPv4 clients are compared as IPv4, so it is read as ${JSON.stringify(meant)}: write that`);
+    else if (lowBitsSet(text)) {
+      out.push(`${field} has address bits below its prefix length, ignored (nginx: "low address bits … are meaningless"): it means ${JSON.stringify(meant)}`);
+    }
+    const wider = blocks.findIndex((other, j) => j !== i && blockCovers(other, block) && (!blockCovers(block, other) || j < i));
+    if (wider >= 0) out.push(`${field} is already taken in by realIp.from[${wider}] ${JSON.stringify(from[wider])}: remove it`);
+    return out;
+  });
 }

@@ -35,6 +35,13 @@ export function blockOf(entry: string): Block {
   return [network, bits];
 }
 
+/** Whether a CIDR entry (`10.0.0.1/8`) sets address bits below its prefix length, which `blockOf` clears. */
+export function lowBitsSet(entry: string): boolean {
+  const text = entry.trim();
+  if (!text.includes('/')) return false;
+  return ipaddr.parseCIDR(text)[0].toNormalizedString() !== blockOf(text)[0].toNormalizedString();
+}
+
 /** `10.0.0.0/8`, or `127.0.0.1` for a block of one address. */
 export function blockText([address, bits]: Block): string {
   return bits === (address.kind() === 'ipv4' ? 32 : 128) ? address.toString() : `${address}/${bits}`;

@@ -64,9 +64,35 @@ describe('trusted proxies (realIp.from)', () => {
       realIp: { from: ['10.0.0.0/8', '0.0.0.0/0', '::/0'] },
     } as ConfigInput);
     expect(configWarnings(config)).toEqual([
+      'realIp.from[0]: "10.0.0.0/8" is already taken in by realIp.from[1] "0.0.0.0/0": remove it',
       expect.stringMatching(/^realIp\.from\[1\]: "0\.0\.0\.0\/0" trusts every IPv4 address, so any client can set its own address with X-Forwarded-For/),
       expect.stringMatching(/^realIp\.from\[2\]: "::\/0" trusts every IPv6 address/),
     ]);
+  });
+
+  it('check warns about entries that are not what they look like; the router reads them as the warning says', () => {
+    const from = ['10.0.0.1/8', '192.168.0.0/16 ', '::ffff:127.0.0.1', '::ffff:172.16.0.0/108', '10.1.0.0/16', '192.168.0.0/16', '2001:DB8::/32'];
+    const config = parseConfig({ sites: [{ name: 's', hosts: ['a.test'], upstream: 'http://u.test/' }], realIp: { from } } as ConfigInput);
+    expect(configWarnings(config)).toEqual([
+      'realIp.from[0]: "10.0.0.1/8" has address bits below its prefix length, ignored (nginx: "low address bits … are meaningless"): it means "10.0.0.0/8"',
+      'realIp.from[1]: "192.168.0.0/16 " has spaces around it; they are ignored: write "192.168.0.0/16"',
+      'realIp.from[2]: "::ffff:127.0.0.1" is an IPv4-mapped IPv6 address; IPv4 clients are compared as IPv4, so it is read as "127.0.0.1": write that',
+      'realIp.from[3]: "::ffff:172.16.0.0/108" is an IPv4-mapped IPv6 address; IPv4 clients are compared as IPv4, so it is read as "172.16.0.0/12": write that',
+      'realIp.from[4]: "10.1.0.0/16" is already taken in by realIp.from[0] "10.0.0.1/8": remove it',
+      'realIp.from[5]: "192.168.0.0/16" is already taken in by realIp.from[1] "192.168.0.0/16 ": remove it',
+    ]);
+    // As read: the mapped entries match IPv4 clients (plain or as a dual-stack socket names them), the low bits are cleared.
+    const trusted = trustedProxies(from);
+    expect(['127.0.0.1', '::ffff:127.0.0.1', '172.31.255.1', '10.255.0.1', '192.168.1.1', '2001:db8::5'].map(trusted)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]);
+    expect(['127.0.0.2', '172.32.0.1', '11.0.0.1'].map(trusted)).toEqual([false, false, false]);
+    expect(finder(['::ffff:127.0.0.1'])('127.0.0.1', xff('198.51.100.7'))).toBe('198.51.100.7');
   });
 
   it('defaults: header X-Forwarded-For, recursive; off without realIp', () => {
