@@ -78,7 +78,8 @@ function sameReadWrite(site: Config['sites'][number], i: number): string | undef
   };
   const read = site.upstreams?.read ?? site.upstream;
   if (read === undefined) return undefined;
-  const readUrl = poolServers(read).servers[0] ?? '';
+  // Shown without credentials (`http://user:pass@nexus…`): warnings go to logs.
+  const readUrl = (poolServers(read).servers[0] ?? '').replace(/^([a-z]+:\/\/)[^/@]*@/i, '$1');
   const hosted = /group/i.test(readUrl) ? `, e.g. ${readUrl.replace(/group/i, 'hosted')}` : '';
   const writes = FORMATS[site.preset].roleWords?.write;
   const what = `every write of this ${site.preset} site${writes ? ` (${writes})` : ''} goes to the upstream that serves reads`;
@@ -93,7 +94,7 @@ function sameReadWrite(site: Config['sites'][number], i: number): string | undef
   }
   if (!/\/repository\/[^/]+/.test(readUrl)) return undefined;
   return (
-    `sites[${i}].upstream: one Nexus repository (${readUrl}) for reads and writes of a ${site.preset} site: ${what}, and ${refused}; ` +
+    `sites[${i}].upstream names one Nexus repository (${readUrl}) for reads and writes: ${what}, and ${refused}; ` +
     `give "upstreams": { "read": the group, "write": the hosted repository${hosted} }`
   );
 }

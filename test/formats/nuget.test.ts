@@ -319,7 +319,7 @@ describe('import-nginx: the push location beside / to the group (issue 22)', () 
     nginxAccepts(server);
     const config = parseConfig(importNginx(server, 'nginx.conf').config);
     expect(configWarnings(config)).toContainEqual(
-      `sites[0].upstream: one Nexus repository (${groupUrl}) for reads and writes of a nuget site: every write of this nuget site ` +
+      `sites[0].upstream names one Nexus repository (${groupUrl}) for reads and writes: every write of this nuget site ` +
         '(the NuGet hosted repository: nuget push (PUT) and nuget delete (DELETE)) goes to the upstream that serves reads, ' +
         `and Nexus refuses writes to a group repository; give "upstreams": { "read": the group, "write": the hosted repository, e.g. ${hostedUrl} }`,
     );
@@ -341,6 +341,12 @@ describe('check warns when a read/write site writes where it reads', () => {
       'sites[0].upstreams.write is the same URL as sites[0].upstreams.read (http://nexus:5000): every write of this docker site ' +
         'goes to the upstream that serves reads, and Nexus refuses writes to a group repository; set "write" to the hosted repository',
     ]);
+    // Credentials in the URL are not repeated.
+    expect(
+      warned('npm', { read: 'http://deployer:s3cret@nexus:8081/repository/npm-group/', write: 'http://deployer:s3cret@nexus:8081/repository/npm-group' })[0],
+    ).toMatch(
+      /^sites\[0\]\.upstreams\.write is the same URL as sites\[0\]\.upstreams\.read \(http:\/\/nexus:8081\/repository\/npm-group\/\):.*e\.g\. http:\/\/nexus:8081\/repository\/npm-hosted\/$/,
+    );
     for (const preset of ['npm', 'maven', 'pypi', 'raw', 'yum', 'rubygems']) expect(warned(preset, { read: group, write: group })).toHaveLength(1);
     expect(warned('generic', { read: group, write: group })).toEqual([]);
     expect(warned('nuget', UPSTREAMS)).toEqual([]);
