@@ -47,7 +47,8 @@ export const realIpSchema = z.strictObject({
     .default('X-Forwarded-For'),
   /**
    * true (nginx `real_ip_recursive on`): the client is the rightmost address of the header that is not
-   * itself in `from`; false: the header's last address, whatever it is.
+   * itself in `from`; false: the header's last address, whatever it is. Default true (issue 21: the
+   * rightmost untrusted hop is the client), where nginx's default is off; import-nginx writes nginx's value out.
    */
   recursive: z.boolean().default(true),
 });

@@ -104,7 +104,7 @@ export function combineRealIp(scopes: readonly RealIpScope[], listensWithProxyPr
     const why =
       `the router has one "realIp" for every site and nginx's blocks read different headers (${distinct(readers.map(described)).join('; ')}): ` +
       'none carried over, as believing a header a proxy does not set would let clients name their own address; write "realIp" by hand';
-    for (const r of readers) sink.report(r.scope.header ?? r.blocks[0]!.directive, why);
+    for (const r of readers) for (const d of directivesOf(r)) sink.report(d, why);
     return undefined;
   }
   const header = readers[0]!.header;
@@ -126,7 +126,10 @@ export function combineRealIp(scopes: readonly RealIpScope[], listensWithProxyPr
       );
     }
   }
-  if (!kept.length) return undefined;
+  if (!kept.length) {
+    for (const r of readers) for (const d of directivesOf(r)) sink.report(d, 'no proxy is trusted by every server: no "realIp" carried over');
+    return undefined;
+  }
 
   // real_ip_recursive on only where every block had it: off elsewhere took the header's last address.
   const recursive = readers.every((r) => r.recursive);
@@ -142,8 +145,8 @@ export function combineRealIp(scopes: readonly RealIpScope[], listensWithProxyPr
     }
   }
   for (const r of readers) {
-    for (const d of [...r.blocks.map((b) => b.directive), r.scope.header, r.scope.recursive]) {
-      if (d) sink.note('set_real_ip_from, real_ip_header, real_ip_recursive → "realIp": one for every site (nginx: per http, server or location block)', d);
+    for (const d of directivesOf(r)) {
+      sink.note('set_real_ip_from, real_ip_header, real_ip_recursive → "realIp": one for every site (nginx: per http, server or location block)', d);
     }
   }
   const unread = distinct(others.map((scope) => scope.where));
@@ -153,6 +156,11 @@ export function combineRealIp(scopes: readonly RealIpScope[], listensWithProxyPr
     );
   }
   return { from: kept.map(blockText), header, recursive };
+}
+
+/** A block's set_real_ip_from, real_ip_header and real_ip_recursive in force. */
+function directivesOf(r: HeaderScope): Directive[] {
+  return [...r.blocks.map((b) => b.directive), ...(r.scope.header ? [r.scope.header] : []), ...(r.scope.recursive ? [r.scope.recursive] : [])];
 }
 
 function uniqueBlocks(blocks: readonly Block[]): Block[] {

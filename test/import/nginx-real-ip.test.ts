@@ -101,6 +101,7 @@ ${server('listen 80;', 'set_real_ip_from 127.0.0.1;')}`);
       expect(reason).toContain('server a.example.com: X-Real-IP from 10.0.0.0/8; server b.example.com: X-Forwarded-For from 172.16.0.0/12');
       expect(reason).toMatch(/none carried over.*write "realIp" by hand/);
     }
+    expect(why(result, 'set_real_ip_from')).toEqual(reasons);
   });
 
   it('same header, different proxies: only what every server trusts; the rest listed; recursive on only where all had it', () => {
@@ -131,6 +132,7 @@ ${server('listen 80;', 'set_real_ip_from 127.0.0.1;')}`);
 ${server('listen 80;', 'set_real_ip_from 10.0.0.0/8;')}
 ${server('listen 81;', 'set_real_ip_from 172.16.0.0/12;').replace('registry.example.com', 'other.example.com')}`);
     expect(result.config.realIp).toBeUndefined();
+    expect(why(result, 'real_ip_header')).toEqual(['no proxy is trusted by every server: no "realIp" carried over']);
     expect(why(result, 'set_real_ip_from')).toEqual([
       `server registry.example.com trusts 10.0.0.0/8, server other.example.com none of it: ${ONLY_COMMON}`,
       `server other.example.com trusts 172.16.0.0/12, server registry.example.com none of it: ${ONLY_COMMON}`,
