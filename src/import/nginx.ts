@@ -1545,7 +1545,7 @@ function recogniseFormat(...pools: unknown[]): Format | undefined {
 
 /**
  * The format's write-only path (`Format.nginx.writePaths`) a location covers: a prefix or `=` location for the path,
- * with or without a trailing slash, or a regex that matches the path and the paths under it but not `/` (nginx's
+ * with or without a trailing slash, or a regex that matches the path and the paths under it but neither `/` nor a sibling (nginx's
  * PCRE read as a JavaScript RegExp; `~*` ignores case). Undefined for any other location.
  */
 function writePathOf(kind: LocationInfo['kind'], path: string, caseless: boolean): WritePath | undefined {
@@ -1558,7 +1558,9 @@ function writePathOf(kind: LocationInfo['kind'], path: string, caseless: boolean
       return undefined;
     }
     if (re.test('/')) return undefined;
-    matches = (candidate) => re.test(candidate) && re.test(`${candidate}/`) && re.test(`${candidate}/Some.Package/1.0.0`);
+    // Not a wider regex (`~ ^/api/`): one that also matches a sibling of the path (`/api/v1/dependencies`, a read) is no write location.
+    const sibling = (candidate: string) => candidate.replace(/[^/]+$/, 'some-other-path');
+    matches = (candidate) => re.test(candidate) && re.test(`${candidate}/`) && re.test(`${candidate}/Some.Package/1.0.0`) && !re.test(sibling(candidate));
   } else if (kind === 'prefix' || kind === 'exact') matches = (candidate) => path.replace(/\/$/, '') === candidate;
   else return undefined;
   for (const format of Object.values(FORMATS)) {

@@ -314,6 +314,21 @@ describe('import-nginx: the push location beside / to the group (issue 22)', () 
     expect(upstream('GET', '/specs.4.8.gz')).toBe('http://127.0.0.1:8081/repository/rubygems-group/specs.4.8.gz');
   });
 
+  it('a wider location (~ ^/api/, /api/v2/) is no push location: a rule of its own, as before', () => {
+    const wider: Array<[string, string, string, string]> = [
+      ['location ~ ^/api/', 'proxy_pass http://127.0.0.1:8082;', '/api/**', 'http://127.0.0.1:8082'],
+      ['location /api/v2/', 'proxy_pass http://127.0.0.1:8082/api/v2/;', '/api/v2/**', 'http://127.0.0.1:8082'],
+    ];
+    for (const [location, body, path, upstream] of wider) {
+      const server = serverOf(location, body);
+      nginxAccepts(server);
+      const site = importNginx(server, 'nginx.conf').config.sites[0]!;
+      expect(site.preset, location).toBe('nuget');
+      expect(site.rules, location).toEqual([{ path, to: 'loc1' }]);
+      expect(site.upstreams).toEqual({ read: groupUrl, write: groupUrl, loc1: upstream });
+    }
+  });
+
   it('only / to the group (no push location): check warns that pushes would go to the group', () => {
     const server = `server { listen 127.0.0.1:8099; server_name nuget.example.com; location / { proxy_pass ${groupUrl}; } }`;
     nginxAccepts(server);
