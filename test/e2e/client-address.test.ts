@@ -302,9 +302,9 @@ describe.each(RUNTIMES)('client address behind haproxy on %s', (runtime) => {
     expect((await loggedAt(router, path)).client).toBe(CLIENT);
   });
 
-  it.runIf(runtime === 'bun' || runtime === 'deno')(
-    "the fronts' loopback servers refuse connections the front did not make: no spoofed X-Forwarded-For from 127.0.0.1, no other client's address",
-    async () => {
+  // Only Bun and Deno have a front (Node reads the header in place): defined for them alone rather than skipped.
+  if (runtime === 'bun' || runtime === 'deno')
+    it("the fronts' loopback servers refuse connections the front did not make: no spoofed X-Forwarded-For from 127.0.0.1, no other client's address", async () => {
       // The PROXY listeners' servers (plain v2, v1; TLS is refused at the handshake's end the same way).
       const inner = otherLoopbackPorts(router.child.pid!, router.ports);
       expect(inner.length).toBeGreaterThanOrEqual(2);
@@ -331,8 +331,7 @@ describe.each(RUNTIMES)('client address behind haproxy on %s', (runtime) => {
       const path = `/${runtime}/after-inner`;
       expect(await get(haproxy.ports[0]!, path)).toBe(200);
       expect((await loggedAt(router, path)).client).toBe(CLIENT);
-    },
-  );
+    });
 
   it('SIGTERM: the fronts close with the servers, exit 0', async () => {
     await haproxy.stop();
