@@ -71,15 +71,17 @@ export const stoppingLine = (signal: string, config: Config): string =>
 
 /**
  * The site listeners `start` returns, or the end of the process when they cannot start (a
- * certificate that cannot be used, an address in use where the runtime says so at once): exit 2
- * with the reason on stderr, as for a bad config.
+ * certificate that cannot be used, an address in use where the runtime says so at once) with the
+ * reason on stderr: exit 1 for an address in use (as on Node and for the admin listener), exit 2
+ * otherwise, as for a bad config.
  */
 export function startListeners<T>(start: () => T, hooks: ProcessHooks): T {
   try {
     return start();
   } catch (error) {
     hooks.log(String((error as Error).message));
-    return hooks.exit(2);
+    const cause = (error as { cause?: { code?: string } }).cause;
+    return hooks.exit(cause?.code === 'EADDRINUSE' || (error as { code?: string }).code === 'EADDRINUSE' ? 1 : 2);
   }
 }
 

@@ -18,6 +18,7 @@ import { mergeMetrics, mergeReadyz, mergeStatus, type WorkerInfo, type WorkerSta
 import { ADMIN_ENDPOINTS, statusPageResponse } from '../status/admin.ts';
 import type { StatusSnapshot } from '../status/snapshot.ts';
 import { listeningLine, startAdminWith, stoppingLine, type AdminStart, type ProcessHooks } from './lifecycle.ts';
+import { claimListenAddresses } from './workers-claim.ts';
 import { becomeWorker, workerAdmin, WORKER_ENV, type WorkerRole } from './workers-role.ts';
 
 /** A worker process as the primary holds it (a child process, or Node's cluster worker). */
@@ -292,6 +293,8 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
     await allUp;
     for (const bound of accepting.bound) hooks.log(listeningLine(bound.scheme, bound.host, bound.port, describe));
   } else {
+    // The workers bind with reusePort, which would also let them join another router on the port.
+    await claimListenAddresses(config.listen, hooks);
     spawn(slots[0]!);
     await allUp;
     for (const line of slots[0]!.lines) {

@@ -6,7 +6,8 @@
  */
 import { runCli } from '../../cli/program.ts';
 import { workerCount } from '../../config/workers.ts';
-import { processHost } from '../node/process.ts';
+import { claimListenAddresses } from '../workers-claim.ts';
+import { processHooks, processHost } from '../node/process.ts';
 import { serveAsWorker, servePrimary } from '../node/workers.ts';
 import { isWorkerProcess } from '../workers.ts';
 import { bunClient } from './client.ts';
@@ -19,9 +20,13 @@ export async function main(): Promise<void> {
     ...processHost,
     runtime: 'bun',
     client: bunClient,
-    serve: (start) => {
+    serve: async (start) => {
       const count = workerCount(start.config);
-      return count > 1 ? servePrimary(start, count) : serveBun(start);
+      if (count > 1) return servePrimary(start, count);
+      // A TLS listener binds with reusePort (replaced on SIGHUP), and Bun.serve in production mode sets SO_REUSEPORT
+      // unasked (Bun 1.4.5), Deno.serve lets reusePort sockets join it: bound once alone first, to join no other router.
+      await claimListenAddresses(start.config.listen, processHooks);
+      return serveBun(start);
     },
   });
 }

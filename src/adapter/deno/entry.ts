@@ -5,9 +5,10 @@
  */
 import { runCli } from '../../cli/program.ts';
 import { workerCount } from '../../config/workers.ts';
+import { claimListenAddresses } from '../workers-claim.ts';
 import { isWorkerProcess } from '../workers.ts';
 import { denoClient } from './client.ts';
-import { denoHost } from './process.ts';
+import { denoHooks, denoHost } from './process.ts';
 import { serveDeno } from './serve.ts';
 import { serveAsWorker, servePrimary } from './workers.ts';
 
@@ -18,9 +19,13 @@ export async function main(): Promise<void> {
     ...denoHost,
     runtime: 'deno',
     client: denoClient,
-    serve: (start) => {
+    serve: async (start) => {
       const count = workerCount(start.config);
-      return count > 1 ? servePrimary(start, count) : serveDeno(start);
+      if (count > 1) return servePrimary(start, count);
+      // A TLS listener binds with reusePort (replaced on SIGHUP), and Bun.serve in production mode sets SO_REUSEPORT
+      // unasked (Bun 1.4.5), Deno.serve lets reusePort sockets join it: bound once alone first, to join no other router.
+      await claimListenAddresses(start.config.listen, denoHooks);
+      return serveDeno(start);
     },
   });
 }

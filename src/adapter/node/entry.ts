@@ -8,9 +8,10 @@
 import { runCli } from '../../cli/program.ts';
 import { workerCount } from '../../config/workers.ts';
 import { isWorkerProcess } from '../workers.ts';
+import { claimListenAddresses } from '../workers-claim.ts';
 import { nodeClient } from './client.ts';
 import { serveOnBun } from './on-bun.ts';
-import { processHost } from './process.ts';
+import { processHooks, processHost } from './process.ts';
 import { serveNode } from './serve.ts';
 import { serveAsWorker, servePrimary } from './workers.ts';
 
@@ -23,9 +24,12 @@ export async function main(argv: readonly string[] = processHost.argv): Promise<
     argv,
     runtime: process.versions.bun ? 'bun-node' : 'node',
     client: nodeClient,
-    serve: (start) => {
+    serve: async (start) => {
       const count = workerCount(start.config);
-      return count > 1 ? servePrimary(start, count) : serve(start);
+      if (count > 1) return servePrimary(start, count);
+      // Bun.serve in production mode sets SO_REUSEPORT unasked (Bun 1.4.5): bound once alone first, to join no other router.
+      if (process.versions.bun) await claimListenAddresses(start.config.listen, processHooks);
+      return serve(start);
     },
   });
 }

@@ -10,6 +10,7 @@
 import type { StartOptions } from '../../config/cli.ts';
 import { workerCount } from '../../config/workers.ts';
 import { presets } from '../../rules/presets.ts';
+import { workerRole } from '../workers-role.ts';
 import { serveNode } from './serve.ts';
 
 /**
@@ -49,7 +50,8 @@ export async function serveOnBun(start: StartOptions): Promise<void> {
     console.error(`registry-router on Bun: serving through node:http, ${server.why}`);
     return serveNode(start);
   }
-  if (server.why) console.error(`registry-router on Bun: serving through Bun.serve, ${server.why}`);
+  // Said once: by the only process, or by the first of several workers.
+  if (server.why && (workerRole()?.id ?? 1) === 1) console.error(`registry-router on Bun: serving through Bun.serve, ${server.why}`);
   // Loaded only under Bun: Node never evaluates the Bun.serve module (esbuild bundles it lazily).
   return (await import('../bun/serve.ts')).serveBun(start);
 }
