@@ -7,6 +7,7 @@ import { FORMAT_NAMES, FORMATS } from '../formats/index.ts';
 import { directUploadsSchema, uploadsFromEdgeSchema } from './edge.ts';
 import { sessionsSchema } from './sessions.ts';
 import { dockerV2Issues, hostEntryProblem, MISSING_ROLE, sitesIssues, unroutedRoleIssues } from './site-checks.ts';
+import { WORKERS_FORM, workersTypeError } from './workers.ts';
 
 const URL_FORM = 'must be an absolute http(s) URL without query or fragment, e.g. "http://nexus:8081/repository/docker-group/"';
 
@@ -199,7 +200,7 @@ const siteSchema = z
   );
 
 /** What `workers` takes, said whenever it is wrong. */
-const WORKERS = 'must be a whole number of processes from 1 to 1024, or "auto" (one per CPU)';
+const WORKERS = WORKERS_FORM;
 
 export const configSchema = z
   .strictObject({
@@ -223,7 +224,7 @@ export const configSchema = z
     /** The admin listener (`/metrics`, `/healthz`, `/readyz`); none unless configured. */
     admin: adminSchema.optional(),
     /** Serving processes on the same listeners: a count, or "auto" (one per CPU); see config/workers.ts. */
-    workers: z.union([z.number().int(WORKERS).min(1, WORKERS).max(1024, WORKERS), z.literal('auto')], { error: WORKERS }).default(1),
+    workers: z.union([z.number().int(WORKERS).min(1, WORKERS).max(1024, WORKERS), z.literal('auto')], { error: workersTypeError }).default(1),
     /** Whose X-Forwarded-For names the client (nginx's real_ip module); off unless configured (config/real-ip.ts). */
     realIp: realIpSchema.optional(),
     /** Push and deploy sessions shared by every router process (config/sessions.ts); none: each process keeps its own. */

@@ -16,6 +16,16 @@ function availableParallelism(): number {
   return os?.availableParallelism?.() ?? (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
 }
 
+/** What `workers` takes, said whenever it is wrong. */
+export const WORKERS_FORM = 'must be a whole number of processes from 1 to 1024, or "auto" (one per CPU)';
+
+/** The `workers` error for a value of the wrong type: a quoted number names itself (`"4"` → write 4). */
+export function workersTypeError(issue: { input?: unknown }): string {
+  const { input } = issue;
+  if (typeof input !== 'string') return WORKERS_FORM;
+  return `${WORKERS_FORM}; got the string ${JSON.stringify(input)}${/^\d+$/.test(input) ? ` (a number is written without quotes: "workers": ${input})` : ''}`;
+}
+
 /** The resolved count: the number, or the CPUs this process may use for "auto" (os.availableParallelism()). */
 export function workerCount(config: { workers?: number | 'auto' | undefined }, cpus: () => number = availableParallelism): number {
   const workers = config.workers ?? 1;
