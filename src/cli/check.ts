@@ -1,5 +1,5 @@
 /**
- * `registry-router check --config FILE [--runtime R] [--probe]`: what `nginx -t` is to nginx.
+ * `registry-router check --config FILE [--runtime R] [--probe] [--workers N]`: what `nginx -t` is to nginx.
  * Reads the file as the router would (JSONC), lists every problem with its field path, then what
  * the chosen runtime cannot do (config/features.ts, config/worker.ts), whether the certificate
  * files load, whether the static folders are there, and warnings (config/warnings.ts). `PORT` and
@@ -14,7 +14,7 @@ import { dirnameOf, resolveConfigPaths } from '../config/paths.ts';
 import type { Config } from '../config/schema.ts';
 import { addressText } from '../config/serving.ts';
 import { pemPairProblems } from '../config/tls-files.ts';
-import { sessionsWarnings } from '../config/sessions.ts';
+import { sessionsWarnings, workersIgnored } from '../config/sessions.ts';
 import { configWarnings } from '../config/warnings.ts';
 import { workerProblems } from '../config/worker.ts';
 import type { ClientTimeouts, UpstreamClient } from '../forward/client.ts';
@@ -25,6 +25,8 @@ export interface CheckOptions {
   path: string;
   runtime: RuntimeName;
   probe: boolean;
+  /** `--workers`: replaces the config's `workers`, as `serve --workers` does. */
+  workers?: number | 'auto' | undefined;
   readText(path: string): string;
   /** The environment (`PORT`, `HOST`), as `serve` reads it; none when left out. */
   env?: (name: string) => string | undefined;
@@ -48,6 +50,7 @@ export async function checkCommand(options: CheckOptions): Promise<boolean> {
     config = resolveConfigPaths(parseConfigText(readConfigFile(path, options.readText), path), dirnameOf(path));
     // The worker has no listeners of its own (the platform's), so PORT and HOST mean nothing there.
     if (runtime !== 'worker') config = withListenFromEnv(config, options.env ?? (() => undefined));
+    if (options.workers !== undefined) config = { ...config, workers: options.workers };
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     const [first, ...rest] = error.message.split('\n');
@@ -68,7 +71,7 @@ export async function checkCommand(options: CheckOptions): Promise<boolean> {
       problems.push(`site ${site.name}: ${(error as Error).message}`);
     }
   }
-  for (const warning of [...configWarnings(config), ...sessionsWarnings(config, runtime)]) say(`warning: ${warning}`);
+  for (const warning of [...configWarnings(config), ...sessionsWarnings(config, runtime), ...workersIgnored(config, runtime)]) say(`warning: ${warning}`);
   if (problems.length) return fail(`registry-router: ${path} is valid, but ${runtime} cannot run it as it is (${count(problems.length, 'problem')})`, problems);
 
   const urls = config.listen.map((entry) => `${entry.certs.length ? 'https' : 'http'}://${addressText(entry)}`);
@@ -83,7 +86,7 @@ export async function checkCommand(options: CheckOptions): Promise<boolean> {
   if (!config.sessions) return probed;
   const { probeRedis } = await import('../site/redis-sessions.ts');
   const stored = await probeRedis(config.sessions, say);
-  if (!stored) say(`registry-router: ${path}: the sessions store did not answer`);
+  if (!stored) say(`registry-router: ${path}: the sessions store cannot be used as configured`);
   return probed && stored;
 }
 

@@ -23,6 +23,7 @@ import { loadStartConfig, type StartOptions } from '../config/cli.ts';
 import { checkFeaturesFor, type RuntimeName } from '../config/features.ts';
 import { ConfigError } from '../config/load.ts';
 import { resolveFrom } from '../config/paths.ts';
+import { sessionsWarnings } from '../config/sessions.ts';
 import { configWarnings } from '../config/warnings.ts';
 import type { ClientTimeouts, UpstreamClient } from '../forward/client.ts';
 import { checkCommand } from './check.ts';
@@ -109,7 +110,10 @@ export async function runCommand(host: CliHost, output: Output, onServe: () => v
         exitCode = EXIT_USAGE;
         return;
       }
-      for (const warning of configWarnings(start.config)) output.err(`registry-router: warning: ${warning}\n`);
+      // The warnings check gives (sessions: workers that spread a client over processes without a shared store) too.
+      for (const warning of [...configWarnings(start.config), ...sessionsWarnings(start.config, host.runtime)]) {
+        output.err(`registry-router: warning: ${warning}\n`);
+      }
       if (!options.config && !host.env('REGISTRY_ROUTER_CONFIG')) output.err(`${defaultConfigLine(npmDir ? 'npm run demo' : 'registry-router demo')}\n`);
       output.err(`${sitesLine(start.config)}\n`);
       onServe();
@@ -127,11 +131,13 @@ export async function runCommand(host: CliHost, output: Output, onServe: () => v
     .option('--config <file>', 'the config file (or REGISTRY_ROUTER_CONFIG)')
     .addOption(new Option('--runtime <runtime>', 'the runtime it will run on (default: this one)').choices(RUNTIMES))
     .option('--probe', 'also GET every upstream (its health path: /v2/ on docker sites) and say how each answers')
-    .action(async (options: { config?: string; runtime?: RuntimeName; probe?: boolean }) => {
+    .option('--workers <n>', 'as serve --workers: checks the config with this many serving processes (a number, or "auto")', workersValue)
+    .action(async (options: { config?: string; runtime?: RuntimeName; probe?: boolean; workers?: number | 'auto' }) => {
       const ok = await checkCommand({
         path: configPath(options.config),
         runtime: options.runtime ?? host.runtime,
         probe: options.probe ?? false,
+        workers: options.workers,
         readText: host.readText,
         // PORT as serve applies it: a check of what will run.
         env: host.env,

@@ -18,6 +18,7 @@
  * process opened while Redis was away (a push that began then and goes on once it is back).
  */
 import type { Redis } from 'ioredis';
+import { logLine } from '../adapter/workers-role.ts';
 import type { SessionsConfig } from '../config/sessions.ts';
 import type { Role } from '../rules/rule.ts';
 import type { Server } from '../upstream/pool.ts';
@@ -25,6 +26,21 @@ import type { PushSession, PushSessions, SessionStore, SharedSessions, SharedSes
 
 /** After a failed call on a connection ioredis still calls ready (a hang, a timeout), how long the process uses its own sessions. */
 export const RETRY_MS = 1000;
+
+/** The database number of a `redis://host/N` URL (0 when the path is empty). */
+export function redisDb(url: string): number {
+  try {
+    return Number(new URL(url).pathname.slice(1) || 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** An error as the away line and the probe say it: a Redis error reply (WRONGPASS, ERR …) as `refused: …`. */
+export function redisErrorText(error: Error): string {
+  const text = error.message.replace(/\.$/, '');
+  return error.name === 'ReplyError' ? `refused: ${text}` : text;
+}
 
 /** ioredis' options for a store on the request path: nothing waits past `timeout`, nothing queues while away. */
 export function clientOptions(settings: SessionsConfig) {
@@ -73,6 +89,15 @@ export class RedisSessions implements SharedSessions {
   /** Whether "away" was logged and "back" is still to say. */
   #awayLogged = false;
   #closed = false;
+  /** The config's database number: SELECTed by ioredis on each connection, and checked here before the connection is used. */
+  readonly #db: number;
+  /**
+   * Whether the current connection is on `#db`: ioredis SELECTs it on connect but goes on (to db 0) when the server
+   * refuses (a number past its `databases`), so the store stays away until a SELECT of its own succeeds.
+   */
+  #onDb = false;
+  /** Before this time (ms) the database is not SELECTed again after a refusal. */
+  #selectAt = 0;
 
   /**
    * @param settings the config's `sessions`
@@ -80,19 +105,31 @@ export class RedisSessions implements SharedSessions {
    */
   constructor(
     readonly settings: SessionsConfig,
-    log: (line: string) => void = (line) => console.error(line),
+    log: (line: string) => void = (line) =>
+      logLine(
+        line,
+        (text) => console.error(text),
+        () => {},
+      ),
   ) {
     this.#url = redisUrlText(settings.redis);
     this.#log = log;
+    this.#db = redisDb(settings.redis);
     this.loaded = import('ioredis').then(({ Redis }) => {
       if (this.#closed) return;
       const client = new Redis(settings.redis, clientOptions(settings));
       // Without a listener an 'error' event would end the process; here it only means "away".
-      client.on('error', (error: Error) => this.#away(error.message));
-      client.on('close', () => this.#away('connection closed'));
+      // ioredis' own SELECT of the URL's database, refused, comes here too.
+      client.on('error', (error: Error) => this.#away(`${/DB index/i.test(error.message) ? `SELECT ${this.#db} ` : ''}${redisErrorText(error)}`));
+      client.on('close', () => {
+        this.#onDb = false;
+        this.#away('connection closed');
+      });
       client.on('ready', () => {
         this.#retryAt = 0;
-        this.#back();
+        this.#onDb = false;
+        this.#selectAt = 0;
+        this.#select();
       });
       this.#client = client;
     });
@@ -118,7 +155,8 @@ export class RedisSessions implements SharedSessions {
     const shared = redisStore(() => this.#client!, `${this.settings.keyPrefix}${site.name}:`, idleMs, site.servers);
     // Each call: Redis when usable, else (or when it fails) this process's own sessions.
     const attempt = async <T>(call: () => Promise<T>, fallback: () => T): Promise<T> => {
-      if (this.#client?.status !== 'ready' || Date.now() < this.#retryAt) {
+      if (this.#client?.status === 'ready' && !this.#onDb) this.#select();
+      if (this.#client?.status !== 'ready' || !this.#onDb || Date.now() < this.#retryAt) {
         this.#fallbacks++;
         return fallback();
       }
@@ -162,6 +200,26 @@ export class RedisSessions implements SharedSessions {
         );
       },
     };
+  }
+
+  /** SELECTs the configured database (at most once per RETRY_MS while refused); the store is back once it is. */
+  #select(): void {
+    const client = this.#client;
+    if (!client || Date.now() < this.#selectAt) return;
+    // Database 0 needs no check: a connection starts on it.
+    if (this.#db === 0) {
+      this.#onDb = true;
+      return this.#back();
+    }
+    this.#selectAt = Date.now() + RETRY_MS;
+    client.select(this.#db).then(
+      () => {
+        if (this.#client !== client || client.status !== 'ready') return;
+        this.#onDb = true;
+        this.#back();
+      },
+      (error: Error) => this.#away(`SELECT ${this.#db} ${redisErrorText(error)}`),
+    );
   }
 
   #away(reason: string): void {
@@ -266,14 +324,25 @@ export async function probeRedis(settings: SessionsConfig, out: (line: string) =
   const started = performance.now();
   try {
     await client.connect();
+    // ioredis goes on (on database 0) when the server refuses the URL's database: SELECT it here to say so.
+    const db = redisDb(settings.redis);
+    if (db !== 0) {
+      try {
+        await client.select(db);
+      } catch (error) {
+        out(`probe sessions  SELECT ${db} ${url}  → ${redisErrorText(error as Error)}; set the database to one the server has (its "databases" setting)`);
+        return false;
+      }
+    }
     const answer = await client.ping();
     const ms = (performance.now() - started).toFixed(1);
     const ok = answer === 'PONG';
     out(`probe sessions  PING ${url}  → ${answer}${ok ? ` in ${ms} ms (connect and round trip)` : ' (expected PONG)'}`);
     return ok;
   } catch (error) {
-    const why = (cause ?? (error as Error)).message.replace(/\.$/, '');
-    out(`probe sessions  PING ${url}  → no answer: ${why}; push sessions would stay in each process`);
+    const reason = cause ?? (error as Error);
+    const why = reason.name === 'ReplyError' ? redisErrorText(reason) : `no answer: ${redisErrorText(reason)}`;
+    out(`probe sessions  PING ${url}  → ${why}; push sessions would stay in each process`);
     return false;
   } finally {
     client.disconnect();

@@ -50,14 +50,45 @@ describe('the sessions field', () => {
   });
 
   it('check warns of workers that spread a client over processes without a shared store (Bun, Deno), not on Node or with Redis', () => {
-    expect(sessionsWarnings({ workers: 4 }, 'bun')).toEqual([
-      expect.stringMatching(/^workers: 4 bun processes spread one client's connections .* add "sessions"/),
+    const with_ = (extra: Record<string, unknown>, sites: unknown[] = [site]) => parseConfig({ sites, ...extra });
+    expect(sessionsWarnings(with_({ workers: 4 }), 'bun')).toEqual([
+      expect.stringMatching(/^workers: 4 bun processes spread one client's connections .*containerd push .*\(site docker\); add "sessions"/),
     ]);
-    expect(sessionsWarnings({ workers: 2 }, 'deno')).toHaveLength(1);
-    expect(sessionsWarnings({ workers: 2 }, 'bun-node')).toHaveLength(1);
-    expect(sessionsWarnings({ workers: 4 }, 'node')).toEqual([]);
-    expect(sessionsWarnings({ workers: 1 }, 'bun')).toEqual([]);
-    expect(sessionsWarnings({ workers: 4, sessions: { redis: 'redis://r:6379/0', keyPrefix: '', timeout: 200 } }, 'bun')).toEqual([]);
+    expect(sessionsWarnings(with_({ workers: 2 }), 'deno')).toHaveLength(1);
+    expect(sessionsWarnings(with_({ workers: 2 }), 'bun-node')).toHaveLength(1);
+    expect(sessionsWarnings(with_({ workers: 4 }), 'node')).toEqual([]);
+    expect(sessionsWarnings(with_({ workers: 1 }), 'bun')).toEqual([]);
+    expect(sessionsWarnings(with_({ workers: 4, sessions: { redis: 'redis://r:6379/0' } }), 'bun')).toEqual([]);
+  });
+
+  it('the warning names only sites that use sessions: Maven deploys, docker pushes; none for NuGet, raw, yum or with push sessions off', () => {
+    const maven = {
+      name: 'maven',
+      hosts: ['maven.test'],
+      preset: 'maven',
+      upstreams: { read: 'http://g:8081', write: 'http://h:8081', snapshots: 'http://s:8081' },
+    };
+    const others = ['nuget', 'raw', 'yum', 'generic'].map((preset) => ({
+      name: preset,
+      hosts: [`${preset}.test`],
+      preset,
+      upstreams: { read: 'http://g:1', write: 'http://h:1' },
+    }));
+    expect(sessionsWarnings(parseConfig({ sites: others, workers: 2 }), 'bun')).toEqual([]);
+    expect(sessionsWarnings(parseConfig({ sites: [{ ...site, pushSessions: { idle: 0 } }], workers: 2 }), 'bun')).toEqual([]);
+    const [warning] = sessionsWarnings(parseConfig({ sites: [...others, maven], workers: 2 }), 'deno');
+    expect(warning).toMatch(/Maven metadata can be read from the group during a deploy \(site maven\); add "sessions"/);
+    expect(warning).not.toMatch(/containerd|nuget|site raw/);
+  });
+
+  it('the URL: any database number (the server says which it has), the scheme hint for host:port', () => {
+    expect(problems({ redis: 'redis://redis:6379/99' })).toEqual([]);
+    expect(problems({ redis: '127.0.0.1:47379' })[0]).toMatch(
+      /^sessions\.redis: must be a redis:.*got "127\.0\.0\.1:47379" \(add the scheme: "redis:\/\/127\.0\.0\.1:47379"\)$/,
+    );
+    expect(problems({ redis: 'redis://redis:6379/db1' })[0]).toMatch(
+      /the path is the database number \(0 to the server's "databases" setting less one; 0-15 by default\)/,
+    );
   });
 });
 
@@ -73,6 +104,9 @@ describe('check with sessions', () => {
       'up.json': JSON.stringify({ sites: [docker], sessions: { redis: redis.url } }),
       'down.json': JSON.stringify({ sites: [docker], sessions: { redis: `redis://127.0.0.1:${nowhere}/0`, timeout: 300 } }),
       'spread.json': JSON.stringify({ sites: [docker], workers: 2 }),
+      'one.json': JSON.stringify({ sites: [docker] }),
+      'db99.json': JSON.stringify({ sites: [docker], sessions: { redis: `redis://127.0.0.1:${redis.port}/99` } }),
+      'wrongpass.json': JSON.stringify({ sites: [docker], sessions: { redis: `redis://nobody:wrong@127.0.0.1:${redis.port}/0` } }),
     });
   });
   afterAll(() => stopRedis(redis));
@@ -87,10 +121,33 @@ describe('check with sessions', () => {
       expect(up.stdout).toMatch(new RegExp(`^probe sessions  PING redis://127\\.0\\.0\\.1:${redis.port}/0  → PONG in [\\d.]+ ms`, 'm'));
       const down = await run(command, ['check', '--config', join(dir, 'down.json'), '--probe']);
       expect(down.stdout).toMatch(/^probe sessions {2}PING redis:\/\/127\.0\.0\.1:\d+\/0 {2}→ no answer: .*ECONNREFUSED/m);
-      expect(down.stdout).toContain('the sessions store did not answer');
+      expect(down.stdout).toContain('the sessions store cannot be used as configured');
       expect(down.code).toBe(2);
+      // A database the server does not have: SELECT refused (ioredis alone would go on, on database 0).
+      const db99 = await run(command, ['check', '--config', join(dir, 'db99.json'), '--probe']);
+      expect(db99.stdout).toMatch(
+        new RegExp(`^probe sessions  SELECT 99 redis://127\\.0\\.0\\.1:${redis.port}/99  → refused: ERR DB index is out of range; set the database`, 'm'),
+      );
+      expect(db99.code).toBe(2);
+      // A reply of the server is a refusal, not "no answer".
+      const wrong = await run(command, ['check', '--config', join(dir, 'wrongpass.json'), '--probe']);
+      expect(wrong.stdout).toMatch(/^probe sessions {2}PING redis:\/\/127\.0\.0\.1:\d+\/0 {2}→ refused: WRONGPASS /m);
+      expect(wrong.stdout).not.toMatch(/^probe sessions .*no answer/m);
+      expect(wrong.code).toBe(2);
     });
   }
+
+  it('check --workers 2 as serve --workers: the warning; --runtime worker says workers is ignored there', async () => {
+    const spread = await run(BUN_NODE, ['check', '--config', join(dir, 'one.json'), '--runtime', 'deno', '--workers', '2']);
+    expect(spread.stdout).toMatch(/^warning: workers: 2 deno processes spread one client's connections/m);
+    expect(spread.code).toBe(0);
+    const bad = await run(BUN_NODE, ['check', '--config', join(dir, 'one.json'), '--workers', 'x']);
+    expect(bad.stderr).toContain('--workers is a whole number from 1 to 1024');
+    expect(bad.code).toBe(2);
+    const worker = await run(BUN_NODE, ['check', '--config', join(dir, 'spread.json'), '--runtime', 'worker']);
+    expect(worker.stdout).toMatch(/^warning: workers: 2 is ignored by the Cloudflare worker/m);
+    expect(worker.stdout).not.toContain('processes spread');
+  });
 
   it('check --runtime bun warns of workers: 2 without a shared store', async () => {
     const { stdout, code } = await run(BUN_NODE, ['check', '--config', join(dir, 'spread.json'), '--runtime', 'bun']);

@@ -106,6 +106,36 @@ describe('the Redis store', () => {
   });
 });
 
+describe('a database the server does not have', () => {
+  it('stays away (SELECT refused, logged once, never "back"), answers from the process, and writes nothing to database 0', async () => {
+    const lines: string[] = [];
+    const prefix = `db${Math.random().toString(36).slice(2)}:`;
+    const url = `redis://127.0.0.1:${redis.port}/99`;
+    const shared = new RedisSessions({ redis: url, keyPrefix: prefix, timeout: 500 }, (line) => lines.push(line));
+    const other = new RedisSessions({ redis: redis.url, keyPrefix: prefix, timeout: 500 }, () => {});
+    try {
+      const site = compileSite(config().sites[0]!);
+      const store = shared.store(site, 60_000, new PushSessions(60_000, 100));
+      await until('the refusal logged', () => lines.length > 0);
+      expect(lines).toEqual([expect.stringContaining(`sessions store ${url} is away (SELECT 99 refused: ERR DB index is out of range)`)]);
+      const opened = await store.open('client app', 'write');
+      expect(opened.role).toBe('write');
+      expect((await store.find('client app'))?.role).toBe('write');
+      // Tried again after RETRY_MS: still refused, still away.
+      await new Promise((r) => setTimeout(r, 1200));
+      await store.find('client app');
+      expect(shared.status()).toMatchObject({ up: false, reason: 'SELECT 99 refused: ERR DB index is out of range' });
+      expect(shared.status().fallbacks).toBeGreaterThanOrEqual(3);
+      expect(lines).toHaveLength(1);
+      await until('the other store connected', () => other.client?.status === 'ready');
+      expect(await other.client!.keys(`${prefix}*`)).toEqual([]);
+    } finally {
+      shared.close();
+      other.close();
+    }
+  });
+});
+
 /** The fake upstream: answers 200 to everything and records where each request went. */
 function recordingClient(seen: string[]): UpstreamClient {
   return {
