@@ -26,7 +26,9 @@ const redisUrl = z.string().superRefine((value, ctx) => {
   // The path is the database number (ioredis reads it so); anything else is a typo. How many the server has is its
   // `databases` setting (16 by default, may be more): the router SELECTs it and says when the server refuses.
   else if (!/^\/?(\d{1,9})?$/.test(url.pathname))
-    problem = `the path is the database number (0 to the server's "databases" setting less one; 0-15 by default), e.g. "redis://redis:6379/0"; got ${JSON.stringify(url.pathname)}`;
+    problem =
+      `the path is the database number (0 to the server's "databases" setting less one; 0-15 by default), e.g. "redis://redis:6379/0"; ` +
+      `got ${JSON.stringify(url.pathname)}`;
   else if (url.search || url.hash) problem = `takes no query or fragment; got ${JSON.stringify(value)}`;
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });

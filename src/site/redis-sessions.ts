@@ -209,7 +209,8 @@ export class RedisSessions implements SharedSessions {
     // Database 0 needs no check: a connection starts on it.
     if (this.#db === 0) {
       this.#onDb = true;
-      return this.#back();
+      this.#back();
+      return;
     }
     this.#selectAt = Date.now() + RETRY_MS;
     client.select(this.#db).then(
