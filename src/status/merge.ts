@@ -123,7 +123,7 @@ export function mergeStatus(snapshots: ReadonlyArray<StatusSnapshot | undefined>
     };
   });
   const first = answered[0];
-  const problems = [...new Set(answered.flatMap((s) => s.problems))];
+  const problems = mergeSessionsProblems([...new Set(answered.flatMap((s) => s.problems))]);
   const down = workers.filter((w) => w.state !== 'up').map((w) => `worker ${w.id}: ${w.state === 'down' ? 'exited, restarting' : 'starting'}`);
   const allProblems = [...problems, ...down];
   // A worker's problems that leave it ready (the shared sessions store away) do not unready the router.
@@ -245,12 +245,49 @@ function sumMinutes(lists: ReadonlyArray<readonly MinuteCounts[]>): MinuteCounts
   return [...byStart.values()].sort((a, b) => a.start.localeCompare(b.start)).slice(-size);
 }
 
+/** A worker's sessions-store line of /readyz (status/admin.ts `sessionsProblems`). */
+const SESSIONS_AWAY = /^sessions: (\S+ store \S+) is away since (\S+) \((.*)\); push sessions are kept in each process meanwhile \((\d+) calls so far\)$/;
+
+/**
+ * The workers' lines about one sessions store away, as one: each worker says it with its own time, reason (`connection
+ * closed`, `connect ECONNREFUSED`) and count, so identical strings would not merge. The earliest time, the first
+ * worker's reason, the calls of all added up. Other problems stay as they are, in order.
+ */
+export function mergeSessionsProblems(problems: readonly string[]): string[] {
+  const stores = new Map<string, { since: string; reason: string; calls: number; workers: number }>();
+  for (const line of problems) {
+    const match = SESSIONS_AWAY.exec(line);
+    if (!match) continue;
+    const [, store, since, reason, calls] = match as unknown as [string, string, string, string, string];
+    const known = stores.get(store);
+    if (!known) stores.set(store, { since, reason, calls: Number(calls), workers: 1 });
+    else {
+      if (since < known.since) known.since = since;
+      known.calls += Number(calls);
+      known.workers++;
+    }
+  }
+  const merged: string[] = [];
+  const said = new Set<string>();
+  for (const line of problems) {
+    const store = SESSIONS_AWAY.exec(line)?.[1];
+    if (!store) merged.push(line);
+    else if (!said.has(store)) {
+      said.add(store);
+      const { since, reason, calls, workers } = stores.get(store)!;
+      const of = workers > 1 ? ` in ${workers} workers` : '';
+      merged.push(`sessions: ${store} is away since ${since} (${reason}); push sessions are kept in each process meanwhile (${calls} calls so far${of})`);
+    }
+  }
+  return merged;
+}
+
 /** `/readyz` of several workers: not ready when any worker is not up, did not answer or answered 503; problems of all listed. */
 export function mergeReadyz(
   answers: ReadonlyArray<{ status: number; body: { problems?: string[]; sites?: unknown[] } } | undefined>,
   infos: readonly WorkerInfo[],
 ): { status: number; body: { status: string; problems: string[]; sites: unknown[]; workers: Array<{ id: number; state: string; ready: boolean }> } } {
-  const problems = [...new Set(answers.flatMap((a) => a?.body.problems ?? []))];
+  const problems = mergeSessionsProblems([...new Set(answers.flatMap((a) => a?.body.problems ?? []))]);
   infos.forEach((info, i) => {
     if (!answers[i] && info.state === 'up') problems.push(`worker ${info.id}: did not answer`);
     else if (info.state !== 'up') problems.push(`worker ${info.id}: ${info.state === 'down' ? 'exited, restarting' : 'starting'}`);

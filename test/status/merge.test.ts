@@ -171,6 +171,20 @@ describe('the shared sessions store away in a merge of workers', () => {
     expect([merged.ready, merged.problems, merged.sessions?.up, merged.sessions?.fallbacks]).toEqual([true, [away], false, 5]);
   });
 
+  it('is one line for the whole router, though each worker says it with its own time, reason and count', () => {
+    const line = (since: string, reason: string, calls: number) =>
+      `sessions: redis store redis://r:6379/0 is away since ${since} (${reason}); push sessions are kept in each process meanwhile (${calls} calls so far)`;
+    const answers = [
+      { status: 200, body: { problems: [line('2026-01-01T00:01:00.100Z', 'connection closed', 3)], sites: [] } },
+      { status: 200, body: { problems: ['site docker: no healthy write upstream', line('2026-01-01T00:01:00.050Z', 'connect ECONNREFUSED', 2)], sites: [] } },
+    ];
+    expect(mergeReadyz(answers, [info(1), info(2)]).body.problems).toEqual([
+      'sessions: redis store redis://r:6379/0 is away since 2026-01-01T00:01:00.050Z (connection closed); ' +
+        'push sessions are kept in each process meanwhile (5 calls so far in 2 workers)',
+      'site docker: no healthy write upstream',
+    ]);
+  });
+
   it('shows the store up in /metrics only when every worker has it', () => {
     const up = (value: 0 | 1) => `# TYPE registry_router_sessions_store_up gauge\nregistry_router_sessions_store_up{store="redis"} ${value}\n`;
     expect(
