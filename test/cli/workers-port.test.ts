@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/ports.ts';
 import { startRouter, type RouterProcess, type Runtime } from '../support/router.ts';
 import { BUN_NODE, DENO, DOCKER_SITE, files, NODE, ROOT, run } from './support.ts';
 
@@ -52,6 +53,12 @@ describe.each(['node', 'bun-node', 'bun', 'deno'] as const satisfies readonly Ru
   });
   afterAll(() => first?.stop());
 
+  it(`serve warns, as check does, when workers spread a client's push over processes without a shared store${runtime === 'node' ? ' (not on Node)' : ''}`, () => {
+    const warning = /registry-router: warning: workers: 2 \S+ processes spread one client's connections .*\(site docker\)/;
+    if (runtime === 'node') expect(first.stderr()).not.toMatch(warning);
+    else expect(first.stderr()).toMatch(warning);
+  });
+
   it.each([
     ['workers: 2', { workers: 2 }, false],
     ['workers: 1', { workers: 1 }, false],
@@ -69,5 +76,43 @@ describe.each(['node', 'bun-node', 'bun', 'deno'] as const satisfies readonly Ru
     expect(await answered(first.port, 10)).toBe(10);
     // Every request reached the first router (its access log has them all).
     await expect.poll(() => requests() - before, { timeout: 10_000 }).toBe(10);
+  });
+});
+
+describe('workers: 2 under bun run src/node.ts with a Maven site and Redis away', () => {
+  let router: RouterProcess;
+  let admin: string;
+  let redisUrl: string;
+  beforeAll(async () => {
+    const adminPort = await freePort();
+    admin = `http://127.0.0.1:${adminPort}`;
+    redisUrl = `redis://127.0.0.1:${await freePort()}/0`;
+    const maven = {
+      name: 'maven',
+      hosts: ['maven.test'],
+      preset: 'maven' as const,
+      upstreams: { read: 'http://127.0.0.1:1/', write: 'http://127.0.0.1:1/', snapshots: 'http://127.0.0.1:1/' },
+    };
+    router = await startRouter(
+      'bun-node',
+      {
+        workers: 2,
+        admin: { host: '127.0.0.1', port: adminPort },
+        sessions: { redis: redisUrl, timeout: 200 },
+        sites: [{ ...maven, health: { checks: false } }],
+      },
+      { quiet: true },
+    );
+  });
+  afterAll(() => router?.stop());
+
+  it("says its server choice once, the store away with each worker's prefix, and /readyz lists the store once", async () => {
+    expect(router.stderr().match(/serving through Bun\.serve/g)).toHaveLength(1);
+    const away = new RegExp(`registry-router worker [12]: sessions store ${redisUrl.replace(/[./]/g, '\\$&')} is away`, 'g');
+    await expect.poll(() => router.stderr().match(away)?.length ?? 0, { timeout: 10_000 }).toBe(2);
+    expect(router.stderr()).not.toMatch(/^registry-router: sessions store/m);
+    const readyz = (await (await fetch(`${admin}/readyz`)).json()) as { problems: string[] };
+    const lines = readyz.problems.filter((line) => line.startsWith('sessions: '));
+    expect(lines).toEqual([expect.stringMatching(/^sessions: redis store .* is away since .*calls so far in 2 workers\)$/)]);
   });
 });
