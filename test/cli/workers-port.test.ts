@@ -53,7 +53,7 @@ describe.each(['node', 'bun-node', 'bun', 'deno'] as const satisfies readonly Ru
   });
   afterAll(() => first?.stop());
 
-  it(`serve warns, as check does, when workers spread a client's push over processes without a shared store${runtime === 'node' ? ' (not on Node)' : ''}`, () => {
+  it("serve warns, as check does, when workers spread a client's push over processes without a shared store (not on Node)", () => {
     const warning = /registry-router: warning: workers: 2 \S+ processes spread one client's connections .*\(site docker\)/;
     if (runtime === 'node') expect(first.stderr()).not.toMatch(warning);
     else expect(first.stderr()).toMatch(warning);
