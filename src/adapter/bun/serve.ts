@@ -49,6 +49,9 @@ export function serveBun({ config, source }: StartOptions, hooks: ProcessHooks =
     Bun.serve({
       hostname: entry.host,
       port,
+      // Bun 1.4.5 turns reusePort on by itself outside development mode: then any other process asking for it
+      // could join this port. Off, unless one of the two cases below needs it.
+      reusePort: false,
       // TLS listeners share their address with their SIGHUP replacement while the old one drains.
       ...(pairs.length && { reusePort: true, tls: tlsOf(pairs) }),
       // A worker of several shares every listener with the others (src/adapter/workers.ts).
