@@ -7,6 +7,12 @@
 export class BodyCount {
   /** Bytes handed to the stream so far. */
   bytes = 0;
+  /**
+   * Set by a client that can write the body straight to a Node writable (the undici client): the
+   * Node adapter then writes the answer's head itself and calls this instead of letting the server
+   * read the web stream (see pipeOf). Bytes, end and failures still reach `end` as on the web path.
+   */
+  pipe?: (out: NodeSink) => void;
   #ended: { error?: unknown } | undefined;
   #onEnd: ((error?: unknown) => void) | undefined;
 
@@ -24,13 +30,41 @@ export class BodyCount {
   }
 }
 
-const counts = new WeakMap<ReadableStream<Uint8Array>, BodyCount>();
+/**
+ * The part of node:http's ServerResponse a piped body needs (a Writable): written with
+ * backpressure through `writableLength` and 'drain', ended, destroyed when the upstream fails.
+ */
+export interface NodeSink {
+  write(chunk: Uint8Array): boolean;
+  end(): unknown;
+  destroy(error?: Error): unknown;
+  readonly writableLength: number;
+  readonly writableFinished: boolean;
+  readonly destroyed: boolean;
+  on(event: 'drain' | 'finish' | 'close', listener: () => void): unknown;
+}
 
-/** Registers `body` as counted by its client; returns the count the client updates. */
-export function countBody(body: ReadableStream<Uint8Array>): BodyCount {
+const counts = new WeakMap<ReadableStream<Uint8Array>, BodyCount>();
+// The streamed answer of a request by its AbortSignal (the request's own, see passes/outgoing.ts): how the Node adapter finds it.
+const bySignal = new WeakMap<AbortSignal, { body: ReadableStream<Uint8Array>; count: BodyCount }>();
+
+/** Registers `body` as counted by its client (and, with `signal`, as the answer streamed for that request); returns the count the client updates. */
+export function countBody(body: ReadableStream<Uint8Array>, signal?: AbortSignal): BodyCount {
   const count = new BodyCount();
   counts.set(body, count);
+  if (signal) bySignal.set(signal, { body, count });
   return count;
+}
+
+/**
+ * The Node adapter: the streamed answer a client registered for the request with `signal`, when it
+ * can pipe to a Node writable; `undefined` otherwise. The caller checks that the answer it sends
+ * still has that body (a body pass may have replaced it).
+ */
+export function pipeOf(signal: AbortSignal): { body: ReadableStream<Uint8Array>; pipe: (out: NodeSink) => void } | undefined {
+  const entry = bySignal.get(signal);
+  if (!entry?.count.pipe) return undefined;
+  return { body: entry.body, pipe: entry.count.pipe };
 }
 
 /** The count of a body registered by countBody, or `undefined`. */

@@ -1,6 +1,6 @@
 import { Agent, errors, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
-import { countBody, type BodyCount } from './counted-body.ts';
+import { countBody, type BodyCount, type NodeSink } from './counted-body.ts';
 import { IdleSweep, type Transfer } from './idle.ts';
 import { streamed } from './scavenge.ts';
 import { SmallBody } from '../stream/small-body.ts';
@@ -66,6 +66,13 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest, transfer: Transfer): 
     const ended = (error?: unknown) => count?.end(error);
     let small: { response: UpstreamResponse; body: SmallBody } | undefined;
     let paused = false;
+    // Piped to a Node writable (the Node adapter, see pipeTo): chunks go there instead of the stream.
+    let out: NodeSink | undefined;
+    // Chunks that came while the stream's queue was still being moved to `out`; `finished`: the upstream ended meanwhile.
+    let backlog: Uint8Array[] | undefined;
+    let finished = false;
+    // The streamed answer's body (the stream `stream` controls).
+    let body: ReadableStream<Uint8Array> | undefined;
 
     const settle = (response: UpstreamResponse) => {
       settled = true;
@@ -78,6 +85,10 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest, transfer: Transfer): 
         settled = true;
         // Headers came, the small body did not: say so (not "closed before an answer").
         reject(small ? small.body.brokeOff(error) : error);
+      } else if (out) {
+        // The client sees its transfer break (a short body against the declared length).
+        if (!out.destroyed) out.destroy(error);
+        ended(error);
       } else if (stream) {
         try {
           stream.error(error);
@@ -147,7 +158,9 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest, transfer: Transfer): 
           },
           { highWaterMark: BODY_BUFFER, size: (chunk) => chunk.byteLength },
         );
-        count = countBody(response.body);
+        body = response.body;
+        count = countBody(body, signal);
+        count.pipe = pipeTo;
         settle(response);
       },
       onResponseData(controller, chunk) {
@@ -160,6 +173,11 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest, transfer: Transfer): 
         if (!stream) return;
         streamed(chunk.byteLength);
         count!.bytes += chunk.byteLength;
+        if (out) {
+          if (backlog) backlog.push(chunk);
+          else write(chunk);
+          return;
+        }
         stream.enqueue(chunk);
         if ((stream.desiredSize ?? 1) <= 0 && !paused) {
           paused = true;
@@ -177,6 +195,9 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest, transfer: Transfer): 
             return reject(error);
           }
           settle(small.response);
+        } else if (out) {
+          finished = true;
+          if (!backlog) finish();
         } else if (stream) {
           try {
             stream.close();
@@ -190,6 +211,65 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest, transfer: Transfer): 
         fail(error);
       },
     };
+
+    /**
+     * Node streams from here on: what the web stream holds already is moved to `sink` first, then
+     * each chunk is written as undici hands it over. The upstream pauses while more than
+     * BODY_BUFFER bytes wait in the sink (not at its 16 KiB highWaterMark: that pauses after every
+     * 64 KiB read) and resumes at its 'drain'; the answer is counted as ended at the sink's
+     * 'finish', and a client that closes before that aborts the upstream.
+     */
+    function pipeTo(sink: NodeSink): void {
+      if (out || !stream) throw new Error('the answer is piped already');
+      out = sink;
+      backlog = [];
+      if (sink.destroyed) return void control?.abort(new Error('the client went away'));
+      sink.on('drain', () => {
+        // A client reading is progress too (a slow client, not a stalled upstream).
+        transfer.touch();
+        if (paused && sink.writableLength < BODY_BUFFER) {
+          paused = false;
+          control?.resume();
+        }
+      });
+      sink.on('close', () => {
+        if (sink.writableFinished) return;
+        const reason = new Error('the client went away');
+        signal.removeEventListener('abort', onAbort);
+        transfer.end();
+        ended(reason);
+        control?.abort(reason);
+      });
+      void moveQueue(body!).catch((error) => fail(error as Error));
+    }
+    /** The chunks queued in the web stream before pipeTo, then the backlog, into `out`. */
+    async function moveQueue(queued: ReadableStream<Uint8Array>): Promise<void> {
+      const reader = queued.getReader();
+      // Read only what is queued: a read on an empty open stream would wait for chunks that now go to the backlog.
+      while ((stream!.desiredSize ?? 0) < BODY_BUFFER) {
+        const { value, done } = await reader.read();
+        // Closed before pipeTo: the upstream had ended already.
+        if (done) finished = true;
+        if (done) break;
+        write(value);
+      }
+      reader.releaseLock();
+      for (const chunk of backlog!) write(chunk);
+      backlog = undefined;
+      if (finished) finish();
+    }
+    function write(chunk: Uint8Array): void {
+      if (out!.destroyed) return;
+      out!.write(chunk);
+      if (out!.writableLength >= BODY_BUFFER && !paused) {
+        paused = true;
+        control?.pause();
+      }
+    }
+    function finish(): void {
+      out!.on('finish', () => ended());
+      out!.end();
+    }
 
     try {
       agent.dispatch(

@@ -4,10 +4,12 @@
  * (node:https for TLS ones, see listen.ts), the undici client, file access; signals, the admin
  * listener and draining through src/adapter/lifecycle.ts.
  */
-import type { OutgoingHttpHeaders, Server, ServerResponse } from 'node:http';
+import { ServerResponse, type OutgoingHttpHeaders, type Server } from 'node:http';
 import { serve } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { StartOptions } from '../../config/cli.ts';
+import { pipeOf } from '../../forward/counted-body.ts';
 import { reasonPhraseOf } from '../../forward/reason-phrase.ts';
 import { nodeFiles } from '../../local/node-files.ts';
 import { appFor } from '../app.ts';
@@ -33,6 +35,7 @@ export function serveNode({ config, source }: StartOptions, hooks: ProcessHooks 
   const withReasonPhrase = async (request: Request, env: { outgoing?: { statusMessage: string } }): Promise<Response> => {
     const response = await app.fetch(request, env);
     const phrase = reasonPhraseOf(response);
+    if (env.outgoing instanceof ServerResponse && pipedToNode(request, response, env.outgoing, phrase)) return RESPONSE_ALREADY_SENT;
     if (phrase && env.outgoing) env.outgoing.statusMessage = phrase;
     if (env.outgoing && !response.headers.has('content-type')) withoutDefaultType(env.outgoing as ServerResponse);
     return response;
@@ -96,6 +99,30 @@ function nodeServing(listeners: readonly Listener[], hooks: ProcessHooks): Servi
       for (const { server } of listeners) server.closeAllConnections();
     },
   };
+}
+
+/**
+ * A streamed upstream answer whose client can write to a Node writable (the undici client, see
+ * forward/counted-body.ts) goes out on Node streams: the head written here, the body piped by the
+ * client with backpressure, counted, ended and aborted both ways as on the web path, and the
+ * server told RESPONSE_ALREADY_SENT. Through node-server's web stream instead, every chunk crosses
+ * two queues and several promise hops. Routing stays on the Fetch API. `false`: not such an
+ * answer (or its body was replaced by a body pass); node-server sends it.
+ */
+function pipedToNode(request: Request, response: Response, outgoing: ServerResponse, phrase: string | undefined): boolean {
+  const piped = pipeOf(request.signal);
+  // Reading `body` builds node-server's full Response: only for an answer that was streamed.
+  if (!piped || response.body !== piped.body) return false;
+  const headers: OutgoingHttpHeaders = {};
+  response.headers.forEach((value, name) => {
+    if (name !== 'set-cookie') headers[name] = value;
+  });
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length) headers['set-cookie'] = cookies;
+  if (phrase) outgoing.writeHead(response.status, phrase, headers);
+  else outgoing.writeHead(response.status, headers);
+  piped.pipe(outgoing);
+  return true;
 }
 
 /**
