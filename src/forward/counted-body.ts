@@ -5,8 +5,23 @@
  * chunk). Keyed by the stream, so a body pass that replaces the body is counted the usual way.
  */
 export class BodyCount {
-  /** Bytes handed to the stream so far. */
-  bytes = 0;
+  #bytes = 0;
+  #tally: { bytesOut: number } | undefined;
+
+  /** Bytes handed to the stream so far (the client adds to it; a followed tally moves with it). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+  set bytes(total: number) {
+    this.#bytes = total;
+    if (this.#tally) this.#tally.bytesOut = total;
+  }
+
+  /** forward: `tally.bytesOut` follows the count while the answer streams (the status page's transfers show their progress). */
+  follow(tally: { bytesOut: number }): void {
+    this.#tally = tally;
+    tally.bytesOut = this.#bytes;
+  }
   /**
    * Set by a client that can write the body straight to a Node writable (the undici client): the
    * Node adapter then writes the answer's head itself and calls this instead of letting the server

@@ -96,7 +96,8 @@ export async function forward(
   // Logged when the client has the whole body (or the transfer broke), not when headers went out.
   const count = countOf(response.body);
   if (count) {
-    // Counted by the client itself (forward/counted-body.ts): passed on as it is.
+    // Counted by the client itself (forward/counted-body.ts): passed on as it is, the tally following the count.
+    count.follow(sent.tally);
     count.whenEnded((error) => {
       sent.tally.bytesOut = count.bytes;
       response.watch?.end();
