@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin } from '../support/origin.ts';
 import { freePort } from '../support/ports.ts';
 import { startRouter, type RouterProcess, type Runtime } from '../support/router.ts';
+import { runHaproxy } from '../support/haproxy.ts';
 
 const CLIENT = '127.0.0.2';
 const RUNTIMES: Runtime[] = ['node', 'bun-node', 'bun', 'deno'];
@@ -72,35 +73,12 @@ async function startHaproxy(routerPorts: number[]): Promise<{ ports: number[]; c
   ].join('\n');
   const path = join(mkdtempSync(join(tmpdir(), 'haproxy-')), 'haproxy.cfg');
   writeFileSync(path, config);
-  const child = spawn('haproxy', ['-db', '-f', path], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const exited = once(child, 'exit');
-  // Listening once every frontend accepts a connection.
-  const deadline = Date.now() + 10_000;
-  for (const port of ports) {
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`haproxy exited: ${stderr}`);
-      if (Date.now() > deadline) throw new Error(`haproxy did not listen within 10 s: ${stderr}`);
-      const accepted = await new Promise<boolean>((done) => {
-        const probe = connect(port, '127.0.0.1', () => {
-          probe.destroy();
-          done(true);
-        });
-        probe.on('error', () => done(false));
-      });
-      if (accepted) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  return {
-    ports,
-    child,
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
+  const run = await runHaproxy(
+    path,
+    config,
+    ports.map((port) => ['127.0.0.1', port] as const),
+  );
+  return { ports, ...run };
 }
 
 /** A GET from 127.0.0.2; resolves with the status. */

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -77,12 +77,30 @@ export async function startHaproxy(backends: readonly Backend[], addresses: read
     '',
   ].join('\n');
   writeFileSync(path, config);
+  const run = await runHaproxy(
+    path,
+    config,
+    addresses.map((address) => [address, port] as const),
+  );
+  return { port, urls: addresses.map((address) => `http://${address}:${port}`), config, stop: run.stop };
+}
+
+/**
+ * haproxy in the foreground (`-db`) on the config file at `path` (`config`: its text, for errors),
+ * resolved once each of `listens` ([address, port]) accepts a connection (at most 10 s; an exit
+ * before that throws with haproxy's stderr). `stop` sends SIGTERM to it alone and waits for its exit.
+ */
+export async function runHaproxy(
+  path: string,
+  config: string,
+  listens: ReadonlyArray<readonly [string, number]>,
+): Promise<{ child: ChildProcess; stop(): Promise<void> }> {
   const child = spawn('haproxy', ['-db', '-f', path], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));
   const exited = once(child, 'exit');
   const deadline = Date.now() + 10_000;
-  for (const address of addresses) {
+  for (const [address, port] of listens) {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`haproxy exited: ${stderr}\n${config}`);
       if (Date.now() > deadline) throw new Error(`haproxy did not listen within 10 s: ${stderr}`);
@@ -98,9 +116,7 @@ export async function startHaproxy(backends: readonly Backend[], addresses: read
     }
   }
   return {
-    port,
-    urls: addresses.map((address) => `http://${address}:${port}`),
-    config,
+    child,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
