@@ -19,6 +19,7 @@ import { buildImage } from '../support/image.ts';
 import { startRegistry, type Registry } from '../support/registry.ts';
 import { startRouter, type RouterProcess } from '../support/router.ts';
 import { copy, dockerRef, inspectDigest, tryCopy } from '../support/skopeo.ts';
+import { runCertsCommand } from '../support/certs-command.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MiB = 1024 * 1024;
@@ -32,12 +33,7 @@ let httpsUrl: string;
 let tlsPort: number;
 
 function runCerts(...extra: string[]): string {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/certs.ts', '--config', join(work, 'router.json'), '--out', certsDir, ...extra], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
-  if (result.status !== 0) throw new Error(`certs failed: ${result.stderr}`);
-  return result.stdout;
+  return runCertsCommand(join(work, 'router.json'), certsDir, ...extra);
 }
 
 /** GET over plain HTTP with a chosen Host. */

@@ -6,13 +6,12 @@
  * client address's connections always reach the same worker (the primary hands them over by
  * address), and a download in flight finishes after SIGTERM.
  */
-import { spawnSync } from 'node:child_process';
 import { X509Certificate, createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,8 +23,8 @@ import { freePort } from '../support/ports.ts';
 import { startRegistry, type Registry } from '../support/registry.ts';
 import { startRouter, type RouterProcess, type Runtime } from '../support/router.ts';
 import { copy, dockerRef, inspectDigest } from '../support/skopeo.ts';
+import { runCertsCommand } from '../support/certs-command.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const MiB = 1024 * 1024;
 
 let work: string;
@@ -34,11 +33,7 @@ let hosted: Registry;
 let group: Registry;
 
 function runCerts(...extra: string[]): void {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/certs.ts', '--config', join(work, 'certs.json'), '--out', certsDir, ...extra], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
-  if (result.status !== 0) throw new Error(`certs failed: ${result.stderr}`);
+  runCertsCommand(join(work, 'certs.json'), certsDir, ...extra);
 }
 
 const fingerprintOf = (pem: Buffer | string) => new X509Certificate(pem).fingerprint256;
