@@ -36,9 +36,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { startNginx } from './nginx-process.ts';
-
-import { HEALTH_CHECK_AGENT } from './origin.ts';
+import { clientLogEntries, nginxMain, nginxTempPaths, startNginx } from './nginx-process.ts';
 
 export { NGINX_BIN } from './nginx-process.ts';
 export const MVN_BIN = process.env.MVN_BIN ?? '/usr/bin/mvn';
@@ -122,26 +120,17 @@ export async function startMavenRepos(opts: MavenReposOptions = {}): Promise<Mav
     snapshotsDir,
     remoteDir,
     async requests() {
-      const text = existsSync(requestLog) ? await readFile(requestLog, 'utf8') : '';
-      return (
-        text
-          .split('\n')
-          .filter(Boolean)
-          .map((line) => JSON.parse(line) as Record<string, string>)
-          // The router's background health checks (on by default) are not requests a client caused.
-          .filter((entry) => entry.agent !== HEALTH_CHECK_AGENT)
-          .map((entry) => {
-            return {
-              server: entry.server as RepoServer,
-              method: entry.method!,
-              uri: entry.uri!,
-              status: Number(entry.status),
-              expect: entry.expect ?? '',
-              contentLength: entry.contentLength ?? '',
-              transferEncoding: entry.transferEncoding ?? '',
-            };
-          })
-      );
+      return (await clientLogEntries(requestLog)).map((entry) => {
+        return {
+          server: entry.server as RepoServer,
+          method: entry.method!,
+          uri: entry.uri!,
+          status: Number(entry.status),
+          expect: entry.expect ?? '',
+          contentLength: entry.contentLength ?? '',
+          transferEncoding: entry.transferEncoding ?? '',
+        };
+      });
     },
     async file(where, relative) {
       try {
@@ -161,20 +150,11 @@ export async function startMavenRepos(opts: MavenReposOptions = {}): Promise<Mav
 
 function nginxConf(dir: string, ports: Record<RepoServer, number>): string {
   const dav = 'dav_methods PUT; create_full_put_path on; dav_access user:rw group:r all:r;';
-  return `# written by test/support/maven.ts
-daemon off;
-master_process off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/logs/error.log info;
-events { worker_connections 256; }
+  return `${nginxMain(dir, 'test/support/maven.ts')}
 http {
   include /etc/nginx/mime.types;
   default_type application/octet-stream;
-  client_body_temp_path ${dir}/temp/body;
-  proxy_temp_path ${dir}/temp/proxy;
-  fastcgi_temp_path ${dir}/temp/fastcgi;
-  uwsgi_temp_path ${dir}/temp/uwsgi;
-  scgi_temp_path ${dir}/temp/scgi;
+${nginxTempPaths(dir)}
   client_max_body_size 0;
   log_format requests escape=json '{"server":"$server_name","method":"$request_method","uri":"$request_uri","status":"$status",'
                                   '"expect":"$http_expect","contentLength":"$http_content_length","transferEncoding":"$http_transfer_encoding",'

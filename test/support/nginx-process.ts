@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { HEALTH_CHECK_AGENT } from './origin.ts';
 import { freePort } from './ports.ts';
 
 export const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
@@ -112,4 +113,37 @@ export async function logLinesAfter<T>(read: () => Promise<T[]>, before: number,
     if (lines.length >= count || Date.now() >= deadline) return lines;
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * The start of a stand-in's nginx.conf, up to `http {` (exclusive): foreground, one process, pid and error log in
+ * `dir`, 256 connections. `writer` names the file that wrote it (a comment at the top).
+ */
+export function nginxMain(dir: string, writer: string): string {
+  return `# written by ${writer}
+daemon off;
+master_process off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/logs/error.log info;
+events { worker_connections 256; }`;
+}
+
+/** The `*_temp_path` lines of an `http` block, every one under `dir/temp` (two-space indent, no trailing newline). */
+export function nginxTempPaths(dir: string): string {
+  return ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+    .map((kind) => `  ${kind}_temp_path ${dir}/temp/${kind === 'client_body' ? 'body' : kind};`)
+    .join('\n');
+}
+
+/**
+ * The JSON lines of a stand-in's access log (`log_format … escape=json`), as records, without the router's
+ * background health checks (not requests a client caused); none while the file is not there.
+ */
+export async function clientLogEntries(file: string): Promise<Record<string, string>[]> {
+  const text = existsSync(file) ? await readFile(file, 'utf8') : '';
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, string>)
+    .filter((entry) => entry.agent !== HEALTH_CHECK_AGENT);
 }

@@ -12,12 +12,10 @@
  * Both answer their root as Nexus does without an index.html: 404 "You can’t browse this way".
  * Every request is logged as one JSON line (server, method, URI, status, agent) to `logs/requests.log`.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startNginx } from './nginx-process.ts';
-import { HEALTH_CHECK_AGENT } from './origin.ts';
+import { clientLogEntries, nginxMain, nginxTempPaths, startNginx } from './nginx-process.ts';
 
 export type RawServer = 'hosted' | 'group';
 
@@ -60,13 +58,12 @@ export async function startRawRepos(proxy: Record<string, string> = {}): Promise
     hostedDir,
     proxyDir,
     async requests() {
-      const text = existsSync(log) ? await readFile(log, 'utf8') : '';
-      return text
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as Record<string, string>)
-        .filter((entry) => entry.agent !== HEALTH_CHECK_AGENT)
-        .map((entry) => ({ server: entry.server as RawServer, method: entry.method!, uri: entry.uri!, status: Number(entry.status) }));
+      return (await clientLogEntries(log)).map((entry) => ({
+        server: entry.server as RawServer,
+        method: entry.method!,
+        uri: entry.uri!,
+        status: Number(entry.status),
+      }));
     },
     async destroy() {
       await nginx.stop();
@@ -77,19 +74,10 @@ export async function startRawRepos(proxy: Record<string, string> = {}): Promise
 
 function nginxConf(dir: string, ports: Record<RawServer, number>): string {
   const root = 'location = /repository/raw-hosted/ { return 404 "You can\'t browse this way\\n"; }';
-  return `# written by test/support/raw.ts
-daemon off;
-master_process off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/logs/error.log info;
-events { worker_connections 256; }
+  return `${nginxMain(dir, 'test/support/raw.ts')}
 http {
   default_type application/octet-stream;
-  client_body_temp_path ${dir}/temp/body;
-  proxy_temp_path ${dir}/temp/proxy;
-  fastcgi_temp_path ${dir}/temp/fastcgi;
-  uwsgi_temp_path ${dir}/temp/uwsgi;
-  scgi_temp_path ${dir}/temp/scgi;
+${nginxTempPaths(dir)}
   client_max_body_size 0;
   log_format requests escape=json '{"server":"$server_name","method":"$request_method","uri":"$request_uri","status":"$status","agent":"$http_user_agent"}';
   access_log ${dir}/logs/requests.log requests;

@@ -16,14 +16,13 @@
  */
 import { execFile } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { type RunningNginx, startNginx } from './nginx-process.ts';
-import { HEALTH_CHECK_AGENT } from './origin.ts';
+import { clientLogEntries, nginxMain, nginxTempPaths, type RunningNginx, startNginx } from './nginx-process.ts';
 
 export type GemServer = 'hosted' | 'group';
 
@@ -188,19 +187,13 @@ export async function startGemRepos(options: { proxyGems: string[]; authorizatio
     groupUrl: `http://127.0.0.1:${ports.group}/repository/gems-group/`,
     hostedGems: path.join(hostedRoot, 'gems'),
     async requests() {
-      const text = existsSync(log) ? await readFile(log, 'utf8') : '';
-      return text
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as Record<string, string>)
-        .filter((entry) => entry.agent !== HEALTH_CHECK_AGENT)
-        .map((entry) => ({
-          server: entry.server as GemServer,
-          method: entry.method!,
-          uri: entry.uri!,
-          status: Number(entry.status),
-          authorization: entry.authorization!,
-        }));
+      return (await clientLogEntries(log)).map((entry) => ({
+        server: entry.server as GemServer,
+        method: entry.method!,
+        uri: entry.uri!,
+        status: Number(entry.status),
+        authorization: entry.authorization!,
+      }));
     },
     async destroy() {
       await nginx.stop();
@@ -213,19 +206,10 @@ export async function startGemRepos(options: { proxyGems: string[]; authorizatio
 function nginxConf(dir: string, ports: Record<GemServer, number>, apiPort: number): string {
   const browse = (repo: string) =>
     `location = /repository/${repo}/ { default_type text/html; return 200 "<html><body>${repo}: browsing this repository is not supported</body></html>\\n"; }`;
-  return `# written by test/support/rubygems.ts
-daemon off;
-master_process off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/logs/error.log info;
-events { worker_connections 256; }
+  return `${nginxMain(dir, 'test/support/rubygems.ts')}
 http {
   default_type application/octet-stream;
-  client_body_temp_path ${dir}/temp/body;
-  proxy_temp_path ${dir}/temp/proxy;
-  fastcgi_temp_path ${dir}/temp/fastcgi;
-  uwsgi_temp_path ${dir}/temp/uwsgi;
-  scgi_temp_path ${dir}/temp/scgi;
+${nginxTempPaths(dir)}
   client_max_body_size 0;
   log_format requests escape=json
     '{"server":"$server_name","method":"$request_method","uri":"$request_uri","status":"$status",'

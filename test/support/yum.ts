@@ -16,13 +16,11 @@
  * `setpriv --pdeathsig KILL`, free loopback ports, never the system nginx.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startNginx } from './nginx-process.ts';
-import { HEALTH_CHECK_AGENT } from './origin.ts';
+import { clientLogEntries, nginxMain, nginxTempPaths, startNginx } from './nginx-process.ts';
 
 const run = promisify(execFile);
 
@@ -158,16 +156,10 @@ export async function startYumRepos(proxy: Array<{ rpm: BuiltRpm; folder: string
   return {
     layouts,
     async requests() {
-      const text = existsSync(log) ? await readFile(log, 'utf8') : '';
-      return text
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as Record<string, string>)
-        .filter((entry) => entry.agent !== HEALTH_CHECK_AGENT)
-        .map((entry) => {
-          const [layout, server] = entry.server!.split('-') as [YumLayout, YumServer];
-          return { layout, server, method: entry.method!, uri: entry.uri!, status: Number(entry.status), agent: entry.agent! };
-        });
+      return (await clientLogEntries(log)).map((entry) => {
+        const [layout, server] = entry.server!.split('-') as [YumLayout, YumServer];
+        return { layout, server, method: entry.method!, uri: entry.uri!, status: Number(entry.status), agent: entry.agent! };
+      });
     },
     async destroy() {
       await nginx.stop();
@@ -204,20 +196,11 @@ function nginxConf(dir: string, ports: Record<`${YumLayout}-${YumServer}`, numbe
     }
   }`;
   });
-  return `# written by test/support/yum.ts
-daemon off;
-master_process off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/logs/error.log info;
-events { worker_connections 256; }
+  return `${nginxMain(dir, 'test/support/yum.ts')}
 http {
   default_type application/octet-stream;
   types { application/x-rpm rpm; text/xml xml; application/gzip gz; }
-  client_body_temp_path ${dir}/temp/body;
-  proxy_temp_path ${dir}/temp/proxy;
-  fastcgi_temp_path ${dir}/temp/fastcgi;
-  uwsgi_temp_path ${dir}/temp/uwsgi;
-  scgi_temp_path ${dir}/temp/scgi;
+${nginxTempPaths(dir)}
   client_max_body_size 0;
   log_format requests escape=json '{"server":"$server_name","method":"$request_method","uri":"$request_uri","status":"$status","agent":"$http_user_agent"}';
   access_log ${dir}/logs/requests.log requests;
