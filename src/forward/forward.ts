@@ -10,6 +10,7 @@ import { UpstreamError, type UpstreamClient } from './client.ts';
 import { countOf } from './counted-body.ts';
 import { nativeDeadlineMs, nativePipeOf } from './native-pipe.ts';
 import { withReasonPhrase } from './reason-phrase.ts';
+import { responseOf } from '../header-fields.ts';
 
 /**
  * One decided exchange through its upstream: body cap, outgoing passes and the client (with
@@ -80,7 +81,7 @@ export async function forward(
     finish(status);
     // An empty body goes out as none: servers then add no Content-Type of their own (node-server, Bun.serve do for bytes).
     const whole = bytes.byteLength ? (bytes as Uint8Array<ArrayBuffer>) : null;
-    return withReasonPhrase(new Response(whole, { status, statusText, headers: response.headers }), statusText);
+    return withReasonPhrase(responseOf(whole, status, statusText, response.headers), statusText);
   }
   const native = response.body && response.watch?.deadline ? nativeLength(request, response.headers) : undefined;
   if (native !== undefined) {
@@ -91,7 +92,7 @@ export async function forward(
     response.watch!.deadline!(pipe.deadlineMs);
     sent.tally.bytesOut = native;
     finish(status);
-    return withReasonPhrase(new Response(response.body as ReadableStream<Uint8Array>, { status, statusText, headers: response.headers }), statusText);
+    return withReasonPhrase(responseOf(response.body as ReadableStream<Uint8Array>, status, statusText, response.headers), statusText);
   }
   // Logged when the client has the whole body (or the transfer broke), not when headers went out.
   const count = countOf(response.body);
@@ -103,7 +104,7 @@ export async function forward(
       response.watch?.end();
       finish(status, error ? `response body: ${errorText(error)}` : undefined);
     });
-    return withReasonPhrase(new Response(response.body as ReadableStream<Uint8Array>, { status, statusText, headers: response.headers }), statusText);
+    return withReasonPhrase(responseOf(response.body as ReadableStream<Uint8Array>, status, statusText, response.headers), statusText);
   }
   const body = response.body
     ? tallyBody(
@@ -123,7 +124,7 @@ export async function forward(
     response.watch?.end();
     finish(status);
   }
-  return withReasonPhrase(new Response(body, { status, statusText, headers: response.headers }), statusText);
+  return withReasonPhrase(responseOf(body, status, statusText, response.headers), statusText);
 }
 
 /** The declared length of an answer the runtime should pipe natively (`nativePipe.minSize` or more, on a server that does), else `undefined`. */

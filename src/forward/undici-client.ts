@@ -5,6 +5,7 @@ import { IdleSweep, type Transfer } from './idle.ts';
 import { streamed } from './scavenge.ts';
 import { SmallBody } from '../stream/small-body.ts';
 import { upstreamError } from './upstream-error.ts';
+import { HeaderFields } from '../header-fields.ts';
 import { smallBodyLength, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
 
 /**
@@ -117,12 +118,7 @@ function dispatch(agent: Agent, outgoing: OutgoingRequest, transfer: Transfer): 
         transfer.touch();
         // 1xx (100 Continue) are interim: undici reports the final answer again.
         if (status < 200) return;
-        const responseHeaders = new Headers();
-        for (const name in raw) {
-          const value = raw[name];
-          if (Array.isArray(value)) for (const item of value) responseHeaders.append(name, item);
-          else if (value !== undefined) responseHeaders.append(name, value);
-        }
+        const responseHeaders = HeaderFields.fromParsed(raw);
         const response: UpstreamResponse = { status, statusText: statusText ?? '', headers: responseHeaders, body: null };
         if (bodiless || status === 204 || status === 304) {
           // Nothing follows these headers (onResponseEnd comes next without data).

@@ -11,6 +11,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import type { StartOptions } from '../../config/cli.ts';
 import { pipeOf } from '../../forward/counted-body.ts';
 import { reasonPhraseOf } from '../../forward/reason-phrase.ts';
+import { plainFields } from '../../header-fields.ts';
 import { nodeFiles } from '../../local/node-files.ts';
 import { appFor } from '../app.ts';
 import { listeningLine, runLifecycle, startAdmin, startListeners, type AdminStart, type ProcessHooks, type Serving } from '../lifecycle.ts';
@@ -37,7 +38,8 @@ export function serveNode({ config, source }: StartOptions, hooks: ProcessHooks 
     const phrase = reasonPhraseOf(response);
     if (env.outgoing instanceof ServerResponse && pipedToNode(request, response, env.outgoing, phrase)) return RESPONSE_ALREADY_SENT;
     if (phrase && env.outgoing) env.outgoing.statusMessage = phrase;
-    if (env.outgoing && !response.headers.has('content-type')) withoutDefaultType(env.outgoing as ServerResponse);
+    // Fields given as a plain object get no Content-Type from node-server (and reading `headers` would build a Headers of them).
+    if (env.outgoing && !plainFields(response) && !response.headers.has('content-type')) withoutDefaultType(env.outgoing as ServerResponse);
     return response;
   };
   const listeners: Listener[] = startListeners(
