@@ -39,6 +39,7 @@ export function denoClient(timeouts: ClientTimeouts): UpstreamClient {
     init: { client: Deno.createHttpClient({ allowHost: true }) },
     acceptEncoding: 'identity',
     plainHeaders: true,
+    byobReads: true,
     sweep,
   });
   /**

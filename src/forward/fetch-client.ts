@@ -1,7 +1,7 @@
 import { smallBodyLength, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
 import { tapStream } from '../stream/tap.ts';
 import { IdleSweep } from './idle.ts';
-import { readSmallBody } from '../stream/small-body.ts';
+import { readSmallBody, readSmallByteStream } from '../stream/small-body.ts';
 import { upstreamError } from './upstream-error.ts';
 import { HeaderFields } from '../header-fields.ts';
 
@@ -34,6 +34,11 @@ export interface FetchClientOptions {
    * bodies may then go on with a deadline instead of per-chunk touches (forward/native-pipe.ts).
    */
   nativePipe?: boolean;
+  /**
+   * Small answers are read with a BYOB reader into one buffer of their length
+   * (stream/small-body.ts readSmallByteStream): Deno's fetch body allocates 64 KiB per default read.
+   */
+  byobReads?: boolean;
   /** The IdleSweep to share (Deno's two halves); a new one otherwise. */
   sweep?: IdleSweep;
 }
@@ -118,7 +123,7 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
       const small = smallBodyLength(copy);
       if (small !== undefined) {
         try {
-          response.body = await readSmallBody(answer.body, small, () => transfer.touch());
+          response.body = await (options.byobReads ? readSmallByteStream : readSmallBody)(answer.body, small, () => transfer.touch());
         } catch (error) {
           throw failed(error);
         }

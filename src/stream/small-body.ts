@@ -75,3 +75,45 @@ export async function readSmallBody(body: ReadableStream<Uint8Array>, length: nu
     }
   }
 }
+
+/**
+ * readSmallBody for a byte stream, read with a BYOB reader straight into one buffer of `length`
+ * + 1 bytes (the extra byte catches an upstream that sends more than it declared). Deno's fetch
+ * answers with a byte stream whose default reader allocates a fresh 64 KiB buffer for every read
+ * (two per answer: the body, then its end): measured on Deno 2.9.6, a small GET took ~35 µs more
+ * CPU that way, plus the collections of that garbage (`Response.bytes()` is as cheap as this but
+ * reports no progress, and a small answer that trickles must still be timed by `timeouts.idle`
+ * per chunk). Falls back to readSmallBody where the stream is not a byte stream.
+ */
+export async function readSmallByteStream(body: ReadableStream<Uint8Array>, length: number, onChunk?: () => void): Promise<Uint8Array> {
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = body.getReader({ mode: 'byob' });
+  } catch {
+    return readSmallBody(body, length, onChunk);
+  }
+  const small = new SmallBody(length);
+  // Each read hands the buffer over and gives it back in the answer's view.
+  let buffer = new ArrayBuffer(length + 1);
+  for (;;) {
+    let read: ReadableStreamReadResult<Uint8Array>;
+    try {
+      read = await reader.read(new Uint8Array(buffer, small.total, buffer.byteLength - small.total));
+    } catch (error) {
+      throw small.brokeOff(error);
+    }
+    const { done, value } = read;
+    if (value) buffer = value.buffer as ArrayBuffer;
+    if (done) {
+      if (small.total !== length) throw small.brokeOff();
+      return new Uint8Array(buffer, 0, length);
+    }
+    onChunk?.();
+    small.total += value.byteLength;
+    if (small.total > length) {
+      const over = new BodyMismatch(`sent more than its Content-Length of ${length} bytes`);
+      void reader.cancel(over).catch(() => {});
+      throw over;
+    }
+  }
+}
