@@ -1,0 +1,464 @@
+import { connect, type Socket } from 'node:net';
+import type { BodyCount, NodeSink } from './counted-body.ts';
+import { countBody } from './counted-body.ts';
+import { IdleSweep, type Transfer } from './idle.ts';
+import { streamed } from './scavenge.ts';
+import { SmallBody } from '../stream/small-body.ts';
+import { upstreamError } from './upstream-error.ts';
+import { smallBodyLength, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
+
+/** Bytes per socket read of a body piped to the client: nginx's tuned proxy_buffers size; 72 reads for 64 MiB against undici's ~1,100. */
+const READ_BUFFER = 1024 * 1024;
+/** Each connection's own buffer for heads, small bodies and web-stream bodies (their bytes are copied out of it at once). */
+const HEAD_BUFFER = 64 * 1024;
+/** A head larger than this is refused (undici's default maximum header size). */
+const HEAD_LIMIT = 16 * 1024;
+/** Read buffers kept free across transfers (MiB). */
+const FREE_BUFFERS = 8;
+/** The upstream pauses while this many bytes wait in the client's socket, and resumes below it. */
+const PIPE_HIGH = 2 * READ_BUFFER;
+/** Bytes a web-stream body may queue ahead of its reader before the upstream pauses (as undici-client.ts's BODY_BUFFER). */
+const WEB_AHEAD = 256 * 1024;
+/** An idle keep-alive connection is closed after this long (undici's default), and at most this many are kept per origin. */
+const KEEP_IDLE_MS = 4000;
+const KEEP_PER_ORIGIN = 64;
+
+const free: Buffer[] = [];
+/** Slices of a read buffer still queued in a client's socket, by buffer: it is read into again only at zero. */
+const writing = new WeakMap<Buffer, number>();
+const takeBuffer = (): Buffer => free.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER);
+function recycle(buffer: Buffer): void {
+  if (buffer.byteLength === READ_BUFFER && !writing.has(buffer) && free.length < FREE_BUFFERS && !free.includes(buffer)) free.push(buffer);
+}
+function written(buffer: Buffer): void {
+  const left = (writing.get(buffer) ?? 1) - 1;
+  if (left > 0) return void writing.set(buffer, left);
+  writing.delete(buffer);
+  recycle(buffer);
+}
+
+/** A new connection did not open within timeouts.connect. */
+class ConnectTimeout extends Error {
+  code = 'UND_ERR_CONNECT_TIMEOUT';
+}
+/** A reused keep-alive connection closed before the answer's first byte: the request goes again on a new one. */
+class Stale extends Error {}
+/** The upstream's head (or chunked framing) is not HTTP/1.1; the code gives net-errors.ts's scheme-mismatch hint. */
+const malformed = (what: string) => Object.assign(new Error(`malformed answer: ${what}`), { code: 'HPE_INVALID_CONSTANT' });
+
+/** What the connection's reads go to: the request on it, or nothing while it waits in the pool. */
+interface Exchange {
+  read(bytes: Buffer, owner: Buffer): void;
+  closed(error: Error | undefined): void;
+}
+
+/** One upstream connection: reads go through `onread` into its own or pooled buffers; `paused` is the read callback's answer. */
+class Connection {
+  readonly socket: Socket;
+  readonly head = Buffer.allocUnsafeSlow(HEAD_BUFFER);
+  exchange: Exchange | undefined;
+  reused = false;
+  paused = false;
+  /** The next read goes into a pooled READ_BUFFER (a body piped to the client) instead of `head`. */
+  big = false;
+  error: Error | undefined;
+
+  constructor(host: string, port: number, connectMs: number) {
+    this.socket = connect({
+      host,
+      port,
+      noDelay: true,
+      onread: { buffer: () => (this.big ? takeBuffer() : this.head), callback: (n: number, buffer: Buffer) => this.#read(n, buffer) },
+    });
+    const timer = setTimeout(() => this.socket.destroy(new ConnectTimeout(`timed out connecting after ${connectMs / 1000} s`)), connectMs);
+    this.socket.once('connect', () => clearTimeout(timer));
+    this.socket.on('error', (error) => (this.error ??= error));
+    this.socket.on('timeout', () => this.exchange || this.socket.destroy());
+    this.socket.on('close', () => {
+      clearTimeout(timer);
+      this.exchange?.closed(this.error);
+    });
+  }
+
+  #read(n: number, buffer: Buffer): boolean {
+    if (this.exchange) this.exchange.read(buffer.subarray(0, n), buffer);
+    // Bytes nobody asked for: the connection is out of step.
+    else this.socket.destroy();
+    if (buffer !== this.head) recycle(buffer);
+    return !this.paused;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.socket.resume();
+  }
+}
+
+/**
+ * Node's upstream client for bodiless GET and HEAD requests to `http:` upstreams (blobs, manifests);
+ * everything else goes to `other` (undici). Its own HTTP/1.1 over `net.connect({ onread })`: a body
+ * piped to the client (forward/counted-body.ts, the Node adapter's path) is read into pooled 1 MiB
+ * buffers, each written to the client's socket as is and read into again once that write is done,
+ * so a large download makes no garbage per read and few read callbacks (Node's sockets read
+ * 64 KiB into a fresh buffer each time). Keep-alive connections per origin; a reused one that
+ * closes before the answer's first byte is retried once on a new one. Heads parsed here (1xx
+ * skipped, malformed heads refused); bodies by Content-Length, chunked, or to the close. Idle
+ * timing, small bodies and failure wording as in undici-client.ts.
+ */
+export function socketClient(timeouts: ClientTimeouts, other: UpstreamClient): UpstreamClient {
+  const sweep = new IdleSweep(timeouts.idle * 1000);
+  const pool = new Map<string, Connection[]>();
+  const open = (url: URL) => new Connection(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 80), timeouts.connect * 1000);
+  const take = (key: string): Connection | undefined => {
+    const idle = pool.get(key);
+    for (let conn = idle?.pop(); conn; conn = idle!.pop()) {
+      // Closed, or half-closed by the upstream while it waited here.
+      if (conn.socket.destroyed || !conn.socket.writable || conn.socket.readableEnded) continue;
+      conn.socket.setTimeout(0);
+      conn.socket.ref();
+      conn.reused = true;
+      return conn;
+    }
+    return undefined;
+  };
+  const keep = (key: string, conn: Connection) => {
+    conn.exchange = undefined;
+    // Closed ones are dropped here and in take (no listener per stay in the pool).
+    const idle = (pool.get(key) ?? []).filter((kept) => !kept.socket.destroyed);
+    pool.set(key, idle);
+    if (idle.length >= KEEP_PER_ORIGIN) return void conn.socket.destroy();
+    idle.push(conn);
+    conn.socket.unref();
+    conn.socket.setTimeout(KEEP_IDLE_MS);
+  };
+  return {
+    async send(outgoing: OutgoingRequest): Promise<UpstreamResponse> {
+      const { method, body, signal } = outgoing;
+      if (body || (method !== 'GET' && method !== 'HEAD') || !outgoing.url.startsWith('http:')) return other.send(outgoing);
+      const url = new URL(outgoing.url);
+      let transfer: Transfer | undefined;
+      const attempt = (conn: Connection) => {
+        transfer = sweep.start((expired) => expired.cut?.(new Error(`no byte moved for ${timeouts.idle} s (timeouts.idle)`)));
+        return exchange(conn, outgoing, url, transfer, (reusable) => (reusable ? keep(url.host, conn) : conn.socket.destroy()));
+      };
+      try {
+        const reused = take(url.host);
+        if (!reused) return await attempt(open(url));
+        return await attempt(reused).catch((error) => (error instanceof Stale && !signal.aborted ? attempt(open(url)) : Promise.reject(error)));
+      } catch (error) {
+        transfer?.end();
+        if (signal.aborted) throw signal.reason ?? error;
+        const cause = error instanceof Stale ? error.cause : error;
+        throw upstreamError(cause, outgoing.url, timeouts, { idle: transfer?.expired, connect: cause instanceof ConnectTimeout });
+      }
+    },
+    async close() {
+      sweep.stop();
+      for (const idle of pool.values()) for (const conn of idle) conn.socket.destroy();
+      pool.clear();
+      await other.close?.();
+    },
+  };
+}
+
+/**
+ * One request on `conn`. Resolves at the answer's head with a streamed body (its consumer picks the
+ * web stream or the pipe; until then the connection holds what came and pauses), or at the end of a
+ * small or absent body. Rejects with the socket's error, a malformed head, a Stale (a reused
+ * connection closed before any byte) or the signal's reason. `done(reusable)` hands the connection
+ * back once the body was read to its end (or destroys it).
+ */
+function exchange(conn: Connection, outgoing: OutgoingRequest, url: URL, transfer: Transfer, done: (reusable: boolean) => void): Promise<UpstreamResponse> {
+  const { signal } = outgoing;
+  const bodiless = outgoing.method === 'HEAD';
+  return new Promise<UpstreamResponse>((resolve, reject) => {
+    let state: 'head' | 'body' | 'done' = 'head';
+    let settled = false;
+    let partial: Buffer | undefined;
+    let anyByte = false;
+    // A reused connection that closed before any byte of the answer (the upstream dropped it meanwhile).
+    let stale = false;
+    // HEAD, 204, 304: no body (null, not empty bytes).
+    let none = false;
+    let reusable = true;
+    // Framing: bytes left of the Content-Length or of the current chunk; chunked: the parser's step and its line so far.
+    let framing: 'length' | 'chunked' | 'close' = 'length';
+    let left = 0;
+    let step: 'size' | 'data' | 'crlf' | 'trailer' = 'size';
+    let line = '';
+    // Where the body goes: read whole, held until its consumer comes, a web stream, or piped.
+    let consumer: 'small' | 'hold' | 'web' | 'pipe' = 'hold';
+    let small: { response: UpstreamResponse; body: SmallBody } | undefined;
+    let held: Buffer[] = [];
+    let heldEnd: { error?: Error } | undefined;
+    let stream: ReadableStreamDefaultController<Uint8Array> | undefined;
+    let count: BodyCount | undefined;
+    let out: (NodeSink & { write(chunk: Uint8Array, callback: () => void): boolean }) | undefined;
+
+    const fail = (error: Error) => {
+      if (state === 'done') return;
+      state = 'done';
+      signal.removeEventListener('abort', onAbort);
+      transfer.end();
+      done(false);
+      if (!settled) {
+        settled = true;
+        if (stale) return reject(new Stale('a reused connection closed', { cause: error }));
+        return reject(small ? small.body.brokeOff(error) : error);
+      }
+      count?.end(error);
+      if (consumer === 'hold') heldEnd = { error };
+      else if (consumer === 'pipe' && !out!.destroyed) out!.destroy(error);
+      else if (consumer === 'web') {
+        try {
+          stream!.error(error);
+        } catch {
+          // Cancelled by its reader already.
+        }
+      }
+    };
+    const onAbort = () => fail(signal.reason instanceof Error ? signal.reason : new Error('the client went away'));
+    if (signal.aborted) return reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    transfer.cut = fail;
+
+    const complete = () => {
+      state = 'done';
+      signal.removeEventListener('abort', onAbort);
+      transfer.end();
+      conn.paused = false;
+      conn.big = false;
+      done(reusable);
+      if (consumer === 'small') {
+        settled = true;
+        try {
+          small!.response.body = none ? null : small!.body.bytes();
+          resolve(small!.response);
+        } catch (error) {
+          reject(error);
+        }
+      } else if (consumer === 'hold') heldEnd = {};
+      else if (consumer === 'web') {
+        stream!.close();
+        count!.end();
+      } else {
+        out!.on('finish', () => count!.end());
+        out!.end();
+      }
+    };
+    const deliver = (bytes: Buffer, owner: Buffer) => {
+      if (bytes.byteLength === 0) return;
+      if (consumer === 'small') {
+        const over = small!.body.add(Buffer.from(bytes));
+        if (over) fail(over);
+        return;
+      }
+      count!.bytes += bytes.byteLength;
+      if (consumer === 'pipe') {
+        if (out!.destroyed) return;
+        // A slice of the connection's own buffer is copied (its next read overwrites it); a pooled buffer waits for the write.
+        if (owner === conn.head) out!.write(Buffer.from(bytes), () => transfer.touch());
+        else {
+          writing.set(owner, (writing.get(owner) ?? 0) + 1);
+          out!.write(bytes, () => afterWrite(owner));
+        }
+        if (out!.writableLength >= PIPE_HIGH) conn.paused = true;
+        return;
+      }
+      streamed(bytes.byteLength);
+      if (consumer === 'hold') {
+        held.push(Buffer.from(bytes));
+        conn.paused = true;
+      } else {
+        stream!.enqueue(Buffer.from(bytes));
+        if ((stream!.desiredSize ?? 0) <= -WEB_AHEAD) conn.paused = true;
+      }
+    };
+    const afterWrite = (owner: Buffer) => {
+      written(owner);
+      // The client reading is progress too (a slow client, not a stalled upstream).
+      transfer.touch();
+      if (state === 'body' && out!.writableLength < PIPE_HIGH) conn.resume();
+    };
+
+    const onHead = (head: string): boolean => {
+      const lines = head.split('\r\n');
+      const status = /^HTTP\/1\.([01]) ([1-5]\d\d)(?: ([^\r\n]*))?$/.exec(lines[0]!);
+      if (!status) throw malformed(`status line ${JSON.stringify(lines[0]!.slice(0, 40))}`);
+      const code = Number(status[2]);
+      if (code === 101) throw malformed('101 Switching Protocols, which was not asked for');
+      if (code < 200) return false;
+      const headers = new Headers();
+      for (const field of lines.slice(1)) {
+        const colon = field.indexOf(':');
+        if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(field.slice(0, colon))) throw malformed(`header line ${JSON.stringify(field.slice(0, 40))}`);
+        headers.append(field.slice(0, colon), field.slice(colon + 1).trim());
+      }
+      const response: UpstreamResponse = { status: code, statusText: status[3] ?? '', headers, body: null };
+      const connection = headers.get('connection')?.toLowerCase() ?? '';
+      reusable = status[1] === '1' ? !/\bclose\b/.test(connection) : /\bkeep-alive\b/.test(connection);
+      state = 'body';
+      if (bodiless || code === 204 || code === 304) {
+        consumer = 'small';
+        none = true;
+        small = { response, body: new SmallBody(0) };
+        return true;
+      }
+      const coding = headers.get('transfer-encoding');
+      const declared = headers.get('content-length');
+      if (coding !== null) {
+        framing = /(^|,)\s*chunked\s*$/i.test(coding) ? 'chunked' : 'close';
+        if (declared !== null || framing === 'close') reusable = false;
+      } else if (declared !== null) {
+        const values = new Set(declared.split(',').map((value) => value.trim()));
+        if (values.size !== 1 || !/^\d{1,15}$/.test([...values][0]!)) throw malformed(`Content-Length ${declared}`);
+        left = Number([...values][0]);
+      } else {
+        framing = 'close';
+        reusable = false;
+      }
+      const length = framing === 'length' ? smallBodyLength(headers) : undefined;
+      if (length !== undefined) {
+        consumer = 'small';
+        small = { response, body: new SmallBody(length) };
+        return true;
+      }
+      response.body = new ReadableStream<Uint8Array>(
+        {
+          start: (controller) => void (stream = controller),
+          pull() {
+            transfer.touch();
+            if (consumer === 'hold') toWeb();
+            else conn.resume();
+          },
+          cancel: (reason) => fail(reason instanceof Error ? reason : new Error('the reader cancelled the body')),
+        },
+        { highWaterMark: 0 },
+      );
+      count = countBody(response.body, signal);
+      count.pipe = pipeTo;
+      settled = true;
+      resolve(response);
+      return true;
+    };
+    /** The first read of the body: the held bytes, then reading on. */
+    const toWeb = () => {
+      consumer = 'web';
+      for (const bytes of held) stream!.enqueue(bytes);
+      held = [];
+      if (heldEnd?.error) stream!.error(heldEnd.error);
+      else if (heldEnd) stream!.close();
+      else conn.resume();
+      if (heldEnd && !heldEnd.error) count!.end();
+    };
+    function pipeTo(sink: NodeSink): void {
+      if (consumer !== 'hold') throw new Error('the answer is read already');
+      consumer = 'pipe';
+      out = sink as typeof out;
+      sink.on('close', () => {
+        if (sink.writableFinished) return;
+        const reason = new Error('the client went away');
+        fail(reason);
+        count!.end(reason);
+      });
+      for (const bytes of held) sink.write(bytes);
+      held = [];
+      if (heldEnd?.error) return void sink.destroy(heldEnd.error);
+      if (heldEnd) {
+        sink.on('finish', () => count!.end());
+        return void sink.end();
+      }
+      conn.big = true;
+      conn.resume();
+    }
+
+    /** Body bytes, framed. */
+    const body = (bytes: Buffer, owner: Buffer) => {
+      if (framing === 'close') return deliver(bytes, owner);
+      if (framing === 'length') {
+        const take = Math.min(left, bytes.byteLength);
+        deliver(bytes.subarray(0, take), owner);
+        left -= take;
+        if (bytes.byteLength > take) reusable = false;
+        if (left === 0 && state === 'body') complete();
+        return;
+      }
+      let at = 0;
+      while (at < bytes.byteLength && state === 'body') {
+        if (step === 'data') {
+          const take = Math.min(left, bytes.byteLength - at);
+          deliver(bytes.subarray(at, at + take), owner);
+          at += take;
+          left -= take;
+          if (left === 0) step = 'crlf';
+          continue;
+        }
+        const eol = bytes.indexOf(10, at);
+        line += bytes.toString('latin1', at, eol < 0 ? bytes.byteLength : eol + 1);
+        at = eol < 0 ? bytes.byteLength : eol + 1;
+        if (line.length > HEAD_LIMIT) throw malformed('chunked framing');
+        if (eol < 0) continue;
+        const text = line.replace(/\r?\n$/, '');
+        line = '';
+        if (step === 'crlf') {
+          if (text !== '') throw malformed('chunked framing');
+          step = 'size';
+        } else if (step === 'size') {
+          const size = /^([0-9a-fA-F]{1,12})[ \t]*(;.*)?$/.exec(text);
+          if (!size) throw malformed(`chunk size ${JSON.stringify(text.slice(0, 40))}`);
+          left = Number.parseInt(size[1]!, 16);
+          step = left === 0 ? 'trailer' : 'data';
+        } else if (text === '') {
+          if (at < bytes.byteLength) reusable = false;
+          complete();
+        }
+      }
+    };
+
+    conn.exchange = {
+      read(bytes, owner) {
+        transfer.touch();
+        anyByte = true;
+        try {
+          if (state === 'head') {
+            let data = partial ? Buffer.concat([partial, bytes]) : bytes;
+            partial = undefined;
+            for (;;) {
+              const end = data.indexOf('\r\n\r\n');
+              if (end < 0) {
+                if (data.byteLength > HEAD_LIMIT) throw malformed(`a head over ${HEAD_LIMIT} bytes`);
+                if (data.byteLength) partial = Buffer.from(data);
+                return;
+              }
+              const final = onHead(data.toString('latin1', 0, end));
+              data = data.subarray(end + 4);
+              if (final) break;
+            }
+            if (framing === 'length' && left === 0) {
+              // Bytes after an answer without a body (or an empty one): the connection is out of step.
+              if (data.byteLength) reusable = false;
+              complete();
+            } else body(data, owner);
+          } else if (state === 'body') body(bytes, owner);
+        } catch (error) {
+          fail(error as Error);
+        }
+      },
+      closed(error) {
+        stale = !anyByte && conn.reused && state === 'head';
+        if (state === 'body' && framing === 'close') {
+          reusable = false;
+          return complete();
+        }
+        fail(error ?? Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }));
+      },
+    };
+
+    // The request in one write; the router's passes set Host.
+    let text = `${outgoing.method} ${url.pathname}${url.search} HTTP/1.1\r\n`;
+    if (!outgoing.headers.has('host')) text += `host: ${url.host}\r\n`;
+    outgoing.headers.forEach((value, name) => (text += `${name}: ${value}\r\n`));
+    conn.socket.write(`${text}\r\n`, 'latin1');
+  });
+}

@@ -1,0 +1,353 @@
+import { createServer, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { UpstreamClient, UpstreamResponse } from '../../src/forward/client.ts';
+import { countOf, pipeOf } from '../../src/forward/counted-body.ts';
+import { socketClient } from '../../src/forward/socket-client.ts';
+
+// src/forward/socket-client.ts against in-process origins: framing (Content-Length, chunked, to the
+// close), heads (reason phrase, repeated headers, 1xx, malformed), the pipe into a Node writable
+// (bytes in order, backpressure, client abort, short body, idle cut), keep-alive reuse and the
+// retry of a stale connection.
+
+const MiB = 1024 * 1024;
+/** Byte `i` of a patterned body: a misplaced or overwritten buffer shows. */
+const pattern = (size: number, seed = 0) => Buffer.from(Uint8Array.from({ length: size }, (_, i) => (i * 7 + seed + (i >> 16)) & 255));
+const BIG = pattern(8 * MiB, 3);
+const JSON_BODY = Buffer.from(JSON.stringify({ items: Array.from({ length: 20000 }, (_, i) => `item-${i}`) }));
+const seen = { closed: new Set<string>(), ports: [] as number[], backpressure: false };
+
+const origin = createServer((req, res) => {
+  res.on('close', () => seen.closed.add(req.url!));
+  seen.ports.push(req.socket.remotePort!);
+  if (req.url === '/small') {
+    res.statusMessage = 'Fine Indeed';
+    res.setHeader('set-cookie', ['a=1', 'b=2']);
+    res.setHeader('x-two', ['one', 'two']);
+    res.end('{"ok":true}');
+  } else if (req.url === '/head') {
+    res.writeHead(200, { 'content-length': 123456789, 'docker-content-digest': 'sha256:x' });
+    res.end();
+  } else if (req.url === '/no-content') {
+    res.writeHead(204).end();
+  } else if (req.url === '/chunked') {
+    // Chunked (no Content-Length), in uneven pieces.
+    res.writeHead(200, { 'content-type': 'application/json' });
+    let at = 0;
+    const more = () => {
+      if (at >= JSON_BODY.length) return void res.end();
+      res.write(JSON_BODY.subarray(at, at + 7777));
+      at += 7777;
+      setImmediate(more);
+    };
+    more();
+  } else if (req.url === '/big') {
+    res.writeHead(200, { 'content-length': BIG.length });
+    writeAll(res, BIG);
+  } else if (req.url === '/stall') {
+    res.writeHead(200, { 'content-length': 2 * MiB });
+    res.write(Buffer.alloc(100 * 1024, 3));
+  } else if (req.url === '/short') {
+    res.writeHead(200, { 'content-length': 2 * MiB });
+    res.write(Buffer.alloc(500 * 1024, 4), () => res.socket?.destroy());
+  } else if (req.url === '/short-small') {
+    res.writeHead(200, { 'content-length': 1000 });
+    res.write(Buffer.alloc(500, 4), () => res.socket?.destroy());
+  } else if (req.url === '/endless') {
+    res.writeHead(200, { 'content-length': 1024 * MiB });
+    const piece = Buffer.alloc(64 * 1024, 1);
+    let left = 1024 * MiB;
+    const more = () => {
+      for (; left > 0; left -= piece.length) {
+        if (!res.write(piece)) {
+          seen.backpressure = true;
+          left -= piece.length;
+          return void res.once('drain', more);
+        }
+      }
+      res.end();
+    };
+    more();
+  }
+});
+/** Writes `body` in 64 KiB pieces with backpressure. */
+function writeAll(res: ServerResponse, body: Buffer): void {
+  let at = 0;
+  const more = () => {
+    while (at < body.length) {
+      const piece = body.subarray(at, at + 64 * 1024);
+      at += piece.length;
+      if (!res.write(piece)) {
+        res.once('drain', more);
+        return;
+      }
+    }
+    res.end();
+  };
+  more();
+}
+
+/** A raw origin for what node:http will not send: 1xx, close-delimited bodies, broken heads, dropped keep-alive connections. */
+let rawRequests = 0;
+const raw = createNetServer((socket: Socket) => {
+  let served = 0;
+  socket.on('data', (data) => {
+    const path = data.toString('latin1').split(' ')[1];
+    rawRequests++;
+    served++;
+    if (path === '/interim') {
+      socket.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </x>\r\n\r\n');
+      setTimeout(() => socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi'), 20);
+    } else if (path === '/to-close') {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n');
+      socket.write(pattern(300 * 1024, 9));
+      setTimeout(() => socket.end(), 20);
+    } else if (path === '/broken') {
+      socket.end('HTTP/1.1 2OO OK\r\n\r\n');
+    } else if (path === '/bad-header') {
+      socket.end('HTTP/1.1 200 OK\r\nno colon here\r\ncontent-length: 0\r\n\r\n');
+    } else if (path === '/drops-second') {
+      // The first answer keeps the connection; the second request on it is dropped unanswered (a stale keep-alive connection).
+      if (served === 1) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\none');
+      else socket.destroy();
+    }
+  });
+});
+
+let base = '';
+let rawBase = '';
+const fallback: UpstreamClient & { sent: number } = {
+  sent: 0,
+  send() {
+    fallback.sent++;
+    return Promise.resolve({ status: 299, headers: new Headers(), body: null });
+  },
+};
+const client = socketClient({ idle: 1, connect: 5 }, fallback);
+
+beforeAll(async () => {
+  await new Promise<void>((done) => origin.listen(0, '127.0.0.1', done));
+  await new Promise<void>((done) => raw.listen(0, '127.0.0.1', done));
+  base = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+  rawBase = `http://127.0.0.1:${(raw.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await client.close?.();
+  origin.closeAllConnections();
+  origin.close();
+  raw.close();
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((done) => setTimeout(done, 20));
+}
+
+function send(url: string, method = 'GET', signal = new AbortController().signal): Promise<UpstreamResponse> {
+  return client.send({ url, method, headers: new Headers({ host: 'origin.test' }), body: null, signal });
+}
+
+async function text(answer: UpstreamResponse): Promise<Buffer> {
+  if (answer.body instanceof Uint8Array) return Buffer.from(answer.body);
+  return Buffer.from(await new Response(answer.body).arrayBuffer());
+}
+
+/** A Node writable that collects, or (`stalled`) never takes a chunk; writes complete asynchronously like a socket's. */
+function sink(stalled = false): Writable & { received: Buffer[] } {
+  const received: Buffer[] = [];
+  const writable = new Writable({
+    highWaterMark: 16 * 1024,
+    write(chunk: Buffer, _encoding, done) {
+      if (stalled) return;
+      // Copied later, as a socket would send it: a buffer overwritten before its write completes shows as wrong bytes.
+      setImmediate(() => {
+        received.push(Buffer.from(chunk));
+        done();
+      });
+    },
+  });
+  return Object.assign(writable, { received });
+}
+
+async function piped(path: string) {
+  const signal = new AbortController().signal;
+  const answer = await send(base + path, 'GET', signal);
+  const pipe = pipeOf(signal);
+  expect(pipe?.body).toBe(answer.body);
+  const count = countOf(answer.body)!;
+  let ended: { error?: unknown } | undefined;
+  count.whenEnded((error) => {
+    ended = { error };
+  });
+  return { answer, pipe: pipe!.pipe, count, ended: () => ended };
+}
+
+it('reads a small answer whole, with its reason phrase and repeated headers', async () => {
+  const answer = await send(`${base}/small`);
+  expect(answer.status).toBe(200);
+  expect(answer.statusText).toBe('Fine Indeed');
+  expect(answer.headers.getSetCookie()).toEqual(['a=1', 'b=2']);
+  expect(answer.headers.get('x-two')).toBe('one, two');
+  expect(answer.body).toBeInstanceOf(Uint8Array);
+  expect((await text(answer)).toString()).toBe('{"ok":true}');
+});
+
+it('reuses a keep-alive connection', async () => {
+  seen.ports.length = 0;
+  await send(`${base}/small`);
+  await send(`${base}/small`);
+  await send(`${base}/small`);
+  expect(new Set(seen.ports).size).toBe(1);
+});
+
+it('answers HEAD and 204 without a body, keeping the declared length', async () => {
+  const head = await send(`${base}/head`, 'HEAD');
+  expect(head.body).toBeNull();
+  expect(head.headers.get('content-length')).toBe('123456789');
+  const none = await send(`${base}/no-content`);
+  expect(none.status).toBe(204);
+  expect(none.body).toBeNull();
+  // The connection is still good after both.
+  expect((await text(await send(`${base}/small`))).toString()).toBe('{"ok":true}');
+});
+
+it('decodes a chunked answer on the web-stream path', async () => {
+  const answer = await send(`${base}/chunked`);
+  expect(answer.body).toBeInstanceOf(ReadableStream);
+  expect((await text(answer)).equals(JSON_BODY)).toBe(true);
+  expect(countOf(answer.body)!.bytes).toBe(JSON_BODY.length);
+});
+
+it('reads a body without length to the close', async () => {
+  const answer = await send(`${rawBase}/to-close`);
+  expect((await text(answer)).equals(pattern(300 * 1024, 9))).toBe(true);
+});
+
+it('skips 1xx interim answers', async () => {
+  const answer = await send(`${rawBase}/interim`);
+  expect(answer.status).toBe(200);
+  expect(answer.headers.get('link')).toBeNull();
+  expect((await text(answer)).toString()).toBe('hi');
+});
+
+it('refuses a malformed head as an upstream error', async () => {
+  await expect(send(`${rawBase}/broken`)).rejects.toMatchObject({ name: 'UpstreamError', kind: 'unreachable' });
+  await expect(send(`${rawBase}/bad-header`)).rejects.toMatchObject({ name: 'UpstreamError', kind: 'unreachable' });
+});
+
+it('retries once on a new connection when a reused one was dropped', async () => {
+  const before = rawRequests;
+  expect((await text(await send(`${rawBase}/drops-second`))).toString()).toBe('one');
+  expect((await text(await send(`${rawBase}/drops-second`))).toString()).toBe('one');
+  expect(rawRequests - before).toBe(3);
+});
+
+it('answers many concurrent requests while the origin drops keep-alive connections now and then', async () => {
+  // Each connection serves 3 requests (then "Connection: close") and is closed after 30 ms idle: both kinds of stale connection.
+  const busy = createServer((req, res) => {
+    const delay = Number(req.url!.slice(1)) % 3;
+    setTimeout(() => res.end(req.url), delay);
+  });
+  busy.keepAliveTimeout = 30;
+  busy.maxRequestsPerSocket = 3;
+  await new Promise<void>((done) => busy.listen(0, '127.0.0.1', done));
+  const busyBase = `http://127.0.0.1:${(busy.address() as AddressInfo).port}`;
+  let next = 0;
+  const worker = async () => {
+    while (next < 1500) {
+      const n = next++;
+      if (n % 100 === 0) await new Promise((done) => setTimeout(done, 35));
+      expect((await text(await send(`${busyBase}/${n}`))).toString()).toBe(`/${n}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  busy.closeAllConnections();
+  busy.close();
+}, 30_000);
+
+it('says which upstream is unreachable', async () => {
+  const closed = createNetServer();
+  await new Promise<void>((done) => closed.listen(0, '127.0.0.1', done));
+  const port = (closed.address() as AddressInfo).port;
+  closed.close();
+  await expect(send(`http://127.0.0.1:${port}/x`)).rejects.toThrow(/connection refused/);
+});
+
+it('leaves requests with a body, other methods and https to the other client', async () => {
+  const signal = new AbortController().signal;
+  await client.send({ url: `${base}/small`, method: 'PUT', headers: new Headers(), body: null, signal });
+  await client.send({ url: 'https://127.0.0.1:1/x', method: 'GET', headers: new Headers(), body: null, signal });
+  expect(fallback.sent).toBe(2);
+});
+
+it('pipes a large answer into a Node writable, bytes in order, and ends it', async () => {
+  const { pipe, count, ended } = await piped('/big');
+  const out = sink();
+  pipe(out);
+  await until(() => out.writableFinished);
+  expect(Buffer.concat(out.received).equals(BIG)).toBe(true);
+  await until(() => ended() !== undefined);
+  expect(ended()!.error).toBeUndefined();
+  expect(count.bytes).toBe(BIG.length);
+  // And the web-stream path for the same answer.
+  const again = await send(`${base}/big`);
+  expect((await text(again)).equals(BIG)).toBe(true);
+});
+
+it('pauses the upstream while the writable is full, and aborts it when the client goes away', async () => {
+  const { pipe, count, ended } = await piped('/endless');
+  const out = sink(true);
+  pipe(out);
+  await until(() => seen.backpressure);
+  let last = -1;
+  let still = 0;
+  await until(() => {
+    still = count.bytes === last ? still + 1 : 0;
+    last = count.bytes;
+    return still >= 10 || count.bytes >= 64 * MiB;
+  });
+  expect(count.bytes).toBeLessThan(64 * MiB);
+  out.destroy();
+  await until(() => seen.closed.has('/endless'));
+  await until(() => ended() !== undefined);
+  expect(String(ended()!.error)).toMatch(/went away/);
+});
+
+it('breaks the writable when the upstream stalls for timeouts.idle', async () => {
+  const { pipe, ended } = await piped('/stall');
+  const out = sink();
+  let error: Error | undefined;
+  out.on('error', (e) => {
+    error = e;
+  });
+  pipe(out);
+  await until(() => out.destroyed);
+  expect(out.writableFinished).toBe(false);
+  expect(String(error)).toMatch(/no byte moved for 1 s/);
+  await until(() => ended() !== undefined);
+  expect(ended()!.error).toBeDefined();
+});
+
+it('breaks the writable when the upstream sends less than its Content-Length', async () => {
+  const { pipe, ended } = await piped('/short');
+  const out = sink();
+  out.on('error', () => {});
+  pipe(out);
+  await until(() => out.destroyed);
+  expect(out.writableFinished).toBe(false);
+  expect(Buffer.concat(out.received).length).toBeLessThan(2 * MiB);
+  await until(() => ended() !== undefined);
+  expect(ended()!.error).toBeDefined();
+});
+
+it('says a small body broke off', async () => {
+  await expect(send(`${base}/short-small`)).rejects.toThrow(/broke off after 500 of its 1000 bytes/);
+});
+
+it('aborts the upstream when the client goes away before the answer', async () => {
+  const controller = new AbortController();
+  const pending = send(`${base}/stall`, 'GET', controller.signal).then((answer) => answer.body && void (answer.body as ReadableStream).cancel());
+  seen.closed.delete('/stall');
+  controller.abort(new Error('client left'));
+  await expect(pending).rejects.toThrow(/client left/);
+});
