@@ -4,7 +4,7 @@
  * on Node does on top costs more than this. Forwards method, path and headers; an answer with a
  * Content-Length up to 64 KiB is read whole and written in one `end()` (the cheapest way for a
  * manifest), anything else is piped (a blob). Under Bun (`bun bench/floor-proxy.mjs`) the same
- * code runs on Bun's node:http and undici.
+ * code runs on Bun's node:http and Bun's built-in `undici` (a stand-in over its fetch, whatever node_modules holds).
  *
  *   node bench/floor-proxy.mjs PORT ORIGIN_URL
  */
