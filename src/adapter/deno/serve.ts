@@ -48,7 +48,9 @@ export function serveDeno({ config, source }: StartOptions, hooks: ProcessHooks 
       (request, info) => {
         const refused = refuseEarly(request);
         if (refused) return refused;
-        const clientAddress = peerBehindFront(entry, info.remoteAddr.hostname, info.remoteAddr.port);
+        // Read once: each read of `info.remoteAddr` goes through Deno's getters.
+        const peer = info.remoteAddr;
+        const clientAddress = peerBehindFront(entry, peer.hostname, peer.port);
         if (clientAddress === NOT_FROM_FRONT) return notFromFrontResponse();
         return app.fetch(request, { clientAddress } satisfies SocketEnv);
       },
