@@ -14,7 +14,7 @@ const HEAD_BUFFER = 64 * 1024;
 /** A head larger than this is refused (undici's default maximum header size). */
 const HEAD_LIMIT = 16 * 1024;
 /** Read buffers kept free across transfers (MiB). */
-const FREE_BUFFERS = 8;
+const FREE_BUFFERS = 4;
 /** The upstream pauses while this many bytes wait in the client's socket, and resumes below it. */
 const PIPE_HIGH = 2 * READ_BUFFER;
 /** Bytes a web-stream body may queue ahead of its reader before the upstream pauses (as undici-client.ts's BODY_BUFFER). */

@@ -1,11 +1,19 @@
 /**
- * The Node adapter's upstream client: undici (src/forward/undici-client.ts) on Node and under Deno;
- * under Bun, whose node:http emulation has no undici underneath, Bun's fetch, which passes bytes
- * through with `decompress: false` (src/adapter/bun/client.ts).
+ * The Node adapter's upstream client: on Node, bodiless GET/HEAD to http: upstreams through
+ * src/forward/socket-client.ts (blobs read in 1 MiB pieces straight into the client's socket: half
+ * the CPU per GiB of undici's path), everything else through undici (src/forward/undici-client.ts);
+ * under Deno undici alone (this client was built and measured on Node's sockets); under Bun, whose node:http emulation
+ * has no undici underneath, Bun's fetch, which passes bytes through with `decompress: false`
+ * (src/adapter/bun/client.ts).
  */
 import type { ClientTimeouts, UpstreamClient } from '../../forward/client.ts';
+import { socketClient } from '../../forward/socket-client.ts';
 import { undiciClient } from '../../forward/undici-client.ts';
 import { bunClient } from '../bun/client.ts';
 
 /** `timeouts` in seconds as in the config. */
-export const nodeClient = (timeouts: ClientTimeouts): UpstreamClient => (process.versions.bun ? bunClient(timeouts) : undiciClient(timeouts));
+export function nodeClient(timeouts: ClientTimeouts): UpstreamClient {
+  if (process.versions.bun) return bunClient(timeouts);
+  if (process.versions.deno) return undiciClient(timeouts);
+  return socketClient(timeouts, undiciClient(timeouts));
+}
