@@ -103,6 +103,9 @@ const raw = createNetServer((socket: Socket) => {
       socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n');
       socket.write(pattern(300 * 1024, 9));
       setTimeout(() => socket.end(), 20);
+    } else if (path === '/chunked-broken') {
+      socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n');
+      setTimeout(() => socket.destroy(), 20);
     } else if (path === '/broken') {
       socket.end('HTTP/1.1 2OO OK\r\n\r\n');
     } else if (path === '/bad-header') {
@@ -216,6 +219,16 @@ it('decodes a chunked answer on the web-stream path', async () => {
   expect(answer.body).toBeInstanceOf(ReadableStream);
   expect((await text(answer)).equals(JSON_BODY)).toBe(true);
   expect(countOf(answer.body)!.bytes).toBe(JSON_BODY.length);
+});
+
+it('errors the web stream of a chunked answer that breaks off', async () => {
+  const answer = await send(`${rawBase}/chunked-broken`);
+  let ended: { error?: unknown } | undefined;
+  countOf(answer.body)!.whenEnded((error) => {
+    ended = { error };
+  });
+  await expect(text(answer)).rejects.toThrow();
+  expect(ended?.error).toBeDefined();
 });
 
 it('reads a body without length to the close', async () => {
