@@ -41,6 +41,8 @@ export interface FetchClientOptions {
   byobReads?: boolean;
   /** The IdleSweep to share (Deno's two halves); a new one otherwise. */
   sweep?: IdleSweep;
+  /** Runs per chunk of a streamed (not small) answer as it passes on, besides the idle touch: Deno's memory guard counts them. */
+  onStreamedChunk?: () => void;
 }
 
 /**
@@ -132,7 +134,14 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
         return response;
       }
       response.body = answer.body;
-      response.watch = { chunk: () => transfer.touch(), end: finish, ...(options.nativePipe && { deadline: (ms: number) => transfer.deadline(ms) }) };
+      const counted = options.onStreamedChunk;
+      const chunk = counted
+        ? () => {
+            transfer.touch();
+            counted();
+          }
+        : () => transfer.touch();
+      response.watch = { chunk, end: finish, ...(options.nativePipe && { deadline: (ms: number) => transfer.deadline(ms) }) };
       return response;
     },
     async close() {
