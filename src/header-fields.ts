@@ -46,6 +46,19 @@ export class HeaderFields implements Headers {
     return fields;
   }
 
+  /**
+   * Fields as node:http's `rawHeaders` lists them (name, value, name, value…; names as sent),
+   * taken without validation (llhttp refused what HTTP forbids); HTTP/2 pseudo-fields (`:path`) left out.
+   */
+  static fromRaw(raw: readonly string[]): HeaderFields {
+    const fields = new HeaderFields();
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!;
+      if (name.charCodeAt(0) !== 58) fields.#add(name.toLowerCase(), raw[i + 1]!);
+    }
+    return fields;
+  }
+
   #add(name: string, value: string): void {
     if (name === 'set-cookie') {
       this.#cookies.push(value);

@@ -60,3 +60,15 @@ describe('HeaderFields', () => {
     expect(plainFields(responseOf(null, 204, '', new Headers()))).toBe(false);
   });
 });
+
+describe('HeaderFields.fromRaw', () => {
+  it('reads node:http rawHeaders: names lowercased, repeats joined, cookies apart, pseudo-fields left out', () => {
+    const fields = HeaderFields.fromRaw([':path', '/x', 'Host', 'a.test', 'Accept', 'a', 'ACCEPT', 'b', 'Set-Cookie', 'x=1', 'set-cookie', 'y=2']);
+    expect([...fields]).toEqual([
+      ['host', 'a.test'],
+      ['accept', 'a, b'],
+      ['set-cookie', 'x=1'],
+      ['set-cookie', 'y=2'],
+    ]);
+  });
+});

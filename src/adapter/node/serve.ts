@@ -11,7 +11,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import type { StartOptions } from '../../config/cli.ts';
 import { pipeOf } from '../../forward/counted-body.ts';
 import { reasonPhraseOf } from '../../forward/reason-phrase.ts';
-import { plainFields } from '../../header-fields.ts';
+import { HeaderFields, plainFields } from '../../header-fields.ts';
 import { nodeFiles } from '../../local/node-files.ts';
 import { appFor } from '../app.ts';
 import { listeningLine, runLifecycle, startAdmin, startListeners, type AdminStart, type ProcessHooks, type Serving } from '../lifecycle.ts';
@@ -33,7 +33,8 @@ export function serveNode({ config, source }: StartOptions, hooks: ProcessHooks 
    * that. The phrase comes from a side table: reading `response.statusText` would turn the
    * lightweight Response into a full one and lose the server's one-write path for small answers.
    */
-  const withReasonPhrase = async (request: Request, env: { outgoing?: { statusMessage: string } }): Promise<Response> => {
+  const withReasonPhrase = async (request: Request, env: { incoming?: { rawHeaders: string[] }; outgoing?: { statusMessage: string } }): Promise<Response> => {
+    if (env.incoming) withRawFields(request, env.incoming.rawHeaders);
     const response = await app.fetch(request, env);
     const phrase = reasonPhraseOf(response);
     if (env.outgoing instanceof ServerResponse && pipedToNode(request, response, env.outgoing, phrase)) return RESPONSE_ALREADY_SENT;
@@ -125,6 +126,17 @@ function pipedToNode(request: Request, response: Response, outgoing: ServerRespo
   else outgoing.writeHead(response.status, headers);
   piped.pipe(outgoing);
   return true;
+}
+
+/**
+ * The request's fields as a HeaderFields read once from node:http's `rawHeaders`: node-server's
+ * lightweight headers answer `get` from them too, but build a Fetch `Headers` (an append per field,
+ * sorted again on each walk) the first time they are walked, and the guard and the outgoing passes
+ * walk them on every request. A request whose body is read later still gets a full Request built
+ * from these fields.
+ */
+function withRawFields(request: Request, raw: readonly string[]): void {
+  Object.defineProperty(request, 'headers', { value: HeaderFields.fromRaw(raw), configurable: true, enumerable: true });
 }
 
 /**
