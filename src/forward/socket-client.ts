@@ -15,6 +15,13 @@ const HEAD_BUFFER = 64 * 1024;
 const HEAD_LIMIT = 16 * 1024;
 /** Read buffers kept free across transfers (MiB). */
 const FREE_BUFFERS = 4;
+/**
+ * A read goes into what is left of the current READ_BUFFER while that is at least this much, so a
+ * buffer is filled by several reads before the next one is taken: a socket read returns what has
+ * arrived (often far less than 1 MiB), and a whole buffer per read held until its write completed
+ * kept ~25 MB more in flight (measured: peak RSS 127–133 MB against undici's 100–102 over 4 GiB).
+ */
+const MIN_READ = 256 * 1024;
 /** The upstream pauses while this many bytes wait in the client's socket, and resumes below it. */
 const PIPE_HIGH = 2 * READ_BUFFER;
 /** Bytes a web-stream body may queue ahead of its reader before the upstream pauses (as undici-client.ts's BODY_BUFFER). */
@@ -26,9 +33,11 @@ const KEEP_PER_ORIGIN = 64;
 const free: Buffer[] = [];
 /** Slices of a read buffer still queued in a client's socket, by buffer: it is read into again only at zero. */
 const writing = new WeakMap<Buffer, number>();
+/** Buffers a connection still reads into (the rest of them). */
+const reading = new WeakSet<Buffer>();
 const takeBuffer = (): Buffer => free.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER);
 function recycle(buffer: Buffer): void {
-  if (buffer.byteLength === READ_BUFFER && !writing.has(buffer) && free.length < FREE_BUFFERS && !free.includes(buffer)) free.push(buffer);
+  if (!writing.has(buffer) && !reading.has(buffer) && free.length < FREE_BUFFERS && !free.includes(buffer)) free.push(buffer);
 }
 function written(buffer: Buffer): void {
   const left = (writing.get(buffer) ?? 1) - 1;
@@ -62,13 +71,16 @@ class Connection {
   /** The next read goes into a pooled READ_BUFFER (a body piped to the client) instead of `head`. */
   big = false;
   error: Error | undefined;
+  /** The pooled buffer reads go into while `big`, and how much of it they filled. */
+  #current: Buffer | undefined;
+  #used = 0;
 
   constructor(host: string, port: number, connectMs: number) {
     this.socket = connect({
       host,
       port,
       noDelay: true,
-      onread: { buffer: () => (this.big ? takeBuffer() : this.head), callback: (n: number, buffer: Buffer) => this.#read(n, buffer) },
+      onread: { buffer: () => this.#next(), callback: (n: number, buffer: Buffer) => this.#read(n, buffer) },
     });
     const timer = setTimeout(() => this.socket.destroy(new ConnectTimeout(`timed out connecting after ${connectMs / 1000} s`)), connectMs);
     this.socket.once('connect', () => clearTimeout(timer));
@@ -76,15 +88,40 @@ class Connection {
     this.socket.on('timeout', () => this.exchange || this.socket.destroy());
     this.socket.on('close', () => {
       clearTimeout(timer);
+      this.#retire();
       this.exchange?.closed(this.error);
     });
   }
 
+  /** Where the next read goes (Node asks after each read): `head`, or the rest of the current pooled buffer. */
+  #next(): Buffer {
+    if (!this.big) {
+      this.#retire();
+      return this.head;
+    }
+    if (!this.#current || READ_BUFFER - this.#used < MIN_READ) {
+      this.#retire();
+      this.#current = takeBuffer();
+      this.#used = 0;
+      reading.add(this.#current);
+    }
+    return this.#current.subarray(this.#used);
+  }
+
+  #retire(): void {
+    if (!this.#current) return;
+    reading.delete(this.#current);
+    recycle(this.#current);
+    this.#current = undefined;
+  }
+
   #read(n: number, buffer: Buffer): boolean {
-    if (this.exchange) this.exchange.read(buffer.subarray(0, n), buffer);
+    // `buffer` is `head` or a view of the current pooled buffer, which owns the bytes.
+    const owner = buffer === this.head ? this.head : this.#current!;
+    if (owner !== this.head) this.#used += n;
+    if (this.exchange) this.exchange.read(buffer.subarray(0, n), owner);
     // Bytes nobody asked for: the connection is out of step.
     else this.socket.destroy();
-    if (buffer !== this.head) recycle(buffer);
     return !this.paused;
   }
 
@@ -330,7 +367,8 @@ function exchange(conn: Connection, outgoing: OutgoingRequest, url: URL, transfe
           pull() {
             transfer.touch();
             if (consumer === 'hold') toWeb();
-            else conn.resume();
+            // Only while this answer still owns the connection (once done, it may carry another request).
+            else if (state === 'body') conn.resume();
           },
           cancel: (reason) => fail(reason instanceof Error ? reason : new Error('the reader cancelled the body')),
         },
