@@ -16,6 +16,12 @@
  *   Bun's native pipe), bench/floor-proxy.mjs on Bun (its node:http), and the router as
  *   `bun run src/node.ts` and `bun run src/bun.ts`;
  * - deno: bench/floor-deno.mjs (Deno.serve + fetch, Response untouched) and src/deno.ts.
+ * Per runtime also a "Hono floor": the bare proxy again, as the router's fixed shape (a Hono app on
+ * the Fetch API, `app.all('*', …)`, served as the router is served): bench/floor-hono-node.mjs
+ * (@hono/node-server + undici), bench/floor-hono-node-raw.mjs (@hono/node-server + the net onread
+ * client), bench/floor-hono-bun.mjs (Bun.serve + fetch) and bench/floor-hono-deno.mjs (Deno.serve
+ * + fetch), the last two once with the Response untouched and once (`copy`) with a small body read
+ * whole into a new Response with a copy of the headers (what the router must do to edit headers).
  * Each floor runs twice, one process per origin (a floor has no routing): one in front of the
  * manifest origin (small requests), one in front of the docker-registry (the blob).
  *
@@ -138,6 +144,28 @@ const FLOORS: Record<Group, FloorSpec[]> = {
     { label: 'floor: node:http + undici on Bun', argv: (p, o) => [BUN, join(ROOT, 'bench/floor-proxy.mjs'), String(p), o] },
   ],
   deno: [{ label: 'floor: Deno.serve + fetch', argv: (p, o) => [DENO, 'run', '--allow-net', join(ROOT, 'bench/floor-deno.mjs'), String(p), o] }],
+};
+
+/** The same bare proxies in the router's fixed shape: a Hono app on the Fetch API, served as the router is. */
+const HONO_FLOORS: Record<Group, FloorSpec[]> = {
+  node: [
+    { label: 'hono floor: node-server + undici', argv: (p, o) => [process.execPath, join(ROOT, 'bench/floor-hono-node.mjs'), String(p), o] },
+    { label: 'hono floor: node-server + net onread', argv: (p, o) => [process.execPath, join(ROOT, 'bench/floor-hono-node-raw.mjs'), String(p), o] },
+  ],
+  bun: [
+    { label: 'hono floor: Bun.serve + fetch (untouched)', argv: (p, o) => [BUN, join(ROOT, 'bench/floor-hono-bun.mjs'), String(p), o] },
+    { label: 'hono floor: Bun.serve + fetch (new Response)', argv: (p, o) => [BUN, join(ROOT, 'bench/floor-hono-bun.mjs'), String(p), o, 'copy'] },
+  ],
+  deno: [
+    {
+      label: 'hono floor: Deno.serve + fetch (untouched)',
+      argv: (p, o) => [DENO, 'run', '--allow-net', '--allow-read', '--allow-env', join(ROOT, 'bench/floor-hono-deno.mjs'), String(p), o],
+    },
+    {
+      label: 'hono floor: Deno.serve + fetch (new Response)',
+      argv: (p, o) => [DENO, 'run', '--allow-net', '--allow-read', '--allow-env', join(ROOT, 'bench/floor-hono-deno.mjs'), String(p), o, 'copy'],
+    },
+  ],
 };
 
 const ROUTERS: Record<Group, [Runtime, string][]> = {
@@ -305,7 +333,7 @@ async function main(): Promise<number> {
       }
     }
     for (const group of flags.runtimes) {
-      for (const spec of FLOORS[group]) {
+      for (const spec of [...FLOORS[group], ...HONO_FLOORS[group]]) {
         const row = newRow(group, spec.label);
         try {
           row.small = await startFloor(spec, staticOrigin.url);
@@ -532,13 +560,14 @@ async function main(): Promise<number> {
   const budget: string[][] = [];
   for (const [row, runtime] of routerRuntime) {
     const floors = rows.filter((r) => r.group === row.group && r.name.startsWith('floor: '));
-    /** The runtime's best bare proxy on a measure (lowest figure, or highest with `higher`) and that figure. */
-    const best = (get: (r: Row) => number, higher = false): [Row | undefined, number] => {
-      const scored = floors.map((r) => [r, get(r)] as [Row, number]).filter(([, v]) => Number.isFinite(v));
+    const honoFloors = rows.filter((r) => r.group === row.group && r.name.startsWith('hono floor: '));
+    /** The best of `among` (default: the runtime's bare proxies) on a measure (lowest figure, or highest with `higher`) and that figure. */
+    const best = (get: (r: Row) => number, higher = false, among = floors): [Row | undefined, number] => {
+      const scored = among.map((r) => [r, get(r)] as [Row, number]).filter(([, v]) => Number.isFinite(v));
       scored.sort((a, b) => (higher ? b[1] - a[1] : a[1] - b[1]));
       return scored[0] ?? [undefined, Number.NaN];
     };
-    const named = ([floor, value]: [Row | undefined, number]) => `${times(value)}${floor ? ` (${floor.name.replace('floor: ', '')})` : ''}`;
+    const named = ([floor, value]: [Row | undefined, number]) => `${times(value)}${floor ? ` (${floor.name.replace(/^(hono )?floor: /, '')})` : ''}`;
     const measures: [string, (r: Row) => number, number, string][] = [
       ['CPU per GET', (r) => medianRatio(r.getUs, tuned.getUs), CPU_TARGET[runtime]!, ''],
       ['CPU per HEAD', (r) => medianRatio(r.headUs, tuned.headUs), CPU_TARGET[runtime]!, ''],
@@ -546,8 +575,19 @@ async function main(): Promise<number> {
     if (flags.blob) measures.push(['proxy CPU s/GiB of blob GET', (r) => medianRatio(r.blobCpu, r.pairCpu), 2, ' (aim)']);
     for (const [what, get, goal, aim] of measures) {
       const floor = best(get);
+      const hono = best(get, false, honoFloors);
       const rt = get(row);
-      budget.push([row.name, what, `≤ ${goal}×${aim}`, named(floor), times(rt), times(goal - floor[1]), rt <= goal ? 'met' : '**missed**']);
+      budget.push([
+        row.name,
+        what,
+        `≤ ${goal}×${aim}`,
+        named(floor),
+        named(hono),
+        times(rt),
+        times(goal - floor[1]),
+        times(goal - hono[1]),
+        rt <= goal ? 'met' : '**missed**',
+      ]);
     }
     if (flags.blob) {
       const goal = BLOB_TARGET[runtime]!;
@@ -559,13 +599,25 @@ async function main(): Promise<number> {
         'blob GET MiB/s (paired median; best of rounds)',
         `≥ ${goal}×`,
         `${named(best(paired, true))}; ${named(best(top, true))}`,
+        `${named(best(paired, true, honoFloors))}; ${named(best(top, true, honoFloors))}`,
         `${times(rt)}; ${times(rtTop)}`,
+        '–',
         '–',
         rt >= goal ? 'met' : rtTop >= goal ? 'met at best' : '**missed**',
       ]);
     }
   }
-  const budgetHeader = ['router', 'measure', 'target × tuned', 'floor × tuned', 'router × tuned', 'target − floor', 'router'];
+  const budgetHeader = [
+    'router',
+    'measure',
+    'target × tuned',
+    'floor × tuned',
+    'Hono floor × tuned',
+    'router × tuned',
+    'target − floor',
+    'target − Hono floor',
+    'router',
+  ];
 
   const command = `npx tsx bench/floor.ts${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
   const minutes = ((Date.now() - started) / 60_000).toFixed(1);
@@ -581,7 +633,10 @@ async function main(): Promise<number> {
     '',
     `Everything on 127.0.0.1. A "floor" is a bare proxy on that runtime in front of one origin: no routing, no header passes, ` +
       `no logging (bench/floor-proxy.mjs: node:http + undici, on Node and on Bun; bench/floor-bun.mjs: Bun.serve + fetch, ` +
-      `the Response handed back untouched; bench/floor-deno.mjs: Deno.serve + fetch, likewise). Rows took turns for ` +
+      `the Response handed back untouched; bench/floor-deno.mjs: Deno.serve + fetch, likewise). A "hono floor" is the same ` +
+      `bare proxy in the router's fixed shape, a Hono app on the Fetch API served as the router is (bench/floor-hono-*.mjs: ` +
+      `@hono/node-server + undici or the net onread client; Bun.serve / Deno.serve + fetch, the Response untouched or, ` +
+      `"new Response", a small body read whole into a new Response with a copy of the headers). Rows took turns for ` +
       `${flags.rounds} rounds; figures are medians over rounds, ratios the median of each round's ratio against nginx (tuned) ` +
       `in that round. Small requests: wrk -t2 -c32 -d${flags.duration}s GET and bench/headload.c HEAD of a ${MANIFEST.length}-byte ` +
       `manifest (static nginx origin); CPU µs/req is the proxy's process tree (nginx: master + workers) CPU time per request.` +
@@ -599,7 +654,8 @@ async function main(): Promise<number> {
     '',
     ...(flags.blob ? ['**Blob GET**', '', table(blobHeader, blobRows.filter(Boolean), 2), ''] : []),
     "**Issue 20's targets against each runtime's floor** (the best of that runtime's bare proxies on each measure; " +
-      '"target − floor": what the target leaves the router for everything it does, in multiples of tuned nginx)',
+      '"target − floor": what the target leaves the router for everything it does, in multiples of tuned nginx; ' +
+      '"Hono floor": the best of its bare proxies in the Hono/Fetch shape, so "target − Hono floor" is what is left once that shape is paid)',
     '',
     table(budgetHeader, budget, 3),
     '',
