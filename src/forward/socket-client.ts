@@ -5,6 +5,7 @@ import { IdleSweep, type Transfer } from './idle.ts';
 import { streamed } from './scavenge.ts';
 import { SmallBody } from '../stream/small-body.ts';
 import { upstreamError } from './upstream-error.ts';
+import { HeaderFields } from '../header-fields.ts';
 import { smallBodyLength, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
 
 /** Bytes per socket read of a body piped to the client: nginx's tuned proxy_buffers size; 72 reads for 64 MiB against undici's ~1,100. */
@@ -326,7 +327,8 @@ function exchange(conn: Connection, outgoing: OutgoingRequest, url: URL, transfe
       const code = Number(status[2]);
       if (code === 101) throw malformed('101 Switching Protocols, which was not asked for');
       if (code < 200) return false;
-      const headers = new Headers();
+      // The fields as the passes take them without the Fetch API's per-call costs (src/header-fields.ts); append refuses NUL.
+      const headers = new HeaderFields();
       for (const field of lines.slice(1)) {
         const colon = field.indexOf(':');
         if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(field.slice(0, colon))) throw malformed(`header line ${JSON.stringify(field.slice(0, 40))}`);
