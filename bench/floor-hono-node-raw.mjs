@@ -3,8 +3,7 @@
  * served by @hono/node-server (as the router is), whose one handler builds the upstream request
  * the way a Fetch app must (method, path and query from `c.req.raw.url`, headers from
  * `c.req.raw.headers`) and sends it over the keep-alive `net.connect({ onread })` HTTP/1.1 client
- * of bench/floor-node-raw.mjs (same reads into pooled 1 MiB buffers; that file's client is woven
- * into its node:http handler, so it is restated here as a function that resolves to the answer).
+ * of bench/floor-raw-origin.mjs (reads into pooled 1 MiB buffers), as a function that resolves to the answer.
  * An answer up to 64 KiB is gathered and returned as `new Response(body, { status, headers })`
  * with the headers as a plain object; a larger one as a web stream of copies of the reads (with
  * backpressure). Bodiless requests only (anything with a body answers 501); answers need a
@@ -12,47 +11,12 @@
  *
  *   node bench/floor-hono-node-raw.mjs PORT ORIGIN_URL
  */
-import { connect } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
+import { HOP, parseHead, rawOrigin, release, SMALL } from './floor-raw-origin.mjs';
 
-const SMALL = 64 * 1024;
-const BUFFER = 1 << 20;
-const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade', 'te', 'trailer']);
 const [port, origin] = [Number(process.argv[2]), new URL(process.argv[3])];
-
-const buffers = [];
-const take = () => buffers.pop() ?? Buffer.allocUnsafe(BUFFER);
-const release = (buffer) => buffers.push(buffer);
-
-/** Idle keep-alive connections to the origin. */
-const idle = [];
-
-/** A connection whose reads go to `conn.onData(n, buffer)` (returns false to pause reading). */
-function open() {
-  const conn = { socket: undefined, onData: undefined, onGone: undefined };
-  conn.socket = connect({
-    host: origin.hostname,
-    port: Number(origin.port || 80),
-    noDelay: true,
-    onread: {
-      buffer: take,
-      callback(n, buffer) {
-        if (conn.onData) return conn.onData(n, buffer);
-        release(buffer);
-        return true;
-      },
-    },
-  });
-  const gone = () => {
-    const i = idle.indexOf(conn);
-    if (i >= 0) idle.splice(i, 1);
-    conn.onGone?.();
-  };
-  conn.socket.on('error', gone);
-  conn.socket.on('close', gone);
-  return conn;
-}
+const upstream = rawOrigin(origin);
 
 /**
  * One bodiless request to the origin: `head` is the request line and header lines, without the
@@ -62,7 +26,7 @@ function open() {
  */
 function send(method, head) {
   return new Promise((resolve, reject) => {
-    const conn = idle.pop() ?? open();
+    const conn = upstream.take();
     conn.socket.write(`${head}\r\n\r\n`, 'latin1');
     let parsed; // the answer's head text until it is complete, then true
     let left = 0; // body bytes still to come
@@ -72,7 +36,7 @@ function send(method, head) {
     let reuse = true;
     const done = () => {
       conn.onData = conn.onGone = undefined;
-      if (reuse) idle.push(conn);
+      if (reuse) upstream.keep(conn);
       else conn.socket.end();
     };
     const fail = (error) => {
@@ -93,18 +57,13 @@ function send(method, head) {
           return true;
         }
         from = n - (text.length - end - 4);
-        const lines = text.slice(0, end).split('\r\n');
-        const status = Number(lines[0].slice(9, 12));
+        const head = parseHead(text, end);
+        const { status, length } = head;
+        reuse = head.reuse;
         const headers = {};
-        let length = -1;
-        for (let i = 1; i < lines.length; i++) {
-          const line = lines[i];
-          const colon = line.indexOf(':');
-          const name = line.slice(0, colon).toLowerCase();
-          const value = line.slice(colon + 1).trim();
-          if (name === 'content-length') length = Number(value);
-          if (name === 'connection' && /close/i.test(value)) reuse = false;
-          if (!HOP.has(name)) headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
+        for (const [name, value] of head.fields) {
+          const lower = name.toLowerCase();
+          headers[lower] = lower in headers ? `${headers[lower]}, ${value}` : value;
         }
         parsed = true;
         const bodiless = method === 'HEAD' || status === 204 || status === 304;

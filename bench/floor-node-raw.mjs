@@ -10,52 +10,17 @@
  *   node bench/floor-node-raw.mjs PORT ORIGIN_URL
  */
 import { createServer } from 'node:http';
-import { connect } from 'node:net';
+import { HOP, parseHead, rawOrigin, release, SMALL } from './floor-raw-origin.mjs';
 
-const SMALL = 64 * 1024;
-const BUFFER = 1 << 20;
-const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade', 'te', 'trailer']);
 const [port, origin] = [Number(process.argv[2]), new URL(process.argv[3])];
-
-const buffers = [];
-const take = () => buffers.pop() ?? Buffer.allocUnsafe(BUFFER);
-const release = (buffer) => buffers.push(buffer);
-
-/** Idle keep-alive connections to the origin. */
-const idle = [];
-
-/** A connection whose reads go to `conn.onData(n, buffer)` (returns false to pause reading). */
-function open() {
-  const conn = { socket: undefined, onData: undefined, onGone: undefined };
-  conn.socket = connect({
-    host: origin.hostname,
-    port: Number(origin.port || 80),
-    noDelay: true,
-    onread: {
-      buffer: take,
-      callback(n, buffer) {
-        if (conn.onData) return conn.onData(n, buffer);
-        release(buffer);
-        return true;
-      },
-    },
-  });
-  const gone = () => {
-    const i = idle.indexOf(conn);
-    if (i >= 0) idle.splice(i, 1);
-    conn.onGone?.();
-  };
-  conn.socket.on('error', gone);
-  conn.socket.on('close', gone);
-  return conn;
-}
+const upstream = rawOrigin(origin);
 
 createServer((incoming, outgoing) => {
   if (Number(incoming.headers['content-length'] ?? 0) > 0 || incoming.headers['transfer-encoding']) {
     outgoing.writeHead(501).end();
     return;
   }
-  const conn = idle.pop() ?? open();
+  const conn = upstream.take();
   const head = [`${incoming.method} ${incoming.url} HTTP/1.1`];
   for (let i = 0; i < incoming.rawHeaders.length; i += 2) {
     if (!HOP.has(incoming.rawHeaders[i].toLowerCase())) head.push(`${incoming.rawHeaders[i]}: ${incoming.rawHeaders[i + 1]}`);
@@ -74,7 +39,7 @@ createServer((incoming, outgoing) => {
   };
   const done = () => {
     conn.onData = conn.onGone = undefined;
-    if (reuse) idle.push(conn);
+    if (reuse) upstream.keep(conn);
     else conn.socket.end();
   };
   conn.onGone = fail;
@@ -90,18 +55,10 @@ createServer((incoming, outgoing) => {
       }
       // The head is latin1 text; its length in characters equals its length in bytes.
       from = n - (text.length - end - 4);
-      const lines = text.slice(0, end).split('\r\n');
-      const status = Number(lines[0].slice(9, 12));
-      const headers = [];
-      let length = -1;
-      for (const line of lines.slice(1)) {
-        const colon = line.indexOf(':');
-        const name = line.slice(0, colon);
-        const value = line.slice(colon + 1).trim();
-        if (name.toLowerCase() === 'content-length') length = Number(value);
-        if (name.toLowerCase() === 'connection' && /close/i.test(value)) reuse = false;
-        if (!HOP.has(name.toLowerCase())) headers.push(name, value);
-      }
+      const answer = parseHead(text, end);
+      const { status, length } = answer;
+      reuse = answer.reuse;
+      const headers = answer.fields.flat();
       parsed = headers;
       const bodiless = incoming.method === 'HEAD' || status === 204 || status === 304;
       if (!bodiless && length < 0) {
