@@ -41,7 +41,7 @@ import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { startRegistry, type Registry } from '../test/support/registry.ts';
 import { freePort } from '../test/support/ports.ts';
-import { buildHeadload, checkManifest, MiB, patternBlock, pullBlob, pushBlob, repeatedDigest, runWrk } from './load.ts';
+import { buildHeadload, checkManifest, MANIFEST_PATH, manifestLoad, MiB, patternBlock, pullBlob, pushBlob, repeatedDigest } from './load.ts';
 import {
   BUN,
   cpuSeconds,
@@ -360,7 +360,7 @@ async function main(): Promise<number> {
     }
     for (const row of rows) if (row.failed) log(`${row.name}: FAILED to start: ${lastLines(row.failed)}`);
 
-    const manifestPath = '/v2/bench/static/manifests/latest';
+    const manifestPath = MANIFEST_PATH;
     const live = () => rows.filter((r) => !r.failed);
     const alive = (row: Row) => {
       for (const end of [row.small, row.blob]) {
@@ -371,16 +371,7 @@ async function main(): Promise<number> {
       }
       return !row.failed;
     };
-    const load = (url: string, seconds: number, head: boolean) =>
-      runWrk({
-        url: url + manifestPath,
-        host: 'static.bench',
-        accept: MANIFEST_TYPE,
-        seconds,
-        connections: 32,
-        threads: 2,
-        headload: head ? headload : undefined,
-      });
+    const load = (url: string, seconds: number, head: boolean) => manifestLoad(url, seconds, head ? headload : undefined);
 
     // What each row answers must be what the origin sent (status, type, digest, length).
     for (const row of live()) {

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { Agent, request, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { randomChunks } from '../test/support/random.ts';
+import { MANIFEST_TYPE } from './procs.ts';
 
 export const MiB = 1024 * 1024;
 
@@ -334,6 +335,17 @@ export function runWrk(opts: {
     });
   });
 }
+
+/** Where the static origin serves the bench's manifest (bench/procs.ts startStaticOrigin), under a router or nginx in front of it. */
+export const MANIFEST_PATH = '/v2/bench/static/manifests/latest';
+
+/**
+ * The small-request load of the bench's tools: wrk GET (or, with `headload`, HEAD) of the manifest
+ * through the proxy at `base` (`http://host:port`), Host `static.bench`, for `seconds`; 32
+ * connections on 2 threads unless said otherwise.
+ */
+export const manifestLoad = (base: string, seconds: number, headload?: string, { connections = 32, threads = 2 } = {}) =>
+  runWrk({ url: base + MANIFEST_PATH, host: 'static.bench', accept: MANIFEST_TYPE, seconds, connections, threads, headload });
 
 /** Compiles bench/headload.c into `dir` (needs a C compiler: gcc or clang as `cc`). */
 export function buildHeadload(source: string, dir: string): string {

@@ -20,8 +20,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../test/support/ports.ts';
 import { summarise } from './cpuprofile-top.ts';
-import { buildHeadload, runWrk } from './load.ts';
-import { BUN, DENO, launch, MANIFEST, MANIFEST_TYPE, ROOT, startStaticOrigin, waitFor } from './procs.ts';
+import { buildHeadload, manifestLoad } from './load.ts';
+import { BUN, DENO, launch, MANIFEST, ROOT, startStaticOrigin, waitFor } from './procs.ts';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(name);
@@ -72,16 +72,7 @@ try {
   const router = launch(program, args, { cwd: ROOT, env: { ...process.env, PORT: '', NODE_ENV: 'production' } });
   await waitFor(router, () => /listening on/.test(router.stderr()), `${runtime} ${entry}`, 45_000);
   const headload = buildHeadload(join(ROOT, 'bench/headload.c'), dir);
-  const load = (seconds: number, head: boolean) =>
-    runWrk({
-      url: `http://127.0.0.1:${port}/v2/bench/static/manifests/latest`,
-      host: 'static.bench',
-      accept: MANIFEST_TYPE,
-      seconds,
-      connections: 32,
-      threads: 2,
-      headload: head ? headload : undefined,
-    });
+  const load = (seconds: number, head: boolean) => manifestLoad(`http://127.0.0.1:${port}`, seconds, head ? headload : undefined);
   await load(2, false); // warm-up (JIT); part of the profile, a small share of it
   for (const head of method === 'both' ? [false, true] : [method === 'HEAD']) {
     const r = await load(duration, head);
