@@ -26,7 +26,9 @@ export class HeaderFields implements Headers {
       fields.#cookies = [...source.#cookies];
       return fields;
     }
-    source.forEach((value, name) => fields.#add(name, value));
+    source.forEach((value, name) => {
+      if (name !== 'set-cookie') fields.#add(name, value);
+    });
     fields.#cookies = source.getSetCookie();
     return fields;
   }

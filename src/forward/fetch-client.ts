@@ -91,13 +91,7 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
         });
       let headers: HeadersInit = outgoing.headers;
       if (outgoing.headers instanceof HeaderFields) headers = outgoing.headers.toInit();
-      else if (options.plainHeaders) {
-        const record: Record<string, string> = {};
-        outgoing.headers.forEach((value, name) => {
-          record[name] = value;
-        });
-        headers = record;
-      }
+      else if (options.plainHeaders) headers = HeaderFields.from(outgoing.headers).toInit();
       let answer: Response;
       try {
         answer = await fetchFn(outgoing.url, {

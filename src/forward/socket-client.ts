@@ -47,6 +47,9 @@ function written(buffer: Buffer): void {
   recycle(buffer);
 }
 
+/** A field name: a token (RFC 9110 §5.1). */
+const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
 /** A new connection did not open within timeouts.connect. */
 class ConnectTimeout extends Error {
   code = 'UND_ERR_CONNECT_TIMEOUT';
@@ -327,13 +330,15 @@ function exchange(conn: Connection, outgoing: OutgoingRequest, url: URL, transfe
       const code = Number(status[2]);
       if (code === 101) throw malformed('101 Switching Protocols, which was not asked for');
       if (code < 200) return false;
-      // The fields as the passes take them without the Fetch API's per-call costs (src/header-fields.ts); append refuses NUL.
-      const headers = new HeaderFields();
-      for (const field of lines.slice(1)) {
+      // Checked here once (a token, a colon, no NUL; CR and LF cannot be left after the split), then taken as read.
+      const raw: string[] = [];
+      for (let i = 1; i < lines.length; i++) {
+        const field = lines[i]!;
         const colon = field.indexOf(':');
-        if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(field.slice(0, colon))) throw malformed(`header line ${JSON.stringify(field.slice(0, 40))}`);
-        headers.append(field.slice(0, colon), field.slice(colon + 1).trim());
+        if (colon <= 0 || !FIELD_NAME.test(field.slice(0, colon)) || field.includes('\0')) throw malformed(`header line ${JSON.stringify(field.slice(0, 40))}`);
+        raw.push(field.slice(0, colon), field.slice(colon + 1).trim());
       }
+      const headers = HeaderFields.fromRaw(raw);
       const response: UpstreamResponse = { status: code, statusText: status[3] ?? '', headers, body: null };
       const connection = headers.get('connection')?.toLowerCase() ?? '';
       reusable = status[1] === '1' ? !/\bclose\b/.test(connection) : /\bkeep-alive\b/.test(connection);

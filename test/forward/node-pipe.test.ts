@@ -1,10 +1,10 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countOf, pipeOf } from '../../src/forward/counted-body.ts';
 import { socketClient } from '../../src/forward/socket-client.ts';
 import { undiciClient } from '../../src/forward/undici-client.ts';
+import { sink, until } from '../support/sink.ts';
 
 // The pipe to a Node writable (the Node adapter's path for streamed answers, see
 // src/adapter/node/serve.ts) of both Node clients, undici's and the socket client
@@ -64,24 +64,6 @@ afterAll(async () => {
   origin.closeAllConnections();
   origin.close();
 });
-
-/** A Node writable collecting what it is given; `stalled`: it never takes a chunk (a client that stopped reading). */
-function sink(stalled = false): Writable & { received: Buffer[] } {
-  const received: Buffer[] = [];
-  const writable = new Writable({
-    highWaterMark: 16 * 1024,
-    write(chunk: Buffer, _encoding, done) {
-      if (stalled) return;
-      received.push(chunk);
-      done();
-    },
-  });
-  return Object.assign(writable, { received });
-}
-
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((done) => setTimeout(done, 20));
-}
 
 async function get(client: Client, path: string) {
   const signal = new AbortController().signal;

@@ -1,10 +1,10 @@
 import { createServer, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { UpstreamClient, UpstreamResponse } from '../../src/forward/client.ts';
 import { countOf, pipeOf } from '../../src/forward/counted-body.ts';
 import { socketClient } from '../../src/forward/socket-client.ts';
+import { sink, until } from '../support/sink.ts';
 
 // src/forward/socket-client.ts against in-process origins: framing (Content-Length, chunked, to the
 // close), heads (reason phrase, repeated headers, 1xx, malformed), the pipe into a Node writable
@@ -124,10 +124,6 @@ afterAll(async () => {
   raw.close();
 });
 
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((done) => setTimeout(done, 20));
-}
-
 function send(url: string, method = 'GET', signal = new AbortController().signal): Promise<UpstreamResponse> {
   return client.send({ url, method, headers: new Headers({ host: 'origin.test' }), body: null, signal });
 }
@@ -135,23 +131,6 @@ function send(url: string, method = 'GET', signal = new AbortController().signal
 async function text(answer: UpstreamResponse): Promise<Buffer> {
   if (answer.body instanceof Uint8Array) return Buffer.from(answer.body);
   return Buffer.from(await new Response(answer.body).arrayBuffer());
-}
-
-/** A Node writable that collects, or (`stalled`) never takes a chunk; writes complete asynchronously like a socket's. */
-function sink(stalled = false): Writable & { received: Buffer[] } {
-  const received: Buffer[] = [];
-  const writable = new Writable({
-    highWaterMark: 16 * 1024,
-    write(chunk: Buffer, _encoding, done) {
-      if (stalled) return;
-      // Copied later, as a socket would send it: a buffer overwritten before its write completes shows as wrong bytes.
-      setImmediate(() => {
-        received.push(Buffer.from(chunk));
-        done();
-      });
-    },
-  });
-  return Object.assign(writable, { received });
 }
 
 async function piped(path: string) {
