@@ -22,6 +22,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { startRegistry, type Registry } from '../test/support/registry.ts';
 import { multicoreRows, multicoreTable, MULTICORE_RUNTIMES } from './multicore.ts';
 import { redisShare } from './redis-share.ts';
+import { listFlag, numberFlag, readFlags } from './flags.ts';
 import { buildHeadload, checkManifest, MiB, patternBlock, pullBlob, pushBlob, repeatedDigest, runWrk, type WrkResult } from './load.ts';
 import {
   BUN,
@@ -52,87 +53,41 @@ import { createHash } from 'node:crypto';
 // ---------------------------------------------------------------- flags
 
 function parseFlags(argv: string[]) {
-  const flags = {
-    blobMib: 1024,
-    rssGib: 4,
-    duration: 10,
-    warmup: 2,
-    minMiBs: 20,
-    connections: 32,
-    threads: 2,
-    runtimes: [...RUNTIMES] as Runtime[],
-    out: join(ROOT, 'bench/results/latest.md'),
-    accessLog: false,
+  const string = { type: 'string' } as const;
+  const flag = { type: 'boolean' } as const;
+  const values = readFlags(
+    argv,
+    {
+      'blob-mib': string,
+      'rss-gib': string,
+      duration: string,
+      warmup: string,
+      'min-mibs': string,
+      connections: string,
+      threads: string,
+      runtimes: string,
+      out: string,
+      'access-log': flag,
+      'no-multicore': flag,
+      'no-redis': flag,
+    },
+    import.meta.url,
+  );
+  return {
+    blobMib: numberFlag('blob-mib', values['blob-mib'], 1024, 1),
+    rssGib: numberFlag('rss-gib', values['rss-gib'], 4, 0, false),
+    duration: numberFlag('duration', values.duration, 10, 1),
+    warmup: numberFlag('warmup', values.warmup, 2, 0),
+    minMiBs: numberFlag('min-mibs', values['min-mibs'], 20, 0, false),
+    connections: numberFlag('connections', values.connections, 32, 1),
+    threads: numberFlag('threads', values.threads, 2, 1),
+    runtimes: listFlag('runtimes', values.runtimes, RUNTIMES) as Runtime[],
+    out: resolve(values.out ?? join(ROOT, 'bench/results/latest.md')),
+    accessLog: values['access-log'] === true,
     /** The multi-core row (bench/multicore.ts) and the Redis round trip's share (bench/redis-share.ts). */
-    multicore: true,
-    redis: true,
+    multicore: values['no-multicore'] !== true,
+    redis: values['no-redis'] !== true,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const [name, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new Error(`${name} needs a value`);
-      return v;
-    };
-    const num = (min: number) => {
-      const n = Number(value());
-      if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number ≥ ${min}`);
-      return n;
-    };
-    switch (name) {
-      case '--blob-mib':
-        flags.blobMib = Math.round(num(1));
-        break;
-      case '--rss-gib':
-        flags.rssGib = num(0);
-        break;
-      case '--duration':
-        flags.duration = Math.round(num(1));
-        break;
-      case '--warmup':
-        flags.warmup = Math.round(num(0));
-        break;
-      case '--min-mibs':
-        flags.minMiBs = num(0);
-        break;
-      case '--connections':
-        flags.connections = Math.round(num(1));
-        break;
-      case '--threads':
-        flags.threads = Math.round(num(1));
-        break;
-      case '--out':
-        flags.out = resolve(value());
-        break;
-      case '--access-log':
-        flags.accessLog = true;
-        break;
-      case '--no-multicore':
-        flags.multicore = false;
-        break;
-      case '--no-redis':
-        flags.redis = false;
-        break;
-      case '--runtimes': {
-        const list = value()
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean);
-        const unknown = list.filter((r) => !(RUNTIMES as readonly string[]).includes(r));
-        if (unknown.length) throw new Error(`unknown runtime(s) ${unknown.join(', ')}; known: ${RUNTIMES.join(', ')}`);
-        flags.runtimes = list as Runtime[];
-        break;
-      }
-      case '--help':
-      case '-h':
-        console.log(readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]);
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown flag ${name} (see --help)`);
-    }
-  }
-  return flags;
 }
 
 // ---------------------------------------------------------------- machine

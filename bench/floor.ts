@@ -41,6 +41,7 @@ import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { startRegistry, type Registry } from '../test/support/registry.ts';
 import { freePort } from '../test/support/ports.ts';
+import { listFlag, numberFlag, readFlags } from './flags.ts';
 import { buildHeadload, checkManifest, MANIFEST_PATH, manifestLoad, MiB, patternBlock, pullBlob, pushBlob, repeatedDigest } from './load.ts';
 import {
   BUN,
@@ -66,66 +67,21 @@ const GROUPS = ['node', 'bun', 'deno'] as const;
 type Group = (typeof GROUPS)[number];
 
 function parseFlags(argv: string[]) {
-  const flags = {
-    runtimes: [...GROUPS] as Group[],
-    duration: 5,
-    rounds: 3,
-    warmup: 2,
-    blobMib: 1024,
-    blob: true,
-    out: undefined as string | undefined,
+  const string = { type: 'string' } as const;
+  const values = readFlags(
+    argv,
+    { runtimes: string, duration: string, rounds: string, warmup: string, 'blob-mib': string, 'no-blob': { type: 'boolean' }, out: string },
+    import.meta.url,
+  );
+  return {
+    runtimes: listFlag('runtimes', values.runtimes, GROUPS),
+    duration: numberFlag('duration', values.duration, 5, 1),
+    rounds: numberFlag('rounds', values.rounds, 3, 1),
+    warmup: numberFlag('warmup', values.warmup, 2, 0),
+    blobMib: numberFlag('blob-mib', values['blob-mib'], 1024, 1),
+    blob: values['no-blob'] !== true,
+    out: values.out === undefined ? undefined : resolve(values.out),
   };
-  for (let i = 0; i < argv.length; i++) {
-    const [name, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new Error(`${name} needs a value`);
-      return v;
-    };
-    const num = (min: number) => {
-      const n = Number(value());
-      if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number ≥ ${min}`);
-      return Math.round(n);
-    };
-    switch (name) {
-      case '--runtimes': {
-        const list = value()
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean);
-        const unknown = list.filter((r) => !(GROUPS as readonly string[]).includes(r));
-        if (unknown.length) throw new Error(`unknown runtime(s) ${unknown.join(', ')}; known: ${GROUPS.join(', ')}`);
-        flags.runtimes = list as Group[];
-        break;
-      }
-      case '--duration':
-        flags.duration = num(1);
-        break;
-      case '--rounds':
-        flags.rounds = num(1);
-        break;
-      case '--warmup':
-        flags.warmup = num(0);
-        break;
-      case '--blob-mib':
-        flags.blobMib = num(1);
-        break;
-      case '--no-blob':
-        flags.blob = false;
-        break;
-      case '--out':
-        flags.out = resolve(value());
-        break;
-      case '--help':
-      case '-h':
-        console.log(readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]);
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown flag ${name} (see --help)`);
-    }
-  }
-  return flags;
 }
 
 /** One bare proxy (bench/floor-*.mjs) on one runtime. */
