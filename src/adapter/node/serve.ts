@@ -16,6 +16,7 @@ import { nodeFiles } from '../../local/node-files.ts';
 import { appFor } from '../app.ts';
 import { listeningLine, runLifecycle, startAdmin, startListeners, type AdminStart, type ProcessHooks, type Serving } from '../lifecycle.ts';
 import { nodeClient } from './client.ts';
+import { withClientGone } from './client-gone.ts';
 import { listen, type Listener } from './listen.ts';
 import { processHooks } from './process.ts';
 
@@ -33,8 +34,13 @@ export function serveNode({ config, source }: StartOptions, hooks: ProcessHooks 
    * that. The phrase comes from a side table: reading `response.statusText` would turn the
    * lightweight Response into a full one and lose the server's one-write path for small answers.
    */
-  const withReasonPhrase = async (request: Request, env: { incoming?: { rawHeaders: string[] }; outgoing?: { statusMessage: string } }): Promise<Response> => {
+  const withReasonPhrase = async (
+    request: Request,
+    env: { incoming?: { rawHeaders: string[]; errored: Error | null }; outgoing?: { statusMessage: string } },
+  ): Promise<Response> => {
     if (env.incoming) withRawFields(request, env.incoming.rawHeaders);
+    // A plain object aborted by the answer's 'close' instead of node-server's AbortController (client-gone.ts).
+    if (env.incoming && env.outgoing instanceof ServerResponse) withClientGone(request, { incoming: env.incoming, outgoing: env.outgoing });
     const response = await app.fetch(request, env);
     const phrase = reasonPhraseOf(response);
     if (env.outgoing instanceof ServerResponse && pipedToNode(request, response, env.outgoing, phrase)) return RESPONSE_ALREADY_SENT;
