@@ -72,7 +72,7 @@ export async function forward(
   }
   const { status } = response;
   // The upstream's reason phrase (twine prints `400 File already exists.`); adapters send it where the runtime can.
-  const statusText = /^[\t\x20-\x7e\x80-\xff]*$/.test(response.statusText ?? '') ? (response.statusText ?? '') : '';
+  const statusText = sendablePhrase(response.statusText);
   // Read whole by the client or a body pass: answered in one piece.
   const bytes = response.body instanceof Uint8Array ? response.body : undefined;
   if (bytes) {
@@ -135,6 +135,18 @@ function nativeLength(request: Request, headers: Headers): number | undefined {
   if (declared === null || !/^\d+$/.test(declared)) return undefined;
   const length = Number(declared);
   return length >= pipe.minSize ? length : undefined;
+}
+
+/** The last phrase sendablePhrase let through: answers mostly carry the same few ("OK"), checked once then. */
+let lastSendable = '';
+
+/** `phrase` when a status line can carry it (tab, printable ASCII, obs-text: RFC 9112 §4), else ''. */
+function sendablePhrase(phrase: string | undefined): string {
+  if (!phrase) return '';
+  if (phrase === lastSendable) return phrase;
+  if (!/^[\t\x20-\x7e\x80-\xff]*$/.test(phrase)) return '';
+  lastSendable = phrase;
+  return phrase;
 }
 
 const errorText = (error: unknown): string => String((error as Error)?.message ?? error);

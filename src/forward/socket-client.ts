@@ -59,6 +59,41 @@ class Stale extends Error {}
 /** The upstream's head (or chunked framing) is not HTTP/1.1; the code gives net-errors.ts's scheme-mismatch hint. */
 const malformed = (what: string) => Object.assign(new Error(`malformed answer: ${what}`), { code: 'HPE_INVALID_CONSTANT' });
 
+/** An upstream's address as connected to, by its origin (`http://host:port`): parsed once, not per request. */
+interface Origin {
+  /** The pool's key and the Host sent when the passes set none. */
+  readonly host: string;
+  readonly hostname: string;
+  readonly port: number;
+}
+
+/**
+ * `url` (`http://authority/path?query`, as passes/outgoing.ts builds it from an Upstream's origin)
+ * split into its origin and request target. The target is kept as it came: it was serialized by
+ * the WHATWG URL parser already (the client's URL), so parsing it again would give it back unchanged.
+ * `undefined`: a URL this cheap split does not take (userinfo, no path); `new URL` does those.
+ */
+function splitTarget(url: string, origins: Map<string, Origin>): { origin: Origin; target: string } | undefined {
+  const slash = url.indexOf('/', 7);
+  if (slash < 0) return undefined;
+  const key = url.slice(0, slash);
+  let origin = origins.get(key);
+  if (!origin) {
+    if (!/^http:\/\/[^/?#@\\]+$/.test(key) || origins.size >= 1024) return undefined;
+    const parsed = new URL(key);
+    origin = { host: parsed.host, hostname: parsed.hostname.replace(/^\[|\]$/g, ''), port: Number(parsed.port || 80) };
+    origins.set(key, origin);
+  }
+  const hash = url.indexOf('#', slash);
+  return { origin, target: hash < 0 ? url.slice(slash) : url.slice(slash, hash) };
+}
+
+/** A URL splitTarget does not take, through the WHATWG parser. */
+function wholeUrl(href: string): { origin: Origin; target: string } {
+  const url = new URL(href);
+  return { origin: { host: url.host, hostname: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 80) }, target: url.pathname + url.search };
+}
+
 /** What the connection's reads go to: the request on it, or nothing while it waits in the pool. */
 interface Exchange {
   read(bytes: Buffer, owner: Buffer): void;
@@ -149,8 +184,10 @@ class Connection {
  */
 export function socketClient(timeouts: ClientTimeouts, other: UpstreamClient): UpstreamClient {
   const sweep = new IdleSweep(timeouts.idle * 1000);
+  const cutIdle = (expired: Transfer) => expired.cut?.(new Error(`no byte moved for ${timeouts.idle} s (timeouts.idle)`));
   const pool = new Map<string, Connection[]>();
-  const open = (url: URL) => new Connection(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 80), timeouts.connect * 1000);
+  const origins = new Map<string, Origin>();
+  const open = (origin: Origin) => new Connection(origin.hostname, origin.port, timeouts.connect * 1000);
   const take = (key: string): Connection | undefined => {
     const idle = pool.get(key);
     for (let conn = idle?.pop(); conn; conn = idle!.pop()) {
@@ -165,9 +202,10 @@ export function socketClient(timeouts: ClientTimeouts, other: UpstreamClient): U
   };
   const keep = (key: string, conn: Connection) => {
     conn.exchange = undefined;
+    let idle = pool.get(key);
+    if (!idle) pool.set(key, (idle = []));
     // Closed ones are dropped here and in take (no listener per stay in the pool).
-    const idle = (pool.get(key) ?? []).filter((kept) => !kept.socket.destroyed);
-    pool.set(key, idle);
+    if (idle.some((kept) => kept.socket.destroyed)) pool.set(key, (idle = idle.filter((kept) => !kept.socket.destroyed)));
     if (idle.length >= KEEP_PER_ORIGIN) return void conn.socket.destroy();
     idle.push(conn);
     conn.socket.unref();
@@ -177,16 +215,17 @@ export function socketClient(timeouts: ClientTimeouts, other: UpstreamClient): U
     async send(outgoing: OutgoingRequest): Promise<UpstreamResponse> {
       const { method, body, signal } = outgoing;
       if (body || (method !== 'GET' && method !== 'HEAD') || !outgoing.url.startsWith('http:')) return other.send(outgoing);
-      const url = new URL(outgoing.url);
+      const split = splitTarget(outgoing.url, origins);
+      const { origin, target } = split ?? wholeUrl(outgoing.url);
       let transfer: Transfer | undefined;
       const attempt = (conn: Connection) => {
-        transfer = sweep.start((expired) => expired.cut?.(new Error(`no byte moved for ${timeouts.idle} s (timeouts.idle)`)));
-        return exchange(conn, outgoing, url, transfer, (reusable) => (reusable ? keep(url.host, conn) : conn.socket.destroy()));
+        transfer = sweep.start(cutIdle);
+        return exchange(conn, outgoing, origin.host, target, transfer, (reusable) => (reusable ? keep(origin.host, conn) : conn.socket.destroy()));
       };
       try {
-        const reused = take(url.host);
-        if (!reused) return await attempt(open(url));
-        return await attempt(reused).catch((error) => (error instanceof Stale && !signal.aborted ? attempt(open(url)) : Promise.reject(error)));
+        const reused = take(origin.host);
+        if (!reused) return await attempt(open(origin));
+        return await attempt(reused).catch((error) => (error instanceof Stale && !signal.aborted ? attempt(open(origin)) : Promise.reject(error)));
       } catch (error) {
         transfer?.end();
         if (signal.aborted) throw signal.reason ?? error;
@@ -210,7 +249,14 @@ export function socketClient(timeouts: ClientTimeouts, other: UpstreamClient): U
  * connection closed before any byte) or the signal's reason. `done(reusable)` hands the connection
  * back once the body was read to its end (or destroys it).
  */
-function exchange(conn: Connection, outgoing: OutgoingRequest, url: URL, transfer: Transfer, done: (reusable: boolean) => void): Promise<UpstreamResponse> {
+function exchange(
+  conn: Connection,
+  outgoing: OutgoingRequest,
+  host: string,
+  target: string,
+  transfer: Transfer,
+  done: (reusable: boolean) => void,
+): Promise<UpstreamResponse> {
   const { signal } = outgoing;
   const bodiless = outgoing.method === 'HEAD';
   return new Promise<UpstreamResponse>((resolve, reject) => {
@@ -335,8 +381,9 @@ function exchange(conn: Connection, outgoing: OutgoingRequest, url: URL, transfe
       for (let i = 1; i < lines.length; i++) {
         const field = lines[i]!;
         const colon = field.indexOf(':');
-        if (colon <= 0 || !FIELD_NAME.test(field.slice(0, colon)) || field.includes('\0')) throw malformed(`header line ${JSON.stringify(field.slice(0, 40))}`);
-        raw.push(field.slice(0, colon), field.slice(colon + 1).trim());
+        const name = field.slice(0, colon);
+        if (colon <= 0 || !FIELD_NAME.test(name) || field.includes('\0')) throw malformed(`header line ${JSON.stringify(field.slice(0, 40))}`);
+        raw.push(name, field.slice(colon + 1).trim());
       }
       const headers = HeaderFields.fromRaw(raw);
       const response: UpstreamResponse = { status: code, statusText: status[3] ?? '', headers, body: null };
@@ -354,7 +401,10 @@ function exchange(conn: Connection, outgoing: OutgoingRequest, url: URL, transfe
       if (coding !== null) {
         framing = /(^|,)\s*chunked\s*$/i.test(coding) ? 'chunked' : 'close';
         if (declared !== null || framing === 'close') reusable = false;
+      } else if (declared !== null && /^\d{1,15}$/.test(declared)) {
+        left = Number(declared);
       } else if (declared !== null) {
+        // Repeated (`5, 5`): one value, or refused.
         const values = new Set(declared.split(',').map((value) => value.trim()));
         if (values.size !== 1 || !/^\d{1,15}$/.test([...values][0]!)) throw malformed(`Content-Length ${declared}`);
         left = Number([...values][0]);
@@ -501,8 +551,8 @@ function exchange(conn: Connection, outgoing: OutgoingRequest, url: URL, transfe
     };
 
     // The request in one write; the router's passes set Host.
-    let text = `${outgoing.method} ${url.pathname}${url.search} HTTP/1.1\r\n`;
-    if (!outgoing.headers.has('host')) text += `host: ${url.host}\r\n`;
+    let text = `${outgoing.method} ${target} HTTP/1.1\r\n`;
+    if (!outgoing.headers.has('host')) text += `host: ${host}\r\n`;
     outgoing.headers.forEach((value, name) => (text += `${name}: ${value}\r\n`));
     conn.socket.write(`${text}\r\n`, 'latin1');
   });
