@@ -41,8 +41,10 @@ export interface FetchClientOptions {
   byobReads?: boolean;
   /** The IdleSweep to share (Deno's two halves); a new one otherwise. */
   sweep?: IdleSweep;
-  /** Runs per chunk of a streamed (not small) answer as it passes on, besides the idle touch: Deno's memory guard counts them. */
+  /** Runs per chunk of a streamed (not small) answer as it passes on, besides the idle touch: Deno's and Bun's memory guards count them. */
   onStreamedChunk?: () => void;
+  /** Runs per chunk of a request body as it goes upstream, with its length in bytes: Bun's memory guard counts them. */
+  onUploadChunk?: (bytes: number) => void;
 }
 
 /**
@@ -80,10 +82,16 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
       // A request body that fails (client gone, over the site's cap) must cut the upstream request:
       // workerd's fetch ends a chunked upload cleanly when its source errors, so the origin would
       // take a truncated body for a whole one.
+      const uploaded = options.onUploadChunk;
       const upload =
         outgoing.body &&
         tapStream(outgoing.body, {
-          onChunk: () => transfer.touch(),
+          onChunk: uploaded
+            ? (chunk) => {
+                transfer.touch();
+                uploaded(chunk.byteLength);
+              }
+            : () => transfer.touch(),
           onError: (error) => {
             broken ??= error ?? new Error('request body failed');
             controller.abort(broken);
