@@ -16,20 +16,24 @@
 export class HeaderFields implements Headers {
   readonly #fields = new Map<string, string>();
   // Set-Cookie is the one field that must not be joined into one line (RFC 9110 §5.3, RFC 6265 §3).
-  #cookies: string[] = [];
+  // Shared while empty (most messages carry none): replaced, never pushed to, until a first one comes.
+  #cookies: readonly string[] = NO_COOKIES;
 
   /** A copy of `source` (a `Headers`, or another list). */
   static from(source: Headers): HeaderFields {
     const fields = new HeaderFields();
     if (source instanceof HeaderFields) {
-      for (const [name, value] of source.#fields) fields.#fields.set(name, value);
-      fields.#cookies = [...source.#cookies];
+      const into = fields.#fields;
+      // Map's forEach makes no [name, value] entry per field, as for…of does (a small GET walks its fields ~6 times).
+      source.#fields.forEach((value, name) => into.set(name, value));
+      if (source.#cookies.length) fields.#cookies = [...source.#cookies];
       return fields;
     }
     source.forEach((value, name) => {
       if (name !== 'set-cookie') fields.#add(name, value);
     });
-    fields.#cookies = source.getSetCookie();
+    const cookies = source.getSetCookie();
+    if (cookies.length) fields.#cookies = cookies;
     return fields;
   }
 
@@ -63,7 +67,7 @@ export class HeaderFields implements Headers {
 
   #add(name: string, value: string): void {
     if (name === 'set-cookie') {
-      this.#cookies.push(value);
+      this.#cookies = [...this.#cookies, value];
       return;
     }
     const prior = this.#fields.get(name);
@@ -94,7 +98,7 @@ export class HeaderFields implements Headers {
 
   delete(name: string): void {
     const key = name.toLowerCase();
-    if (key === 'set-cookie') this.#cookies = [];
+    if (key === 'set-cookie') this.#cookies = NO_COOKIES;
     else this.#fields.delete(key);
   }
 
@@ -103,7 +107,7 @@ export class HeaderFields implements Headers {
   }
 
   forEach(callback: (value: string, name: string, parent: Headers) => void, thisArg?: unknown): void {
-    for (const [name, value] of this.#fields) callback.call(thisArg, value, name, this);
+    this.#fields.forEach((value, name) => callback.call(thisArg, value, name, this));
     for (const cookie of this.#cookies) callback.call(thisArg, cookie, 'set-cookie', this);
   }
 
@@ -141,11 +145,13 @@ export class HeaderFields implements Headers {
       return headers;
     }
     const record: Record<string, string> = {};
-    for (const [name, value] of this.#fields) record[name] = value;
+    this.#fields.forEach((value, name) => (record[name] = value));
     if (this.#cookies.length) record['set-cookie'] = this.#cookies[0]!;
     return record;
   }
 }
+
+const NO_COOKIES: readonly string[] = Object.freeze([]);
 
 const PLAIN_FIELDS = Symbol('registry-router.plainFields');
 

@@ -95,7 +95,7 @@ function wholeUrl(href: string): { origin: Origin; target: string } {
 }
 
 /** What the connection's reads go to: the request on it, or nothing while it waits in the pool. */
-interface Exchange {
+interface Reads {
   read(bytes: Buffer, owner: Buffer): void;
   closed(error: Error | undefined): void;
 }
@@ -104,7 +104,7 @@ interface Exchange {
 class Connection {
   readonly socket: Socket;
   readonly head = Buffer.allocUnsafeSlow(HEAD_BUFFER);
-  exchange: Exchange | undefined;
+  exchange: Reads | undefined;
   reused = false;
   paused = false;
   /** The next read goes into a pooled READ_BUFFER (a body piped to the client) instead of `head`. */
@@ -257,303 +257,369 @@ function exchange(
   transfer: Transfer,
   done: (reusable: boolean) => void,
 ): Promise<UpstreamResponse> {
-  const { signal } = outgoing;
-  const bodiless = outgoing.method === 'HEAD';
-  return new Promise<UpstreamResponse>((resolve, reject) => {
-    let state: 'head' | 'body' | 'done' = 'head';
-    let settled = false;
-    let partial: Buffer | undefined;
-    let anyByte = false;
-    // A reused connection that closed before any byte of the answer (the upstream dropped it meanwhile).
-    let stale = false;
-    // HEAD, 204, 304: no body (null, not empty bytes).
-    let none = false;
-    let reusable = true;
-    // Framing: bytes left of the Content-Length or of the current chunk; chunked: the parser's step and its line so far.
-    let framing: 'length' | 'chunked' | 'close' = 'length';
-    let left = 0;
-    let step: 'size' | 'data' | 'crlf' | 'trailer' = 'size';
-    let line = '';
-    // Where the body goes: read whole, held until its consumer comes, a web stream, or piped.
-    let consumer: 'small' | 'hold' | 'web' | 'pipe' = 'hold';
-    let small: { response: UpstreamResponse; body: SmallBody } | undefined;
-    let held: Buffer[] = [];
-    let heldEnd: { error?: Error } | undefined;
-    let stream: ReadableStreamDefaultController<Uint8Array> | undefined;
-    let count: BodyCount | undefined;
-    let out: (NodeSink & { write(chunk: Uint8Array, callback: () => void): boolean }) | undefined;
+  return new Promise<UpstreamResponse>((resolve, reject) => new UpstreamExchange(conn, outgoing, transfer, done, resolve, reject).start(host, target));
+}
 
-    const fail = (error: Error) => {
-      if (state === 'done') return;
-      state = 'done';
-      signal.removeEventListener('abort', onAbort);
-      transfer.end();
-      done(false);
-      if (!settled) {
-        settled = true;
-        if (stale) return reject(new Stale('a reused connection closed', { cause: error }));
-        return reject(small ? small.body.brokeOff(error) : error);
-      }
-      count?.end(error);
-      if (consumer === 'hold') heldEnd = { error };
-      else if (consumer === 'pipe' && !out!.destroyed) out!.destroy(error);
-      else if (consumer === 'web') {
-        try {
-          stream!.error(error);
-        } catch {
-          // Cancelled by its reader already.
-        }
-      }
-    };
-    const onAbort = () => fail(signal.reason instanceof Error ? signal.reason : new Error('the client went away'));
-    if (signal.aborted) return reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    transfer.cut = fail;
+/** The client's socket a body is piped to (a ServerResponse): its writes take a callback. */
+type PipeSink = NodeSink & { write(chunk: Uint8Array, callback: () => void): boolean };
 
-    const complete = () => {
-      state = 'done';
-      signal.removeEventListener('abort', onAbort);
-      transfer.end();
-      conn.paused = false;
-      conn.big = false;
-      done(reusable);
-      if (consumer === 'small') {
-        settled = true;
-        try {
-          small!.response.body = none ? null : small!.body.bytes();
-          resolve(small!.response);
-        } catch (error) {
-          reject(error);
-        }
-      } else if (consumer === 'hold') heldEnd = {};
-      else if (consumer === 'web') {
-        stream!.close();
-        count!.end();
-      } else {
-        out!.on('finish', () => count!.end());
-        out!.end();
-      }
-    };
-    const deliver = (bytes: Buffer, owner: Buffer) => {
-      if (bytes.byteLength === 0) return;
-      if (consumer === 'small') {
-        const over = small!.body.add(Buffer.from(bytes));
-        if (over) fail(over);
-        return;
-      }
-      count!.bytes += bytes.byteLength;
-      if (consumer === 'pipe') {
-        if (out!.destroyed) return;
-        // A slice of the connection's own buffer is copied (its next read overwrites it); a pooled buffer waits for the write.
-        if (owner === conn.head) out!.write(Buffer.from(bytes), () => transfer.touch());
-        else {
-          writing.set(owner, (writing.get(owner) ?? 0) + 1);
-          out!.write(bytes, () => afterWrite(owner));
-        }
-        if (out!.writableLength >= PIPE_HIGH) conn.paused = true;
-        return;
-      }
-      streamed(bytes.byteLength);
-      if (consumer === 'hold') {
-        held.push(Buffer.from(bytes));
-        conn.paused = true;
-      } else {
-        stream!.enqueue(Buffer.from(bytes));
-        if ((stream!.desiredSize ?? 0) <= -WEB_AHEAD) conn.paused = true;
-      }
-    };
-    const afterWrite = (owner: Buffer) => {
-      written(owner);
-      // The client reading is progress too (a slow client, not a stalled upstream).
-      transfer.touch();
-      if (state === 'body' && out!.writableLength < PIPE_HIGH) conn.resume();
-    };
+/**
+ * The state of one request on a connection and the steps of its answer, as one object with methods:
+ * a closure per step and a context for them cost a small GET ~2.5 KB of garbage. It is also the
+ * connection's reader (`Reads`) and the signal's listener (`handleEvent`).
+ */
+class UpstreamExchange implements Reads {
+  readonly #conn: Connection;
+  readonly #outgoing: OutgoingRequest;
+  readonly #signal: AbortSignal;
+  readonly #transfer: Transfer;
+  readonly #done: (reusable: boolean) => void;
+  readonly #resolve: (response: UpstreamResponse) => void;
+  readonly #reject: (error: unknown) => void;
+  readonly #bodiless: boolean;
+  #state: 'head' | 'body' | 'done' = 'head';
+  #settled = false;
+  #partial: Buffer | undefined;
+  #anyByte = false;
+  // A reused connection that closed before any byte of the answer (the upstream dropped it meanwhile).
+  #stale = false;
+  // HEAD, 204, 304: no body (null, not empty bytes).
+  #none = false;
+  #reusable = true;
+  // Framing: bytes left of the Content-Length or of the current chunk; chunked: the parser's step and its line so far.
+  #framing: 'length' | 'chunked' | 'close' = 'length';
+  #left = 0;
+  #step: 'size' | 'data' | 'crlf' | 'trailer' = 'size';
+  #line = '';
+  // Where the body goes: read whole, held until its consumer comes, a web stream, or piped.
+  #consumer: 'small' | 'hold' | 'web' | 'pipe' = 'hold';
+  #small: { response: UpstreamResponse; body: SmallBody } | undefined;
+  #held: Buffer[] = [];
+  #heldEnd: { error?: Error } | undefined;
+  #stream: ReadableStreamDefaultController<Uint8Array> | undefined;
+  #count: BodyCount | undefined;
+  #out: PipeSink | undefined;
 
-    const onHead = (head: string): boolean => {
-      const lines = head.split('\r\n');
-      const status = /^HTTP\/1\.([01]) ([1-5]\d\d)(?: ([^\r\n]*))?$/.exec(lines[0]!);
-      if (!status) throw malformed(`status line ${JSON.stringify(lines[0]!.slice(0, 40))}`);
-      const code = Number(status[2]);
-      if (code === 101) throw malformed('101 Switching Protocols, which was not asked for');
-      if (code < 200) return false;
-      // Checked here once (a token, a colon, no NUL; CR and LF cannot be left after the split), then taken as read.
-      const raw: string[] = [];
-      for (let i = 1; i < lines.length; i++) {
-        const field = lines[i]!;
-        const colon = field.indexOf(':');
-        const name = field.slice(0, colon);
-        if (colon <= 0 || !FIELD_NAME.test(name) || field.includes('\0')) throw malformed(`header line ${JSON.stringify(field.slice(0, 40))}`);
-        raw.push(name, field.slice(colon + 1).trim());
-      }
-      const headers = HeaderFields.fromRaw(raw);
-      const response: UpstreamResponse = { status: code, statusText: status[3] ?? '', headers, body: null };
-      const connection = headers.get('connection')?.toLowerCase() ?? '';
-      reusable = status[1] === '1' ? !/\bclose\b/.test(connection) : /\bkeep-alive\b/.test(connection);
-      state = 'body';
-      if (bodiless || code === 204 || code === 304) {
-        consumer = 'small';
-        none = true;
-        small = { response, body: new SmallBody(0) };
-        return true;
-      }
-      const coding = headers.get('transfer-encoding');
-      const declared = headers.get('content-length');
-      if (coding !== null) {
-        framing = /(^|,)\s*chunked\s*$/i.test(coding) ? 'chunked' : 'close';
-        if (declared !== null || framing === 'close') reusable = false;
-      } else if (declared !== null && /^\d{1,15}$/.test(declared)) {
-        left = Number(declared);
-      } else if (declared !== null) {
-        // Repeated (`5, 5`): one value, or refused.
-        const values = new Set(declared.split(',').map((value) => value.trim()));
-        if (values.size !== 1 || !/^\d{1,15}$/.test([...values][0]!)) throw malformed(`Content-Length ${declared}`);
-        left = Number([...values][0]);
-      } else {
-        framing = 'close';
-        reusable = false;
-      }
-      const length = framing === 'length' ? smallBodyLength(headers) : undefined;
-      if (length !== undefined) {
-        consumer = 'small';
-        small = { response, body: new SmallBody(length) };
-        return true;
-      }
-      response.body = new ReadableStream<Uint8Array>(
-        {
-          start: (controller) => void (stream = controller),
-          pull() {
-            transfer.touch();
-            if (consumer === 'hold') toWeb();
-            // Only while this answer still owns the connection (once done, it may carry another request).
-            else if (state === 'body') conn.resume();
-          },
-          cancel: (reason) => fail(reason instanceof Error ? reason : new Error('the reader cancelled the body')),
-        },
-        { highWaterMark: 0 },
-      );
-      count = countBody(response.body, signal);
-      count.pipe = pipeTo;
-      settled = true;
-      resolve(response);
-      return true;
-    };
-    /** The first read of the body: the held bytes, then reading on. */
-    const toWeb = () => {
-      consumer = 'web';
-      for (const bytes of held) stream!.enqueue(bytes);
-      held = [];
-      if (heldEnd?.error) stream!.error(heldEnd.error);
-      else if (heldEnd) stream!.close();
-      else conn.resume();
-      if (heldEnd && !heldEnd.error) count!.end();
-    };
-    function pipeTo(sink: NodeSink): void {
-      if (consumer !== 'hold') throw new Error('the answer is read already');
-      consumer = 'pipe';
-      out = sink as typeof out;
-      sink.on('close', () => {
-        if (sink.writableFinished) return;
-        const reason = new Error('the client went away');
-        fail(reason);
-        count!.end(reason);
-      });
-      for (const bytes of held) sink.write(bytes);
-      held = [];
-      if (heldEnd?.error) return void sink.destroy(heldEnd.error);
-      if (heldEnd) {
-        sink.on('finish', () => count!.end());
-        return void sink.end();
-      }
-      conn.big = true;
-      conn.resume();
+  constructor(
+    conn: Connection,
+    outgoing: OutgoingRequest,
+    transfer: Transfer,
+    done: (reusable: boolean) => void,
+    resolve: (response: UpstreamResponse) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.#conn = conn;
+    this.#signal = outgoing.signal;
+    this.#transfer = transfer;
+    this.#done = done;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#bodiless = outgoing.method === 'HEAD';
+    this.#outgoing = outgoing;
+  }
+
+  /** Listens for the client leaving and writes the request, in one write; the router's passes set Host. */
+  start(host: string, target: string): void {
+    const signal = this.#signal;
+    if (signal.aborted) {
+      // Nothing was written on the connection: it goes (it would sit taken from the pool otherwise).
+      this.#done(false);
+      this.#reject(signal.reason);
+      return;
     }
-
-    /** Body bytes, framed. */
-    const body = (bytes: Buffer, owner: Buffer) => {
-      if (framing === 'close') return deliver(bytes, owner);
-      if (framing === 'length') {
-        const take = Math.min(left, bytes.byteLength);
-        deliver(bytes.subarray(0, take), owner);
-        left -= take;
-        if (bytes.byteLength > take) reusable = false;
-        if (left === 0 && state === 'body') complete();
-        return;
-      }
-      let at = 0;
-      while (at < bytes.byteLength && state === 'body') {
-        if (step === 'data') {
-          const take = Math.min(left, bytes.byteLength - at);
-          deliver(bytes.subarray(at, at + take), owner);
-          at += take;
-          left -= take;
-          if (left === 0) step = 'crlf';
-          continue;
-        }
-        const eol = bytes.indexOf(10, at);
-        line += bytes.toString('latin1', at, eol < 0 ? bytes.byteLength : eol + 1);
-        at = eol < 0 ? bytes.byteLength : eol + 1;
-        if (line.length > HEAD_LIMIT) throw malformed('chunked framing');
-        if (eol < 0) continue;
-        const text = line.replace(/\r?\n$/, '');
-        line = '';
-        if (step === 'crlf') {
-          if (text !== '') throw malformed('chunked framing');
-          step = 'size';
-        } else if (step === 'size') {
-          const size = /^([0-9a-fA-F]{1,12})[ \t]*(;.*)?$/.exec(text);
-          if (!size) throw malformed(`chunk size ${JSON.stringify(text.slice(0, 40))}`);
-          left = Number.parseInt(size[1]!, 16);
-          step = left === 0 ? 'trailer' : 'data';
-        } else if (text === '') {
-          if (at < bytes.byteLength) reusable = false;
-          complete();
-        }
-      }
-    };
-
-    conn.exchange = {
-      read(bytes, owner) {
-        transfer.touch();
-        anyByte = true;
-        try {
-          if (state === 'head') {
-            let data = partial ? Buffer.concat([partial, bytes]) : bytes;
-            partial = undefined;
-            for (;;) {
-              const end = data.indexOf('\r\n\r\n');
-              if (end < 0) {
-                if (data.byteLength > HEAD_LIMIT) throw malformed(`a head over ${HEAD_LIMIT} bytes`);
-                if (data.byteLength) partial = Buffer.from(data);
-                return;
-              }
-              const final = onHead(data.toString('latin1', 0, end));
-              data = data.subarray(end + 4);
-              if (final) break;
-            }
-            if (framing === 'length' && left === 0) {
-              // Bytes after an answer without a body (or an empty one): the connection is out of step.
-              if (data.byteLength) reusable = false;
-              complete();
-            } else body(data, owner);
-          } else if (state === 'body') body(bytes, owner);
-        } catch (error) {
-          fail(error as Error);
-        }
-      },
-      closed(error) {
-        stale = !anyByte && conn.reused && state === 'head';
-        if (state === 'body' && framing === 'close') {
-          reusable = false;
-          return complete();
-        }
-        fail(error ?? Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }));
-      },
-    };
-
-    // The request in one write; the router's passes set Host.
+    signal.addEventListener('abort', this, { once: true });
+    this.#transfer.cut = (error) => this.#fail(error);
+    this.#conn.exchange = this;
+    const outgoing = this.#outgoing;
     let text = `${outgoing.method} ${target} HTTP/1.1\r\n`;
     if (!outgoing.headers.has('host')) text += `host: ${host}\r\n`;
     outgoing.headers.forEach((value, name) => (text += `${name}: ${value}\r\n`));
-    conn.socket.write(`${text}\r\n`, 'latin1');
-  });
+    this.#conn.socket.write(`${text}\r\n`, 'latin1');
+  }
+
+  /** The signal's 'abort': the client went away. */
+  handleEvent(): void {
+    const { reason } = this.#signal;
+    this.#fail(reason instanceof Error ? reason : new Error('the client went away'));
+  }
+
+  #fail(error: Error): void {
+    if (this.#state === 'done') return;
+    this.#state = 'done';
+    this.#signal.removeEventListener('abort', this);
+    this.#transfer.end();
+    this.#done(false);
+    if (!this.#settled) {
+      this.#settled = true;
+      this.#reject(this.#stale ? new Stale('a reused connection closed', { cause: error }) : this.#small ? this.#small.body.brokeOff(error) : error);
+      return;
+    }
+    this.#count?.end(error);
+    if (this.#consumer === 'hold') this.#heldEnd = { error };
+    else if (this.#consumer === 'pipe' && !this.#out!.destroyed) this.#out!.destroy(error);
+    else if (this.#consumer === 'web') {
+      try {
+        this.#stream!.error(error);
+      } catch {
+        // Cancelled by its reader already.
+      }
+    }
+  }
+
+  #complete(): void {
+    this.#state = 'done';
+    this.#signal.removeEventListener('abort', this);
+    this.#transfer.end();
+    this.#conn.paused = false;
+    this.#conn.big = false;
+    this.#done(this.#reusable);
+    if (this.#consumer === 'small') {
+      this.#settled = true;
+      const small = this.#small!;
+      try {
+        small.response.body = this.#none ? null : small.body.bytes();
+        this.#resolve(small.response);
+      } catch (error) {
+        this.#reject(error);
+      }
+    } else if (this.#consumer === 'hold') this.#heldEnd = {};
+    else if (this.#consumer === 'web') {
+      this.#stream!.close();
+      this.#count!.end();
+    } else {
+      const count = this.#count!;
+      this.#out!.on('finish', () => count.end());
+      this.#out!.end();
+    }
+  }
+
+  #deliver(bytes: Buffer, owner: Buffer): void {
+    if (bytes.byteLength === 0) return;
+    if (this.#consumer === 'small') {
+      const over = this.#small!.body.add(Buffer.from(bytes));
+      if (over) this.#fail(over);
+      return;
+    }
+    this.#count!.bytes += bytes.byteLength;
+    const conn = this.#conn;
+    if (this.#consumer === 'pipe') {
+      const out = this.#out!;
+      if (out.destroyed) return;
+      // A slice of the connection's own buffer is copied (its next read overwrites it); a pooled buffer waits for the write.
+      if (owner === conn.head) out.write(Buffer.from(bytes), () => this.#transfer.touch());
+      else {
+        writing.set(owner, (writing.get(owner) ?? 0) + 1);
+        out.write(bytes, () => this.#afterWrite(owner));
+      }
+      if (out.writableLength >= PIPE_HIGH) conn.paused = true;
+      return;
+    }
+    streamed(bytes.byteLength);
+    if (this.#consumer === 'hold') {
+      this.#held.push(Buffer.from(bytes));
+      conn.paused = true;
+    } else {
+      const stream = this.#stream!;
+      stream.enqueue(Buffer.from(bytes));
+      if ((stream.desiredSize ?? 0) <= -WEB_AHEAD) conn.paused = true;
+    }
+  }
+
+  #afterWrite(owner: Buffer): void {
+    written(owner);
+    // The client reading is progress too (a slow client, not a stalled upstream).
+    this.#transfer.touch();
+    if (this.#state === 'body' && this.#out!.writableLength < PIPE_HIGH) this.#conn.resume();
+  }
+
+  #onHead(head: string): boolean {
+    const lines = head.split('\r\n');
+    const status = /^HTTP\/1\.([01]) ([1-5]\d\d)(?: ([^\r\n]*))?$/.exec(lines[0]!);
+    if (!status) throw malformed(`status line ${JSON.stringify(lines[0]!.slice(0, 40))}`);
+    const code = Number(status[2]);
+    if (code === 101) throw malformed('101 Switching Protocols, which was not asked for');
+    if (code < 200) return false;
+    // Checked here once (a token, a colon, no NUL; CR and LF cannot be left after the split), then taken as read.
+    const raw: string[] = [];
+    for (let i = 1; i < lines.length; i++) {
+      const field = lines[i]!;
+      const colon = field.indexOf(':');
+      const name = field.slice(0, colon);
+      if (colon <= 0 || !FIELD_NAME.test(name) || field.includes('\0')) throw malformed(`header line ${JSON.stringify(field.slice(0, 40))}`);
+      raw.push(name, field.slice(colon + 1).trim());
+    }
+    const headers = HeaderFields.fromRaw(raw);
+    const response: UpstreamResponse = { status: code, statusText: status[3] ?? '', headers, body: null };
+    const connection = headers.get('connection')?.toLowerCase() ?? '';
+    this.#reusable = status[1] === '1' ? !/\bclose\b/.test(connection) : /\bkeep-alive\b/.test(connection);
+    this.#state = 'body';
+    if (this.#bodiless || code === 204 || code === 304) {
+      this.#consumer = 'small';
+      this.#none = true;
+      this.#small = { response, body: new SmallBody(0) };
+      return true;
+    }
+    const coding = headers.get('transfer-encoding');
+    const declared = headers.get('content-length');
+    if (coding !== null) {
+      this.#framing = /(^|,)\s*chunked\s*$/i.test(coding) ? 'chunked' : 'close';
+      if (declared !== null || this.#framing === 'close') this.#reusable = false;
+    } else if (declared !== null && /^\d{1,15}$/.test(declared)) {
+      this.#left = Number(declared);
+    } else if (declared !== null) {
+      // Repeated (`5, 5`): one value, or refused.
+      const values = new Set(declared.split(',').map((value) => value.trim()));
+      if (values.size !== 1 || !/^\d{1,15}$/.test([...values][0]!)) throw malformed(`Content-Length ${declared}`);
+      this.#left = Number([...values][0]);
+    } else {
+      this.#framing = 'close';
+      this.#reusable = false;
+    }
+    const length = this.#framing === 'length' ? smallBodyLength(headers) : undefined;
+    if (length !== undefined) {
+      this.#consumer = 'small';
+      this.#small = { response, body: new SmallBody(length) };
+      return true;
+    }
+    response.body = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => void (this.#stream = controller),
+        pull: () => {
+          this.#transfer.touch();
+          if (this.#consumer === 'hold') this.#toWeb();
+          // Only while this answer still owns the connection (once done, it may carry another request).
+          else if (this.#state === 'body') this.#conn.resume();
+        },
+        cancel: (reason) => this.#fail(reason instanceof Error ? reason : new Error('the reader cancelled the body')),
+      },
+      { highWaterMark: 0 },
+    );
+    const count = countBody(response.body, this.#signal);
+    count.pipe = (sink) => this.#pipeTo(sink);
+    this.#count = count;
+    this.#settled = true;
+    this.#resolve(response);
+    return true;
+  }
+
+  /** The first read of the body: the held bytes, then reading on. */
+  #toWeb(): void {
+    this.#consumer = 'web';
+    const stream = this.#stream!;
+    for (const bytes of this.#held) stream.enqueue(bytes);
+    this.#held = [];
+    const heldEnd = this.#heldEnd;
+    if (heldEnd?.error) stream.error(heldEnd.error);
+    else if (heldEnd) stream.close();
+    else this.#conn.resume();
+    if (heldEnd && !heldEnd.error) this.#count!.end();
+  }
+
+  #pipeTo(sink: NodeSink): void {
+    if (this.#consumer !== 'hold') throw new Error('the answer is read already');
+    this.#consumer = 'pipe';
+    this.#out = sink as PipeSink;
+    const count = this.#count!;
+    sink.on('close', () => {
+      if (sink.writableFinished) return;
+      const reason = new Error('the client went away');
+      this.#fail(reason);
+      count.end(reason);
+    });
+    for (const bytes of this.#held) sink.write(bytes);
+    this.#held = [];
+    const heldEnd = this.#heldEnd;
+    if (heldEnd?.error) return void sink.destroy(heldEnd.error);
+    if (heldEnd) {
+      sink.on('finish', () => count.end());
+      return void sink.end();
+    }
+    this.#conn.big = true;
+    this.#conn.resume();
+  }
+
+  /** Body bytes, framed. */
+  #body(bytes: Buffer, owner: Buffer): void {
+    if (this.#framing === 'close') {
+      this.#deliver(bytes, owner);
+      return;
+    }
+    if (this.#framing === 'length') {
+      const take = Math.min(this.#left, bytes.byteLength);
+      this.#deliver(bytes.subarray(0, take), owner);
+      this.#left -= take;
+      if (bytes.byteLength > take) this.#reusable = false;
+      if (this.#left === 0 && this.#state === 'body') this.#complete();
+      return;
+    }
+    let at = 0;
+    while (at < bytes.byteLength && this.#state === 'body') {
+      if (this.#step === 'data') {
+        const take = Math.min(this.#left, bytes.byteLength - at);
+        this.#deliver(bytes.subarray(at, at + take), owner);
+        at += take;
+        this.#left -= take;
+        if (this.#left === 0) this.#step = 'crlf';
+        continue;
+      }
+      const eol = bytes.indexOf(10, at);
+      this.#line += bytes.toString('latin1', at, eol < 0 ? bytes.byteLength : eol + 1);
+      at = eol < 0 ? bytes.byteLength : eol + 1;
+      if (this.#line.length > HEAD_LIMIT) throw malformed('chunked framing');
+      if (eol < 0) continue;
+      const text = this.#line.replace(/\r?\n$/, '');
+      this.#line = '';
+      if (this.#step === 'crlf') {
+        if (text !== '') throw malformed('chunked framing');
+        this.#step = 'size';
+      } else if (this.#step === 'size') {
+        const size = /^([0-9a-fA-F]{1,12})[ \t]*(;.*)?$/.exec(text);
+        if (!size) throw malformed(`chunk size ${JSON.stringify(text.slice(0, 40))}`);
+        this.#left = Number.parseInt(size[1]!, 16);
+        this.#step = this.#left === 0 ? 'trailer' : 'data';
+      } else if (text === '') {
+        if (at < bytes.byteLength) this.#reusable = false;
+        this.#complete();
+      }
+    }
+  }
+
+  read(bytes: Buffer, owner: Buffer): void {
+    this.#transfer.touch();
+    this.#anyByte = true;
+    try {
+      if (this.#state === 'head') {
+        let data = this.#partial ? Buffer.concat([this.#partial, bytes]) : bytes;
+        this.#partial = undefined;
+        for (;;) {
+          const end = data.indexOf('\r\n\r\n');
+          if (end < 0) {
+            if (data.byteLength > HEAD_LIMIT) throw malformed(`a head over ${HEAD_LIMIT} bytes`);
+            if (data.byteLength) this.#partial = Buffer.from(data);
+            return;
+          }
+          const final = this.#onHead(data.toString('latin1', 0, end));
+          data = data.subarray(end + 4);
+          if (final) break;
+        }
+        if (this.#framing === 'length' && this.#left === 0) {
+          // Bytes after an answer without a body (or an empty one): the connection is out of step.
+          if (data.byteLength) this.#reusable = false;
+          this.#complete();
+        } else this.#body(data, owner);
+      } else if (this.#state === 'body') this.#body(bytes, owner);
+    } catch (error) {
+      this.#fail(error as Error);
+    }
+  }
+
+  closed(error: Error | undefined): void {
+    this.#stale = !this.#anyByte && this.#conn.reused && this.#state === 'head';
+    if (this.#state === 'body' && this.#framing === 'close') {
+      this.#reusable = false;
+      this.#complete();
+      return;
+    }
+    this.#fail(error ?? Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }));
+  }
 }
