@@ -29,7 +29,10 @@ export async function forward(
     release();
     // A long layer upload keeps its push session alive until it ends, not only from its start.
     if (exchange.session) exchange.session.seenAt = Date.now();
-    log({ ...entryFor(sent.url, request.method, sent.startedAt, status, sent.clientAddress, sent), ...(error && { error }) });
+    // One object per line (no spread copy): `error` last, as before.
+    const entry = entryFor(sent.url, request.method, sent.startedAt, status, sent.clientAddress, sent);
+    if (error) entry.error = error;
+    log(entry);
   };
   /**
    * The one way out when the exchange fails after it was decided: `response` instead of an

@@ -43,15 +43,19 @@ export async function sendWithFailover(exchange: Exchange, client: UpstreamClien
   const pin = exchange.pinned && exchange.subject !== undefined ? pinnedServer(exchange, pool) : undefined;
   if (pin && 'refused' in pin) return { kind: 'refused', response: pin.refused, reason: pin.reason };
   const retriable = !pin && safe && !hasBody(request);
-  const tried = new Set<Server>();
-
-  const next = (): Server | undefined => pool.pick(backups, tried) ?? pool.lastResort(backups, tried);
-  let server = pin?.server ?? pool.pick(backups, tried);
+  // The servers given up on; made only when the exchange moves on to another (most never do).
+  let tried: Set<Server> | undefined;
+  const next = (past: Server): Server | undefined => {
+    tried ??= new Set();
+    tried.add(past);
+    return pool.pick(backups, tried) ?? pool.lastResort(backups, tried);
+  };
+  let server = pin?.server ?? pool.pick(backups);
   if (!server && isWrite && !site.writeToBackup && pool.backups.length > 0) {
     return { kind: 'refused', response: pausedResponse(site), reason: 'no healthy primary for writes' };
   }
   // When every server looks down, a pinned exchange still tries only its own.
-  server ??= pin ? pool.pinned(exchange.subject!, true) : pool.lastResort(backups, tried);
+  server ??= pin ? pool.pinned(exchange.subject!, true) : pool.lastResort(backups);
   // A session remembers the primary its push began on (a backup only ever answers its HEADs).
   if (pin && exchange.session && !exchange.session.server && server && pool.primaries.includes(server)) await site.sessions?.hold(exchange.session, server);
   let attempt: Exchange = exchange;
@@ -59,8 +63,8 @@ export async function sendWithFailover(exchange: Exchange, client: UpstreamClien
   let lastError: unknown;
 
   while (server) {
-    tried.add(server);
-    attempt = { ...exchange, upstream: server.upstream };
+    // The exchange itself when it goes where it was addressed (its role's first server): no copy.
+    attempt = server.upstream === exchange.upstream ? exchange : { ...exchange, upstream: server.upstream };
     const current = server;
     current.active++;
     let response: UpstreamResponse;
@@ -81,13 +85,13 @@ export async function sendWithFailover(exchange: Exchange, client: UpstreamClien
         if (exchange.session) await site.sessions?.end(exchange.session);
       }
       if (!retriable || !blamesServer) break;
-      server = next();
+      server = next(current);
       if (server) pool.retries++;
       continue;
     }
     if (site.health.failStatuses.has(response.status)) {
       current.failed('passive', `${request.method} ${exchange.url.pathname} answered ${response.status}`);
-      const alternative = retriable ? next() : undefined;
+      const alternative = retriable ? next(current) : undefined;
       if (alternative) {
         discardBody(response.body);
         response.watch?.end();
