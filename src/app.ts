@@ -35,11 +35,31 @@ export interface AppOptions {
   secret?: (name: string) => string | undefined;
 }
 
+/** What an adapter that calls `RouterApp.answer` knows of a request besides the Request itself. */
+export interface Served {
+  /** The client's address (after `realIp`, see src/adapter/app.ts); '' when unknown. */
+  client: string;
+  /** Called once the answer has gone out whole or broke off (when its access-log line is written). */
+  answered?: () => void;
+}
+
 /**
  * The sites' app, plus the admin app (`/metrics`, `/healthz`, `/readyz`) for its own listener, the
  * routing it decides by (src/decision.ts) and `stop()` for the health-check timers.
+ *
+ * `answer(request, served)` is the same handler without Hono's dispatch around it (a Context, a
+ * route match, a Response rebuilt for every HEAD): ~4.5 µs less CPU per small request on Bun.serve
+ * in A/B, a tenth of what the router spends there. The router has one route, `*`, so nothing is
+ * lost; what Hono's dispatch does besides is kept (a thrown Error is logged and answered 500
+ * "Internal Server Error"; a HEAD answer that carries a body goes out without it). Resolves to the
+ * Response; rejects only with what is not an Error, as Hono does.
  */
-export type RouterApp = Hono & { readonly admin: Hono; readonly routing: Routing; stop(): void };
+export type RouterApp = Hono & {
+  readonly admin: Hono;
+  readonly routing: Routing;
+  stop(): void;
+  answer(request: Request, served: Served): Promise<Response>;
+};
 
 /**
  * The whole router as a Fetch-API app: the decision (site, local answer or rule: src/decision.ts),
@@ -73,18 +93,16 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
   const bodyPasses = new Map<Site, readonly BodyPass[]>(sites.map((site, i) => [site, bodyPassesFor(config.sites[i]!)]));
   const app = new Hono();
 
-  app.all('*', async (c) => {
-    const request = c.req.raw;
+  const answer = async (request: Request, client: string, onAnswered: (() => void) | undefined): Promise<Response> => {
     // The access-log moment is when the answer has gone out (or broke off): adapters that must act
-    // then (Bun.serve re-arms its keep-alive timer) pass `answered` in the env.
-    const onAnswered = (c.env as { answered?: () => void } | undefined)?.answered;
+    // then (Bun.serve re-arms its keep-alive timer) pass `answered`.
     const logged: AccessLog = onAnswered
       ? (entry) => {
           options.log(entry);
           onAnswered();
         }
       : options.log;
-    const asked: Asked = { method: request.method, url: new URL(request.url), headers: request.headers, client: options.clientAddress?.(c) ?? '' };
+    const asked: Asked = { method: request.method, url: new URL(request.url), headers: request.headers, client };
     const at: Answering = { request, url: asked.url, started: Date.now(), client: asked.client, log: logged };
     let decision = routing.decide(asked);
     let restoredAuthorization: string | null | undefined;
@@ -137,19 +155,34 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
       transfer.end();
       throw error;
     });
-  });
+  };
+  app.all('*', (c) => answer(c.req.raw, options.clientAddress?.(c) ?? '', (c.env as { answered?: () => void } | undefined)?.answered));
 
   // Started last, so that nothing above can throw and leave timers running.
   const checks = startHealthChecks(sites, options.client);
   return Object.assign(app, {
     admin: createAdminApp(sites, metrics),
     routing,
+    answer: (request: Request, { client, answered }: Served): Promise<Response> => {
+      const answering = answer(request, client, answered).catch(internalError);
+      return request.method === 'HEAD' ? answering.then(headless) : answering;
+    },
     stop: () => {
       checks.stop();
       appOptions.sharedSessions?.close();
     },
   });
 }
+
+/** As Hono answers a handler's Error: logged on stderr, 500 with a plain-text body; anything else thrown goes on. */
+function internalError(error: unknown): Response {
+  if (!(error instanceof Error)) throw error;
+  console.error(error);
+  return new Response('Internal Server Error', { status: 500, headers: { 'content-type': 'text/plain; charset=UTF-8' } });
+}
+
+/** A HEAD answer without a body, as Hono rebuilds every one (an error or local answer made for GET may carry one). */
+const headless = (response: Response): Response => (response.body === null ? response : new Response(null, response));
 
 /** One request being answered: what every answer the router makes itself and its access-log line need. */
 interface Answering {

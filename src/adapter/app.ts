@@ -30,6 +30,16 @@ function clientAddressOf(config: Config, peer: (c: Context) => string | undefine
   };
 }
 
+/**
+ * For adapters that call `RouterApp.answer` (no Hono Context): the client of `request` whose TCP
+ * peer (after a PROXY protocol header) is `peer`, as clientAddressOf finds it; '' when unknown.
+ */
+export function requestClientOf(config: Config): (request: Request, peer: string | undefined) => string {
+  if (!config.realIp) return (_request, peer) => peer ?? '';
+  const find = clientAddressFinder(config.realIp);
+  return (request, peer) => (peer === undefined ? '' : (find(peer, request.headers) ?? ''));
+}
+
 /** Makes the config's `sessions` real: set by the Node, Bun and Deno entries (see useSharedSessions). */
 let sharedSessionsFor: ((config: Config) => AppOptions['sharedSessions']) | undefined;
 

@@ -15,7 +15,7 @@ import type { PemPair } from '../../config/tls-files.ts';
 import { pipeNatively, type NativePipe } from '../../forward/native-pipe.ts';
 import { nodeFiles } from '../../local/node-files.ts';
 import { refuseEarly } from '../../request/guard.ts';
-import { appFor, type SocketEnv } from '../app.ts';
+import { appFor, requestClientOf } from '../app.ts';
 import { listeningLine, runLifecycle, startAdmin, startListeners, type AdminStart, type ProcessHooks } from '../lifecycle.ts';
 import { Listeners } from '../listeners.ts';
 import { NOT_FROM_FRONT, notFromFrontResponse, peerBehindFront, withProxyFronts } from '../proxy-front.ts';
@@ -39,6 +39,7 @@ const tlsOf = (pairs: PemPair[]): BunTls[] =>
 export function serveBun({ config, source }: StartOptions, hooks: ProcessHooks = processHooks): void {
   const app = appFor(config, { client: bunClient(config.timeouts), files: nodeFiles, secret: (name) => process.env[name] });
   const readText = (path: string) => readFileSync(path, 'utf8');
+  const requestClient = requestClientOf(config);
 
   // Bun's idle timer (max 255 s, default 10 s) also runs while a handler waits, and would cut a push
   // whose last PUT makes the registry hash a large layer. It is off while the upstream works (the
@@ -90,7 +91,8 @@ export function serveBun({ config, source }: StartOptions, hooks: ProcessHooks =
         const peer = server.requestIP(request);
         const clientAddress = peerBehindFront(entry, peer?.address, peer?.port);
         if (clientAddress === NOT_FROM_FRONT) return notFromFrontResponse();
-        return app.fetch(request, { clientAddress, answered } satisfies SocketEnv);
+        // The router's handler without Hono's dispatch (RouterApp.answer); the admin listener keeps Hono.
+        return app.answer(request, { client: requestClient(request, clientAddress), answered });
       },
     });
 
