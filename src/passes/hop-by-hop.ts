@@ -1,5 +1,7 @@
+import { HeaderFields } from '../header-fields.ts';
+
 /** Headers that describe one connection, not the message: they never cross the proxy. */
-const HOP_BY_HOP = new Set([
+const HOP_BY_HOP = [
   'connection',
   'keep-alive',
   'proxy-authenticate',
@@ -9,18 +11,34 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
-]);
+];
+const IS_HOP_BY_HOP = new Set(HOP_BY_HOP);
 
 /**
- * Removes the hop-by-hop fields and those the Connection field names (RFC 9110 §7.6.1). One walk
- * over the fields instead of a lookup per known name: each Headers call validates its argument,
- * and this runs twice per request.
+ * Removes the hop-by-hop fields and those the Connection field names (RFC 9110 §7.6.1). A
+ * HeaderFields (the outgoing passes' fields, and the answers of every client but Bun's) is walked
+ * once, as a Map walks cheaply. A runtime's own `Headers` (Bun's fetch answers) is not walked:
+ * each field handed from native code to a JavaScript callback cost more than a `delete` per known
+ * name (Bun 1.4.5, a manifest's nine fields: ~0.9 µs walked, ~0.3 µs by name).
  */
 export function dropHopByHopHeaders(headers: Headers): void {
+  if (!(headers instanceof HeaderFields)) {
+    const listed = headers.get('connection');
+    for (const name of HOP_BY_HOP) headers.delete(name);
+    if (listed) for (const name of connectionTokens(listed)) headers.delete(name);
+    return;
+  }
   let doomed: string[] | undefined;
   headers.forEach((value, name) => {
-    if (HOP_BY_HOP.has(name)) (doomed ??= []).push(name);
-    if (name === 'connection') for (const listed of value.split(',')) if (listed.trim()) (doomed ??= []).push(listed.trim().toLowerCase());
+    if (IS_HOP_BY_HOP.has(name)) (doomed ??= []).push(name);
+    if (name === 'connection') (doomed ??= []).push(...connectionTokens(value));
   });
   if (doomed) for (const name of doomed) headers.delete(name);
+}
+
+/** The field names a Connection value lists, lowercased (empty list items skipped). */
+function connectionTokens(value: string): string[] {
+  const names: string[] = [];
+  for (const listed of value.split(',')) if (listed.trim()) names.push(listed.trim().toLowerCase());
+  return names;
 }
