@@ -13,7 +13,7 @@ import { pipeOf } from '../../forward/counted-body.ts';
 import { reasonPhraseOf } from '../../forward/reason-phrase.ts';
 import { HeaderFields, plainFields } from '../../header-fields.ts';
 import { nodeFiles } from '../../local/node-files.ts';
-import { appFor } from '../app.ts';
+import { appFor, requestClientOf } from '../app.ts';
 import { listeningLine, runLifecycle, startAdmin, startListeners, type AdminStart, type ProcessHooks, type Serving } from '../lifecycle.ts';
 import { nodeClient } from './client.ts';
 import { withClientGone } from './client-gone.ts';
@@ -29,6 +29,8 @@ export function serveNode({ config, source }: StartOptions, hooks: ProcessHooks 
     secret: (name) => process.env[name],
   });
 
+  // The client's address as the Hono route finds it (getConnInfo: the socket's peer, after a PROXY header), then realIp.
+  const requestClient = requestClientOf(config);
   /**
    * @hono/node-server writes only the status code; Node then keeps a `statusMessage` set before
    * that. The phrase comes from a side table: reading `response.statusText` would turn the
@@ -36,12 +38,15 @@ export function serveNode({ config, source }: StartOptions, hooks: ProcessHooks 
    */
   const withReasonPhrase = async (
     request: Request,
-    env: { incoming?: { rawHeaders: string[]; errored: Error | null }; outgoing?: { statusMessage: string } },
+    env: { incoming?: { rawHeaders: string[]; errored: Error | null; socket: { remoteAddress?: string } }; outgoing?: { statusMessage: string } },
   ): Promise<Response> => {
     if (env.incoming) withRawFields(request, env.incoming.rawHeaders);
     // A plain object aborted by the answer's 'close' instead of node-server's AbortController (client-gone.ts).
     if (env.incoming && env.outgoing instanceof ServerResponse) withClientGone(request, { incoming: env.incoming, outgoing: env.outgoing });
-    const response = await app.fetch(request, env);
+    // The router's handler without Hono's dispatch (RouterApp.answer); the admin listener keeps Hono.
+    const response = env.incoming
+      ? await app.answer(request, { client: requestClient(request, env.incoming.socket.remoteAddress) })
+      : await app.fetch(request, env);
     const phrase = reasonPhraseOf(response);
     if (env.outgoing instanceof ServerResponse && pipedToNode(request, response, env.outgoing, phrase)) return RESPONSE_ALREADY_SENT;
     if (phrase && env.outgoing) env.outgoing.statusMessage = phrase;
