@@ -163,7 +163,7 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
       transfer.end();
       logged(entry);
     };
-    return forward(exchange, { ...options, log, bodyPasses: bodyPasses.get(site) }).catch((error: unknown) => {
+    return forward(exchange, { client: options.client, log, bodyPasses: bodyPasses.get(site) }).catch((error: unknown) => {
       transfer.end();
       throw error;
     });

@@ -119,5 +119,16 @@ export function buildOutgoing(exchange: Exchange, passes: readonly OutgoingPass[
   return outgoing;
 }
 
-/** A copy to change freely (a failover attempt builds its own again from the request's): see src/header-fields.ts. */
-const copyHeaders = (source: Headers): Headers => HeaderFields.from(source);
+/**
+ * Bun's `Headers` are native: copied in one call, cheap to edit, and taken by its fetch as they
+ * are, where a record of HeaderFields is converted field by field (the passes' work on one small
+ * GET: ~2.3 µs through HeaderFields and a record, ~1.1 µs on a native copy; Bun 1.4.5).
+ */
+const NATIVE_HEADERS = typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined';
+
+/**
+ * A copy to change freely (a failover attempt builds its own again from the request's): a
+ * HeaderFields (src/header-fields.ts: Node's requests come as one; Deno's and workerd's Headers
+ * validate on every call), or on Bun a native copy.
+ */
+const copyHeaders = (source: Headers): Headers => (NATIVE_HEADERS && !(source instanceof HeaderFields) ? new Headers(source) : HeaderFields.from(source));
