@@ -5,6 +5,7 @@
  *
  *   npm run build && npx tsx bench/profile.ts [--runtime node|bun|bun-node|deno] [--duration 10]
  *       [--method GET|HEAD|both] [--keep DIR] [--entry FILE] [--interval µs] [--flags '--a --b'] [--no-profile]
+ *       [--blob MiB]
  *
  * - node: `node --cpu-prof dist/node.mjs` (BENCH_NODE_BUNDLE picks another bundle, for an A/B);
  * - bun / bun-node: `bun --cpu-prof run src/bun.ts` / `src/node.ts` (V8-format profile on exit;
@@ -13,6 +14,9 @@
  *
  * `--entry` runs another file of the adapter (a variant to compare), `--flags` go to the runtime
  * before the script, `--no-profile` runs the same load without the profiler (its overhead aside).
+ * `--blob MiB` profiles the blob path instead: a docker-registry origin with one blob of that size,
+ * pulled through the router by load.ts's raw-socket client one GET after another for `--duration` s
+ * (MiB/s and the router's CPU seconds per GiB printed; the profile covers the warm-up GET too).
  */
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,8 +24,9 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../test/support/ports.ts';
 import { summarise } from './cpuprofile-top.ts';
-import { buildHeadload, manifestLoad } from './load.ts';
-import { BUN, DENO, launch, MANIFEST, ROOT, startStaticOrigin, waitFor } from './procs.ts';
+import { buildHeadload, manifestLoad, MiB, patternBlock, pullBlob, pushBlob, repeatedDigest } from './load.ts';
+import { BUN, cpuSeconds, DENO, launch, MANIFEST, ROOT, startStaticOrigin, waitFor } from './procs.ts';
+import { startRegistry, type Registry } from '../test/support/registry.ts';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(name);
@@ -34,6 +39,7 @@ const keep = process.argv.includes('--keep') ? arg('--keep', '') : '';
 const profiling = !process.argv.includes('--no-profile');
 const flags = arg('--flags', '').split(' ').filter(Boolean);
 const interval = arg('--interval', '250');
+const blobMib = Number(arg('--blob', '0'));
 const ENTRIES: Record<string, string> = {
   node: process.env.BENCH_NODE_BUNDLE || 'dist/node.mjs',
   bun: 'src/bun.ts',
@@ -54,18 +60,29 @@ function command(config: string, profiles: string): [string, string[]] {
 
 const dir = mkdtempSync(join(os.tmpdir(), 'rr-profile-'));
 const profiles = join(dir, 'profiles');
+let registry: Registry | undefined;
 try {
   const digest = `sha256:${createHash('sha256').update(MANIFEST).digest('hex')}`;
   const origin = await startStaticOrigin(join(dir, 'static'), digest);
   const port = await freePort();
   const config = join(dir, 'router.json');
-  // The bench's static site (bench/procs.ts startRouter), access log off.
+  let blobDigest = '';
+  if (blobMib > 0) {
+    registry = await startRegistry({ name: 'profile', logLevel: 'error' });
+    const block = await patternBlock();
+    blobDigest = repeatedDigest(block, blobMib);
+    await pushBlob(registry.url, 'bench/blob', block, blobMib, blobDigest);
+  }
+  // The bench's static site and, for --blob, its registry site (bench/procs.ts startRouter), access log off.
   writeFileSync(
     config,
     JSON.stringify({
       listen: { host: '127.0.0.1', port },
       accessLog: false,
-      sites: [{ name: 'static', hosts: ['static.bench'], preset: 'docker', upstream: `${origin.url}/` }],
+      sites: [
+        { name: 'static', hosts: ['static.bench'], preset: 'docker', upstream: `${origin.url}/` },
+        ...(registry ? [{ name: 'registry', hosts: ['127.0.0.1'], preset: 'docker', upstream: `${registry.url}/` }] : []),
+      ],
     }),
   );
   const [program, args] = command(config, profiles);
@@ -73,8 +90,23 @@ try {
   await waitFor(router, () => /listening on/.test(router.stderr()), `${runtime} ${entry}`, 45_000);
   const headload = buildHeadload(join(ROOT, 'bench/headload.c'), dir);
   const load = (seconds: number, head: boolean) => manifestLoad(`http://127.0.0.1:${port}`, seconds, head ? headload : undefined);
-  await load(2, false); // warm-up (JIT); part of the profile, a small share of it
-  for (const head of method === 'both' ? [false, true] : [method === 'HEAD']) {
+  if (blobMib > 0) {
+    const pull = () => pullBlob(`http://127.0.0.1:${port}`, 'bench/blob', blobDigest, blobMib * MiB, 300);
+    await pull(); // warm-up (JIT); part of the profile
+    const cpu = cpuSeconds(router.pid);
+    let seconds = 0;
+    let count = 0;
+    while (seconds < duration || count === 0) {
+      seconds += await pull();
+      count++;
+    }
+    const gib = (count * blobMib) / 1024;
+    console.log(
+      `blob GET ${profiling ? 'under the profiler' : 'without the profiler'} (${runtime} ${entry}): ${count} × ${blobMib} MiB, ` +
+        `${((count * blobMib) / seconds).toFixed(0)} MiB/s, ${((cpuSeconds(router.pid) - cpu) / gib).toFixed(2)} s CPU/GiB`,
+    );
+  } else await load(2, false); // warm-up (JIT); part of the profile, a small share of it
+  for (const head of blobMib > 0 ? [] : method === 'both' ? [false, true] : [method === 'HEAD']) {
     const r = await load(duration, head);
     console.log(
       `${head ? 'HEAD' : 'GET'} ${profiling ? 'under the profiler' : 'without the profiler'} ` +
@@ -96,6 +128,7 @@ try {
     console.log(summarise(JSON.parse(readFileSync(join(profiles, file), 'utf8')), 30));
   }
 } finally {
+  await registry?.destroy().catch(() => {});
   rmSync(dir, { recursive: true, force: true });
 }
 process.exit(0);
