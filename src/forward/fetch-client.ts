@@ -45,6 +45,12 @@ export interface FetchClientOptions {
   onStreamedChunk?: () => void;
   /** Runs per chunk of a request body as it goes upstream, with its length in bytes: Bun's memory guard counts them. */
   onUploadChunk?: (bytes: number) => void;
+  /**
+   * The body of a small answer (declared length at most SMALL_BODY) when the runtime already holds
+   * all of it, without a stream; `undefined` when it does not (then it is read chunk by chunk, each
+   * chunk timed by timeouts.idle), and the answer must stay readable: see src/adapter/bun/client.ts.
+   */
+  settledBody?: (answer: Response) => Uint8Array | undefined;
 }
 
 /**
@@ -120,7 +126,16 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
       const copy = options.plainHeaders ? HeaderFields.from(answer.headers) : new Headers(answer.headers);
       const status = answer.status;
       const response: UpstreamResponse = { status, statusText: answer.statusText, headers: copy, body: null };
-      if (!answer.body || outgoing.method === 'HEAD' || status === 204 || status === 304) {
+      const bodiless = outgoing.method === 'HEAD' || status === 204 || status === 304;
+      // A small body already whole when the headers came (the usual manifest) is taken at once; the
+      // length checked, else read below as any small body. Before `answer.body`, which builds a stream.
+      const settled = options.settledBody && !bodiless ? wholeIfSettled(options.settledBody, answer, copy) : undefined;
+      if (settled) {
+        finish();
+        response.body = settled;
+        return response;
+      }
+      if (!answer.body || bodiless) {
         finish();
         if (answer.body) void answer.body.cancel().catch(() => {});
         return response;
@@ -150,6 +165,14 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
       shared.stop();
     },
   };
+}
+
+/** `settled(answer)` when the answer declares a small length and that is what it holds; else `undefined`. */
+function wholeIfSettled(settled: (answer: Response) => Uint8Array | undefined, answer: Response, headers: Headers): Uint8Array | undefined {
+  const length = smallBodyLength(headers);
+  if (length === undefined) return undefined;
+  const whole = settled(answer);
+  return whole?.byteLength === length ? whole : undefined;
 }
 
 type FixedLengthStreamClass = new (length: number) => { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> };

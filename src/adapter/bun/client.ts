@@ -3,7 +3,7 @@ import type { ClientTimeouts, UpstreamClient } from '../../forward/client.ts';
 import { ExternalMemoryGuard } from '../../forward/deno-client.ts';
 import { fetchClient } from '../../forward/fetch-client.ts';
 
-declare const Bun: { gc(synchronous: boolean): void };
+declare const Bun: { gc(synchronous: boolean): void; peek<T>(promise: Promise<T>): T | Promise<T> };
 
 /** What a streamed answer's chunk counts for in the memory guard: Bun's fetch hands a body to JavaScript in reads of 256 KiB (1.4.5). */
 const ANSWER_CHUNK_ESTIMATE = 256 * 1024;
@@ -32,5 +32,22 @@ export function bunClient(timeouts: ClientTimeouts): UpstreamClient {
     nativePipe: true,
     onStreamedChunk: () => memory.streamed(ANSWER_CHUNK_ESTIMATE),
     onUploadChunk: (bytes) => memory.streamed(bytes),
+    settledBody,
   });
+}
+
+/**
+ * A small answer's body when Bun's fetch holds all of it already (a manifest comes in the packet
+ * of its headers): `bytes()` of a clone settles at once then (`Bun.peek` reads it without a
+ * microtask), and neither the answer's stream nor a reader is ever made. Measured on 1.4.5, small
+ * GET: ~6 µs CPU less than reading the stream (of ~50). When the body is still coming, the clone's
+ * read is left to end with the body, and the answer itself, untouched, is read chunk by chunk, each
+ * chunk timed by timeouts.idle (a trickling answer goes on; a stalled one is cut).
+ */
+function settledBody(answer: Response): Uint8Array | undefined {
+  const whole = answer.clone().bytes();
+  const value = Bun.peek(whole);
+  if (value instanceof Uint8Array) return value;
+  whole.catch(() => {});
+  return undefined;
 }
