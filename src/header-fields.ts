@@ -163,20 +163,14 @@ const PLAIN_FIELDS = Symbol('registry-router.plainFields');
  */
 export function responseOf(body: BodyInit | null, status: number, statusText: string, headers: Headers): Response {
   const init = headers instanceof HeaderFields ? headers.toInit() : headers;
-  const response = new Response(body, { status, statusText, headers: init }) as Response & { [PLAIN_FIELDS]?: true; [NO_BODY]?: true };
-  if (!(init instanceof Headers)) response[PLAIN_FIELDS] = true;
-  if (body === null) response[NO_BODY] = true;
+  const response = new Response(body, { status, statusText, headers: init });
+  if (!(init instanceof Headers)) (response as Response & { [PLAIN_FIELDS]?: true })[PLAIN_FIELDS] = true;
+  // `body` answered by the object itself: on @hono/node-server reading it would turn the lightweight
+  // Response into a full one (a `Headers` of the fields, the server's slow path to write it), and a
+  // HEAD answer's body is read once more on its way out (app.ts, RouterApp.answer).
+  if (body === null) Object.defineProperty(response, 'body', { value: null });
   return response;
 }
-
-const NO_BODY = Symbol('registry-router.noBody');
-
-/**
- * Whether responseOf built `response` without a body: known without reading `response.body`,
- * which on @hono/node-server turns its lightweight Response into a full one (a `Headers` of the
- * fields, and the server's slow path to write it). `false` says nothing: read `body` then.
- */
-export const builtWithoutBody = (response: Response): boolean => (response as Response & { [NO_BODY]?: true })[NO_BODY] === true;
 
 /** Whether responseOf built `response` from a plain object of fields. */
 export const plainFields = (response: Response): boolean => (response as Response & { [PLAIN_FIELDS]?: true })[PLAIN_FIELDS] === true;
