@@ -19,8 +19,9 @@ const ANSWER_CHUNK_ESTIMATE = 256 * 1024;
  * 1.4.5, 1 GiB up then down (test/e2e/docker.test.ts): up to 35 MiB of dead chunks and a peak
  * RSS of 121–148 MB (173 once in CI, under load), idle 60; with the guard, which asks for a full
  * collection (`Bun.gc(true)`, a few ms) when external memory is past its limit at one of its
- * looks every 8 MiB, 98–122 MB. JSC's eden collection (`bun:jsc` edenGC) made it worse: the
- * chunks in flight are promoted and then wait for a full one.
+ * looks every 8 MiB, 98–126 MB (the e2e test on both Bun entries, 12 runs: 104–126). JSC's
+ * eden collection (`bun:jsc` edenGC) made it worse: the chunks in flight are promoted and then
+ * wait for a full one.
  */
 export function bunClient(timeouts: ClientTimeouts): UpstreamClient {
   const memory = new ExternalMemoryGuard(
