@@ -80,8 +80,8 @@ const WORKERD_500 = [
 const BUN_SERVE: RuntimeLimits = {
   absoluteForm: 'host-header',
   sendsHost: true,
-  // The ceiling every runtime keeps (issue 20: none above 160 MB). Measured 125–142 MiB on a quiet machine;
-  // 154 once with two other suites running beside it (Bun's GC runs later under load).
+  // The ceiling every runtime keeps (issue 20: none above 160 MB). Measured 104–126 MiB (12 runs, both entries, some under
+  // load) with the Bun client's memory guard (src/adapter/bun/client.ts); 121–148 without it, 173 once in CI under load.
   rssBudgetMiB: 160,
   parserAnswers: { 'NUL in the target': 505, 'CTL (0x01) in the target': 505 },
   headerTimeout: 10,
