@@ -14,8 +14,7 @@ import type { StartOptions } from '../../config/cli.ts';
 import type { ListenEntry } from '../../config/serving.ts';
 import type { PemPair } from '../../config/tls-files.ts';
 import { nodeFiles } from '../../local/node-files.ts';
-import { refuseEarly } from '../../request/guard.ts';
-import { appFor, type SocketEnv } from '../app.ts';
+import { appFor, requestClientOf } from '../app.ts';
 import { listeningLine, runLifecycle, startAdmin, startListeners, type AdminStart, type ProcessHooks } from '../lifecycle.ts';
 import { Listeners } from '../listeners.ts';
 import { NOT_FROM_FRONT, notFromFrontResponse, peerBehindFront, withProxyFronts } from '../proxy-front.ts';
@@ -30,6 +29,7 @@ declare const Deno: DenoApi;
 export function serveDeno({ config, source }: StartOptions, hooks: ProcessHooks = denoHooks): void {
   const app = appFor(config, { client: denoClient(config.timeouts), files: nodeFiles, secret: (name) => Deno.env.get(name) });
   const readText = (path: string) => Deno.readTextFileSync(path);
+  const requestClient = requestClientOf(config);
   let starting = true;
 
   /** `pairs` holds at most one certificate (features.ts refuses more for Deno). `onListen` prints the startup line; replacements stay quiet. */
@@ -44,15 +44,14 @@ export function serveDeno({ config, source }: StartOptions, hooks: ProcessHooks 
         ...(workerRole() && { reusePort: true }),
         onListen,
       },
-      // A Host list (`a, b`, which hyper lets through) makes request.url unparsable: 400 before the app parses it.
       (request, info) => {
-        const refused = refuseEarly(request);
-        if (refused) return refused;
         // Read once: each read of `info.remoteAddr` goes through Deno's getters.
         const peer = info.remoteAddr;
         const clientAddress = peerBehindFront(entry, peer.hostname, peer.port);
         if (clientAddress === NOT_FROM_FRONT) return notFromFrontResponse();
-        return app.fetch(request, { clientAddress } satisfies SocketEnv);
+        // The router's handler without Hono's dispatch (RouterApp.answer); the admin listener keeps Hono.
+        // A Host list (`a, b`, which hyper lets through) makes request.url unparsable: answer() gives the guard's 400 then.
+        return app.answer(request, { client: requestClient(request, clientAddress) });
       },
     );
 
