@@ -16,12 +16,15 @@ const MiB = 1024 * 1024;
 const pattern = (size: number, seed = 0) => Buffer.from(Uint8Array.from({ length: size }, (_, i) => (i * 7 + seed + (i >> 16)) & 255));
 const BIG = pattern(8 * MiB, 3);
 const JSON_BODY = Buffer.from(JSON.stringify({ items: Array.from({ length: 20000 }, (_, i) => `item-${i}`) }));
-const seen = { closed: new Set<string>(), ports: [] as number[] };
+const seen = { closed: new Set<string>(), ports: [] as number[], targets: [] as string[] };
 
 const origin = createServer((req, res) => {
   res.on('close', () => seen.closed.add(req.url!));
   seen.ports.push(req.socket.remotePort!);
-  if (req.url === '/small') {
+  seen.targets.push(req.url!);
+  if (req.url!.startsWith('/echo')) {
+    res.end(req.url);
+  } else if (req.url === '/small') {
     res.statusMessage = 'Fine Indeed';
     res.setHeader('set-cookie', ['a=1', 'b=2']);
     res.setHeader('x-two', ['one', 'two']);
@@ -280,4 +283,22 @@ it('aborts the upstream when the client goes away before the answer', async () =
   seen.closed.delete('/stall');
   controller.abort(new Error('client left'));
   await expect(pending).rejects.toThrow(/client left/);
+});
+
+it('sends the request target as the passes built it: query kept, a fragment left out, userinfo through the URL parser', async () => {
+  seen.targets.length = 0;
+  expect((await text(await send(`${base}/echo/a%2Fb?x=1&y=%20#frag`))).toString()).toBe('/echo/a%2Fb?x=1&y=%20');
+  const port = (origin.address() as AddressInfo).port;
+  expect((await text(await send(`http://user:pw@127.0.0.1:${port}/echo/u?q`))).toString()).toBe('/echo/u?q');
+  expect(seen.targets).toEqual(['/echo/a%2Fb?x=1&y=%20', '/echo/u?q']);
+});
+
+it('sends nothing for a client already gone, and the connection taken for it is not left behind', async () => {
+  await send(`${base}/small`);
+  seen.targets.length = 0;
+  const controller = new AbortController();
+  controller.abort(new Error('gone before'));
+  await expect(send(`${base}/small`, 'GET', controller.signal)).rejects.toThrow(/gone before/);
+  expect((await text(await send(`${base}/small`))).toString()).toBe('{"ok":true}');
+  expect(seen.targets).toEqual(['/small']);
 });
