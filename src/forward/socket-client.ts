@@ -49,6 +49,8 @@ function written(buffer: Buffer): void {
 
 /** A field name: a token (RFC 9110 §5.1). */
 const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** In a header line once split on CRLF: NUL, or a lone CR or LF (RFC 9112 §2.2; Node would refuse to write such a value on). */
+const FORBIDDEN_IN_FIELD = /[\0\r\n]/;
 
 /** A new connection did not open within timeouts.connect. */
 class ConnectTimeout extends Error {
@@ -439,14 +441,19 @@ class UpstreamExchange implements Reads {
     const code = Number(status[2]);
     if (code === 101) throw malformed('101 Switching Protocols, which was not asked for');
     if (code < 200) return false;
-    // Checked here once (a token, a colon, no NUL; CR and LF cannot be left after the split), then taken as read.
+    // Checked here once (a token, a colon; no NUL, and no CR or LF but the pairs split on), then taken as read.
     const raw: string[] = [];
     for (let i = 1; i < lines.length; i++) {
       const field = lines[i]!;
       const colon = field.indexOf(':');
       const name = field.slice(0, colon);
-      if (colon <= 0 || !FIELD_NAME.test(name) || field.includes('\0')) throw malformed(`header line ${JSON.stringify(field.slice(0, 40))}`);
-      raw.push(name, field.slice(colon + 1).trim());
+      if (colon <= 0 || !FIELD_NAME.test(name) || FORBIDDEN_IN_FIELD.test(field)) throw malformed(`header line ${JSON.stringify(field.slice(0, 40))}`);
+      // The value less the whitespace around it (RFC 9112 §5.1: OWS is space or tab), sliced once (slice then trim made two strings).
+      let from = colon + 1;
+      let to = field.length;
+      while (from < to && (field.charCodeAt(from) === 32 || field.charCodeAt(from) === 9)) from++;
+      while (to > from && (field.charCodeAt(to - 1) === 32 || field.charCodeAt(to - 1) === 9)) to--;
+      raw.push(name, field.slice(from, to));
     }
     const headers = HeaderFields.fromRaw(raw);
     const response: UpstreamResponse = { status: code, statusText: status[3] ?? '', headers, body: null };

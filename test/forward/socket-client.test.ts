@@ -95,6 +95,8 @@ const raw = createNetServer((socket: Socket) => {
       socket.end('HTTP/1.1 2OO OK\r\n\r\n');
     } else if (path === '/bad-header') {
       socket.end('HTTP/1.1 200 OK\r\nno colon here\r\ncontent-length: 0\r\n\r\n');
+    } else if (path === '/lone-cr') {
+      socket.end('HTTP/1.1 200 OK\r\nx-odd: value\r\r\ncontent-length: 0\r\n\r\n');
     } else if (path === '/drops-second') {
       // The first answer keeps the connection; the second request on it is dropped unanswered (a stale keep-alive connection).
       if (served === 1) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\none');
@@ -210,6 +212,8 @@ it('skips 1xx interim answers', async () => {
 it('refuses a malformed head as an upstream error', async () => {
   await expect(send(`${rawBase}/broken`)).rejects.toMatchObject({ name: 'UpstreamError', kind: 'unreachable' });
   await expect(send(`${rawBase}/bad-header`)).rejects.toMatchObject({ name: 'UpstreamError', kind: 'unreachable' });
+  // A lone CR at a value's end (trim() took it off before; the client's server would refuse to write it).
+  await expect(send(`${rawBase}/lone-cr`)).rejects.toMatchObject({ name: 'UpstreamError', kind: 'unreachable' });
 });
 
 it('retries once on a new connection when a reused one was dropped', async () => {
