@@ -125,9 +125,15 @@ try {
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const target of anchor ? [anchor, ...targets] : targets) {
     const ratio = target === anchor ? '' : `${median(target.ratio).toFixed(2)}×`;
-    console.log(
-      `| ${target.name} | ${median(target.mibs).toFixed(0)} | ${Math.max(...target.mibs).toFixed(0)} | ${median(target.cpu).toFixed(2)} | ${ratio} | ${(target.rss / MiB).toFixed(0)} |`,
-    );
+    const cells = [
+      target.name,
+      median(target.mibs).toFixed(0),
+      Math.max(...target.mibs).toFixed(0),
+      median(target.cpu).toFixed(2),
+      ratio,
+      (target.rss / MiB).toFixed(0),
+    ];
+    console.log(`| ${cells.join(' | ')} |`);
   }
   await nginx?.proc.stop();
 } finally {
