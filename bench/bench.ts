@@ -216,23 +216,30 @@ async function measurePhases(row: Row, target: BenchEndpoint, ctx: Context, phas
     await phase(`RSS ${rssMib} MiB up+down`, async () => {
       const count = rssMib;
       const digest = count === flags.blobMib ? ctx.blobDigest : ctx.rssDigest;
-      const sampler = sampleRss(target.pid!);
       let seconds = 0;
       const failures: string[] = [];
+      // Each direction's peak, for the log: which half sets the figure.
+      const peaks: string[] = [];
+      row.rssPeak = 0;
       // Down even when up failed: the peak of each direction counts.
       for (const [what, run] of [
         ['up', () => pushBlob(target.blobs, 'bench/rss', ctx.block, count, digest, limit(count))],
         ['down', () => pullBlob(target.blobs, 'bench/blob', digest, count * MiB, limit(count))],
       ] as const) {
+        const sampler = sampleRss(target.pid!);
         try {
           seconds += await run();
         } catch (error) {
           failures.push(`${what}: ${(error as Error).message}`);
           if (target.proc?.exited()) break;
+        } finally {
+          const peak = sampler.stop();
+          peaks.push(`${what} ${mb(peak)}`);
+          row.rssPeak = Math.max(row.rssPeak, peak);
         }
       }
-      row.rssPeak = sampler.stop();
-      log(`${row.name}: peak RSS ${mb(row.rssPeak)} MB over ${2 * count} MiB${failures.length ? '' : ` (${((2 * count) / seconds).toFixed(0)} MiB/s)`}`);
+      const rate = failures.length ? '' : `, ${((2 * count) / seconds).toFixed(0)} MiB/s`;
+      log(`${row.name}: peak RSS ${mb(row.rssPeak)} MB over ${2 * count} MiB (${peaks.join(', ')} MB${rate})`);
       if (failures.length) throw new Error(failures.join('; '));
       row.rssMiBs = (2 * count) / seconds;
     });

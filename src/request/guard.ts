@@ -73,11 +73,10 @@ export function guardRequest(request: Request, url: URL): Refusal | undefined {
 }
 
 /**
- * For adapters whose runtime hands over a request whose URL does not parse (Bun.serve and
- * Deno.serve build it from a Host list such as `a, b`, and the app's `new URL` would throw: 500):
- * the 400 the guard gives. Deno's adapter asks before the app runs; the app asks when the URL did
- * not parse (src/app.ts), which spares every well-formed request the check. `undefined` when the
- * app can take it.
+ * For runtimes that hand over a request whose URL does not parse (Bun.serve and Deno.serve build
+ * it from a Host list such as `a, b`, and the app's `new URL` would throw: 500): the 400 the guard
+ * gives. The app asks only when the URL did not parse (src/app.ts), which spares every well-formed
+ * request the check. `undefined` when the app can take it.
  */
 export function refuseEarly(request: Request): Response | undefined {
   const host = request.headers.get('host');
