@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { chunkReader } from '../stream/tap.ts';
 import { smallBodyLength, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
-import type { ExternalMemoryGuard } from './deno-client.ts';
+import type { ExternalMemoryGuard } from './memory-guard.ts';
 import type { IdleSweep } from './idle.ts';
 import { SmallBody } from '../stream/small-body.ts';
 import { upstreamError } from './upstream-error.ts';

@@ -1,6 +1,6 @@
 /** The Bun adapter's upstream client (also the Node adapter's under Bun). */
 import type { ClientTimeouts, UpstreamClient } from '../../forward/client.ts';
-import { ExternalMemoryGuard } from '../../forward/deno-client.ts';
+import { ExternalMemoryGuard } from '../../forward/memory-guard.ts';
 import { fetchClient } from '../../forward/fetch-client.ts';
 
 declare const Bun: { gc(synchronous: boolean): void; peek<T>(promise: Promise<T>): T | Promise<T> };

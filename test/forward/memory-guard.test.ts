@@ -1,10 +1,10 @@
 /**
- * The Deno client's ExternalMemoryGuard: looks at V8's external memory once per MEMORY_CHECK_BYTES
- * streamed and asks for a collection only past EXTERNAL_MEMORY_LIMIT. Its effect on a real Deno
- * router (peak RSS for 1 GiB each way) is asserted by test/e2e/docker.test.ts (LIMITS.deno).
+ * The Deno and Bun clients' ExternalMemoryGuard: looks at the external memory once per
+ * MEMORY_CHECK_BYTES streamed and asks for a collection only past EXTERNAL_MEMORY_LIMIT. Its effect
+ * on a real router (peak RSS for 1 GiB each way) is asserted by test/e2e/docker.test.ts (LIMITS).
  */
 import { describe, expect, it } from 'vitest';
-import { EXTERNAL_MEMORY_LIMIT, ExternalMemoryGuard, MEMORY_CHECK_BYTES } from '../../src/forward/deno-client.ts';
+import { EXTERNAL_MEMORY_LIMIT, ExternalMemoryGuard, MEMORY_CHECK_BYTES } from '../../src/forward/memory-guard.ts';
 
 const CHUNK = 64 * 1024;
 
