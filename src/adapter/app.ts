@@ -10,7 +10,10 @@ import type { UpstreamClient } from '../forward/client.ts';
 import type { FileAccess } from '../local/files.ts';
 import { clientAddressFinder } from '../request/client-address.ts';
 
-/** What the Bun and Deno adapters hand to `app.fetch` as Hono's env: the peer's socket address. */
+/**
+ * What a caller of `app.fetch` may hand over as Hono's env: the peer's socket address. The Node, Bun
+ * and Deno servers call `RouterApp.answer` instead (requestClientOf below); tests and the demo use this.
+ */
 export interface SocketEnv {
   clientAddress?: string;
   /** Called once the answer has gone out whole or broke off (when its access-log line is written). */
