@@ -1,10 +1,9 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countOf, pipeOf } from '../../src/forward/counted-body.ts';
 import { socketClient } from '../../src/forward/socket-client.ts';
 import { undiciClient } from '../../src/forward/undici-client.ts';
-import { sink, until } from '../support/sink.ts';
+import { pipedAnswer, sink, until } from '../support/sink.ts';
 
 // The pipe to a Node writable (the Node adapter's path for streamed answers, see
 // src/adapter/node/serve.ts) of both Node clients, undici's and the socket client
@@ -68,14 +67,7 @@ afterAll(async () => {
 async function get(client: Client, path: string) {
   const signal = new AbortController().signal;
   const answer = await client.send({ url: base + path, method: 'GET', headers: new Headers(), body: null, signal });
-  const piped = pipeOf(signal);
-  expect(piped?.body).toBe(answer.body);
-  const count = countOf(answer.body)!;
-  let ended: { error?: unknown } | undefined;
-  count.whenEnded((error) => {
-    ended = { error };
-  });
-  return { pipe: piped!.pipe, count, ended: () => ended };
+  return pipedAnswer(answer, signal);
 }
 
 it('undici: pipes the bytes queued in the web stream before the pipe, then the rest, and ends the writable', async () => {

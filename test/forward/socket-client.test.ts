@@ -2,9 +2,9 @@ import { createServer, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { UpstreamClient, UpstreamResponse } from '../../src/forward/client.ts';
-import { countOf, pipeOf } from '../../src/forward/counted-body.ts';
+import { countOf } from '../../src/forward/counted-body.ts';
 import { socketClient } from '../../src/forward/socket-client.ts';
-import { sink, until } from '../support/sink.ts';
+import { pipedAnswer, sink, until } from '../support/sink.ts';
 
 // src/forward/socket-client.ts against in-process origins: framing (Content-Length, chunked, to the
 // close), heads (reason phrase, repeated headers, 1xx, malformed), the pipe into a Node writable
@@ -141,14 +141,7 @@ async function text(answer: UpstreamResponse): Promise<Buffer> {
 async function piped(path: string) {
   const signal = new AbortController().signal;
   const answer = await send(base + path, 'GET', signal);
-  const pipe = pipeOf(signal);
-  expect(pipe?.body).toBe(answer.body);
-  const count = countOf(answer.body)!;
-  let ended: { error?: unknown } | undefined;
-  count.whenEnded((error) => {
-    ended = { error };
-  });
-  return { answer, pipe: pipe!.pipe, count, ended: () => ended };
+  return { answer, ...pipedAnswer(answer, signal) };
 }
 
 it('reads a small answer whole, with its reason phrase and repeated headers', async () => {

@@ -1,4 +1,7 @@
 import { Writable } from 'node:stream';
+import { expect } from 'vitest';
+import type { UpstreamResponse } from '../../src/forward/client.ts';
+import { countOf, pipeOf } from '../../src/forward/counted-body.ts';
 
 /**
  * A Node writable standing in for a client's socket (the Node adapter's pipe target): it collects
@@ -24,4 +27,20 @@ export function sink(stalled = false): Writable & { received: Buffer[] } {
 /** Resolves once `condition()` holds, polling every 20 ms (the test's own timeout bounds it). */
 export async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((done) => setTimeout(done, 20));
+}
+
+/**
+ * A streamed answer's pipe (the Node adapter's path, registered under the request's `signal`) and
+ * its count: asserts the pipe carries the answer's own body; `ended()` is how the count ended
+ * (`undefined` while it goes on).
+ */
+export function pipedAnswer(answer: UpstreamResponse, signal: AbortSignal) {
+  const piped = pipeOf(signal);
+  expect(piped?.body).toBe(answer.body);
+  const count = countOf(answer.body)!;
+  let ended: { error?: unknown } | undefined;
+  count.whenEnded((error) => {
+    ended = { error };
+  });
+  return { pipe: piped!.pipe, count, ended: () => ended };
 }
