@@ -13,6 +13,7 @@ import { LIMITS, RUNTIMES, startRouter, type RouterProcess } from '../support/ro
 /** MiB the firehose origin has handed to its socket so far. */
 let firehoseSent = 0;
 
+const BULK = Buffer.alloc(5 * 1024 * 1024, 5);
 const GZIPPED = gzipSync(Buffer.from('{"hello":"registry"}'.repeat(100)));
 
 function handler(role: string) {
@@ -51,6 +52,11 @@ function handler(role: string) {
     if (path.endsWith('/redirect')) {
       res.writeHead(307, { location: 'http://cdn.example/blob' });
       return res.end();
+    }
+    if (path.endsWith('/bulk')) {
+      // 5 MiB at once: most of it waits in buffers while its client does not read.
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BULK.length });
+      return res.end(BULK);
     }
     if (path.endsWith('/slow')) {
       let sent = 0;
@@ -345,10 +351,34 @@ describe.each(RUNTIMES)('router edge cases on %s', (runtime) => {
     expect(typeof entry.durationMs).toBe('number');
   });
 
-  it('finishes transfers in flight on SIGTERM, then exits 0', async () => {
+  it('finishes transfers in flight on SIGTERM, a slow upstream and a client that stopped reading alike, then exits 0', async () => {
     const download = send(router, { path: '/slow', host: 'repo.example.com' });
+    // A client that reads nothing of its answer until after SIGTERM: the rest of its answer waits
+    // in the router's buffers, and must not go with the connections the drain closes as idle.
+    let resume = () => {};
+    const resumed = new Promise<void>((r) => (resume = r));
+    let reading: () => void;
+    const started = new Promise<void>((r) => (reading = r));
+    const paused = new Promise<number>((done, fail) => {
+      const req = httpRequest({ host: '127.0.0.1', port: router.port, path: '/bulk', headers: { host: 'repo.example.com' } }, (res) => {
+        let bytes = 0;
+        res.pause();
+        reading();
+        void resumed.then(() => res.resume());
+        res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+        res.on('end', () => done(bytes));
+        res.on('error', fail);
+      });
+      req.on('error', fail);
+      req.end();
+    });
+    await started;
     await new Promise((r) => setTimeout(r, 500));
     const exit = router.stop('SIGTERM');
+    // Long enough for the drain to look for idle connections several times (every 100 ms on Node).
+    await new Promise((r) => setTimeout(r, 500));
+    resume();
+    expect(await paused).toBe(BULK.length);
     const reply = await download;
     expect(reply.status).toBe(200);
     expect(reply.body.length).toBe(20 * 1024);

@@ -5,7 +5,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { createAdaptorServer, serve } from '@hono/node-server';
@@ -16,6 +16,7 @@ import { missingFileHint } from '../../config/tls-files.ts';
 import { addressInUseHint } from '../listeners.ts';
 import { listenerKey, onHandedConnection, workerRole } from '../workers-role.ts';
 import { handAfterProxyHeader, serveAfterProxyHeader } from './proxy-protocol.ts';
+import { FlushedEndResponse } from './flushed-end.ts';
 
 type FetchHandler = Parameters<typeof serve>[0]['fetch'];
 
@@ -48,6 +49,8 @@ const serverOptions = (headerSeconds: number) => ({
   // Node's parser stops at 16 KiB of headers by default with a bare 431; let the guard's 64 KiB
   // limit decide (431 in the client's format), with Node's own answer only well past it.
   maxHeaderSize: 80 * 1024,
+  // end() once the queued bytes have left, so that draining never destroys a slow client's last megabytes.
+  ServerResponse: FlushedEndResponse as typeof ServerResponse,
 });
 
 /**
