@@ -101,7 +101,8 @@ function send(
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: '127.0.0.1', port: router.port, method: opts.method ?? 'GET', path: opts.path, headers: { host: opts.host, ...opts.headers } },
+      // A connection per request: a kept one reused as the router's 2 s keep-alive runs out is reset under the client.
+      { host: '127.0.0.1', port: router.port, method: opts.method ?? 'GET', path: opts.path, headers: { host: opts.host, ...opts.headers }, agent: false },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

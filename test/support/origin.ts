@@ -35,6 +35,9 @@ export async function startOrigin(handler: (req: IncomingMessage, res: ServerRes
     req.on('close', () => record(req.complete));
     handler(req, res);
   });
+  // Idle connections kept as long as nginx's keepalive_timeout (75 s), not Node's 5 s: a router that reuses
+  // one after a pause between tests (workerd's fetch does not retry a POST) never races its close.
+  server.keepAliveTimeout = 75_000;
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   const port = (server.address() as AddressInfo).port;
   return {
