@@ -13,7 +13,7 @@ import type { FileAccess } from './local/files.ts';
 import { answerLocal, type LocalAnswer } from './local/local.ts';
 import { openUploadRequest, uploadSealFor, type OpenedUpload } from './edge/uploads.ts';
 import { refuseEarly } from './request/guard.ts';
-import { compileRouting, type Asked, type Forward, type Local, type Refuse, type Routing } from './decision.ts';
+import { compileRouting, type Asked, type Decision, type Forward, type Local, type Refuse, type Routing } from './decision.ts';
 import { bodyPassesFor } from './passes/body.ts';
 import type { Role } from './rules/rule.ts';
 import { PushSessions, type PushSession, type SessionStore, type SharedSessions } from './site/push-sessions.ts';
@@ -94,7 +94,12 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
   const bodyPasses = new Map<Site, readonly BodyPass[]>(sites.map((site, i) => [site, bodyPassesFor(config.sites[i]!)]));
   const app = new Hono();
 
-  const answer = async (request: Request, client: string, onAnswered: (() => void) | undefined): Promise<Response> => {
+  /**
+   * Answers `request`: settled through `ending` when given (RouterApp.answer), else as is (Hono's
+   * dispatch handles what it rejects with). A request forwarded with no push session (most) takes
+   * no await on its way: forward's promise with one `then`. May throw (Hono catches that too).
+   */
+  const answer = (request: Request, client: string, onAnswered: (() => void) | undefined, ending?: Ending): Promise<Response> => {
     // The access-log moment is when the answer has gone out (or broke off): adapters that must act
     // then (Bun.serve re-arms its keep-alive timer) pass `answered`.
     const logged: AccessLog = onAnswered
@@ -112,11 +117,19 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
       const refused = refuseEarly(request);
       if (!refused) throw error;
       onAnswered?.();
-      return refused;
+      return ended(Promise.resolve(refused), ending);
     }
     const asked: Asked = { method: request.method, url, headers: request.headers, client };
     const at: Answering = { request, url: asked.url, started: Date.now(), client: asked.client, log: logged };
-    let decision = routing.decide(asked);
+    const decision = routing.decide(asked);
+    if (decision.kind === 'forward' && !(decision.session && decision.site.sessions)) return forwardAs(at, decision, plainWay(decision), undefined, ending);
+    return ended(answerOtherwise(at, asked, decision), ending);
+  };
+
+  /** What is not a plain forward: an upload capability to open, a refusal, a local answer, a push session's way. */
+  const answerOtherwise = async (at: Answering, asked: Asked, first: Decision): Promise<Response> => {
+    const { request } = at;
+    let decision = first;
     let restoredAuthorization: string | null | undefined;
     if (decision.kind === 'unseal') {
       const opened = await openUpload(decision.site, request.method, asked.url);
@@ -138,10 +151,15 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
         throw new Error(`site ${decision.site.name}: an unsealed upload was asked to be unsealed again`);
     }
     const { site } = decision;
-    // Most requests touch no push session: no await (one microtask less) for those.
     const way = decision.session && site.sessions ? await sessionWay(site.sessions, decision, at.started) : plainWay(decision);
+    return forwardAs(at, decision, way, restoredAuthorization, undefined);
+  };
+
+  /** Forwards a decided request the `way` its session (if any) says; settled through `ending` when given. */
+  const forwardAs = (at: Answering, decision: Forward, way: Way, restoredAuthorization: string | null | undefined, ending: Ending | undefined) => {
+    const { site } = decision;
     const exchange: Exchange = {
-      request,
+      request: at.request,
       url: at.url,
       clientAddress: at.client,
       site,
@@ -159,12 +177,14 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
     };
     // In flight for the status page from here until the access log line is written.
     const transfer = metrics.transfers.begin(exchange);
+    const logged = at.log;
     const log: AccessLog = (entry) => {
       transfer.end();
       logged(entry);
     };
-    return forward(exchange, { client: options.client, log, bodyPasses: bodyPasses.get(site) }).catch((error: unknown) => {
+    return forward(exchange, { client: options.client, log, bodyPasses: bodyPasses.get(site) }).then(ending?.answered, (error: unknown) => {
       transfer.end();
+      if (ending) return ending.failed(error);
       throw error;
     });
   };
@@ -176,8 +196,12 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
     admin: createAdminApp(sites, metrics),
     routing,
     answer: (request: Request, { client, answered }: Served): Promise<Response> => {
-      const answering = answer(request, client, answered).catch(internalError);
-      return request.method === 'HEAD' ? answering.then(headless) : answering;
+      const ending = request.method === 'HEAD' ? HEAD_ENDING : ENDING;
+      try {
+        return answer(request, client, answered, ending);
+      } catch (error) {
+        return ended(Promise.reject(error), ending);
+      }
     },
     stop: () => {
       checks.stop();
@@ -195,6 +219,19 @@ function internalError(error: unknown): Response {
 
 /** A HEAD answer without a body, as Hono rebuilds every one (an error or local answer made for GET may carry one). */
 const headless = (response: Response): Response => (response.body === null ? response : new Response(null, response));
+
+/** How RouterApp.answer settles an answer, in one `then`: what Hono's dispatch would do around the handler. */
+interface Ending {
+  answered?: (response: Response) => Response;
+  failed: (error: unknown) => Response;
+}
+
+const ENDING: Ending = { failed: internalError };
+const HEAD_ENDING: Ending = { answered: headless, failed: (error) => headless(internalError(error)) };
+
+/** `answering` settled through `ending` (when given). */
+const ended = (answering: Promise<Response>, ending: Ending | undefined): Promise<Response> =>
+  ending ? answering.then(ending.answered, ending.failed) : answering;
 
 /** One request being answered: what every answer the router makes itself and its access-log line need. */
 interface Answering {

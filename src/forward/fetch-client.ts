@@ -64,10 +64,12 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
   const fetchFn: FetchFunction = options.fetch ?? ((input, init) => fetch(input, init));
   const shared = options.sweep ?? new IdleSweep(timeouts.idle * 1000);
   return {
-    async send(outgoing: OutgoingRequest): Promise<UpstreamResponse> {
+    // Not async: the answer comes back one promise hop after fetch's (no await per layer); what
+    // fails before fetch is called is a rejection all the same.
+    send(outgoing: OutgoingRequest): Promise<UpstreamResponse> {
       const { signal } = outgoing;
+      if (signal.aborted) return Promise.reject(signal.reason);
       const sweep = options.sweepPerRequest ? new IdleSweep(timeouts.idle * 1000) : shared;
-      if (signal.aborted) throw signal.reason;
       // One signal for the client leaving, the idle timeout and a broken upload (no AbortSignal.any per request).
       const controller = new AbortController();
       let broken: unknown;
@@ -86,82 +88,88 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
         if (broken !== undefined) return broken;
         return upstreamError(error, outgoing.url, timeouts, { idle: transfer.expired });
       };
-      if (options.acceptEncoding) outgoing.headers.set('accept-encoding', options.acceptEncoding);
-      // A request body that fails (client gone, over the site's cap) must cut the upstream request:
-      // workerd's fetch ends a chunked upload cleanly when its source errors, so the origin would
-      // take a truncated body for a whole one.
-      const uploaded = options.onUploadChunk;
-      const upload =
-        outgoing.body &&
-        tapStream(outgoing.body, {
-          onChunk: uploaded
-            ? (chunk) => {
-                transfer.touch();
-                uploaded(chunk.byteLength);
-              }
-            : () => transfer.touch(),
-          onError: (error) => {
-            broken ??= error ?? new Error('request body failed');
-            controller.abort(broken);
-          },
-        });
-      let headers: HeadersInit = outgoing.headers;
-      if (outgoing.headers instanceof HeaderFields) headers = outgoing.headers.toInit();
-      else if (options.plainHeaders) headers = HeaderFields.from(outgoing.headers).toInit();
-      let answer: Response;
+      const rejected = (error: unknown): never => {
+        throw failed(error);
+      };
+      /** The answer's head came: its fields copied, a small body taken whole, a large one passed on with `watch`. */
+      const answered = (answer: Response): UpstreamResponse | Promise<UpstreamResponse> => {
+        transfer.touch();
+        // A fetch answer's headers are immutable and the incoming passes edit them: a copy.
+        // Bun's Headers are native and copy in one call; Deno's go through WebIDL on every call.
+        const copy = options.plainHeaders ? HeaderFields.from(answer.headers) : new Headers(answer.headers);
+        const status = answer.status;
+        const response: UpstreamResponse = { status, statusText: answer.statusText, headers: copy, body: null };
+        const bodiless = outgoing.method === 'HEAD' || status === 204 || status === 304;
+        // A small body already whole when the headers came (the usual manifest) is taken at once; the
+        // length checked, else read below as any small body. Before `answer.body`, which builds a stream.
+        const settled = options.settledBody && !bodiless ? wholeIfSettled(options.settledBody, answer, copy) : undefined;
+        if (settled) {
+          finish();
+          response.body = settled;
+          return response;
+        }
+        if (!answer.body || bodiless) {
+          finish();
+          if (answer.body) void answer.body.cancel().catch(() => {});
+          return response;
+        }
+        const small = smallBodyLength(copy);
+        if (small !== undefined) {
+          return (options.byobReads ? readSmallByteStream : readSmallBody)(answer.body, small, () => transfer.touch()).then((body) => {
+            finish();
+            response.body = body;
+            return response;
+          }, rejected);
+        }
+        response.body = answer.body;
+        const counted = options.onStreamedChunk;
+        const chunk = counted
+          ? () => {
+              transfer.touch();
+              counted();
+            }
+          : () => transfer.touch();
+        response.watch = { chunk, end: finish, ...(options.nativePipe && { deadline: (ms: number) => transfer.deadline(ms) }) };
+        return response;
+      };
+      let fetching: Promise<Response>;
       try {
-        answer = await fetchFn(outgoing.url, {
+        if (options.acceptEncoding) outgoing.headers.set('accept-encoding', options.acceptEncoding);
+        // A request body that fails (client gone, over the site's cap) must cut the upstream request:
+        // workerd's fetch ends a chunked upload cleanly when its source errors, so the origin would
+        // take a truncated body for a whole one.
+        const uploaded = options.onUploadChunk;
+        const upload =
+          outgoing.body &&
+          tapStream(outgoing.body, {
+            onChunk: uploaded
+              ? (chunk) => {
+                  transfer.touch();
+                  uploaded(chunk.byteLength);
+                }
+              : () => transfer.touch(),
+            onError: (error) => {
+              broken ??= error ?? new Error('request body failed');
+              controller.abort(broken);
+            },
+          });
+        let headers: HeadersInit = outgoing.headers;
+        if (outgoing.headers instanceof HeaderFields) headers = outgoing.headers.toInit();
+        else if (options.plainHeaders) headers = HeaderFields.from(outgoing.headers).toInit();
+        const init: RequestInit & Record<string, unknown> = {
           method: outgoing.method,
           headers,
           body: upload && withDeclaredLength(upload, outgoing.headers),
           redirect: 'manual',
           duplex: 'half',
           signal: controller.signal,
-          ...options.init,
-        });
+        };
+        if (options.init) Object.assign(init, options.init);
+        fetching = fetchFn(outgoing.url, init);
       } catch (error) {
-        throw failed(error);
+        return Promise.reject(failed(error));
       }
-      transfer.touch();
-      // A fetch answer's headers are immutable and the incoming passes edit them: a copy.
-      // Bun's Headers are native and copy in one call; Deno's go through WebIDL on every call.
-      const copy = options.plainHeaders ? HeaderFields.from(answer.headers) : new Headers(answer.headers);
-      const status = answer.status;
-      const response: UpstreamResponse = { status, statusText: answer.statusText, headers: copy, body: null };
-      const bodiless = outgoing.method === 'HEAD' || status === 204 || status === 304;
-      // A small body already whole when the headers came (the usual manifest) is taken at once; the
-      // length checked, else read below as any small body. Before `answer.body`, which builds a stream.
-      const settled = options.settledBody && !bodiless ? wholeIfSettled(options.settledBody, answer, copy) : undefined;
-      if (settled) {
-        finish();
-        response.body = settled;
-        return response;
-      }
-      if (!answer.body || bodiless) {
-        finish();
-        if (answer.body) void answer.body.cancel().catch(() => {});
-        return response;
-      }
-      const small = smallBodyLength(copy);
-      if (small !== undefined) {
-        try {
-          response.body = await (options.byobReads ? readSmallByteStream : readSmallBody)(answer.body, small, () => transfer.touch());
-        } catch (error) {
-          throw failed(error);
-        }
-        finish();
-        return response;
-      }
-      response.body = answer.body;
-      const counted = options.onStreamedChunk;
-      const chunk = counted
-        ? () => {
-            transfer.touch();
-            counted();
-          }
-        : () => transfer.touch();
-      response.watch = { chunk, end: finish, ...(options.nativePipe && { deadline: (ms: number) => transfer.deadline(ms) }) };
-      return response;
+      return fetching.then(answered, rejected);
     },
     async close() {
       shared.stop();

@@ -1,6 +1,6 @@
 import { entryFor, type AccessLog } from '../access-log.ts';
 import { answerEarly, errorResponse, ownBodyBytes } from '../errors.ts';
-import { discardBody, type BodyPass, type Exchange } from '../exchange.ts';
+import { discardBody, type BodyPass, type Exchange, type UpstreamResponse } from '../exchange.ts';
 import { applyBody, bodyPasses as allBodyPasses, BodyPassError } from '../passes/body.ts';
 import { tallyBody } from '../passes/body-tally.ts';
 import { applyIncoming } from '../passes/incoming.ts';
@@ -15,9 +15,10 @@ import { responseOf } from '../header-fields.ts';
 /**
  * One decided exchange through its upstream: body cap, outgoing passes and the client (with
  * failover), incoming passes, the body passes (`bodyPasses`: the site's, passes/body.ts), then the
- * answer, logged once its body has been delivered.
+ * answer, logged once its body has been delivered. Not async: the answer is one promise hop after
+ * the client's when no body pass waits (most answers); what fails is a rejection all the same.
  */
-export async function forward(
+export function forward(
   exchange: Exchange,
   { client, log, bodyPasses = allBodyPasses }: { client: UpstreamClient; log: AccessLog; bodyPasses?: readonly BodyPass[] | undefined },
 ): Promise<Response> {
@@ -46,88 +47,103 @@ export async function forward(
   };
 
   const declared = Number(request.headers.get('content-length') ?? 0);
-  if (site.maxBodySize > 0 && declared > site.maxBodySize) return fail(tooLarge(site), 'body over limit', true);
+  if (site.maxBodySize > 0 && declared > site.maxBodySize) return Promise.resolve(fail(tooLarge(site), 'body over limit', true));
 
-  const outcome = await sendWithFailover(exchange, client);
-  if (outcome.kind === 'refused') {
-    // Answered by the router: no upstream saw it.
-    log({
-      ...entryFor(exchange.url, request.method, exchange.startedAt, outcome.response.status, exchange.clientAddress, exchange),
-      upstream: null,
-      bytesOut: ownBodyBytes(request.method, outcome.response),
-      error: outcome.reason,
-    });
-    return answerEarly(request, outcome.response);
-  }
-  sent = outcome.exchange;
-  if (outcome.kind === 'failed') return fail(failure(site, sent, outcome.error), errorText(outcome.error), true);
-  release = outcome.release;
-
-  const response = applyIncoming(sent, outcome.response);
-  try {
-    const pending = applyBody(sent, response, bodyPasses);
-    if (pending) await pending;
-  } catch (error) {
+  /** The body passes failed (`error`): the upstream's body is dropped, the failure answered. */
+  const bodyFailed = (response: UpstreamResponse, error: unknown): Response => {
     discardBody(response.body);
     // The router's own failure (an upload key not set) names itself; else the upstream's body failed.
     if (error instanceof BodyPassError) return fail(errorResponse(site.errorFormat, 500, 'UNAVAILABLE', error.message), error.message, false);
     return fail(failure(site, sent, error), `response body: ${errorText(error)}`, false);
-  }
-  const { status } = response;
-  // The upstream's reason phrase (twine prints `400 File already exists.`); adapters send it where the runtime can.
-  const statusText = sendablePhrase(response.statusText);
-  // Read whole by the client or a body pass: answered in one piece.
-  const bytes = response.body instanceof Uint8Array ? response.body : undefined;
-  if (bytes) {
-    response.watch?.end();
-    sent.tally.bytesOut = bytes.byteLength;
-    finish(status);
-    // An empty body goes out as none: servers then add no Content-Type of their own (node-server, Bun.serve do for bytes).
-    const whole = bytes.byteLength ? (bytes as Uint8Array<ArrayBuffer>) : null;
-    return withReasonPhrase(responseOf(whole, status, statusText, response.headers), statusText);
-  }
-  const native = response.body && response.watch?.deadline ? nativeLength(request, response.headers) : undefined;
-  if (native !== undefined) {
-    // Untouched, so the runtime pipes it natively (forward/native-pipe.ts): the declared length is
-    // what goes out (logged now), a stalled upstream is cut by the deadline.
-    const pipe = nativePipeOf(request)!;
-    pipe.deadlineMs = nativeDeadlineMs(native, pipe);
-    response.watch!.deadline!(pipe.deadlineMs);
-    sent.tally.bytesOut = native;
-    finish(status);
-    return withReasonPhrase(responseOf(response.body as ReadableStream<Uint8Array>, status, statusText, response.headers), statusText);
-  }
-  // Logged when the client has the whole body (or the transfer broke), not when headers went out.
-  const count = countOf(response.body);
-  if (count) {
-    // Counted by the client itself (forward/counted-body.ts): passed on as it is, the tally following the count.
-    count.follow(sent.tally);
-    count.whenEnded((error) => {
-      sent.tally.bytesOut = count.bytes;
+  };
+  return sendWithFailover(exchange, client).then((outcome): Response | Promise<Response> => {
+    if (outcome.kind === 'refused') {
+      // Answered by the router: no upstream saw it.
+      log({
+        ...entryFor(exchange.url, request.method, exchange.startedAt, outcome.response.status, exchange.clientAddress, exchange),
+        upstream: null,
+        bytesOut: ownBodyBytes(request.method, outcome.response),
+        error: outcome.reason,
+      });
+      return answerEarly(request, outcome.response);
+    }
+    sent = outcome.exchange;
+    if (outcome.kind === 'failed') return fail(failure(site, sent, outcome.error), errorText(outcome.error), true);
+    release = outcome.release;
+
+    const response = applyIncoming(sent, outcome.response);
+    let pending: Promise<void> | undefined;
+    try {
+      pending = applyBody(sent, response, bodyPasses);
+    } catch (error) {
+      return bodyFailed(response, error);
+    }
+    if (pending)
+      return pending.then(
+        () => deliver(response),
+        (error: unknown) => bodyFailed(response, error),
+      );
+    return deliver(response);
+  });
+
+  /** The answer as it goes out, its access-log line written now or once its body has gone. */
+  function deliver(response: UpstreamResponse): Response {
+    const { status } = response;
+    // The upstream's reason phrase (twine prints `400 File already exists.`); adapters send it where the runtime can.
+    const statusText = sendablePhrase(response.statusText);
+    // Read whole by the client or a body pass: answered in one piece.
+    const bytes = response.body instanceof Uint8Array ? response.body : undefined;
+    if (bytes) {
       response.watch?.end();
-      finish(status, error ? `response body: ${errorText(error)}` : undefined);
-    });
-    return withReasonPhrase(responseOf(response.body as ReadableStream<Uint8Array>, status, statusText, response.headers), statusText);
+      sent.tally.bytesOut = bytes.byteLength;
+      finish(status);
+      // An empty body goes out as none: servers then add no Content-Type of their own (node-server, Bun.serve do for bytes).
+      const whole = bytes.byteLength ? (bytes as Uint8Array<ArrayBuffer>) : null;
+      return withReasonPhrase(responseOf(whole, status, statusText, response.headers), statusText);
+    }
+    const native = response.body && response.watch?.deadline ? nativeLength(request, response.headers) : undefined;
+    if (native !== undefined) {
+      // Untouched, so the runtime pipes it natively (forward/native-pipe.ts): the declared length is
+      // what goes out (logged now), a stalled upstream is cut by the deadline.
+      const pipe = nativePipeOf(request)!;
+      pipe.deadlineMs = nativeDeadlineMs(native, pipe);
+      response.watch!.deadline!(pipe.deadlineMs);
+      sent.tally.bytesOut = native;
+      finish(status);
+      return withReasonPhrase(responseOf(response.body as ReadableStream<Uint8Array>, status, statusText, response.headers), statusText);
+    }
+    // Logged when the client has the whole body (or the transfer broke), not when headers went out.
+    const count = countOf(response.body);
+    if (count) {
+      // Counted by the client itself (forward/counted-body.ts): passed on as it is, the tally following the count.
+      count.follow(sent.tally);
+      count.whenEnded((error) => {
+        sent.tally.bytesOut = count.bytes;
+        response.watch?.end();
+        finish(status, error ? `response body: ${errorText(error)}` : undefined);
+      });
+      return withReasonPhrase(responseOf(response.body as ReadableStream<Uint8Array>, status, statusText, response.headers), statusText);
+    }
+    const body = response.body
+      ? tallyBody(
+          response.body as ReadableStream<Uint8Array>,
+          (total) => {
+            sent.tally.bytesOut = total;
+            response.watch?.chunk();
+          },
+          0,
+          (error) => {
+            response.watch?.end();
+            finish(status, error ? `response body: ${errorText(error)}` : undefined);
+          },
+        )
+      : null;
+    if (!body) {
+      response.watch?.end();
+      finish(status);
+    }
+    return withReasonPhrase(responseOf(body, status, statusText, response.headers), statusText);
   }
-  const body = response.body
-    ? tallyBody(
-        response.body as ReadableStream<Uint8Array>,
-        (total) => {
-          sent.tally.bytesOut = total;
-          response.watch?.chunk();
-        },
-        0,
-        (error) => {
-          response.watch?.end();
-          finish(status, error ? `response body: ${errorText(error)}` : undefined);
-        },
-      )
-    : null;
-  if (!body) {
-    response.watch?.end();
-    finish(status);
-  }
-  return withReasonPhrase(responseOf(body, status, statusText, response.headers), statusText);
 }
 
 /** The declared length of an answer the runtime should pipe natively (`nativePipe.minSize` or more, on a server that does), else `undefined`. */

@@ -32,7 +32,7 @@ const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
  *   is down, the push fails at once with 503 and a message saying so; its session ends, so the
  *   client's next push starts afresh on a healthy server.
  */
-export async function sendWithFailover(exchange: Exchange, client: UpstreamClient): Promise<Outcome> {
+export function sendWithFailover(exchange: Exchange, client: UpstreamClient): Promise<Outcome> {
   const { site, role, request } = exchange;
   // compileSite only lets rules name roles the site has.
   const pool = site.pools[role]!;
@@ -41,7 +41,7 @@ export async function sendWithFailover(exchange: Exchange, client: UpstreamClien
   const isWrite = role !== 'read' && !safe;
   const backups = !isWrite || site.writeToBackup;
   const pin = exchange.pinned && exchange.subject !== undefined ? pinnedServer(exchange, pool) : undefined;
-  if (pin && 'refused' in pin) return { kind: 'refused', response: pin.refused, reason: pin.reason };
+  if (pin && 'refused' in pin) return Promise.resolve({ kind: 'refused', response: pin.refused, reason: pin.reason });
   const retriable = !pin && safe && !hasBody(request);
   // The servers given up on; made only when the exchange moves on to another (most never do).
   let tried: Set<Server> | undefined;
@@ -52,64 +52,79 @@ export async function sendWithFailover(exchange: Exchange, client: UpstreamClien
   };
   let server = pin?.server ?? pool.pick(backups);
   if (!server && isWrite && !site.writeToBackup && pool.backups.length > 0) {
-    return { kind: 'refused', response: pausedResponse(site), reason: 'no healthy primary for writes' };
+    return Promise.resolve({ kind: 'refused', response: pausedResponse(site), reason: 'no healthy primary for writes' });
   }
   // When every server looks down, a pinned exchange still tries only its own.
   server ??= pin ? pool.pinned(exchange.subject!, true) : pool.lastResort(backups);
-  // A session remembers the primary its push began on (a backup only ever answers its HEADs).
-  if (pin && exchange.session && !exchange.session.server && server && pool.primaries.includes(server)) await site.sessions?.hold(exchange.session, server);
-  let attempt: Exchange = exchange;
-  // Made only when needed: an Error captures a stack, a measurable cost on every request.
-  let lastError: unknown;
 
-  while (server) {
+  /**
+   * One try on `current` (the exchange's previous try was `attempt`, its failure `lastError`): the
+   * outcome, or the next try's. Chained, not awaited in a loop: a request that goes where it was
+   * addressed and is answered costs one promise hop here.
+   */
+  const tryOn = (current: Server | undefined, attempt: Exchange, lastError: unknown): Promise<Outcome> => {
+    if (!current) {
+      // Made only when needed: an Error captures a stack, a measurable cost on every request.
+      const error = lastError ?? new UpstreamError('unreachable', `site ${site.name} has no ${role} server`);
+      return Promise.resolve({ kind: 'failed', exchange: attempt, error });
+    }
     // The exchange itself when it goes where it was addressed (its role's first server): no copy.
-    attempt = server.upstream === exchange.upstream ? exchange : { ...exchange, upstream: server.upstream };
-    const current = server;
+    const sent: Exchange = current.upstream === exchange.upstream ? exchange : { ...exchange, upstream: current.upstream };
     current.active++;
-    let response: UpstreamResponse;
+    let sending: Promise<UpstreamResponse>;
     try {
-      response = await client.send(buildOutgoing(attempt));
+      sending = client.send(buildOutgoing(sent));
     } catch (error) {
-      current.active--;
-      lastError = error;
-      // The client going away, or a body cut at the site's cap, says nothing about the server. Once
-      // a request body has started to stream, a reset may be the client's doing: only a failure
-      // before the first body byte (connect refused, DNS, connect timeout) counts against the server.
-      const blamesServer = error instanceof UpstreamError && !request.signal.aborted && !exchange.tally.bodyTooLarge && exchange.tally.bytesIn === 0;
-      if (blamesServer) current.failed('passive', `${request.method} ${exchange.url.pathname}: ${error.message}`);
-      if (pin && error instanceof UpstreamError && !request.signal.aborted && !exchange.tally.bodyTooLarge) {
-        // A pinned upload that broke on the server's side cannot go on there: mark it down and end
-        // the session, so the client's next try starts afresh on a healthy server.
-        if (!blamesServer) current.failed('passive', `${request.method} ${exchange.url.pathname} broke off: ${error.message}`);
-        if (exchange.session) await site.sessions?.end(exchange.session);
-      }
-      if (!retriable || !blamesServer) break;
-      server = next(current);
-      if (server) pool.retries++;
-      continue;
+      sending = Promise.reject(error);
     }
-    if (site.health.failStatuses.has(response.status)) {
-      current.failed('passive', `${request.method} ${exchange.url.pathname} answered ${response.status}`);
-      const alternative = retriable ? next(current) : undefined;
-      if (alternative) {
-        discardBody(response.body);
-        response.watch?.end();
+    return sending.then(
+      (response) => {
+        if (site.health.failStatuses.has(response.status)) {
+          current.failed('passive', `${request.method} ${exchange.url.pathname} answered ${response.status}`);
+          const alternative = retriable ? next(current) : undefined;
+          if (alternative) {
+            discardBody(response.body);
+            response.watch?.end();
+            current.active--;
+            pool.retries++;
+            return tryOn(alternative, sent, lastError);
+          }
+        }
+        let released = false;
+        const release = () => {
+          if (released) return;
+          released = true;
+          current.active--;
+        };
+        return { kind: 'response', exchange: sent, response, release };
+      },
+      (error: unknown) => {
         current.active--;
-        pool.retries++;
-        server = alternative;
-        continue;
-      }
-    }
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      current.active--;
-    };
-    return { kind: 'response', exchange: attempt, response, release };
+        // The client going away, or a body cut at the site's cap, says nothing about the server. Once
+        // a request body has started to stream, a reset may be the client's doing: only a failure
+        // before the first body byte (connect refused, DNS, connect timeout) counts against the server.
+        const blamesServer = error instanceof UpstreamError && !request.signal.aborted && !exchange.tally.bodyTooLarge && exchange.tally.bytesIn === 0;
+        if (blamesServer) current.failed('passive', `${request.method} ${exchange.url.pathname}: ${error.message}`);
+        const failed: Outcome = { kind: 'failed', exchange: sent, error };
+        if (pin && error instanceof UpstreamError && !request.signal.aborted && !exchange.tally.bodyTooLarge) {
+          // A pinned upload that broke on the server's side cannot go on there: mark it down and end
+          // the session, so the client's next try starts afresh on a healthy server.
+          if (!blamesServer) current.failed('passive', `${request.method} ${exchange.url.pathname} broke off: ${error.message}`);
+          if (exchange.session && site.sessions) return Promise.resolve(site.sessions.end(exchange.session)).then(() => failed);
+        }
+        if (!retriable || !blamesServer) return failed;
+        const alternative = next(current);
+        if (alternative) pool.retries++;
+        return tryOn(alternative, sent, error);
+      },
+    );
+  };
+  // A session remembers the primary its push began on (a backup only ever answers its HEADs).
+  if (pin && exchange.session && !exchange.session.server && server && pool.primaries.includes(server) && site.sessions) {
+    const first = server;
+    return Promise.resolve(site.sessions.hold(exchange.session, first)).then(() => tryOn(first, exchange, undefined));
   }
-  return { kind: 'failed', exchange: attempt, error: lastError ?? new UpstreamError('unreachable', `site ${site.name} has no ${role} server`) };
+  return tryOn(server, exchange, undefined);
 }
 
 /**

@@ -62,7 +62,8 @@ export function serveBun({ config, source }: StartOptions, hooks: ProcessHooks =
       // Bun.serve is in development mode unless NODE_ENV=production (a service manager rarely sets
       // it): a handler's error would then reach the client as a 50 KB HTML page with its message.
       development: false,
-      async fetch(request, server) {
+      // Not async: the app's promise is handed back as it is (an async handler would wrap it in one more).
+      fetch(request, server) {
         server.timeout(request, 0);
         // Bun's per-request timer is not re-armed by the writes of a streamed answer (measured on
         // 1.4.5: a 10-piece body over 5 s is cut at 4 s with a 2 s timer, whether set here or by
