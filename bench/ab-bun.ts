@@ -63,9 +63,8 @@ try {
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   console.log(`\nmedians over ${rounds} rounds (${entry}; A ${trees.A}, B ${trees.B}):`);
   for (const [key, rows] of Object.entries(results).sort()) {
-    console.log(
-      `${key}: ${median(rows.map((r) => r.us)).toFixed(1)} µs/req, ${median(rows.map((r) => r.rps)).toFixed(0)} req/s  [${rows.map((r) => r.us.toFixed(1)).join(' ')}]`,
-    );
+    const each = rows.map((r) => r.us.toFixed(1)).join(' ');
+    console.log(`${key}: ${median(rows.map((r) => r.us)).toFixed(1)} µs/req, ${median(rows.map((r) => r.rps)).toFixed(0)} req/s  [${each}]`);
   }
   await origin.proc.stop();
 } finally {

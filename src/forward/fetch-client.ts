@@ -4,6 +4,13 @@ import { IdleSweep } from './idle.ts';
 import { readSmallBody, readSmallByteStream } from '../stream/small-body.ts';
 import { upstreamError } from './upstream-error.ts';
 import { HeaderFields } from '../header-fields.ts';
+import { settledFrom } from './settled-answer.ts';
+
+/**
+ * Bun's fetch answers carry native Headers that may be edited (Bun 1.4.5; the Fetch standard
+ * makes them immutable, as Node's and Deno's are): the passes edit them in place, no copy.
+ */
+const MUTABLE_ANSWER_FIELDS = typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined';
 
 type FetchFunction = (input: string, init: RequestInit & Record<string, unknown>) => Promise<Response>;
 
@@ -94,9 +101,9 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
       /** The answer's head came: its fields copied, a small body taken whole, a large one passed on with `watch`. */
       const answered = (answer: Response): UpstreamResponse | Promise<UpstreamResponse> => {
         transfer.touch();
-        // A fetch answer's headers are immutable and the incoming passes edit them: a copy.
-        // Bun's Headers are native and copy in one call; Deno's go through WebIDL on every call.
-        const copy = options.plainHeaders ? HeaderFields.from(answer.headers) : new Headers(answer.headers);
+        // A fetch answer's headers are immutable and the incoming passes edit them: a copy (Deno's
+        // Headers go through WebIDL on every call). Bun's are native and may be edited in place.
+        const copy = options.plainHeaders ? HeaderFields.from(answer.headers) : MUTABLE_ANSWER_FIELDS ? answer.headers : new Headers(answer.headers);
         const status = answer.status;
         const response: UpstreamResponse = { status, statusText: answer.statusText, headers: copy, body: null };
         const bodiless = outgoing.method === 'HEAD' || status === 204 || status === 304;
@@ -106,6 +113,8 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
         if (settled) {
           finish();
           response.body = settled;
+          // Its fields edited in place, the answer itself can go out if nothing else changes.
+          if (copy === answer.headers) settledFrom(response, answer, settled);
           return response;
         }
         if (!answer.body || bodiless) {

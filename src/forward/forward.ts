@@ -10,6 +10,7 @@ import { UpstreamError, type UpstreamClient } from './client.ts';
 import { countOf } from './counted-body.ts';
 import { nativeDeadlineMs, nativePipeOf } from './native-pipe.ts';
 import { withReasonPhrase } from './reason-phrase.ts';
+import { untouchedAnswer } from './settled-answer.ts';
 import { responseOf } from '../header-fields.ts';
 
 /**
@@ -97,6 +98,9 @@ export function forward(
       response.watch?.end();
       sent.tally.bytesOut = bytes.byteLength;
       finish(status);
+      // Left as it came (Bun): the runtime's own answer goes out, with no copy of its fields.
+      const untouched = bytes.byteLength ? untouchedAnswer(response, statusText) : undefined;
+      if (untouched) return withReasonPhrase(untouched, statusText);
       // An empty body goes out as none: servers then add no Content-Type of their own (node-server, Bun.serve do for bytes).
       const whole = bytes.byteLength ? (bytes as Uint8Array<ArrayBuffer>) : null;
       return withReasonPhrase(responseOf(whole, status, statusText, response.headers), statusText);
