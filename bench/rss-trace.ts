@@ -4,8 +4,9 @@
  * started fresh each round (alternating, so old and new share the machine's state), a chunked
  * PATCH of --mib MiB as the bench's RSS phase sends it, then a GET of the same blob. Per round and
  * bundle: idle RSS, each direction's peak (VmRSS, as bench/procs.ts samples it, but every --every
- * ms), its MiB/s and the router's CPU seconds per GiB, and with --smaps the mappings whose resident size grew most between idle and the upload's
- * peak (/proc/PID/smaps).
+ * ms), its MiB/s and the router's CPU seconds per GiB; with --trace the upload's first samples
+ * (ms:MB), with --smaps the mappings whose resident size grew most between idle and the upload's
+ * peak (/proc/PID/smaps). --node-arg passes a flag to node (e.g. --trace-wasm-compilation-times).
  *
  *   npx tsx bench/rss-trace.ts --bundle dist/node.mjs --bundle /work/wt/dist/node.mjs --rounds 5 --mib 4096
  */
@@ -27,8 +28,6 @@ const { values } = parseArgs({
     smaps: { type: 'boolean', default: false },
     'node-arg': { type: 'string', multiple: true },
     trace: { type: 'boolean', default: false },
-    // A command the router runs under (e.g. heaptrack): its pid is then the wrapper's; give the node pid with pgrep yourself.
-    wrap: { type: 'string', multiple: true },
   },
 });
 const bundles = values.bundle ?? ['dist/node.mjs'];
@@ -100,8 +99,9 @@ try {
           sites: [{ name: 'registry', hosts: ['127.0.0.1'], preset: 'docker', upstream: `${registry.url}/` }],
         }),
       );
-      const [command, ...wrapped] = [...(values.wrap ?? []), process.execPath, ...(values['node-arg'] ?? []), bundle, '--config', config];
-      const proc = launch(command!, wrapped, { env: { ...process.env, PORT: '', NODE_ENV: 'production' } });
+      const proc = launch(process.execPath, [...(values['node-arg'] ?? []), bundle, '--config', config], {
+        env: { ...process.env, PORT: '', NODE_ENV: 'production' },
+      });
       await waitFor(proc, () => /listening on/.test(proc.stderr()), 'router', 45_000);
       const base = `http://127.0.0.1:${port}`;
       const idle = vmRss(proc.pid);
