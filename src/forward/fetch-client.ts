@@ -120,6 +120,8 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
         if (!answer.body || bodiless) {
           finish();
           if (answer.body) void answer.body.cancel().catch(() => {});
+          // No body at all (a HEAD's answer on Bun): the answer itself can go out as well.
+          else if (copy === answer.headers) settledFrom(response, answer, null);
           return response;
         }
         const small = smallBodyLength(copy);

@@ -145,6 +145,8 @@ export function forward(
     if (!body) {
       response.watch?.end();
       finish(status);
+      const untouched = untouchedAnswer(response, statusText);
+      if (untouched) return withReasonPhrase(untouched, statusText);
     }
     return withReasonPhrase(responseOf(body, status, statusText, response.headers), statusText);
   }

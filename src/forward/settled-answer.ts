@@ -9,10 +9,13 @@ import type { UpstreamResponse } from '../exchange.ts';
  */
 const SETTLED = Symbol('registry-router.settledAnswer');
 
-type WithSettled = UpstreamResponse & { [SETTLED]?: { answer: Response; bytes: Uint8Array } };
+type WithSettled = UpstreamResponse & { [SETTLED]?: { answer: Response; bytes: Uint8Array | null } };
 
-/** Records that `response` carries `bytes`, read from `answer` whose fields are `response.headers` (edited in place). */
-export function settledFrom(response: UpstreamResponse, answer: Response, bytes: Uint8Array): void {
+/**
+ * Records that `response` carries `bytes`, read from `answer` whose fields are `response.headers`
+ * (edited in place); `null`: no body, and `answer.body` is null too (a HEAD's answer on Bun).
+ */
+export function settledFrom(response: UpstreamResponse, answer: Response, bytes: Uint8Array | null): void {
   (response as WithSettled)[SETTLED] = { answer, bytes };
 }
 
