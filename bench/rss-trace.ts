@@ -121,7 +121,8 @@ try {
       list.push({ idle, up: u.peak, down: d.peak, upAt: u.at });
       results.set(bundle, list);
       console.log(
-        `round ${round} ${bundle}: idle ${(idle / 1e6).toFixed(0)} MB, up ${(u.peak / 1e6).toFixed(0)} MB (at ${u.at.toFixed(0)} ms), down ${(d.peak / 1e6).toFixed(0)} MB; ` +
+        `round ${round} ${bundle}: idle ${(idle / 1e6).toFixed(0)} MB, up ${(u.peak / 1e6).toFixed(0)} MB (at ${u.at.toFixed(0)} ms), ` +
+          `down ${(d.peak / 1e6).toFixed(0)} MB; ` +
           `up ${(mib / upSeconds).toFixed(0)} MiB/s, ${(((cpu1 - cpu0) / mib) * 1024).toFixed(2)} CPU s/GiB; ` +
           `down ${(mib / downSeconds).toFixed(0)} MiB/s, ${(((cpu2 - cpu1) / mib) * 1024).toFixed(2)} CPU s/GiB`,
       );
@@ -147,6 +148,7 @@ try {
 for (const [bundle, list] of results) {
   const f = (xs: number[]) => xs.map((x) => (x / 1e6).toFixed(0)).join('/');
   console.log(
-    `${bundle}: idle ${f(list.map((r) => r.idle))}; up ${f(list.map((r) => r.up))}; down ${f(list.map((r) => r.down))}; max ${f([Math.max(...list.map((r) => Math.max(r.up, r.down)))])}`,
+    `${bundle}: idle ${f(list.map((r) => r.idle))}; up ${f(list.map((r) => r.up))}; down ${f(list.map((r) => r.down))}; ` +
+      `max ${f([Math.max(...list.map((r) => Math.max(r.up, r.down)))])}`,
   );
 }
