@@ -182,7 +182,14 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
       transfer.end();
       logged(entry);
     };
-    return forward(exchange, { client: options.client, log, bodyPasses: bodyPasses.get(site) }).then(ending?.answered, (error: unknown) => {
+    let forwarding: Promise<Response>;
+    try {
+      forwarding = forward(exchange, { client: options.client, log, bodyPasses: bodyPasses.get(site) });
+    } catch (error) {
+      // forward is not async: what it throws before its first promise still ends the transfer below.
+      forwarding = Promise.reject(error);
+    }
+    return forwarding.then(ending?.answered, (error: unknown) => {
       transfer.end();
       if (ending) return ending.failed(error);
       throw error;
