@@ -14,8 +14,8 @@ export const BASELINE_WASM_FLAGS = ['--no-wasm-dynamic-tiering', '--no-wasm-tier
  * reads only heads and chunk framing, and on Liftoff costs no measurable CPU: undici's client CPU per
  * request for a 528-byte answer, 4 alternations, 45.4 µs with TurboFan, 44.6 µs without.
  * Both flags, because Node 20's V8 tiers up dynamically unless dynamic tiering is off, and tiers
- * up every function eagerly when only that is off. Not `--liftoff-only`: with it a function
- * Liftoff cannot compile is a fatal error instead of a TurboFan compilation.
+ * up every function eagerly when only that is off. Not `--liftoff-only`: V8 marks it "for testing",
+ * and it forbids TurboFan even for a function Liftoff cannot compile (these two fall back to it).
  *
  * Must run before undici compiles its parser (its first connection): V8 fixes the tiering of a
  * module when compiling it. Runtimes without these flags (none known) ignore them: V8 says
