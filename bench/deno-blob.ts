@@ -13,13 +13,13 @@
  * - `--script floor=bench/floor-deno.mjs`: `deno run -A FILE PORT ORIGIN_URL` (a bare proxy, as bench/floor.ts runs them);
  * - `--env main=DENO_V8_FLAGS=…`: an environment variable for one target only.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { startRegistry } from '../test/support/registry.ts';
 import { freePort } from '../test/support/ports.ts';
 import { MiB, patternBlock, pullBlob, pushBlob, repeatedDigest } from './load.ts';
-import { cpuSeconds, DENO, launch, otherLoad, ROOT, sampleRss, startMethodSplitNginx, waitFor, type Proc } from './procs.ts';
+import { cpuSeconds, DENO, launch, otherLoad, ROOT, sampleRss, startMethodSplitNginx, waitFor, writeRegistryConfig, type Proc } from './procs.ts';
 
 const argv = process.argv.slice(2);
 const many = (flag: string): string[] => argv.flatMap((a, i) => (a === flag && argv[i + 1] ? [argv[i + 1]!] : []));
@@ -76,14 +76,7 @@ try {
     const port = await freePort();
     const config = join(dir, `router-${name}.json`);
     mkdirSync(dir, { recursive: true });
-    writeFileSync(
-      config,
-      JSON.stringify({
-        listen: { host: '127.0.0.1', port },
-        accessLog: false,
-        sites: [{ name: 'registry', hosts: ['127.0.0.1'], preset: 'docker', upstream: `${registry.url}/` }],
-      }),
-    );
+    writeRegistryConfig(config, port, registry.url);
     const script = resolve(checkout, 'src/deno.ts');
     await start(name, DENO, ['run', '--allow-net', '--allow-read', '--allow-env', script, '--config', config], port, resolve(checkout));
   }

@@ -291,6 +291,15 @@ export interface Router {
   url: string;
 }
 
+/**
+ * Writes, at `path`, a router config with one docker site for `registry` (a URL), answering
+ * 127.0.0.1 on `port`, access log off: the router of the A/B scripts (rss-trace, deno-blob).
+ */
+export function writeRegistryConfig(path: string, port: number, registry: string): void {
+  const site = { name: 'registry', hosts: ['127.0.0.1'], preset: 'docker', upstream: `${registry}/` };
+  writeFileSync(path, JSON.stringify({ listen: { host: '127.0.0.1', port }, accessLog: false, sites: [site] }));
+}
+
 export async function startRouter(
   runtime: Runtime,
   dir: string,

@@ -10,13 +10,13 @@
  *
  *   npx tsx bench/rss-trace.ts --bundle dist/node.mjs --bundle /work/wt/dist/node.mjs --rounds 5 --mib 4096
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRegistry } from '../test/support/registry.ts';
 import { patternBlock, pullBlob, pushBlob, repeatedDigest, MiB } from './load.ts';
-import { cpuSeconds, launch, waitFor } from './procs.ts';
+import { cpuSeconds, launch, waitFor, writeRegistryConfig } from './procs.ts';
 import { freePort } from '../test/support/ports.ts';
 
 const { values } = parseArgs({
@@ -91,14 +91,7 @@ try {
     for (const bundle of bundles) {
       const port = await freePort();
       const config = join(dir, `router-${port}.json`);
-      writeFileSync(
-        config,
-        JSON.stringify({
-          listen: { host: '127.0.0.1', port },
-          accessLog: false,
-          sites: [{ name: 'registry', hosts: ['127.0.0.1'], preset: 'docker', upstream: `${registry.url}/` }],
-        }),
-      );
+      writeRegistryConfig(config, port, registry.url);
       const proc = launch(process.execPath, [...(values['node-arg'] ?? []), bundle, '--config', config], {
         env: { ...process.env, PORT: '', NODE_ENV: 'production' },
       });
