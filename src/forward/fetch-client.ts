@@ -6,12 +6,6 @@ import { upstreamError } from './upstream-error.ts';
 import { HeaderFields } from '../header-fields.ts';
 import { settledFrom } from './settled-answer.ts';
 
-/**
- * Bun's fetch answers carry native Headers that may be edited (Bun 1.4.5; the Fetch standard
- * makes them immutable, as Node's and Deno's are): the passes edit them in place, no copy.
- */
-const MUTABLE_ANSWER_FIELDS = typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined';
-
 type FetchFunction = (input: string, init: RequestInit & Record<string, unknown>) => Promise<Response>;
 
 /** Runtime-specific knobs for the Fetch API client (see src/adapter/{bun,deno,worker}/client.ts). */
@@ -58,6 +52,11 @@ export interface FetchClientOptions {
    * chunk timed by timeouts.idle), and the answer must stay readable: see src/adapter/bun/client.ts.
    */
   settledBody?: (answer: Response) => Uint8Array | undefined;
+  /**
+   * The runtime's fetch answers carry fields that may be edited (Bun 1.4.5; the Fetch standard
+   * makes them immutable, as Node's and Deno's are): the passes edit them in place, no copy.
+   */
+  editableAnswerFields?: boolean;
 }
 
 /**
@@ -103,7 +102,7 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
         transfer.touch();
         // A fetch answer's headers are immutable and the incoming passes edit them: a copy (Deno's
         // Headers go through WebIDL on every call). Bun's are native and may be edited in place.
-        const copy = options.plainHeaders ? HeaderFields.from(answer.headers) : MUTABLE_ANSWER_FIELDS ? answer.headers : new Headers(answer.headers);
+        const copy = options.plainHeaders ? HeaderFields.from(answer.headers) : options.editableAnswerFields ? answer.headers : new Headers(answer.headers);
         const status = answer.status;
         const response: UpstreamResponse = { status, statusText: answer.statusText, headers: copy, body: null };
         const bodiless = outgoing.method === 'HEAD' || status === 204 || status === 304;

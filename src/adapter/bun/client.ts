@@ -34,6 +34,7 @@ export function bunClient(timeouts: ClientTimeouts): UpstreamClient {
     onStreamedChunk: () => memory.streamed(ANSWER_CHUNK_ESTIMATE),
     onUploadChunk: (bytes) => memory.streamed(bytes),
     settledBody,
+    editableAnswerFields: true,
   });
 }
 
