@@ -154,11 +154,19 @@ function exchange(url: URL, method: string, headers: Record<string, string>, upl
               else if (name === 'location') location = value;
             }
             const rest = head.subarray(end + 4);
-            if (method === 'HEAD' || status === 204 || status === 304) return (finish(), true);
+            if (method === 'HEAD' || status === 204 || status === 304) {
+              finish();
+              return true;
+            }
             if (chunked) mode = 'chunked';
-            else if (length !== undefined) (mode = 'length'), (left = length);
-            else mode = 'close';
-            if (mode === 'length' && left === 0) return (finish(), true);
+            else if (length !== undefined) {
+              mode = 'length';
+              left = length;
+            } else mode = 'close';
+            if (mode === 'length' && left === 0) {
+              finish();
+              return true;
+            }
             if (body(rest, 0, rest.length)) finish();
           } catch (error) {
             finish(error as Error);

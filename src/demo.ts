@@ -30,10 +30,9 @@ import { gzipSync } from 'node:zlib';
 import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { AccessEntry } from './access-log.ts';
+import { nodeClient } from './adapter/node/client.ts';
 import { createApp } from './app.ts';
 import { parseConfig } from './config/load.ts';
-import { fetchClient } from './forward/fetch-client.ts';
-import { undiciClient } from './forward/undici-client.ts';
 import type { HealthEvent } from './upstream/pool.ts';
 
 const HOST = '127.0.0.1';
@@ -106,8 +105,8 @@ async function main(options: DemoOptions): Promise<void> {
   // The demo's own readiness request is not the user's: the log starts with the banner.
   let logging = false;
   const app = createApp(config, {
-    // Under Bun (the single executable), `undici` is Bun's stand-in without Agent.dispatch: Bun's own fetch, bytes as sent.
-    client: process.versions.bun ? fetchClient(config.timeouts, { init: { decompress: false } }) : undiciClient(config.timeouts),
+    // The Node adapter's own client: what `serve` uses on Node and under Bun (the single executable).
+    client: nodeClient(config.timeouts),
     log: quiet ? () => {} : (entry) => logging && accessLine(entry),
     healthLog: healthLine,
     clientAddress: (c) => getConnInfo(c).remote.address,
@@ -235,7 +234,10 @@ async function startRegistry(name: string, port: number, remote?: string): Promi
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the ${name} registry exited at start; see ${join(dir, 'registry.log')}`);
     const ok = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) }).then(
-      async (res) => (await res.arrayBuffer(), res.status === 200),
+      async (res) => {
+        await res.arrayBuffer();
+        return res.status === 200;
+      },
       () => false,
     );
     if (ok) return url;

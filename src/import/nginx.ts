@@ -494,7 +494,7 @@ class Importer {
         }
         def.servers.push(server);
       } else if (['keepalive', 'keepalive_timeout', 'keepalive_requests', 'keepalive_time', 'zone', 'least_conn'].includes(inner.name)) {
-        continue;
+        // What the router does anyway (kept connections, least connections): nothing to say.
       } else if (['ip_hash', 'hash', 'random'].includes(inner.name)) {
         this.note(`${inner.name}: the router balances by least connections, and pins each repository's push to one server (rendezvous hashing)`, inner);
       } else {
@@ -608,7 +608,6 @@ class Importer {
         rewrite.push(inner);
       } else if (inner.name === 'root') {
         // Applies to locations without their own root.
-        continue;
       } else if (!this.setting(inner, level)) {
         this.other(inner);
       }
@@ -1654,7 +1653,7 @@ function isSchemeRedirect(d: Directive): boolean {
 
 /** `return 301 https://$host$request_uri` (or $server_name, $http_host, a port) → the HTTPS port. */
 function redirectPort(d: Directive | undefined): number | undefined {
-  if (!d || d.name !== 'return') return undefined;
+  if (d?.name !== 'return') return undefined;
   const [status, url] = d.args.map((a) => a.value);
   if (!/^30[1278]$/.test(status ?? '') || !url) return undefined;
   const match = /^https:\/\/(?:\$host|\$server_name|\$http_host|[\w.-]+)(?::(\d+))?(?:\$request_uri|\$uri(?:\$is_args\$args)?)$/.exec(url);

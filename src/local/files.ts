@@ -36,7 +36,7 @@ export interface FileAccess {
 /** A whole (small) file, or undefined when it is not there. */
 export async function readSmallFile(files: FileAccess, path: string, limit = 1024 * 1024): Promise<Uint8Array<ArrayBuffer> | undefined> {
   const info = await files.stat(path);
-  if (!info || info.kind !== 'file') return undefined;
+  if (info?.kind !== 'file') return undefined;
   if (info.size > limit) throw new Error(`${path} is larger than ${limit} bytes`);
   return new Uint8Array(await new Response(await files.open(path)).arrayBuffer());
 }

@@ -316,7 +316,10 @@ describe('serve', () => {
     let open = true;
     for (let i = 0; i < 100 && open; i++) {
       open = await new Promise<boolean>((done) => {
-        const socket = net.connect(port, '127.0.0.1', () => (socket.destroy(), done(true)));
+        const socket = net.connect(port, '127.0.0.1', () => {
+          socket.destroy();
+          done(true);
+        });
         socket.once('error', () => done(false));
       });
       if (open) await new Promise((r) => setTimeout(r, 50));

@@ -21,7 +21,12 @@ async function demo(args: string[]): Promise<Demo> {
   const out: Demo = { stdout: '', stderr: '', code: null };
   child.stdout!.on('data', (chunk) => (out.stdout += chunk));
   child.stderr!.on('data', (chunk) => (out.stderr += chunk));
-  const exited = new Promise<void>((done) => child.once('exit', (code) => ((out.code = code), done())));
+  const exited = new Promise<void>((done) =>
+    child.once('exit', (code) => {
+      out.code = code;
+      done();
+    }),
+  );
   let ended = false;
   void exited.then(() => (ended = true));
   for (let i = 0; i < 600 && !ended && !out.stdout.includes('Ctrl-C stops everything'); i++) await new Promise((r) => setTimeout(r, 50));

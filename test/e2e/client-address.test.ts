@@ -7,8 +7,7 @@
  * access log must name it. A connection to a PROXY listener without a valid header is closed and
  * nothing of it reaches the origin; a client that is not a trusted proxy cannot name itself.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';

@@ -57,7 +57,11 @@ async function loggingProxy(target: string): Promise<{ url: string; seen: Seen[]
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
     seen,
-    close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 

@@ -126,7 +126,10 @@ interface Stack {
 async function startStack(runtime: Runtime, auth: 'none' | 'basic' | 'bearer', issuer?: TokenIssuer): Promise<Stack> {
   // Stopped in reverse order, also when a later part fails to start.
   const stops: Array<() => Promise<unknown>> = [];
-  const started = <T>(part: T, stop: (part: T) => Promise<unknown>): T => (stops.unshift(() => stop(part)), part);
+  const started = <T>(part: T, stop: (part: T) => Promise<unknown>): T => {
+    stops.unshift(() => stop(part));
+    return part;
+  };
   try {
     const nexus = started(await startNexus({ tokens: issuer }), (n) => n.close());
     const token = issuer && { realm: nexus.tokenRealm, service: issuer.service, issuer: issuer.issuer, rootCertPem: issuer.certPem };

@@ -302,7 +302,8 @@ describe.each(RUNTIMES)('abort storm on %s', (runtime) => {
     const planned = transfers.reduce((sum, t) => sum + t.cut, 0);
     const slowest = Math.max(...results.map((r) => r.ms));
     const key = (r: Settled) => `${r.transfer.kind} cut by ${r.transfer.cutBy}: ${r.outcome}`;
-    const tally = results.reduce<Record<string, number>>((sum, r) => ({ ...sum, [key(r)]: (sum[key(r)] ?? 0) + 1 }), {});
+    const tally: Record<string, number> = {};
+    for (const r of results) tally[key(r)] = (tally[key(r)] ?? 0) + 1;
     const after = afterHalf[1]!;
     console.info(
       `${runtime}: storm of ${TRANSFERS} (${MB(planned)} MiB up to the cuts) in ${seconds.toFixed(1)} s, ` +

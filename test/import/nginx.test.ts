@@ -571,6 +571,7 @@ describe('parseNginx (the tokenizer)', () => {
         "set $x 'it\\'s';",
         'set $y a#b;',
         'if ($request_method ~* "^(GET|HEAD)$") {',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: nginx's own ${variable} syntax, a string to parse
         '  set $u ${scheme}://x;',
         '}',
         'log_format j \'{"a":"$b",\'',
@@ -588,6 +589,7 @@ describe('parseNginx (the tokenizer)', () => {
       [8, 'log_format', 'j', '{"a":"$b",', '"c":1}'],
       [10, 'listen', '80'],
     ]);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: nginx's own ${variable} syntax, as parsed
     expect(tree[3]!.block!.map((d) => [d.line, d.name, ...d.args.map((a) => a.value)])).toEqual([[6, 'set', '$u', '${scheme}://x']]);
     expect(tree[3]!.args[2]!.quoted).toBe(true);
   });

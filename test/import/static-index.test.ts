@@ -62,7 +62,10 @@ afterAll(async () => {
 
 function listening(at: number): Promise<boolean> {
   return new Promise((done) => {
-    const socket = net.connect(at, '127.0.0.1', () => (socket.destroy(), done(true)));
+    const socket = net.connect(at, '127.0.0.1', () => {
+      socket.destroy();
+      done(true);
+    });
     socket.once('error', () => done(false));
   });
 }

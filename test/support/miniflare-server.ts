@@ -112,7 +112,11 @@ function shutdown(signal: NodeJS.Signals): void {
     rmSync(outdir, { recursive: true, force: true });
     process.exit(code);
   };
-  const timer = setInterval(() => gone() && (clearInterval(timer), void finish(0)), 50);
+  const timer = setInterval(() => {
+    if (!gone()) return;
+    clearInterval(timer);
+    void finish(0);
+  }, 50);
   setTimeout(() => void finish(0), (config.timeouts?.shutdownGrace ?? 30) * 1000).unref();
 }
 process.once('SIGTERM', () => shutdown('SIGTERM'));
