@@ -34,6 +34,11 @@ export interface AppOptions {
   sharedSessions?: SharedSessions;
   /** Reads a secret from the environment (worker bindings, process env): the direct-uploads key. */
   secret?: (name: string) => string | undefined;
+  /**
+   * The outgoing passes copy a request's fields as the runtime's own `Headers` (Bun: one native
+   * copy, cheap to edit, taken by its fetch as it is), not as a HeaderFields; see passes/outgoing.ts.
+   */
+  nativeRequestFields?: boolean;
 }
 
 /** What an adapter that calls `RouterApp.answer` knows of a request besides the Request itself. */
@@ -174,6 +179,8 @@ export function createApp(config: Config, appOptions: AppOptions): RouterApp {
       mapUrls: decision.mapUrls,
       upstreamPath: decision.upstreamPath,
       restoredAuthorization,
+      relayFields: decision.relayFields,
+      nativeFields: options.nativeRequestFields,
     };
     // In flight for the status page from here until the access log line is written.
     const transfer = metrics.transfers.begin(exchange);

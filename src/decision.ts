@@ -14,7 +14,7 @@ import type { Config, SiteConfig } from './config/schema.ts';
 import type { StaticMount } from './config/serving.ts';
 import type { RouterErrorCode } from './errors.ts';
 import { addressBootstrap, addressUrl, chooseLocal, isAddress, localPlan, type LocalPlan } from './local/local.ts';
-import { guardRequest } from './request/guard.ts';
+import { guardRequest, type FieldsSeen } from './request/guard.ts';
 import { unsafePath } from './request/target.ts';
 import type { Role, Rule } from './rules/rule.ts';
 import { PushSessions } from './site/push-sessions.ts';
@@ -100,6 +100,11 @@ export interface Forward {
   readonly mapUrls: boolean;
   /** The path sent upstream when the rule rewrites it (`stripPrefix`); undefined: the request's own. */
   readonly upstreamPath: string | undefined;
+  /**
+   * Whether the request carries a field the outgoing passes drop or read (passes/hop-by-hop.ts
+   * RELAY_FIELDS), as the guard's walk found; undefined when the guard was left out.
+   */
+  readonly relayFields: boolean | undefined;
 }
 
 export type Decision = Refuse | Unseal | Local | Forward;
@@ -134,24 +139,27 @@ export function compileRouting(config: Config, sites: readonly Site[] = config.s
 
   const decide = ({ method, url, headers, client, unsealed, guard }: Asked): Decision => {
     // The guard reads the method and the headers only.
-    const refusal = guard === false ? undefined : guardRequest({ method, headers } as Request, url);
+    const seen: FieldsSeen | undefined = guard === false ? undefined : { relay: true };
+    const refusal = seen && guardRequest({ method, headers } as Request, url, seen);
     if (refusal) {
       const { status, message } = refusal;
       return { kind: 'refuse', site: undefined, status, code: 'UNSUPPORTED', message, error: message, early: true };
     }
-    const site = findSite(url.host);
+    // Each of a URL's getters makes a new string (~80 ns on Bun 1.4.5): read once here.
+    const { host, pathname } = url;
+    const site = findSite(host);
     if (!site) {
       // By IP, before the name resolves: the bootstrap script and CA of the first docker site.
-      if (byAddress && isAddress(url.hostname) && (url.pathname === byAddress.path || url.pathname === byAddress.caPath)) {
+      if (byAddress && isAddress(url.hostname) && (pathname === byAddress.path || pathname === byAddress.caPath)) {
         const owner = sites[byAddress.index]!;
-        const which = url.pathname === byAddress.path ? 'bootstrap' : 'ca';
+        const which = pathname === byAddress.path ? 'bootstrap' : 'ca';
         return { kind: 'local', site: owner, plan: known.get(owner)!.local!, url: addressUrl(url, byAddress.name), which };
       }
-      const message = `this router serves no site named ${url.host}; its sites serve: ${served}`;
+      const message = `this router serves no site named ${host}; its sites serve: ${served}`;
       return { kind: 'refuse', site: undefined, status: 421, code: 'UNSUPPORTED', message, early: false };
     }
     // Before static folders and rules: a hidden dot segment is refused whatever would serve it.
-    const unsafe = unsafePath(url.pathname);
+    const unsafe = unsafePath(pathname);
     if (unsafe) {
       const message = `${unsafe}: refused, it could reach outside the upstream's path prefix`;
       return { kind: 'refuse', site, status: 400, code: 'NAME_INVALID', message, error: unsafe, early: true };
@@ -161,22 +169,24 @@ export function compileRouting(config: Config, sites: readonly Site[] = config.s
     if (gated && !unsealed) return { kind: 'unseal', site };
     const choice = local && chooseLocal(local, method, url);
     if (choice) return { kind: 'local', site, plan: local, url, ...choice };
-    const rule = site.rule(method, url.pathname, url.searchParams, headers.get('accept'));
+    // Without a query, no URLSearchParams is made for it (~140 ns on Bun): the rules only read it.
+    const rule = site.rule(method, pathname, url.search ? url.searchParams : NO_QUERY, headers.get('accept'));
     const role = rule?.target ?? 'write';
     if (role === 'deny') {
       // The format's own deny rules say what it takes instead (raw: how to upload); a site's own rules have no words.
       const why = site.format?.refusal && site.format.rules.includes(rule!.source) ? `: ${site.format.refusal}` : '';
-      const message = `site ${site.name} does not accept ${method} ${url.pathname}${why}`;
+      const message = `site ${site.name} does not accept ${method} ${pathname}${why}`;
       return { kind: 'refuse', site, rule, role, status: 405, code: 'DENIED', message, early: true };
     }
-    const subject = rule?.subject(url.pathname);
+    const subject = rule?.subject(pathname);
     let session: SessionEffect | undefined;
     if (site.sessions && rule?.session && subject) {
       const authorization = unsealed ? unsealed.authorization : headers.get('authorization');
       session = { effect: rule.session, key: PushSessions.key(client, authorization, subject), followTo: rule.followTo };
     }
-    const upstreamPath = rule?.upstreamPath(url.pathname);
-    return { kind: 'forward', site, rule, role, subject, pinned: rule?.pin ?? false, session, mapUrls: rule?.mapUrls ?? false, upstreamPath };
+    const upstreamPath = rule?.upstreamPath(pathname);
+    const pinned = rule?.pin ?? false;
+    return { kind: 'forward', site, rule, role, subject, pinned, session, mapUrls: rule?.mapUrls ?? false, upstreamPath, relayFields: seen?.relay };
   };
 
   return {
@@ -186,6 +196,9 @@ export function compileRouting(config: Config, sites: readonly Site[] = config.s
     decide,
   };
 }
+
+/** The query of a URL that has none: shared, read only (rules never change it). */
+const NO_QUERY: URLSearchParams = new URLSearchParams();
 
 /** The origin side of direct uploads (as edge/uploads.ts uploadSealFor tells the halves apart). */
 const isOriginSide = (site: SiteConfig): boolean => site.directUploads === undefined && site.uploadsFromEdge !== undefined;

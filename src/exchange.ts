@@ -29,6 +29,16 @@ export interface Exchange {
   /** Set when the role came from a push session rather than the rule: the access log says `session`. */
   readonly steered?: 'session';
   /**
+   * false: the request carries no field the outgoing passes drop or read (passes/hop-by-hop.ts
+   * RELAY_FIELDS; the request guard walked every field), so they only set theirs; else not known.
+   */
+  readonly relayFields?: boolean;
+  /**
+   * The outgoing passes edit a copy of the request's fields as the runtime's own `Headers`, not a
+   * HeaderFields: the adapter's choice (AppOptions.nativeRequestFields; Bun), see passes/outgoing.ts.
+   */
+  readonly nativeFields?: boolean;
+  /**
    * Filled in while the exchange goes on; read by the access log, error mapping and the status
    * page. One object shared by the exchange and each attempt made of it (forward/send.ts).
    */

@@ -68,6 +68,8 @@ export function appFor(
     secret?: (name: string) => string | undefined;
     sessionStore?: AppOptions['sessionStore'];
     sharedSessions?: AppOptions['sharedSessions'];
+    /** See AppOptions.nativeRequestFields (set by the Bun adapter). */
+    nativeRequestFields?: boolean;
   },
 ): RouterApp {
   const sharedSessions = options.sharedSessions ?? (options.sessionStore ? undefined : sharedSessionsFor?.(config));
@@ -79,5 +81,6 @@ export function appFor(
     ...(options.secret && { secret: options.secret }),
     ...(options.sessionStore && { sessionStore: options.sessionStore }),
     ...(sharedSessions && { sharedSessions }),
+    ...(options.nativeRequestFields && { nativeRequestFields: true }),
   });
 }

@@ -15,6 +15,15 @@ const HOP_BY_HOP = [
 const IS_HOP_BY_HOP = new Set(HOP_BY_HOP);
 
 /**
+ * Every request field the outgoing passes (passes/outgoing.ts) drop or read before they set their
+ * own: the hop-by-hop ones (Connection among them, which may name others), Expect, and the
+ * X-Forwarded-* fields they extend or replace. The request guard's walk over every field notes
+ * whether a request carries any (src/request/guard.ts); one that carries none, as most do, needs
+ * none of those deletes: on Bun each is a native call (~35 ns, 13 of them), on Node a walk.
+ */
+export const RELAY_FIELDS: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'expect', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port']);
+
+/**
  * Removes the hop-by-hop fields and those the Connection field names (RFC 9110 §7.6.1). A
  * HeaderFields (the outgoing passes' fields, and the answers of every client but Bun's) is walked
  * once, as a Map walks cheaply. A runtime's own `Headers` (Bun's fetch answers) is not walked:

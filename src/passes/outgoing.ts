@@ -9,7 +9,9 @@ export const targetUrl: OutgoingPass = (exchange, outgoing) => {
   outgoing.url = exchange.upstream.target((exchange.upstreamPath ?? exchange.url.pathname) + exchange.url.search);
 };
 
-export const dropHopByHop: OutgoingPass = (_exchange, outgoing) => {
+export const dropHopByHop: OutgoingPass = (exchange, outgoing) => {
+  // None to drop (the guard saw every field): no delete per name, no walk.
+  if (exchange.relayFields === false) return;
   dropHopByHopHeaders(outgoing.headers);
   // `Expect: 100-continue` was already answered by our server; fetch clients refuse to send it.
   outgoing.headers.delete('expect');
@@ -32,7 +34,7 @@ export const hostHeader: OutgoingPass = (exchange, outgoing) => {
  * origin that reads the last hop, or the first, finds the client either way.
  */
 export const forwardedFor: OutgoingPass = (exchange, outgoing) => {
-  const prior = outgoing.headers.get('x-forwarded-for');
+  const prior = exchange.relayFields === false ? null : outgoing.headers.get('x-forwarded-for');
   outgoing.headers.set('x-forwarded-for', prior ? `${prior}, ${exchange.clientAddress}` : exchange.clientAddress);
   outgoing.headers.set('x-real-ip', exchange.clientAddress);
 };
@@ -54,7 +56,7 @@ export const forwardedHost: OutgoingPass = (exchange, outgoing) => {
     const { url } = exchange;
     outgoing.headers.set('x-forwarded-host', url.hostname);
     outgoing.headers.set('x-forwarded-port', url.port || (url.protocol === 'https:' ? '443' : '80'));
-  } else {
+  } else if (exchange.relayFields !== false) {
     outgoing.headers.delete('x-forwarded-host');
     outgoing.headers.delete('x-forwarded-port');
   }
@@ -104,12 +106,16 @@ export const outgoingPasses: readonly OutgoingPass[] = [
   requestBodyTally,
 ];
 
+/**
+ * The request as it goes to `exchange.upstream`: its URL, method, a copy of its fields that
+ * `passes` edit (see copyFields), its body (none for GET/HEAD) and the client's signal.
+ */
 export function buildOutgoing(exchange: Exchange, passes: readonly OutgoingPass[] = outgoingPasses): OutgoingRequest {
   const { request } = exchange;
   const outgoing: OutgoingRequest = {
     url: '',
     method: request.method,
-    headers: copyHeaders(request.headers),
+    headers: copyFields(request.headers, exchange.nativeFields),
     body: request.method === 'GET' || request.method === 'HEAD' ? null : request.body,
     signal: request.signal,
   };
@@ -120,15 +126,12 @@ export function buildOutgoing(exchange: Exchange, passes: readonly OutgoingPass[
 }
 
 /**
- * Bun's `Headers` are native: copied in one call, cheap to edit, and taken by its fetch as they
+ * A copy to change freely (a failover attempt builds its own again from the request's): a
+ * HeaderFields (src/header-fields.ts: Node's requests come as one; Deno's and workerd's Headers
+ * validate on every call), or, when the adapter asks for `native` fields, a copy of the runtime's
+ * own Headers. Bun's are native: copied in one call, cheap to edit, and taken by its fetch as they
  * are, where a record of HeaderFields is converted field by field (the passes' work on one small
  * GET: ~2.3 µs through HeaderFields and a record, ~1.1 µs on a native copy; Bun 1.4.5).
  */
-const NATIVE_HEADERS = typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined';
-
-/**
- * A copy to change freely (a failover attempt builds its own again from the request's): a
- * HeaderFields (src/header-fields.ts: Node's requests come as one; Deno's and workerd's Headers
- * validate on every call), or on Bun a native copy.
- */
-const copyHeaders = (source: Headers): Headers => (NATIVE_HEADERS && !(source instanceof HeaderFields) ? new Headers(source) : HeaderFields.from(source));
+const copyFields = (source: Headers, native: boolean | undefined): Headers =>
+  native && !(source instanceof HeaderFields) ? new Headers(source) : HeaderFields.from(source);

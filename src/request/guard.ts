@@ -18,6 +18,7 @@
  *   Content-Length together with Transfer-Encoding (400, RFC 9112 §6.1: a smuggling vector), and
  *   any Transfer-Encoding other than exactly `chunked` (501: the only coding the router forwards).
  */
+import { RELAY_FIELDS } from '../passes/hop-by-hop.ts';
 import { answerEarly, errorResponse, formatForPath } from '../errors.ts';
 
 /** Why a request is refused, and with which status. */
@@ -42,8 +43,17 @@ const DECIMAL = /^\d+$/;
  */
 const HOST_SYNTAX = /^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::(?:6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}|[1-5]\d{4}|\d{0,4}))?$/;
 
-/** `undefined` when the request may go on; else why not. Runs on every request: keep it cheap. */
-export function guardRequest(request: Request, url: URL): Refusal | undefined {
+/** What the guard's walk over a request's fields noted, for the outgoing passes. */
+export interface FieldsSeen {
+  /** Whether the request carries a field of RELAY_FIELDS (passes/hop-by-hop.ts); false until one is seen. */
+  relay: boolean;
+}
+
+/**
+ * `undefined` when the request may go on; else why not. Runs on every request: keep it cheap.
+ * `seen`, when given, notes what the walk over the fields found (set once they were all walked).
+ */
+export function guardRequest(request: Request, url: URL, seen?: FieldsSeen): Refusal | undefined {
   if (request.method === 'CONNECT') return { status: 405, message: 'CONNECT is not supported: this router is not a forward proxy' };
   const host = request.headers.get('host');
   if (host === null || host === '') return { status: 400, message: 'the request has no Host header' };
@@ -55,10 +65,13 @@ export function guardRequest(request: Request, url: URL): Refusal | undefined {
   let bytes = 0;
   let controlIn: string | undefined;
   // forEach, not for…of: Deno's Headers iterator is the generic (slow) WebIDL one.
+  let relay = false;
   request.headers.forEach((value, name) => {
     bytes += name.length + value.length + 4;
     if (controlIn === undefined && CONTROL.test(value)) controlIn = name;
+    if (!relay && RELAY_FIELDS.has(name)) relay = true;
   });
+  if (seen) seen.relay = relay;
   if (controlIn !== undefined) return { status: 400, message: `header ${controlIn} holds a control character` };
   if (bytes > MAX_HEADER_BYTES) return { status: 431, message: `the request headers are larger than ${MAX_HEADER_BYTES / 1024} KiB` };
   const length = request.headers.get('content-length');

@@ -33,12 +33,24 @@ export interface Transfer {
   end(): void;
 }
 
-interface Live extends Transfer {
-  readonly id: number;
-  readonly exchange: Exchange;
+/** One exchange in flight: a class, so that `begin` makes one object per request and no closure. */
+class Live implements Transfer {
+  upstream?: string;
   sampleAt: number;
-  sampleBytes: number;
-  rate: number;
+  sampleBytes = 0;
+  rate = 0;
+
+  constructor(
+    readonly id: number,
+    readonly exchange: Exchange,
+    private readonly live: Set<Live>,
+  ) {
+    this.sampleAt = exchange.startedAt;
+  }
+
+  end(): void {
+    this.live.delete(this);
+  }
 }
 
 /** Rates are re-sampled at most this often, however many pages poll. */
@@ -59,17 +71,9 @@ export class Transfers {
     return this.#live.size;
   }
 
+  /** `exchange` in flight from now until the returned handle's `end()` (idempotent). */
   begin(exchange: Exchange): Transfer {
-    const live: Live = {
-      id: this.#next++,
-      exchange,
-      sampleAt: exchange.startedAt,
-      sampleBytes: 0,
-      rate: 0,
-      end: () => {
-        this.#live.delete(live);
-      },
-    };
+    const live = new Live(this.#next++, exchange, this.#live);
     if (this.#next > Number.MAX_SAFE_INTEGER - 1) this.#next = 1;
     this.#live.add(live);
     return live;

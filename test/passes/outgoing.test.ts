@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { BodyTooLargeError } from '../../src/passes/body-tally.ts';
 import { buildOutgoing, dropHopByHop, forwardedFor, forwardedHost, forwardedProto, hostHeader, targetUrl } from '../../src/passes/outgoing.ts';
 import { makeExchange } from '../support/exchange.ts';
+import { HeaderFields } from '../../src/header-fields.ts';
+import { guardRequest, type FieldsSeen } from '../../src/request/guard.ts';
 
 const run = (exchange: ReturnType<typeof makeExchange>, pass: typeof targetUrl) => {
   const outgoing = { url: '', method: exchange.request.method, headers: new Headers(exchange.request.headers), body: null, signal: exchange.request.signal };
@@ -95,5 +97,36 @@ describe('outgoing passes', () => {
 
   it('GET and HEAD send no body', () => {
     expect(buildOutgoing(makeExchange('http://idocker.io/v2/')).body).toBeNull();
+  });
+
+  it("the guard's walk tells whether a request carries a field the passes drop or read; the fields sent are the same either way", () => {
+    const cases: Record<string, string>[] = [
+      { host: 'idocker.io', accept: 'application/json', authorization: 'Bearer t' },
+      { host: 'idocker.io', connection: 'keep-alive, x-secret-hop', 'x-secret-hop': '1' },
+      { host: 'idocker.io', te: 'trailers' },
+      { host: 'idocker.io', expect: '100-continue' },
+      { host: 'idocker.io', 'x-forwarded-for': '198.51.100.1' },
+      { host: 'idocker.io', 'x-forwarded-host': 'x', 'x-forwarded-port': '1' },
+      { host: 'idocker.io', 'proxy-authorization': 'Basic x' },
+    ];
+    for (const [i, headers] of cases.entries()) {
+      for (const site of [{}, { forwardedHost: false }]) {
+        const exchange = makeExchange('http://idocker.io/v2/', { headers, site });
+        const seen: FieldsSeen = { relay: true };
+        expect(guardRequest(exchange.request, exchange.url, seen)).toBeUndefined();
+        expect(seen.relay).toBe(i > 0);
+        const known = [...buildOutgoing({ ...exchange, relayFields: seen.relay }).headers];
+        expect(known).toEqual([...buildOutgoing(exchange).headers]);
+      }
+    }
+  });
+
+  it("copies the request's fields as the runtime's own Headers only when the adapter asks for them", () => {
+    const exchange = makeExchange('http://idocker.io/v2/', { headers: { accept: 'application/json' } });
+    expect(buildOutgoing(exchange).headers).toBeInstanceOf(HeaderFields);
+    const native = buildOutgoing({ ...exchange, nativeFields: true }).headers;
+    expect(native).not.toBeInstanceOf(HeaderFields);
+    expect(native.get('accept')).toBe('application/json');
+    expect(native.get('x-forwarded-for')).toBe('192.0.2.7');
   });
 });

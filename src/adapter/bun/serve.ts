@@ -36,7 +36,8 @@ const tlsOf = (pairs: PemPair[]): BunTls[] =>
  * in use, ends the process with exit code 2 and the reason on stderr. Must run under Bun.
  */
 export function serveBun({ config, source }: StartOptions, hooks: ProcessHooks = processHooks): void {
-  const app = appFor(config, { client: bunClient(config.timeouts), files: nodeFiles, secret: (name) => process.env[name] });
+  // Bun's Headers are native: a request's copied in one call and taken by its fetch as they are (passes/outgoing.ts).
+  const app = appFor(config, { client: bunClient(config.timeouts), files: nodeFiles, secret: (name) => process.env[name], nativeRequestFields: true });
   const readText = (path: string) => readFileSync(path, 'utf8');
   const requestClient = requestClientOf(config);
 
