@@ -8,20 +8,31 @@
  * (ms:MB), with --smaps the mappings whose resident size grew most between idle and the upload's
  * peak (/proc/PID/smaps). --node-arg passes a flag to node (e.g. --trace-wasm-compilation-times).
  *
+ * --bun-http ENTRY (repeatable, e.g. src/node.ts of a tree) runs `bun run ENTRY` with a PyPI site
+ * beside the docker one, as the bench's `bun-node-http` row: Bun serving through its node:http
+ * (src/adapter/node/on-bun.ts). With --bun-stats such a router also writes, every 50 ms, Bun's
+ * `process.memoryUsage()` and `bun:jsc` heapStats() to a file, and each direction's line prints
+ * them at the RSS peak and their maxima (MB). --bun ENTRY runs `bun run ENTRY` with the docker site
+ * alone (Bun.serve, the bench's `bun-node` row with src/node.ts, `bun` with src/bun.ts).
+ *
  *   npx tsx bench/rss-trace.ts --bundle dist/node.mjs --bundle /work/wt/dist/node.mjs --rounds 5 --mib 4096
+ *   npx tsx bench/rss-trace.ts --bun-http src/node.ts --rounds 3 --mib 4096 --bun-stats
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRegistry } from '../test/support/registry.ts';
 import { patternBlock, pullBlob, pushBlob, repeatedDigest, MiB } from './load.ts';
-import { cpuSeconds, launch, waitFor, writeRegistryConfig } from './procs.ts';
+import { BUN, cpuSeconds, launch, waitFor, writeRegistryConfig } from './procs.ts';
 import { freePort } from '../test/support/ports.ts';
 
 const { values } = parseArgs({
   options: {
     bundle: { type: 'string', multiple: true },
+    'bun-http': { type: 'string', multiple: true },
+    bun: { type: 'string', multiple: true },
+    'bun-stats': { type: 'boolean', default: false },
     rounds: { type: 'string', default: '3' },
     mib: { type: 'string', default: '4096' },
     every: { type: 'string', default: '10' },
@@ -30,7 +41,14 @@ const { values } = parseArgs({
     trace: { type: 'boolean', default: false },
   },
 });
-const bundles = values.bundle ?? ['dist/node.mjs'];
+/** What one round starts: a Node bundle, or `bun run` of an entry serving through Bun's node:http. */
+type Target = { label: string; kind: 'node' | 'bun-http' | 'bun'; path: string };
+const targets: Target[] = [
+  ...(values.bundle ?? []).map((path) => ({ label: path, kind: 'node' as const, path })),
+  ...(values['bun-http'] ?? []).map((path) => ({ label: `bun-http ${path}`, kind: 'bun-http' as const, path })),
+  ...(values.bun ?? []).map((path) => ({ label: `bun ${path}`, kind: 'bun' as const, path })),
+];
+if (targets.length === 0) targets.push({ label: 'dist/node.mjs', kind: 'node', path: 'dist/node.mjs' });
 const rounds = Number(values.rounds);
 const mib = Number(values.mib);
 const every = Number(values.every);
@@ -79,6 +97,35 @@ function sampler(pid: number, started: number) {
   };
 }
 
+/** Preloaded into a Bun router with --bun-stats: one line of memory figures (bytes) every 50 ms, to the file in RSS_TRACE_STATS. */
+const BUN_STATS_PRELOAD = `
+import { heapStats } from 'bun:jsc';
+import { appendFileSync } from 'node:fs';
+const file = process.env.RSS_TRACE_STATS;
+setInterval(() => {
+  const m = process.memoryUsage();
+  const h = heapStats();
+  appendFileSync(file, [Date.now(), m.rss, h.heapSize, h.heapCapacity, h.extraMemorySize, m.external, m.arrayBuffers, h.objectCount].join(' ') + '\\n');
+}, 50).unref();
+`;
+const STAT_NAMES = ['rss', 'heapSize', 'heapCapacity', 'extraMemory', 'external', 'arrayBuffers'] as const;
+
+/** Bun's memory figures between two wall-clock times (ms): the line nearest `peakAt` and each figure's maximum, in MB. */
+function bunStats(file: string, from: number, to: number, peakAt: number): string {
+  if (!existsSync(file)) return '';
+  const rows = readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => line.split(' ').map(Number))
+    .filter((r) => r[0]! >= from && r[0]! <= to);
+  if (rows.length === 0) return '';
+  const near = rows.reduce((a, b) => (Math.abs(b[0]! - peakAt) < Math.abs(a[0]! - peakAt) ? b : a));
+  const mb = (n: number) => (n / 1e6).toFixed(0);
+  const at = STAT_NAMES.map((name, i) => `${name} ${mb(near[i + 1]!)}`).join(', ');
+  const max = STAT_NAMES.map((name, i) => `${name} ${mb(Math.max(...rows.map((r) => r[i + 1]!)))}`).join(', ');
+  return `    at peak: ${at}\n    max:     ${max}`;
+}
+
 const block = await patternBlock();
 const digest = repeatedDigest(block, mib);
 const registry = await startRegistry({ name: 'rss-trace', logLevel: 'error' });
@@ -88,27 +135,46 @@ try {
   // Seed the blob for the download half.
   await pushBlob(registry.url, 'bench/blob', block, mib, digest);
   for (let round = 1; round <= rounds; round++) {
-    for (const bundle of bundles) {
+    for (const target of targets) {
+      const bundle = target.label;
       const port = await freePort();
       const config = join(dir, `router-${port}.json`);
       writeRegistryConfig(config, port, registry.url);
-      const proc = launch(process.execPath, [...(values['node-arg'] ?? []), bundle, '--config', config], {
-        env: { ...process.env, PORT: '', NODE_ENV: 'production' },
+      const stats = join(dir, `stats-${port}.txt`);
+      let command = process.execPath;
+      let args = [...(values['node-arg'] ?? []), target.path, '--config', config];
+      if (target.kind !== 'node') {
+        if (target.kind === 'bun-http') {
+          // A PyPI site makes `bun run src/node.ts` serve through node:http (its clients show reason phrases).
+          const parsed = JSON.parse(readFileSync(config, 'utf8'));
+          parsed.sites.push({ name: 'pypi', hosts: ['pypi.trace'], preset: 'pypi', upstream: `${registry.url}/` });
+          writeFileSync(config, JSON.stringify(parsed));
+        }
+        const preload = join(dir, 'bun-stats.ts');
+        if (values['bun-stats']) writeFileSync(preload, BUN_STATS_PRELOAD);
+        command = BUN;
+        args = ['run', ...(values['bun-stats'] ? ['--preload', preload] : []), target.path, '--config', config];
+      }
+      const proc = launch(command, args, {
+        env: { ...process.env, PORT: '', NODE_ENV: 'production', RSS_TRACE_STATS: stats },
       });
       await waitFor(proc, () => /listening on/.test(proc.stderr()), 'router', 45_000);
       const base = `http://127.0.0.1:${port}`;
       const idle = vmRss(proc.pid);
       const before = values.smaps ? smaps(proc.pid) : undefined;
       const started = performance.now();
+      const wall0 = Date.now();
       const cpu0 = cpuSeconds(proc.pid);
       const up = sampler(proc.pid, started);
       const upSeconds = await pushBlob(base, 'bench/rss', block, mib, digest);
       const u = up.stop();
       const cpu1 = cpuSeconds(proc.pid);
+      const wall1 = Date.now();
       const down = sampler(proc.pid, performance.now());
       const downSeconds = await pullBlob(base, 'bench/blob', digest, mib * MiB);
       const d = down.stop();
       const cpu2 = cpuSeconds(proc.pid);
+      const wall2 = Date.now();
       await proc.stop();
       const list = results.get(bundle) ?? [];
       list.push({ idle, up: u.peak, down: d.peak, upAt: u.at });
@@ -119,6 +185,10 @@ try {
           `up ${(mib / upSeconds).toFixed(0)} MiB/s, ${(((cpu1 - cpu0) / mib) * 1024).toFixed(2)} CPU s/GiB; ` +
           `down ${(mib / downSeconds).toFixed(0)} MiB/s, ${(((cpu2 - cpu1) / mib) * 1024).toFixed(2)} CPU s/GiB`,
       );
+      if (target.kind !== 'node' && values['bun-stats']) {
+        console.log(`  up:\n${bunStats(stats, wall0, wall1, wall0 + u.at)}`);
+        console.log(`  down:\n${bunStats(stats, wall1, wall2, wall1 + d.at)}`);
+      }
       if (values.trace)
         console.log(
           `  series: ${u.series

@@ -4,7 +4,7 @@
  * (node:https for TLS ones, see listen.ts), the undici client, file access; signals, the admin
  * listener and draining through src/adapter/lifecycle.ts.
  */
-import { ServerResponse, type OutgoingHttpHeaders, type Server } from 'node:http';
+import { IncomingMessage, ServerResponse, type OutgoingHttpHeaders, type Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { getConnInfo } from '@hono/node-server/conninfo';
@@ -17,8 +17,11 @@ import { appFor, requestClientOf } from '../app.ts';
 import { listeningLine, runLifecycle, startAdmin, startListeners, type AdminStart, type ProcessHooks, type Serving } from '../lifecycle.ts';
 import { nodeClient } from './client.ts';
 import { withClientGone } from './client-gone.ts';
+import { withIncomingBody } from './incoming-body.ts';
 import { listen, type Listener } from './listen.ts';
 import { processHooks } from './process.ts';
+
+const onBun = Boolean(process.versions.bun);
 
 /** `registry-router serve`: the config is read and checked for this runtime already (src/cli/program.ts). */
 export function serveNode({ config, source }: StartOptions, hooks: ProcessHooks = processHooks): void {
@@ -41,6 +44,8 @@ export function serveNode({ config, source }: StartOptions, hooks: ProcessHooks 
     env: { incoming?: { rawHeaders: string[]; errored: Error | null; socket: { remoteAddress?: string } }; outgoing?: { statusMessage: string } },
   ): Promise<Response> => {
     if (env.incoming) withRawFields(request, env.incoming.rawHeaders);
+    // Under Bun, node-server's body copies each chunk into a second queue (incoming-body.ts).
+    if (onBun && env.incoming instanceof IncomingMessage && request.method !== 'GET' && request.method !== 'HEAD') withIncomingBody(request, env.incoming);
     // A plain object aborted by the answer's 'close' instead of node-server's AbortController (client-gone.ts).
     if (env.incoming && env.outgoing instanceof ServerResponse) withClientGone(request, { incoming: env.incoming, outgoing: env.outgoing });
     // The router's handler without Hono's dispatch (RouterApp.answer); the admin listener keeps Hono.
