@@ -16,9 +16,11 @@ export const bodilessResponses: IncomingPass = (exchange, response) => {
   }
 };
 
+const LOCATION_FIELDS = ['location', 'content-location'] as const;
+
 /** Upload sessions and redirects must lead the client back through the router, under the name it used. */
 export const rewriteLocation: IncomingPass = (exchange, response) => {
-  for (const name of ['location', 'content-location']) {
+  for (const name of LOCATION_FIELDS) {
     const value = response.headers.get(name);
     const mapped = value === null ? undefined : toPublicUrl(exchange, value);
     if (mapped !== undefined) response.headers.set(name, mapped);
