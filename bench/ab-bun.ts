@@ -6,7 +6,10 @@
  * medians per tree. Both routers stay up the whole time; the idle one costs nothing.
  *
  *   npx tsx bench/ab-bun.ts --a /work/wt-x --b /work/main [--entry src/bun.ts] [--rounds 5]
- *       [--duration 4] [--method GET|HEAD|both]
+ *       [--duration 4] [--method GET|HEAD|both] [--node]
+ *
+ * `--node`: the same on Node, each tree's bundle (`--entry`, default dist/node.mjs: `npm run build`
+ * in each tree first), for a change of the shared core that Node runs too.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,7 +24,8 @@ const arg = (name: string, fallback: string) => {
   return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
 };
 const trees = { A: arg('--a', ROOT), B: arg('--b', ROOT) };
-const entry = arg('--entry', 'src/bun.ts');
+const onNode = process.argv.includes('--node');
+const entry = arg('--entry', onNode ? 'dist/node.mjs' : 'src/bun.ts');
 const rounds = Number(arg('--rounds', '5'));
 const duration = Number(arg('--duration', '4'));
 const method = arg('--method', 'both');
@@ -39,7 +43,8 @@ try {
     const config = join(dir, `router-${name}.json`);
     const site = { name: 'static', hosts: ['static.bench'], preset: 'docker', upstream: `${origin.url}/` };
     writeFileSync(config, JSON.stringify({ listen: { host: '127.0.0.1', port }, accessLog: false, sites: [site] }));
-    const proc = launch(BUN, ['run', entry, '--config', config], { cwd: tree, env: { ...process.env, PORT: '', NODE_ENV: 'production' } });
+    const [command, argv] = onNode ? [process.execPath, [entry]] : [BUN, ['run', entry]];
+    const proc = launch(command, [...argv, '--config', config], { cwd: tree, env: { ...process.env, PORT: '', NODE_ENV: 'production' } });
     routers.push(proc);
     await waitFor(proc, () => /listening on/.test(proc.stderr()), `${name} ${tree}`, 45_000);
     started[name] = { proc, base: `http://127.0.0.1:${port}` };
