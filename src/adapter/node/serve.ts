@@ -21,8 +21,6 @@ import { withIncomingBody } from './incoming-body.ts';
 import { listen, type Listener } from './listen.ts';
 import { processHooks } from './process.ts';
 
-const onBun = Boolean(process.versions.bun);
-
 /** `registry-router serve`: the config is read and checked for this runtime already (src/cli/program.ts). */
 export function serveNode({ config, source }: StartOptions, hooks: ProcessHooks = processHooks): void {
   const app = appFor(config, {
@@ -44,8 +42,8 @@ export function serveNode({ config, source }: StartOptions, hooks: ProcessHooks 
     env: { incoming?: { rawHeaders: string[]; errored: Error | null; socket: { remoteAddress?: string } }; outgoing?: { statusMessage: string } },
   ): Promise<Response> => {
     if (env.incoming) withRawFields(request, env.incoming.rawHeaders);
-    // Under Bun, node-server's body copies each chunk into a second queue (incoming-body.ts).
-    if (onBun && env.incoming instanceof IncomingMessage && request.method !== 'GET' && request.method !== 'HEAD') withIncomingBody(request, env.incoming);
+    // node-server's body copies each chunk into a second queue (incoming-body.ts); not HTTP/2's requests.
+    if (env.incoming instanceof IncomingMessage && request.method !== 'GET' && request.method !== 'HEAD') withIncomingBody(request, env.incoming);
     // A plain object aborted by the answer's 'close' instead of node-server's AbortController (client-gone.ts).
     if (env.incoming && env.outgoing instanceof ServerResponse) withClientGone(request, { incoming: env.incoming, outgoing: env.outgoing });
     // The router's handler without Hono's dispatch (RouterApp.answer); the admin listener keeps Hono.
