@@ -34,7 +34,9 @@ export function dropHopByHopHeaders(headers: Headers): void {
   if (!(headers instanceof HeaderFields)) {
     const listed = headers.get('connection');
     for (const name of HOP_BY_HOP) headers.delete(name);
-    if (listed) for (const name of connectionTokens(listed)) headers.delete(name);
+    // `keep-alive`, what most answers say, names a field already dropped: no list to parse. A
+    // listed name already dropped is not deleted twice (a native call each on Bun).
+    if (listed && listed !== 'keep-alive') for (const name of connectionTokens(listed)) if (!IS_HOP_BY_HOP.has(name)) headers.delete(name);
     return;
   }
   let doomed: string[] | undefined;

@@ -41,6 +41,17 @@ describe('outgoing passes', () => {
     expect([...headers.keys()]).toEqual(['x-end-to-end']);
   });
 
+  it('dropHopByHop: a Connection of keep-alive or close alone, and names listed twice', () => {
+    for (const [connection, kept] of [
+      ['keep-alive', ['close', 'x-end-to-end', 'x-secret-hop']],
+      ['close', ['x-end-to-end', 'x-secret-hop']],
+      ['Keep-Alive, TE, x-secret-hop', ['close', 'x-end-to-end']],
+    ] as const) {
+      const headers = { connection, 'keep-alive': 'timeout=5', close: '1', te: 'trailers', 'x-secret-hop': '1', 'x-end-to-end': 'stays' };
+      expect([...run(makeExchange('http://idocker.io/v2/', { headers }), dropHopByHop).headers.keys()]).toEqual(kept);
+    }
+  });
+
   it('hostHeader: keeps the client Host with its port, or uses the upstream when asked', () => {
     expect(run(makeExchange('http://idocker.io:5000/v2/'), hostHeader).headers.get('host')).toBe('idocker.io:5000');
     const own = makeExchange('http://idocker.io:5000/v2/', { site: { preserveHost: false } });
