@@ -5,7 +5,7 @@ import { smallBodyLength, type ClientTimeouts, type OutgoingRequest, type Upstre
 import type { ExternalMemoryGuard } from './memory-guard.ts';
 import type { IdleSweep } from './idle.ts';
 import { SmallBody } from '../stream/small-body.ts';
-import { upstreamError } from './upstream-error.ts';
+import { idleCut, upstreamError } from './upstream-error.ts';
 
 /**
  * Deno's client for requests with a body (uploads), through Deno's `node:http`/`node:https`,
@@ -118,7 +118,7 @@ export function denoHttpClient(timeouts: ClientTimeouts, sweep: IdleSweep, memor
           if (uploadError !== undefined) return reject(uploadError);
           reject(upstreamError(small ? small.brokeOff(error) : error, outgoing.url, timeouts, { idle: transfer.expired, connect: connectTimedOut }));
         };
-        const transfer = sweep.start(() => cut(new Error(`no byte moved for ${timeouts.idle} s (timeouts.idle)`)));
+        const transfer = sweep.start(() => cut(idleCut(timeouts)));
         // Set while a small answer is read whole.
         let small: SmallBody | undefined;
         // The client went away: the socket goes, with whatever was half sent.

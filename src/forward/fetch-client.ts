@@ -2,7 +2,7 @@ import { smallBodyLength, type ClientTimeouts, type OutgoingRequest, type Upstre
 import { tapStream } from '../stream/tap.ts';
 import { IdleSweep } from './idle.ts';
 import { readSmallBody, readSmallByteStream } from '../stream/small-body.ts';
-import { upstreamError } from './upstream-error.ts';
+import { idleCut, upstreamError } from './upstream-error.ts';
 import { HeaderFields } from '../header-fields.ts';
 import { settledFrom } from './settled-answer.ts';
 
@@ -79,7 +79,7 @@ export function fetchClient(timeouts: ClientTimeouts, options: FetchClientOption
       // One signal for the client leaving, the idle timeout and a broken upload (no AbortSignal.any per request).
       const controller = new AbortController();
       let broken: unknown;
-      const transfer = sweep.start(() => controller.abort(new Error(`no byte moved for ${timeouts.idle} s (timeouts.idle)`)));
+      const transfer = sweep.start(() => controller.abort(idleCut(timeouts)));
       const onAbort = () => controller.abort(signal.reason);
       // No `{ once: true }`: an AbortSignal fires once anyway, `finish` removes the listener, and
       // Bun takes an options object on a slower path (~0.3 µs a request of ~0.6).

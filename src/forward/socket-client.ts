@@ -4,7 +4,7 @@ import { countBody } from './counted-body.ts';
 import { IdleSweep, type Transfer } from './idle.ts';
 import { streamed } from './scavenge.ts';
 import { SmallBody } from '../stream/small-body.ts';
-import { upstreamError } from './upstream-error.ts';
+import { idleCut, upstreamError } from './upstream-error.ts';
 import { HeaderFields } from '../header-fields.ts';
 import { smallBodyLength, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
 
@@ -186,7 +186,7 @@ class Connection {
  */
 export function socketClient(timeouts: ClientTimeouts, other: UpstreamClient): UpstreamClient {
   const sweep = new IdleSweep(timeouts.idle * 1000);
-  const cutIdle = (expired: Transfer) => expired.cut?.(new Error(`no byte moved for ${timeouts.idle} s (timeouts.idle)`));
+  const cutIdle = (expired: Transfer) => expired.cut?.(idleCut(timeouts));
   const pool = new Map<string, Connection[]>();
   const origins = new Map<string, Origin>();
   const open = (origin: Origin) => new Connection(origin.hostname, origin.port, timeouts.connect * 1000);

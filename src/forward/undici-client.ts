@@ -4,7 +4,7 @@ import { countBody, type BodyCount, type NodeSink } from './counted-body.ts';
 import { IdleSweep, type Transfer } from './idle.ts';
 import { streamed } from './scavenge.ts';
 import { SmallBody } from '../stream/small-body.ts';
-import { upstreamError } from './upstream-error.ts';
+import { idleCut, upstreamError } from './upstream-error.ts';
 import { HeaderFields } from '../header-fields.ts';
 import { smallBodyLength, type ClientTimeouts, type OutgoingRequest, type UpstreamClient, type UpstreamResponse } from './client.ts';
 
@@ -28,7 +28,7 @@ export function undiciClient(timeouts: ClientTimeouts): UpstreamClient {
   const sweep = new IdleSweep(timeouts.idle * 1000);
   return {
     async send(outgoing: OutgoingRequest): Promise<UpstreamResponse> {
-      const transfer = sweep.start((expired) => expired.cut?.(new Error(`no byte moved for ${timeouts.idle} s (timeouts.idle)`)));
+      const transfer = sweep.start((expired) => expired.cut?.(idleCut(timeouts)));
       try {
         return await dispatch(agent, outgoing, transfer);
       } catch (error) {

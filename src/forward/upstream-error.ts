@@ -28,6 +28,12 @@ export function upstreamError(error: unknown, url: string, timeouts: ClientTimeo
   return new UpstreamError(failure.timeout ? 'timeout' : 'unreachable', failure.message, { cause: error });
 }
 
+/**
+ * The reason every client aborts a transfer with when its idle sweep (forward/idle.ts) expired it:
+ * one wording, which the access log shows for a body cut so (`response body: no byte moved for 2 s (timeouts.idle)`).
+ */
+export const idleCut = (timeouts: ClientTimeouts): Error => new Error(`no byte moved for ${timeouts.idle} s (timeouts.idle)`);
+
 /** `host:port` of an absolute URL, or the text itself. */
 export function hostOf(url: string): string {
   try {
