@@ -1,15 +1,17 @@
 /**
- * A/B of the router's CPU per small request on Bun: two trees (e.g. /work/main and a git worktree
- * of the commit before a change) run side by side behind the bench's manifest origin, and wrk GET /
- * headload HEAD load them in turn, A then B, for `--rounds` rounds; each row is the router's CPU
- * µs per request (its process tree's /proc CPU time over the run's requests) and req/s, then the
- * medians per tree. Both routers stay up the whole time; the idle one costs nothing.
+ * A/B of the router's CPU per small request on one runtime: two trees (e.g. /work/main and a git
+ * worktree of the commit before a change) run side by side behind the bench's manifest origin, and
+ * wrk GET / headload HEAD load them in turn, A then B (B then A on even rounds), for `--rounds`
+ * rounds; each row is the router's CPU µs per request (its process tree's /proc CPU time over the
+ * run's requests) and req/s, then the medians per tree. Both routers stay up the whole time; the
+ * idle one costs nothing.
  *
- *   npx tsx bench/ab-bun.ts --a /work/wt-x --b /work/main [--entry src/bun.ts] [--rounds 5]
- *       [--duration 4] [--method GET|HEAD|both] [--node]
+ *   npx tsx bench/ab.ts --a /work/wt-x --b /work/main [--runtime bun|node|deno] [--entry src/bun.ts]
+ *       [--rounds 5] [--duration 4] [--method GET|HEAD|both]
  *
- * `--node`: the same on Node, each tree's bundle (`--entry`, default dist/node.mjs: `npm run build`
- * in each tree first), for a change of the shared core that Node runs too.
+ * `--runtime` (default bun): `bun run <entry>` (default src/bun.ts); `node <entry>`, each tree's
+ * bundle (default dist/node.mjs: `npm run build` in each tree first); `deno run … src/deno.ts`
+ * (the tree's own deno.json turns on its unstable flags).
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,15 +19,22 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../test/support/ports.ts';
 import { buildHeadload, manifestLoad } from './load.ts';
-import { BUN, cpuSeconds, launch, MANIFEST, ROOT, startStaticOrigin, waitFor, type Proc } from './procs.ts';
+import { BUN, cpuSeconds, DENO, launch, MANIFEST, ROOT, startStaticOrigin, waitFor, type Proc } from './procs.ts';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(name);
   return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
 };
 const trees = { A: arg('--a', ROOT), B: arg('--b', ROOT) };
-const onNode = process.argv.includes('--node');
-const entry = arg('--entry', onNode ? 'dist/node.mjs' : 'src/bun.ts');
+const runtime = arg('--runtime', 'bun');
+if (!['bun', 'node', 'deno'].includes(runtime)) throw new Error(`--runtime ${runtime}: bun, node or deno`);
+const entry = arg('--entry', { bun: 'src/bun.ts', node: 'dist/node.mjs', deno: 'src/deno.ts' }[runtime]!);
+/** The command that starts `entry` on the runtime, config flags left out. */
+const COMMANDS: Record<string, [string, string[]]> = {
+  bun: [BUN, ['run', entry]],
+  node: [process.execPath, [entry]],
+  deno: [DENO, ['run', '--allow-net', '--allow-read', '--allow-env', entry]],
+};
 const rounds = Number(arg('--rounds', '5'));
 const duration = Number(arg('--duration', '4'));
 const method = arg('--method', 'both');
@@ -43,10 +52,10 @@ try {
     const config = join(dir, `router-${name}.json`);
     const site = { name: 'static', hosts: ['static.bench'], preset: 'docker', upstream: `${origin.url}/` };
     writeFileSync(config, JSON.stringify({ listen: { host: '127.0.0.1', port }, accessLog: false, sites: [site] }));
-    const [command, argv] = onNode ? [process.execPath, [entry]] : [BUN, ['run', entry]];
+    const [command, argv] = COMMANDS[runtime]!;
     const proc = launch(command, [...argv, '--config', config], { cwd: tree, env: { ...process.env, PORT: '', NODE_ENV: 'production' } });
     routers.push(proc);
-    await waitFor(proc, () => /listening on/.test(proc.stderr()), `${name} ${tree}`, 45_000);
+    await waitFor(proc, () => /listening on/.test(proc.stderr()), `${name} ${tree}`, 60_000);
     started[name] = { proc, base: `http://127.0.0.1:${port}` };
     await manifestLoad(started[name].base, 2); // warm-up (JIT)
   }
@@ -66,7 +75,7 @@ try {
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  console.log(`\nmedians over ${rounds} rounds (${entry}; A ${trees.A}, B ${trees.B}):`);
+  console.log(`\nmedians over ${rounds} rounds (${runtime} ${entry}; A ${trees.A}, B ${trees.B}):`);
   for (const [key, rows] of Object.entries(results).sort()) {
     const each = rows.map((r) => r.us.toFixed(1)).join(' ');
     console.log(`${key}: ${median(rows.map((r) => r.us)).toFixed(1)} µs/req, ${median(rows.map((r) => r.rps)).toFixed(0)} req/s  [${each}]`);
