@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin } from '../support/origin.ts';
 import { freePort } from '../support/ports.ts';
 import { LIMITS, RUNTIMES, startRouter, type RouterProcess } from '../support/router.ts';
+import { leaveMidUpload } from '../support/uploads.ts';
 
 /** MiB the firehose origin has handed to its socket so far. */
 let firehoseSent = 0;
@@ -326,15 +327,7 @@ describe.each(RUNTIMES)('router edge cases on %s', (runtime) => {
 
   it('aborts the upstream upload when the client goes away mid-body', async () => {
     const before = write.seen.length;
-    await new Promise<void>((resolve) => {
-      const req = httpRequest({ host: '127.0.0.1', port: router.port, method: 'PATCH', path: '/v2/a/blobs/uploads/u1', headers: { host: DOCKER } });
-      req.on('error', () => resolve());
-      req.write(Buffer.alloc(512 * 1024));
-      setTimeout(() => {
-        req.destroy();
-        resolve();
-      }, 300);
-    });
+    await leaveMidUpload(router.port, { method: 'PATCH', path: '/v2/a/blobs/uploads/u1', host: DOCKER });
     const seen = await write.waitFor(before + 1, 5000);
     expect(seen.complete).toBe(false);
   });

@@ -11,6 +11,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin } from '../support/origin.ts';
 import { startRouter, type RouterProcess } from '../support/router.ts';
+import { leaveMidUpload } from '../support/uploads.ts';
 
 const HOST = 'pypi.example.com';
 
@@ -106,15 +107,7 @@ describe.each(['node', 'bun-node'] as const)('uploads through node:http on %s (a
 
   it('breaks the upload at the origin when the client goes away mid-body', async () => {
     const before = origin.seen.length;
-    await new Promise<void>((resolve) => {
-      const req = httpRequest({ host: '127.0.0.1', port: router.port, method: 'POST', path: '/legacy/', headers: { host: HOST }, agent: false });
-      req.on('error', () => resolve());
-      req.write(Buffer.alloc(512 * 1024));
-      setTimeout(() => {
-        req.destroy();
-        resolve();
-      }, 300);
-    });
+    await leaveMidUpload(router.port, { method: 'POST', path: '/legacy/', host: HOST });
     const seen = await origin.waitFor(before + 1, 5000);
     expect(seen.complete).toBe(false);
   });
