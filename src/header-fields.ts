@@ -168,25 +168,13 @@ const PLAIN_FIELDS = Symbol('registry-router.plainFields');
  */
 export function responseOf(body: BodyInit | null, status: number, statusText: string, headers: Headers): Response {
   const init = headers instanceof HeaderFields ? headers.toInit() : headers;
-  const response = new Response(body, phrasesIgnored || !statusText ? { status, headers: init } : { status, statusText, headers: init });
+  const response = new Response(body, !statusText ? { status, headers: init } : { status, statusText, headers: init });
   if (!(init instanceof Headers)) (response as Response & { [PLAIN_FIELDS]?: true })[PLAIN_FIELDS] = true;
   // `body` answered by the object itself: on @hono/node-server reading it would turn the lightweight
   // Response into a full one (a `Headers` of the fields, the server's slow path to write it), and a
   // HEAD answer's body is read once more on its way out (app.ts, RouterApp.answer).
   if (body === null) Object.defineProperty(response, 'body', { value: null });
   return response;
-}
-
-/** Set by reasonPhrasesIgnored: the server writes its own reason phrase whatever `statusText` says. */
-let phrasesIgnored = false;
-
-/**
- * For a server that writes the standard reason phrase whatever a Response's `statusText` says
- * (Deno.serve 2.9.6): responseOf then gives none, which spares the check of each phrase in the
- * Response constructor (Deno: a regular expression per answer, ~0.3–1 µs).
- */
-export function reasonPhrasesIgnored(): void {
-  phrasesIgnored = true;
 }
 
 /** Whether responseOf built `response` from a plain object of fields. */

@@ -13,7 +13,6 @@
 import type { StartOptions } from '../../config/cli.ts';
 import type { ListenEntry } from '../../config/serving.ts';
 import type { PemPair } from '../../config/tls-files.ts';
-import { reasonPhrasesIgnored } from '../../header-fields.ts';
 import { nodeFiles } from '../../local/node-files.ts';
 import { appFor, requestClientOf } from '../app.ts';
 import { listeningLine, runLifecycle, startAdmin, startListeners, type AdminStart, type ProcessHooks } from '../lifecycle.ts';
@@ -28,8 +27,6 @@ declare const Deno: DenoApi;
 
 /** `registry-router serve` on Deno.serve: the config is read and checked for Deno already (src/cli/program.ts). */
 export function serveDeno({ config, source }: StartOptions, hooks: ProcessHooks = denoHooks): void {
-  // Deno.serve writes the standard reason phrase whatever statusText says: none is given (src/header-fields.ts).
-  reasonPhrasesIgnored();
   const app = appFor(config, { client: denoClient(config.timeouts), files: nodeFiles, secret: (name) => Deno.env.get(name) });
   const readText = (path: string) => Deno.readTextFileSync(path);
   const requestClient = requestClientOf(config);
