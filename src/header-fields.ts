@@ -168,7 +168,7 @@ const PLAIN_FIELDS = Symbol('registry-router.plainFields');
  */
 export function responseOf(body: BodyInit | null, status: number, statusText: string, headers: Headers): Response {
   const init = headers instanceof HeaderFields ? headers.toInit() : headers;
-  const response = new Response(body, !statusText ? { status, headers: init } : { status, statusText, headers: init });
+  const response = new Response(body, { status, statusText, headers: init });
   if (!(init instanceof Headers)) (response as Response & { [PLAIN_FIELDS]?: true })[PLAIN_FIELDS] = true;
   // `body` answered by the object itself: on @hono/node-server reading it would turn the lightweight
   // Response into a full one (a `Headers` of the fields, the server's slow path to write it), and a
